@@ -1,0 +1,371 @@
+//! Typed configuration: loads `gateway.toml` (then `AUTHGATE__SECTION__KEY` environment
+//! overrides) into [`Config`]. Two stages: `raw` says what the file says; this module turns it
+//! into durations, socket addresses, URLs and header names, and every error names the file and
+//! the key path (`routes[2].upstream`). Nothing outside this module parses config text.
+
+mod describe;
+mod raw;
+mod route;
+mod units;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::header::HeaderName;
+use ipnet::IpNet;
+
+pub use describe::describe;
+use raw::{RawConfig, RawSize};
+pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
+pub use units::{parse_duration, parse_size};
+
+/// A config problem, always naming the file and, where there is one, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this config came from.
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub admin: Option<AdminConfig>,
+    pub log: LogConfig,
+    pub upstream: UpstreamConfig,
+    pub identity: IdentityConfig,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub plain_listen: Option<SocketAddr>,
+    pub max_connections: usize,
+    pub tls_handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub dev_self_signed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+    pub access_log: bool,
+    pub log_query: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub connect_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub user_header: HeaderName,
+    pub group_header: HeaderName,
+    pub impersonator_header: HeaderName,
+    /// Further names a client must never be able to send upstream.
+    pub strip_headers: Vec<HeaderName>,
+}
+
+impl IdentityConfig {
+    /// Every identity header name the config declares anywhere, routes included.
+    pub fn all_names<'a>(
+        &'a self,
+        routes: &'a [RouteConfig],
+    ) -> impl Iterator<Item = &'a HeaderName> {
+        [
+            &self.user_header,
+            &self.group_header,
+            &self.impersonator_header,
+        ]
+        .into_iter()
+        .chain(self.strip_headers.iter())
+        .chain(
+            routes
+                .iter()
+                .flat_map(|r| [&r.user_header, &r.group_header]),
+        )
+    }
+}
+
+/// Reads `path`, applies environment overrides, and validates everything.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let raw: RawConfig = ::config::Config::builder()
+        .add_source(::config::File::from(path).format(::config::FileFormat::Toml))
+        .add_source(
+            ::config::Environment::with_prefix("AUTHGATE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| ConfigError::Parse {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Resolver { file, base }.config(raw, path)
+}
+
+/// Turns raw values into typed ones, blaming `file` and a key path on failure.
+struct Resolver {
+    file: String,
+    base: PathBuf,
+}
+
+impl Resolver {
+    fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(text) => parse_duration(text).map_err(|m| self.err(key, m)),
+        }
+    }
+
+    fn size(&self, key: &str, value: Option<&RawSize>, default: u64) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(RawSize::Bytes(n)) => Ok(*n),
+            Some(RawSize::Text(text)) => parse_size(text).map_err(|m| self.err(key, m)),
+        }
+    }
+
+    fn addr(&self, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+        value.parse().map_err(|_| {
+            self.err(
+                key,
+                format!("`{value}` is not an address like \"127.0.0.1:8443\""),
+            )
+        })
+    }
+
+    fn header(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: &str,
+    ) -> Result<HeaderName, ConfigError> {
+        let name = value.unwrap_or(default);
+        HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| self.err(key, format!("`{name}` is not a valid header name")))
+    }
+
+    /// Relative paths in the config are relative to the config file, not the working directory.
+    fn path(&self, value: &str) -> PathBuf {
+        let path = Path::new(value);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    fn config(&self, raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
+        let server = self.server(&raw.server)?;
+        let identity = self.identity(&raw.identity)?;
+        let routes = route::resolve_all(self, &raw.routes, &identity, server.max_body_bytes)?;
+        Ok(Config {
+            source: source.to_path_buf(),
+            tls: TlsConfig {
+                cert: self.path(&raw.tls.cert),
+                key: self.path(&raw.tls.key),
+                dev_self_signed: raw.tls.dev_self_signed,
+            },
+            admin: match &raw.admin {
+                Some(a) => Some(AdminConfig {
+                    listen: self.addr("admin.listen", &a.listen)?,
+                }),
+                None => None,
+            },
+            log: self.log(&raw.log)?,
+            upstream: self.upstream(&raw.upstream)?,
+            server,
+            identity,
+            routes,
+        })
+    }
+
+    fn server(&self, raw: &raw::RawServer) -> Result<ServerConfig, ConfigError> {
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                parse_cidr(text).map_err(|m| self.err(format!("server.trusted_proxies[{i}]"), m))
+            })
+            .collect::<Result<_, _>>()?;
+        let max_connections = raw.max_connections.unwrap_or(10_000);
+        if max_connections == 0 {
+            return Err(self.err("server.max_connections", "must be at least 1"));
+        }
+        let max_header_bytes = self.size(
+            "server.max_header_bytes",
+            raw.max_header_bytes.as_ref(),
+            16 << 10,
+        )?;
+        if !(1024..=1 << 20).contains(&max_header_bytes) {
+            return Err(self.err("server.max_header_bytes", "must be between 1KiB and 1MiB"));
+        }
+        Ok(ServerConfig {
+            listen: self.addr("server.listen", &raw.listen)?,
+            plain_listen: match &raw.plain_listen {
+                Some(a) => Some(self.addr("server.plain_listen", a)?),
+                None => None,
+            },
+            max_connections,
+            tls_handshake_timeout: self.duration(
+                "server.tls_handshake_timeout",
+                raw.tls_handshake_timeout.as_deref(),
+                Duration::from_secs(10),
+            )?,
+            header_read_timeout: self.duration(
+                "server.header_read_timeout",
+                raw.header_read_timeout.as_deref(),
+                Duration::from_secs(10),
+            )?,
+            idle_timeout: self.duration(
+                "server.idle_timeout",
+                raw.idle_timeout.as_deref(),
+                Duration::from_secs(60),
+            )?,
+            shutdown_grace: self.duration(
+                "server.shutdown_grace",
+                raw.shutdown_grace.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            max_header_bytes: max_header_bytes as usize,
+            max_body_bytes: self.size(
+                "server.max_body_bytes",
+                raw.max_body_bytes.as_ref(),
+                10 << 20,
+            )?,
+            trusted_proxies,
+        })
+    }
+
+    fn log(&self, raw: &raw::RawLog) -> Result<LogConfig, ConfigError> {
+        let format = match raw.format.as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(self.err(
+                    "log.format",
+                    format!("`{other}` is not one of \"pretty\", \"json\""),
+                ));
+            }
+        };
+        let level = raw.level.clone().unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            return Err(self.err(
+                "log.level",
+                format!("`{level}` is not a log filter (e.g. \"info\", \"authgate=debug\")"),
+            ));
+        }
+        Ok(LogConfig {
+            format,
+            level,
+            access_log: raw.access_log.unwrap_or(true),
+            log_query: raw.log_query.unwrap_or(false),
+        })
+    }
+
+    fn upstream(&self, raw: &raw::RawUpstream) -> Result<UpstreamConfig, ConfigError> {
+        Ok(UpstreamConfig {
+            connect_timeout: self.duration(
+                "upstream.connect_timeout",
+                raw.connect_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+            pool_idle_timeout: self.duration(
+                "upstream.pool_idle_timeout",
+                raw.pool_idle_timeout.as_deref(),
+                Duration::from_secs(90),
+            )?,
+            pool_max_idle_per_host: raw.pool_max_idle_per_host.unwrap_or(64),
+        })
+    }
+
+    fn identity(&self, raw: &raw::RawIdentity) -> Result<IdentityConfig, ConfigError> {
+        Ok(IdentityConfig {
+            user_header: self.header(
+                "identity.user_header",
+                raw.user_header.as_deref(),
+                "user_id",
+            )?,
+            group_header: self.header(
+                "identity.group_header",
+                raw.group_header.as_deref(),
+                "group_id",
+            )?,
+            impersonator_header: self.header(
+                "identity.impersonator_header",
+                raw.impersonator_header.as_deref(),
+                "x-impersonator-id",
+            )?,
+            strip_headers: raw
+                .strip_headers
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    self.header(&format!("identity.strip_headers[{i}]"), Some(name), "")
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`10.1.2.3`, taken as /32 or /128).
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR like \"10.0.0.0/8\" or an address"))
+}

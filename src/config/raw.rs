@@ -1,0 +1,109 @@
+//! What the file says: serde structs mirroring `gateway.toml` one to one. Every struct rejects
+//! unknown keys; values stay as written (strings for durations, sizes, URLs) and are turned into
+//! typed values by `config.rs`, which knows the key path to blame.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub tls: RawTls,
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub identity: RawIdentity,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// A byte size written either as an integer or as a string with a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: String,
+    pub plain_listen: Option<String>,
+    pub max_connections: Option<usize>,
+    pub tls_handshake_timeout: Option<String>,
+    pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub max_header_bytes: Option<RawSize>,
+    pub max_body_bytes: Option<RawSize>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: String,
+    pub key: String,
+    #[serde(default)]
+    pub dev_self_signed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub level: Option<String>,
+    pub access_log: Option<bool>,
+    pub log_query: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub connect_timeout: Option<String>,
+    pub pool_idle_timeout: Option<String>,
+    pub pool_max_idle_per_host: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub user_header: Option<String>,
+    pub group_header: Option<String>,
+    pub impersonator_header: Option<String>,
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub prefix: String,
+    pub methods: Option<Vec<String>>,
+    pub upstream: String,
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub h2c: bool,
+    #[serde(default)]
+    pub strip_prefix: bool,
+    #[serde(default)]
+    pub preserve_host: bool,
+    pub timeout: Option<String>,
+    pub max_body_bytes: Option<RawSize>,
+    pub auth: Option<String>,
+    pub user_header: Option<String>,
+    pub group_header: Option<String>,
+}

@@ -1,0 +1,337 @@
+//! Route entries: parsing and validating `[[routes]]`, including the check that no route is a
+//! duplicate of, or hidden behind, an earlier one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyper::header::HeaderName;
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Method, Uri};
+
+use super::raw::RawRoute;
+use super::{ConfigError, IdentityConfig, Resolver};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPolicy {
+    Public,
+    Authenticated,
+    Admin,
+}
+
+impl AuthPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthPolicy::Public => "public",
+            AuthPolicy::Authenticated => "authenticated",
+            AuthPolicy::Admin => "admin",
+        }
+    }
+}
+
+/// Where a route sends its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// Answers with a JSON description of the request as an upstream would receive it.
+    Echo,
+    Http {
+        scheme: Scheme,
+        authority: Authority,
+        /// Path prepended to the forwarded path; empty or `/base` (never a trailing slash).
+        base_path: String,
+    },
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Echo => f.write_str("builtin:echo"),
+            Upstream::Http {
+                scheme,
+                authority,
+                base_path,
+            } => write!(f, "{scheme}://{authority}{base_path}"),
+        }
+    }
+}
+
+/// A host to match: exact (`api.example.com`) or any subdomain (`*.example.com`). Lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Exact(String),
+    /// Holds the suffix including the dot: `.example.com`.
+    Suffix(String),
+}
+
+impl HostMatch {
+    /// `host` must already be lowercase and without a port.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostMatch::Exact(h) => f.write_str(h),
+            HostMatch::Suffix(s) => write!(f, "*{s}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    pub host: Option<HostMatch>,
+    /// Normalised, no trailing slash unless it is `/`.
+    pub prefix: String,
+    /// `None` means every method.
+    pub methods: Option<Vec<Method>>,
+    pub upstream: Upstream,
+    pub ca_file: Option<PathBuf>,
+    pub h2c: bool,
+    pub strip_prefix: bool,
+    pub preserve_host: bool,
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+    pub auth: AuthPolicy,
+    pub user_header: HeaderName,
+    pub group_header: HeaderName,
+}
+
+pub(super) fn resolve_all(
+    r: &Resolver,
+    raw: &[RawRoute],
+    identity: &IdentityConfig,
+    default_body_limit: u64,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut routes: Vec<RouteConfig> = Vec::with_capacity(raw.len());
+    for (i, raw_route) in raw.iter().enumerate() {
+        let route = resolve(r, i, raw_route, identity, default_body_limit)?;
+        if let Some((j, earlier)) = routes.iter().enumerate().find(|(_, e)| hides(e, &route)) {
+            let what = if earlier.host == route.host && earlier.methods == route.methods {
+                "is a duplicate of"
+            } else {
+                "can never match: every request it matches is taken first by"
+            };
+            return Err(r.err(
+                format!("routes[{i}]"),
+                format!(
+                    "route `{}` {what} routes[{j}] `{}` (same host, prefix and methods)",
+                    route.name, earlier.name
+                ),
+            ));
+        }
+        routes.push(route);
+    }
+    Ok(routes)
+}
+
+/// True when `earlier` takes every request `later` could match (so `later` is dead config).
+fn hides(earlier: &RouteConfig, later: &RouteConfig) -> bool {
+    let host_covers = earlier.host.is_none() || earlier.host == later.host;
+    let methods_cover = match (&earlier.methods, &later.methods) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => l.iter().all(|m| e.contains(m)),
+    };
+    earlier.prefix == later.prefix && host_covers && methods_cover
+}
+
+fn resolve(
+    r: &Resolver,
+    i: usize,
+    raw: &RawRoute,
+    identity: &IdentityConfig,
+    default_body_limit: u64,
+) -> Result<RouteConfig, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let prefix = resolve_prefix(&raw.prefix).map_err(|m| r.err(key("prefix"), m))?;
+    let upstream = resolve_upstream(&raw.upstream).map_err(|m| r.err(key("upstream"), m))?;
+    let ca_file = match (&raw.ca_file, &upstream) {
+        (None, _) => None,
+        (Some(path), Upstream::Http { scheme, .. }) if *scheme == Scheme::HTTPS => {
+            Some(r.path(path))
+        }
+        (Some(_), _) => return Err(r.err(key("ca_file"), "only an https upstream takes a ca_file")),
+    };
+    if raw.h2c && !matches!(&upstream, Upstream::Http { scheme, .. } if *scheme == Scheme::HTTP) {
+        return Err(r.err(
+            key("h2c"),
+            "h2c (HTTP/2 without TLS) needs an http:// upstream",
+        ));
+    }
+    let methods = match &raw.methods {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(r.err(
+                key("methods"),
+                "an empty list matches nothing; omit the key to allow every method",
+            ));
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|m| {
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| r.err(key("methods"), format!("`{m}` is not an HTTP method")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let auth = match raw.auth.as_deref() {
+        None | Some("authenticated") => AuthPolicy::Authenticated,
+        Some("public") => AuthPolicy::Public,
+        Some("admin") => AuthPolicy::Admin,
+        Some(other) => {
+            return Err(r.err(
+                key("auth"),
+                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
+            ));
+        }
+    };
+    Ok(RouteConfig {
+        name: raw.name.clone().unwrap_or_else(|| prefix.clone()),
+        host: raw
+            .host
+            .as_deref()
+            .map(resolve_host)
+            .transpose()
+            .map_err(|m| r.err(key("host"), m))?,
+        methods,
+        upstream,
+        ca_file,
+        h2c: raw.h2c,
+        strip_prefix: raw.strip_prefix,
+        preserve_host: raw.preserve_host,
+        timeout: r.duration(
+            &key("timeout"),
+            raw.timeout.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        max_body_bytes: r.size(
+            &key("max_body_bytes"),
+            raw.max_body_bytes.as_ref(),
+            default_body_limit,
+        )?,
+        auth,
+        user_header: r.header(
+            &key("user_header"),
+            raw.user_header.as_deref(),
+            identity.user_header.as_str(),
+        )?,
+        group_header: r.header(
+            &key("group_header"),
+            raw.group_header.as_deref(),
+            identity.group_header.as_str(),
+        )?,
+        prefix,
+    })
+}
+
+/// A prefix must be written in normal form, since it is compared against normalised paths.
+fn resolve_prefix(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!("`{text}` must start with `/`"));
+    }
+    let trimmed = if text.len() > 1 {
+        text.trim_end_matches('/')
+    } else {
+        text
+    };
+    match crate::proxy::path::normalize(trimmed) {
+        Ok(normal) if normal == trimmed => Ok(normal.into_owned()),
+        Ok(normal) => Err(format!("`{text}` is not in normal form; write `{normal}`")),
+        Err(e) => Err(format!("`{text}`: {e}")),
+    }
+}
+
+fn resolve_upstream(text: &str) -> Result<Upstream, String> {
+    if text == "builtin:echo" {
+        return Ok(Upstream::Echo);
+    }
+    let bad = || format!("`{text}` is not an http:// or https:// URL (or \"builtin:echo\")");
+    let uri: Uri = text.parse().map_err(|_| bad())?;
+    let scheme = uri.scheme().cloned().ok_or_else(bad)?;
+    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+        return Err(bad());
+    }
+    let authority = uri.authority().cloned().ok_or_else(bad)?;
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(format!(
+            "`{text}` needs a host and must not carry credentials"
+        ));
+    }
+    if uri.query().is_some() {
+        return Err(format!("`{text}` must not have a query string"));
+    }
+    Ok(Upstream::Http {
+        scheme,
+        authority,
+        base_path: uri.path().trim_end_matches('/').to_owned(),
+    })
+}
+
+fn resolve_host(text: &str) -> Result<HostMatch, String> {
+    let host = text.to_ascii_lowercase();
+    let valid = |h: &str| {
+        !h.is_empty()
+            && h.split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    match host.strip_prefix("*.") {
+        Some(rest) if valid(rest) => Ok(HostMatch::Suffix(format!(".{rest}"))),
+        None if valid(&host) || host.parse::<std::net::IpAddr>().is_ok() => {
+            Ok(HostMatch::Exact(host))
+        }
+        _ => Err(format!(
+            "`{text}` is not a host name (no port, no scheme; `*.example.com` for subdomains)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls() {
+        assert_eq!(resolve_upstream("builtin:echo"), Ok(Upstream::Echo));
+        let Ok(Upstream::Http {
+            base_path,
+            authority,
+            ..
+        }) = resolve_upstream("http://127.0.0.1:9000/base/")
+        else {
+            panic!("should parse");
+        };
+        assert_eq!(base_path, "/base");
+        assert_eq!(authority.as_str(), "127.0.0.1:9000");
+        assert!(resolve_upstream("ftp://x").is_err());
+        assert!(resolve_upstream("not a url").is_err());
+        assert!(resolve_upstream("http://u:p@host").is_err());
+        assert!(resolve_upstream("http://host/?q=1").is_err());
+        assert!(resolve_upstream("/relative").is_err());
+    }
+
+    #[test]
+    fn prefixes_must_be_normal() {
+        assert_eq!(resolve_prefix("/api/").as_deref(), Ok("/api"));
+        assert_eq!(resolve_prefix("/").as_deref(), Ok("/"));
+        assert!(resolve_prefix("api").is_err());
+        assert!(resolve_prefix("/a/../b").is_err());
+        assert!(resolve_prefix("/a//b").is_err());
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(resolve_host("API.example.com").is_ok_and(|h| h.matches("api.example.com")));
+        let wild = resolve_host("*.example.com").expect("wildcard");
+        assert!(wild.matches("a.example.com"));
+        assert!(!wild.matches("example.com"));
+        assert!(!wild.matches("aexample.com"));
+        assert!(resolve_host("example.com:8080").is_err());
+        assert!(resolve_host("http://x").is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! authgate: a reverse-proxy authentication gateway. See ARCHITECTURE.md for the map.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod proxy;
+pub mod server;
+pub mod telemetry;
+
+/// rustls needs one process-wide crypto provider; only aws-lc-rs is compiled in.
+pub fn install_crypto_provider() {
+    // Err means one is installed already, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,88 @@
+//! The `authgate` command line: parse arguments, load the config, run the command.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use authgate::config::{self, Config};
+use authgate::server::Gateway;
+
+#[derive(Parser)]
+#[command(
+    name = "authgate",
+    version,
+    about = "A reverse-proxy authentication gateway"
+)]
+struct Cli {
+    /// The config file; relative paths inside it resolve against its directory.
+    #[arg(
+        long,
+        global = true,
+        default_value = "gateway.toml",
+        env = "AUTHGATE_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: HTTPS proxy, token endpoints and the admin listener.
+    Serve,
+    /// Validate the config and print the resolved route table.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::load(&cli.config)?;
+    match cli.command {
+        Command::Check => {
+            print!("{}", authgate::config::describe(&config));
+            Ok(())
+        }
+        Command::Serve => serve(config),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    authgate::telemetry::init(&config.log);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let gateway = Gateway::bind(config).await?;
+        gateway.run(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// SIGTERM (service managers) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the gateway");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

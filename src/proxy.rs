@@ -1,0 +1,368 @@
+//! The proxy path for every request that is not a token endpoint: normalise the path, match a
+//! route, apply its auth policy, clean the headers, and forward to the upstream (or the built-in
+//! echo), streaming both bodies. One access-log event per request.
+//!
+//! Architecture invariant: the path that `routes` matched is the path the upstream receives,
+//! and client identity headers are removed before anything is injected.
+
+mod echo;
+pub(crate) mod error;
+pub mod headers;
+pub mod path;
+pub mod routes;
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+use ipnet::IpNet;
+
+use crate::config::{AuthPolicy, Config, RouteConfig, Upstream};
+pub use error::ProxyError;
+use headers::{ClientAddr, IdentityNames, X_REQUEST_ID};
+use routes::{RouteMatch, RouteTable};
+pub use upstream::UpstreamSetupError;
+use upstream::Upstreams;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type on both sides of the gateway: streamed, never collected.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Facts about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+pub struct Proxy {
+    routes: RouteTable,
+    identity: IdentityNames,
+    upstreams: Upstreams,
+    trusted_proxies: Vec<IpNet>,
+    max_header_bytes: usize,
+    access_log: bool,
+    log_query: bool,
+}
+
+/// What the access log reports besides the response.
+#[derive(Default)]
+struct Exchange {
+    route: Option<Arc<RouteConfig>>,
+    path: Option<String>,
+    upstream_time: Option<Duration>,
+}
+
+impl Proxy {
+    pub fn new(config: &Config) -> Result<Self, UpstreamSetupError> {
+        Ok(Proxy {
+            routes: RouteTable::new(&config.routes),
+            identity: IdentityNames::new(config.identity.all_names(&config.routes)),
+            upstreams: Upstreams::new(&config.upstream, &config.routes)?,
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            max_header_bytes: config.server.max_header_bytes,
+            access_log: config.log.access_log,
+            log_query: config.log.log_query,
+        })
+    }
+
+    pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = match request.headers().get(&X_REQUEST_ID) {
+            Some(value) if headers::valid_request_id(value) => value.clone(),
+            _ => new_request_id(),
+        };
+        let client = headers::client_addr(conn.peer.ip(), request.headers(), &self.trusted_proxies);
+        let method = request.method().clone();
+        let logged_uri = self.access_log.then(|| request.uri().clone());
+        let mut exchange = Exchange::default();
+        let mut response = match self
+            .process(request, conn, client, &request_id, &mut exchange)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status().is_server_error() {
+                    let cause = std::error::Error::source(&error).map(ToString::to_string);
+                    tracing::warn!(request_id = request_id.to_str().unwrap_or_default(), %error, cause, "request failed");
+                }
+                error.into_response(&request_id)
+            }
+        };
+        response
+            .headers_mut()
+            .insert(&X_REQUEST_ID, request_id.clone());
+        if let Some(uri) = logged_uri {
+            let path = exchange.path.as_deref().unwrap_or(uri.path());
+            tracing::info!(
+                target: "authgate::access",
+                request_id = request_id.to_str().unwrap_or_default(),
+                method = method.as_str(),
+                path,
+                query = if self.log_query { uri.query() } else { None },
+                route = exchange.route.as_ref().map(|r| r.name.as_str()),
+                status = response.status().as_u16(),
+                upstream_ms = exchange.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+                total_ms = started.elapsed().as_secs_f64() * 1000.0,
+                client = %client.ip,
+            );
+        }
+        response
+    }
+
+    async fn process(
+        &self,
+        mut request: Request<Incoming>,
+        conn: ConnInfo,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+        exchange: &mut Exchange,
+    ) -> Result<Response<Body>, ProxyError> {
+        if headers::header_bytes(request.headers()) > self.max_header_bytes {
+            return Err(ProxyError::HeadersTooLarge {
+                limit: self.max_header_bytes,
+            });
+        }
+        let path = path::normalize(request.uri().path())?.into_owned();
+        let authority = request_authority(&request);
+        let host = authority
+            .as_ref()
+            .and_then(|a| a.to_str().ok())
+            .map(routes::request_host);
+        let route = match self.routes.lookup(host.as_deref(), &path, request.method()) {
+            RouteMatch::Found(route) => Arc::clone(route),
+            RouteMatch::MethodNotAllowed(methods) => {
+                return Err(ProxyError::MethodNotAllowed(methods));
+            }
+            RouteMatch::NotFound => return Err(ProxyError::NoRoute),
+        };
+        exchange.route = Some(Arc::clone(&route));
+        exchange.path = Some(path.clone());
+        authorize(&route)?;
+        if declared_length(&request).is_some_and(|len| len > route.max_body_bytes) {
+            return Err(ProxyError::BodyTooLarge {
+                limit: route.max_body_bytes,
+            });
+        }
+
+        let upgrade =
+            request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers, upgrade);
+        headers::remove_identity(&mut parts.headers, &self.identity);
+        let proto = if conn.tls { "https" } else { "http" };
+        let host_text = authority.as_ref().and_then(|a| a.to_str().ok());
+        headers::set_forwarded(&mut parts.headers, conn.peer.ip(), client, proto, host_text);
+        parts.headers.insert(&X_REQUEST_ID, request_id.clone());
+        let keep_host = route.preserve_host || route.upstream == Upstream::Echo;
+        match authority.filter(|_| keep_host) {
+            Some(host) => parts.headers.insert(header::HOST, host),
+            None => parts.headers.remove(header::HOST),
+        };
+        parts.uri = upstream_uri(&route, &path, parts.uri.query())
+            .map_err(|e| ProxyError::Internal(e.into()))?;
+        parts.version = Version::HTTP_11;
+        let limit = route.max_body_bytes;
+        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync();
+        let upstream_request = Request::from_parts(parts, body);
+
+        if route.upstream == Upstream::Echo {
+            return echo::respond(upstream_request, limit).await;
+        }
+        let sent = Instant::now();
+        let result =
+            tokio::time::timeout(route.timeout, self.upstreams.send(&route, upstream_request))
+                .await;
+        exchange.upstream_time = Some(sent.elapsed());
+        let mut response = match result {
+            Err(_elapsed) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
+            Ok(Err(error)) => return Err(classify_client_error(error, limit)),
+            Ok(Ok(response)) => response,
+        };
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        match client_upgrade {
+            Some(client_side) if switching => {
+                tunnel(client_side, hyper::upgrade::on(&mut response))
+            }
+            _ if switching => {
+                return Err(ProxyError::UpstreamUnreachable(
+                    "the upstream switched protocols unasked".into(),
+                ));
+            }
+            _ => {}
+        }
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers, switching);
+        parts.version = Version::HTTP_11;
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(BoxError::from).boxed_unsync(),
+        ))
+    }
+}
+
+/// The route's auth policy. Until bearer validation exists, every non-public route is refused:
+/// failing closed is the only safe default for an authentication gateway.
+fn authorize(route: &RouteConfig) -> Result<(), ProxyError> {
+    match route.auth {
+        AuthPolicy::Public => Ok(()),
+        AuthPolicy::Authenticated | AuthPolicy::Admin => Err(ProxyError::Unauthenticated),
+    }
+}
+
+fn new_request_id() -> HeaderValue {
+    let id = uuid::Uuid::new_v4();
+    let mut buffer = uuid::Uuid::encode_buffer();
+    HeaderValue::from_str(id.hyphenated().encode_lower(&mut buffer))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The authority the client addressed: the URI's (HTTP/2, absolute-form) or the `Host` header.
+fn request_authority<B>(request: &Request<B>) -> Option<HeaderValue> {
+    match request.uri().authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => request.headers().get(header::HOST).cloned(),
+    }
+}
+
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The upstream URI: the upstream's base path, then the normalised path (minus the route
+/// prefix when `strip_prefix`), then the query exactly as the client sent it.
+fn upstream_uri(
+    route: &RouteConfig,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Uri, hyper::http::Error> {
+    let rest = if route.strip_prefix && route.prefix != "/" {
+        &path[route.prefix.len()..]
+    } else {
+        path
+    };
+    let (scheme, authority, base) = match &route.upstream {
+        Upstream::Http {
+            scheme,
+            authority,
+            base_path,
+        } => (Some(scheme), Some(authority), base_path.as_str()),
+        Upstream::Echo => (None, None, ""),
+    };
+    let rest = if rest.is_empty() && base.is_empty() {
+        "/"
+    } else {
+        rest
+    };
+    let path_and_query = match query {
+        Some(q) => format!("{base}{rest}?{q}"),
+        None => format!("{base}{rest}"),
+    };
+    let mut builder = Uri::builder();
+    if let (Some(scheme), Some(authority)) = (scheme, authority) {
+        builder = builder.scheme(scheme.clone()).authority(authority.clone());
+    }
+    builder.path_and_query(path_and_query).build()
+}
+
+fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn classify_client_error(error: hyper_util::client::legacy::Error, limit: u64) -> ProxyError {
+    if is_length_limit(&error) {
+        ProxyError::BodyTooLarge { limit }
+    } else {
+        ProxyError::UpstreamUnreachable(error.into())
+    }
+}
+
+fn classify_body_error(error: BoxError, limit: u64) -> ProxyError {
+    if is_length_limit(error.as_ref()) {
+        ProxyError::BodyTooLarge { limit }
+    } else {
+        ProxyError::BodyRead(error)
+    }
+}
+
+/// Joins the client's and the upstream's upgraded connections (WebSocket and friends).
+fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        match tokio::try_join!(client, upstream) {
+            Ok((client, upstream)) => {
+                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                {
+                    tracing::debug!(%error, "upgraded connection ended");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "protocol upgrade failed"),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_uris() {
+        let mut route = crate::config::RouteConfig {
+            name: "svc".into(),
+            host: None,
+            prefix: "/svc".into(),
+            methods: None,
+            upstream: Upstream::Http {
+                scheme: hyper::http::uri::Scheme::HTTP,
+                authority: "127.0.0.1:9000".parse().expect("authority"),
+                base_path: "/base".into(),
+            },
+            ca_file: None,
+            h2c: false,
+            strip_prefix: true,
+            preserve_host: false,
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 1,
+            auth: AuthPolicy::Public,
+            user_header: header::HeaderName::from_static("user_id"),
+            group_header: header::HeaderName::from_static("group_id"),
+        };
+        let uri = |route: &RouteConfig, path, query| {
+            upstream_uri(route, path, query).expect("uri").to_string()
+        };
+        assert_eq!(
+            uri(&route, "/svc/x", Some("q=1")),
+            "http://127.0.0.1:9000/base/x?q=1"
+        );
+        assert_eq!(uri(&route, "/svc", None), "http://127.0.0.1:9000/base");
+        assert_eq!(uri(&route, "/svc/", None), "http://127.0.0.1:9000/base/");
+        route.strip_prefix = false;
+        assert_eq!(
+            uri(&route, "/svc/x", None),
+            "http://127.0.0.1:9000/base/svc/x"
+        );
+        route.upstream = Upstream::Echo;
+        route.strip_prefix = true;
+        assert_eq!(uri(&route, "/svc", None), "/");
+    }
+}

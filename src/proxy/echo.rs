@@ -1,0 +1,40 @@
+//! `builtin:echo`: answers with a JSON description of the request exactly as an upstream would
+//! receive it (after path normalisation, header hygiene and identity injection). The body is
+//! read and counted, never kept.
+
+use http_body_util::BodyExt;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use super::Body;
+use super::error::{ProxyError, json_response};
+
+pub async fn respond(request: Request<Body>, limit: u64) -> Result<Response<Body>, ProxyError> {
+    let (parts, mut body) = request.into_parts();
+    let mut body_bytes: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| super::classify_body_error(e, limit))?;
+        if let Some(data) = frame.data_ref() {
+            body_bytes += data.len() as u64;
+        }
+    }
+    let mut headers = Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<String> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+    }
+    let description = serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body_bytes": body_bytes,
+    });
+    Ok(json_response(StatusCode::OK, &description))
+}

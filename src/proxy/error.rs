@@ -1,0 +1,113 @@
+//! Everything that can go wrong on the proxy path, and the one place that turns it into the
+//! client's answer: a status and a JSON body `{"error", "error_description", "request_id"}`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+
+use super::path::PathError;
+use super::{Body, BoxError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{0}")]
+    BadPath(#[from] PathError),
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("this route does not allow the method")]
+    MethodNotAllowed(Vec<Method>),
+    #[error("this route requires a bearer token")]
+    Unauthenticated,
+    #[error("the request body exceeds this route's limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("the request headers exceed the limit of {limit} bytes")]
+    HeadersTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    BodyRead(#[source] BoxError),
+    #[error("the upstream could not be reached")]
+    UpstreamUnreachable(#[source] BoxError),
+    #[error("the upstream did not answer within {0:?}")]
+    UpstreamTimeout(Duration),
+    #[error("the gateway could not build the upstream request")]
+    Internal(#[source] BoxError),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::BodyRead(_) => "invalid_request",
+            ProxyError::NoRoute => "not_found",
+            ProxyError::MethodNotAllowed(_) => "method_not_allowed",
+            ProxyError::Unauthenticated => "unauthorized",
+            ProxyError::BodyTooLarge { .. } => "payload_too_large",
+            ProxyError::HeadersTooLarge { .. } => "request_header_fields_too_large",
+            ProxyError::UpstreamUnreachable(_) => "bad_gateway",
+            ProxyError::UpstreamTimeout(_) => "gateway_timeout",
+            ProxyError::Internal(_) => "server_error",
+        }
+    }
+
+    /// The client's answer. Upstream and internal details stay in the log, not in the body.
+    pub fn into_response(self, request_id: &HeaderValue) -> Response<Body> {
+        let body = serde_json::json!({
+            "error": self.code(),
+            "error_description": self.to_string(),
+            "request_id": request_id.to_str().unwrap_or_default(),
+        });
+        let mut response = json_response(self.status(), &body);
+        let headers = response.headers_mut();
+        match &self {
+            ProxyError::Unauthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"authgate\""),
+                );
+            }
+            ProxyError::MethodNotAllowed(methods) => {
+                let list: Vec<&str> = methods.iter().map(Method::as_str).collect();
+                if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            // The request body was not read to the end: the connection cannot be reused.
+            ProxyError::BodyTooLarge { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        headers.insert(&super::headers::X_REQUEST_ID, request_id.clone());
+        response
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let bytes = Bytes::from(body.to_string());
+    let mut response = Response::new(
+        Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

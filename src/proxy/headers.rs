@@ -1,0 +1,236 @@
+//! Header hygiene on the way to an upstream and back. Order matters and is fixed in
+//! `Hygiene::request`: hop-by-hop headers go first (so a header named in `Connection` can only
+//! remove client headers), then every client-sent identity header, then the gateway sets its
+//! own `X-Forwarded-*`. Identity injection (by the auth layer) comes strictly after this.
+//!
+//! References: RFC 9110 §7.6.1 (Connection and hop-by-hop fields), RFC 9112 §9.6 (keep-alive),
+//! RFC 9110 §7.8 (Upgrade), RFC 7239 (Forwarded), RFC 9113 §8.2.2 (connection-specific fields
+//! are malformed in HTTP/2; `TE: trailers` is the one allowed value).
+
+use std::net::IpAddr;
+
+use hyper::HeaderMap;
+use hyper::header::{self, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+/// Hop-by-hop fields that never travel past one connection (RFC 9110 §7.6.1, plus the
+/// proxy-auth pair that is addressed to this proxy and the pre-standard `Proxy-Connection`).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// The identity header names a client may never set, in a canonical form: lower case, `_` as
+/// `-`, without an `x-` prefix. `User_Id`, `user-id` and `X-User-Id` are one name.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityNames {
+    canonical: Vec<String>,
+}
+
+impl IdentityNames {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> Self {
+        let mut canonical: Vec<String> = names.into_iter().map(|n| canonical(n.as_str())).collect();
+        canonical.sort();
+        canonical.dedup();
+        IdentityNames { canonical }
+    }
+
+    pub fn matches(&self, name: &HeaderName) -> bool {
+        let name = strip_x_prefix(name.as_str().as_bytes());
+        self.canonical.iter().any(|c| {
+            c.len() == name.len()
+                && c.bytes()
+                    .zip(name)
+                    .all(|(a, &b)| a == if b == b'_' { b'-' } else { b })
+        })
+    }
+}
+
+fn strip_x_prefix(name: &[u8]) -> &[u8] {
+    match name {
+        [b'x', b'-' | b'_', rest @ ..] if !rest.is_empty() => rest,
+        _ => name,
+    }
+}
+
+fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase().replace('_', "-");
+    String::from_utf8_lossy(strip_x_prefix(lower.as_bytes())).into_owned()
+}
+
+/// True when the request asks to switch protocols (RFC 9110 §7.8): an `Upgrade` field and the
+/// `upgrade` token in `Connection`.
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Removes hop-by-hop fields and every field named in `Connection`. With `keep_upgrade`, an
+/// `Upgrade` field survives and `Connection: upgrade` is set again so the next hop sees the
+/// protocol switch. `TE: trailers` survives (gRPC relies on it; RFC 9113 §8.2.2).
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let upgrade = if keep_upgrade {
+        headers.remove(header::UPGRADE)
+    } else {
+        None
+    };
+    let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let te_trailers = headers.get(header::TE).is_some_and(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    });
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if let Some(upgrade) = upgrade {
+        headers.insert(header::UPGRADE, upgrade);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Removes every header whose name is an identity name in any spelling.
+pub fn remove_identity(headers: &mut HeaderMap, identity: &IdentityNames) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| identity.matches(n))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+/// Where the request came from, as far as this gateway can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr {
+    pub ip: IpAddr,
+    /// The socket peer is a configured trusted proxy, so its `X-Forwarded-*` are believed.
+    pub via_trusted_proxy: bool,
+}
+
+/// The client address: the socket peer, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return ClientAddr {
+            ip: peer,
+            via_trusted_proxy: false,
+        };
+    }
+    let mut ip = peer;
+    let hops = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let entries: Vec<&str> = hops.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for entry in entries.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(hop) if is_trusted(&hop) => ip = hop,
+            Ok(hop) => {
+                return ClientAddr {
+                    ip: hop,
+                    via_trusted_proxy: true,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    ClientAddr {
+        ip,
+        via_trusted_proxy: true,
+    }
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer the client's own
+/// versions (and `Forwarded`) are discarded; from a trusted proxy they are kept and extended.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    client: ClientAddr,
+    proto: &'static str,
+    host: Option<&str>,
+) {
+    if !client.via_trusted_proxy {
+        headers.remove(&X_FORWARDED_FOR);
+        headers.remove(&X_FORWARDED_PROTO);
+        headers.remove(&X_FORWARDED_HOST);
+        headers.remove(&FORWARDED);
+    }
+    let chain: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let xff = if chain.is_empty() {
+        peer.to_string()
+    } else {
+        format!("{}, {peer}", chain.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_str(&xff) {
+        headers.insert(&X_FORWARDED_FOR, value);
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    }
+    if let Some(host) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
+        if let Ok(value) = HeaderValue::from_str(host) {
+            headers.insert(&X_FORWARDED_HOST, value);
+        }
+    }
+}
+
+/// A client's request id is kept when it is short and plain; anything else is replaced, so a
+/// client cannot inject log-breaking or oversized values.
+pub fn valid_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:+=/".contains(b))
+}
+
+/// Total size of the header section as the HTTP/2 HPACK accounting counts it (RFC 9113 §6.5.2:
+/// name + value + 32 per field), so the limit means the same on HTTP/1.1 and HTTP/2.
+pub fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 32)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! Path normalisation (RFC 3986 §6.2.2): done once per request, before route matching; the
+//! result is both what the policy decides on and what the upstream receives, so the two can
+//! never disagree about which resource was asked for.
+//!
+//! - percent-encoded unreserved characters (`ALPHA DIGIT - . _ ~`) are decoded (§2.3), other
+//!   escapes are kept with upper-case hex (§6.2.2.1);
+//! - `.` and `..` segments are resolved (§5.2.4), including encoded ones (`%2e%2e`);
+//! - empty segments (`//`) are collapsed;
+//! - an encoded `/` (`%2F`) or NUL (`%00`) is refused: upstreams disagree on whether it
+//!   separates segments, which is how prefix rules get bypassed; so is a `..` above the root.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path must start with `/`")]
+    NotAbsolute,
+    #[error("the path has a malformed percent-escape")]
+    BadEscape,
+    #[error("the path contains an encoded `/` or NUL")]
+    EncodedSeparator,
+    #[error("the path climbs above the root with `..`")]
+    EscapesRoot,
+}
+
+/// Normalises an absolute request path (without the query string).
+pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
+    if !raw.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    if is_normal(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut segments: Vec<String> = Vec::new();
+    let mut trailing_slash = false;
+    for raw_segment in raw[1..].split('/') {
+        let segment = decode_segment(raw_segment)?;
+        trailing_slash = matches!(segment.as_str(), "" | "." | "..");
+        match segment.as_str() {
+            "" | "." => {}
+            ".." => {
+                segments.pop().ok_or(PathError::EscapesRoot)?;
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut out = String::with_capacity(raw.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// The common case, checked without allocating: no escapes, no empty or dot segments.
+fn is_normal(raw: &str) -> bool {
+    if raw.contains('%') {
+        return false;
+    }
+    let mut segments = raw[1..].split('/').peekable();
+    while let Some(s) = segments.next() {
+        let last = segments.peek().is_none();
+        if s == "." || s == ".." || (s.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
+fn decode_segment(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i] as char);
+            i += 1;
+            continue;
+        }
+        let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
+        let value = std::str::from_utf8(hex)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or(PathError::BadEscape)?;
+        match value {
+            b'/' | 0 => return Err(PathError::EncodedSeparator),
+            v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => out.push(v as char),
+            v => out.push_str(&format!("%{v:02X}")),
+        }
+        i += 3;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, PathError> {
+        normalize(p).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn already_normal_paths_are_borrowed() {
+        for p in ["/", "/api", "/api/", "/api/v1/users", "/a.b/c..d/.e"] {
+            assert!(matches!(normalize(p), Ok(Cow::Borrowed(_))), "{p}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_resolve() {
+        assert_eq!(norm("/a/./b/../c").as_deref(), Ok("/a/c"));
+        assert_eq!(norm("/a/b/..").as_deref(), Ok("/a/"));
+        assert_eq!(norm("/a/b/.").as_deref(), Ok("/a/b/"));
+        assert_eq!(norm("/a/%2e%2e/b").as_deref(), Ok("/b"));
+        assert_eq!(norm("/a/%2E./b").as_deref(), Ok("/b"));
+        assert_eq!(norm("/..").err(), Some(PathError::EscapesRoot));
+        assert_eq!(norm("/../x").err(), Some(PathError::EscapesRoot));
+        assert_eq!(norm("/a/../../x").err(), Some(PathError::EscapesRoot));
+        assert_eq!(norm("/%2e%2e/x").err(), Some(PathError::EscapesRoot));
+    }
+
+    #[test]
+    fn empty_segments_collapse() {
+        assert_eq!(norm("//a//b///").as_deref(), Ok("/a/b/"));
+        assert_eq!(norm("//").as_deref(), Ok("/"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(norm("/%41%7e%2D").as_deref(), Ok("/A~-"));
+        assert_eq!(norm("/a%20b%3f").as_deref(), Ok("/a%20b%3F"));
+        assert_eq!(norm("/a%2fb").err(), Some(PathError::EncodedSeparator));
+        assert_eq!(norm("/a%2Fb").err(), Some(PathError::EncodedSeparator));
+        assert_eq!(norm("/a%00").err(), Some(PathError::EncodedSeparator));
+        assert_eq!(norm("/a%zz").err(), Some(PathError::BadEscape));
+        assert_eq!(norm("/a%4").err(), Some(PathError::BadEscape));
+        assert_eq!(norm("*").err(), Some(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn normalising_is_idempotent() {
+        for p in ["/a/./b/../c", "//x//y/", "/%41/%2e/", "/a%20b"] {
+            let once = norm(p).expect("valid");
+            assert_eq!(norm(&once).as_deref(), Ok(once.as_str()));
+        }
+    }
+}

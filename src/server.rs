@@ -1,0 +1,230 @@
+//! Listeners and lifecycle: binds the HTTPS listener (and the optional plain-HTTP and admin
+//! listeners), accepts connections up to `server.max_connections`, and on shutdown stops
+//! accepting and lets in-flight requests finish up to `server.shutdown_grace`.
+
+mod conn;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
+use tls::TlsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamSetupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A gateway with its listeners bound, ready to [`run`](Gateway::run).
+pub struct Gateway {
+    config: Config,
+    acceptor: TlsAcceptor,
+    proxy: Arc<Proxy>,
+    https: (TcpListener, SocketAddr),
+    plain: Option<(TcpListener, SocketAddr)>,
+    admin: Option<(TcpListener, SocketAddr)>,
+}
+
+/// What every accepted connection needs.
+struct Shared {
+    proxy: Arc<Proxy>,
+    builder: auto::Builder<TokioExecutor>,
+    slots: Arc<Semaphore>,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Gateway {
+    pub async fn bind(config: Config) -> Result<Self, ServerError> {
+        crate::install_crypto_provider();
+        let acceptor = tls::acceptor(&config.tls)?;
+        let proxy = Arc::new(Proxy::new(&config)?);
+        let https = listen(config.server.listen).await?;
+        let plain = match config.server.plain_listen {
+            Some(addr) => Some(listen(addr).await?),
+            None => None,
+        };
+        let admin = match &config.admin {
+            Some(admin) => Some(listen(admin.listen).await?),
+            None => None,
+        };
+        Ok(Gateway {
+            config,
+            acceptor,
+            proxy,
+            https,
+            plain,
+            admin,
+        })
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.1
+    }
+
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().map(|(_, addr)| *addr)
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let server = &self.config.server;
+        let max_connections = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            proxy: self.proxy,
+            builder: conn::http_builder(server),
+            slots: Arc::new(Semaphore::new(max_connections as usize)),
+            handshake_timeout: server.tls_handshake_timeout,
+            idle_timeout: server.idle_timeout,
+            shutdown: stop_rx.clone(),
+        });
+        let ready = Arc::new(AtomicBool::new(true));
+        let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
+        if let Some((listener, addr)) = self.admin {
+            tracing::info!(%addr, "admin listener ready (/healthz, /readyz)");
+            tokio::spawn(crate::admin::serve(
+                listener,
+                Arc::clone(&ready),
+                admin_stop_rx,
+            ));
+        }
+        let mut loops = vec![];
+        tracing::info!(addr = %self.https.1, "HTTPS listener ready");
+        loops.push(tokio::spawn(accept_loop(
+            self.https.0,
+            Some(self.acceptor),
+            Arc::clone(&shared),
+        )));
+        if let Some((listener, addr)) = self.plain {
+            tracing::info!(%addr, "plain-HTTP listener ready (for use behind a TLS-terminating load balancer)");
+            loops.push(tokio::spawn(accept_loop(
+                listener,
+                None,
+                Arc::clone(&shared),
+            )));
+        }
+
+        shutdown.await;
+        let grace = server.shutdown_grace;
+        tracing::info!(
+            ?grace,
+            "shutting down: no new connections, draining in-flight requests"
+        );
+        ready.store(false, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+        for accept in loops {
+            let _ = accept.await;
+        }
+        match tokio::time::timeout(grace, shared.slots.acquire_many(max_connections)).await {
+            Ok(_) => tracing::info!("all connections drained"),
+            Err(_) => {
+                let open = max_connections as usize - shared.slots.available_permits();
+                tracing::warn!(open, "grace period over; closing the remaining connections");
+            }
+        }
+        let _ = admin_stop_tx.send(true);
+        Ok(())
+    }
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await (it is not Send).
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        // Take a connection slot before accepting: at the limit, new clients wait in the
+        // kernel's backlog instead of being accepted and starved.
+        let permit = tokio::select! {
+            biased;
+            _ = crate::server::stopped(&mut shutdown) => return,
+            permit = Arc::clone(&shared.slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = crate::server::stopped(&mut shutdown) => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(connection(
+            stream,
+            peer,
+            acceptor.clone(),
+            Arc::clone(&shared),
+            permit,
+        ));
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let info = ConnInfo {
+        peer,
+        tls: acceptor.is_some(),
+    };
+    let proxy = Arc::clone(&shared.proxy);
+    let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
+    let Some(acceptor) = acceptor else {
+        return conn::serve(stream, info, proxy, &shared.builder, idle, stop).await;
+    };
+    match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => conn::serve(tls, info, proxy, &shared.builder, idle, stop).await,
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}

@@ -1,0 +1,125 @@
+//! One client connection: HTTP/1.1 or HTTP/2 (hyper-util's auto builder decides by ALPN or
+//! preface), closed gracefully when it has been idle too long or when the gateway drains.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use crate::config::ServerConfig;
+use crate::proxy::{ConnInfo, Proxy};
+
+/// The HTTP server settings shared by every connection.
+pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Headers between the configured limit and this buffer get the gateway's JSON 431; beyond
+    // it hyper answers 431 itself before any of our code runs.
+    let header_buffer = (config.max_header_bytes * 2).max(16 << 10);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(header_buffer)
+        .max_headers(256);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_buffer).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Requests in flight on a connection, and when the last one finished.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    last_done_ms: AtomicU64,
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.opened.elapsed().as_millis() as u64;
+        self.0.last_done_ms.store(now, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// When the connection becomes idle-expired, if nothing happens before then.
+    fn idle_deadline(&self, idle_timeout: Duration) -> Instant {
+        let last = Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+        self.opened + last + idle_timeout
+    }
+
+    fn is_idle(&self, idle_timeout: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && Instant::now() >= self.idle_deadline(idle_timeout)
+    }
+}
+
+pub async fn serve<I>(
+    io: I,
+    info: ConnInfo,
+    proxy: Arc<Proxy>,
+    builder: &auto::Builder<TokioExecutor>,
+    idle_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        opened: Instant::now(),
+        in_flight: AtomicUsize::new(0),
+        last_done_ms: AtomicU64::new(0),
+    });
+    let service = {
+        let activity = Arc::clone(&activity);
+        service_fn(move |request| {
+            let proxy = Arc::clone(&proxy);
+            let in_flight = activity.start();
+            async move {
+                let response = proxy.handle(request, info).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        })
+    };
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(peer = %info.peer, %error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = crate::server::stopped(&mut shutdown), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep_until(activity.idle_deadline(idle_timeout).into()), if !closing => {
+                if activity.is_idle(idle_timeout) {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}

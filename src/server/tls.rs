@@ -1,0 +1,117 @@
+//! TLS for the HTTPS listener: loading the certificate and key, or (only when the config says
+//! `dev_self_signed = true`) generating a self-signed one for localhost on first start.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "TLS certificate {path} is missing (set tls.cert, or tls.dev_self_signed = true for local development)"
+    )]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path} holds no certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("the certificate and key are not usable together: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("cannot generate the development certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Builds the acceptor: HTTP/2 and HTTP/1.1 offered by ALPN, in that order of preference.
+pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+    if config.dev_self_signed {
+        tracing::warn!(
+            cert = %config.cert.display(),
+            "DEVELOPMENT MODE: tls.dev_self_signed = true; serving a self-signed certificate. \
+             Never use this setting in production: set tls.cert and tls.key to a real certificate"
+        );
+        if !config.cert.exists() || !config.key.exists() {
+            generate_self_signed(&config.cert, &config.key)?;
+        }
+    }
+    for path in [&config.cert, &config.key] {
+        if !path.exists() {
+            return Err(TlsError::Missing { path: path.clone() });
+        }
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert)
+        .and_then(|iter| iter.collect())
+        .map_err(|source| pem_error(&config.cert, source))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: config.cert.clone(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_file(&config.key)
+        .map_err(|source| pem_error(&config.key, source))?;
+    let mut server = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+fn pem_error(path: &Path, source: rustls::pki_types::pem::Error) -> TlsError {
+    TlsError::Pem {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn generate_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names)?;
+    write_file(cert_path, certified.cert.pem().as_bytes(), 0o644)?;
+    write_file(
+        key_path,
+        certified.signing_key.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    tracing::warn!(cert = %cert_path.display(), key = %key_path.display(), "generated a self-signed development certificate for localhost");
+    Ok(())
+}
+
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)?;
+        file.write_all(contents)
+    };
+    write().map_err(|source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
