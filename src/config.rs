@@ -136,12 +136,97 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         )
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| ConfigError::Parse {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| loader_error(&file, e))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Resolver { file, base }.config(raw, path)
+}
+
+/// Rewrites the `config` crate's errors into the `file: key.path: problem` form used for every
+/// other config error (it reports unknown keys against their parent table, and loses the dot
+/// after an array index).
+fn loader_error(file: &str, error: ::config::ConfigError) -> ConfigError {
+    use ::config::ConfigError as E;
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        file: file.to_owned(),
+        key: dotted(key),
+        message,
+    };
+    match error {
+        E::At {
+            error,
+            key: Some(key),
+            ..
+        } => match *error {
+            E::Message(message) => match unknown_field(&message) {
+                Some((field, rest)) => {
+                    invalid(&format!("{key}.{field}"), format!("unknown key{rest}"))
+                }
+                None => invalid(&key, message),
+            },
+            E::NotFound(field) => invalid(&format!("{key}.{field}"), "is required".to_owned()),
+            other => invalid(&key, other.to_string()),
+        },
+        E::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => invalid(
+            &key,
+            format!("invalid type: {unexpected}, expected {expected}"),
+        ),
+        E::NotFound(key) => invalid(&key, "is required".to_owned()),
+        E::Message(message) => match unknown_field(&message) {
+            Some((field, rest)) => invalid(field, format!("unknown key{rest}")),
+            None => ConfigError::Parse {
+                file: file.to_owned(),
+                message,
+            },
+        },
+        E::FileParse { cause, .. } => ConfigError::Parse {
+            file: file.to_owned(),
+            message: one_line(&cause.to_string()),
+        },
+        other => ConfigError::Parse {
+            file: file.to_owned(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// TOML syntax errors come with a multi-line source excerpt; the CLI promises one line, so keep
+/// the position (first line) and the reason (last line).
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | "))
+        .collect();
+    match lines.as_slice() {
+        [] => message.to_owned(),
+        [only] => (*only).to_owned(),
+        [first, .., last] => format!("{first}: {last}"),
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected one of …" into (`x`, ", expected one of …").
+fn unknown_field(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest.find('`')?;
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+/// `routes[1]upstream` → `routes[1].upstream`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| *n != '.' && *n != '[') {
+            out.push('.');
+        }
+    }
+    out
 }
 
 /// Turns raw values into typed ones, blaming `file` and a key path on failure.

@@ -1,0 +1,375 @@
+//! The `authgate` binary: `check` (route table, config errors naming the key path and the
+//! file), environment overrides, and `serve` end to end including SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use support::*;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authgate");
+
+/// A command for the binary with every inherited AUTHGATE__* variable removed.
+fn authgate() -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AUTHGATE") {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c.kill_on_drop(true);
+    c
+}
+
+async fn run(mut c: Command) -> Output {
+    within("authgate command", c.output()).await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Write `toml` as gateway.toml (plus a test cert) into a fresh temp dir.
+fn config_dir(toml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_test_cert(dir.path());
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    (dir, path)
+}
+
+const HEAD: &str =
+    "[server]\nlisten = \"127.0.0.1:0\"\n\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n";
+
+fn valid_toml() -> String {
+    format!(
+        "{HEAD}\n[[routes]]\nname = \"api\"\nprefix = \"/api\"\nupstream = \"http://127.0.0.1:9/base\"\nmethods = [\"GET\", \"POST\"]\n\n\
+         [[routes]]\nprefix = \"/public/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n"
+    )
+}
+
+/// Run `check` on `toml`; expect exit 1 and exactly one stderr line mentioning every `needles`
+/// item and the config file's name.
+async fn expect_check_error(toml: &str, needles: &[&str]) -> String {
+    let (_dir, path) = config_dir(toml);
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "check should exit 1; stdout {:?} stderr {err:?}\n--- config ---\n{toml}",
+        text(&out.stdout)
+    );
+    eprintln!("check said: {}", err.trim());
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one stderr line expected, got {err:?}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "stderr should mention {n:?}: {err:?}");
+    }
+    assert!(
+        err.contains("gateway.toml"),
+        "stderr should name the config file: {err:?}"
+    );
+    err
+}
+
+#[tokio::test]
+async fn check_valid_config_prints_route_table() {
+    let (_dir, path) = config_dir(&valid_toml());
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "check failed: stdout {stdout:?} stderr {:?}",
+        text(&out.stderr)
+    );
+    for needle in [
+        "/api",
+        "http://127.0.0.1:9/base",
+        "/public/echo",
+        "builtin:echo",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "route table should show {needle:?}: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_uses_gateway_toml_in_current_dir_by_default() {
+    let (dir, _path) = config_dir(&valid_toml());
+    let mut c = authgate();
+    c.arg("check").current_dir(dir.path());
+    let out = run(c).await;
+    assert!(
+        out.status.success(),
+        "stdout {:?} stderr {:?}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("/public/echo"));
+}
+
+#[tokio::test]
+async fn check_missing_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err:?}");
+    assert!(err.contains("gateway.toml"), "{err:?}");
+}
+
+#[tokio::test]
+async fn unknown_key_is_named() {
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nlisn = \"x\"",
+    );
+    expect_check_error(&toml, &["server.lisn"]).await;
+}
+
+#[tokio::test]
+async fn unknown_route_key_is_named() {
+    let toml = format!(
+        "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\
+         [[routes]]\nprefix = \"/b\"\nupstream = \"builtin:echo\"\nstrip_prefx = true\n"
+    );
+    expect_check_error(&toml, &["routes[1].strip_prefx"]).await;
+}
+
+#[tokio::test]
+async fn bad_duration_is_named() {
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nidle_timeout = \"10 parsecs\"",
+    );
+    expect_check_error(&toml, &["server.idle_timeout"]).await;
+}
+
+#[tokio::test]
+async fn bad_route_duration_is_named() {
+    let toml = format!(
+        "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\ntimeout = \"soon\"\n"
+    );
+    expect_check_error(&toml, &["routes[0].timeout"]).await;
+}
+
+#[tokio::test]
+async fn bad_byte_size_is_named() {
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmax_body_bytes = \"lots\"",
+    );
+    expect_check_error(&toml, &["server.max_body_bytes"]).await;
+}
+
+#[tokio::test]
+async fn invalid_upstream_url_is_named() {
+    for bad in ["not a url", "ftp://127.0.0.1/x", "builtin:nope"] {
+        let toml = format!(
+            "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\
+             [[routes]]\nprefix = \"/b\"\nupstream = \"{bad}\"\n"
+        );
+        expect_check_error(&toml, &["routes[1].upstream"]).await;
+    }
+}
+
+#[tokio::test]
+async fn missing_required_route_key_is_named() {
+    let toml = format!(
+        "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n[[routes]]\nprefix = \"/b\"\n"
+    );
+    expect_check_error(&toml, &["routes[1].upstream"]).await;
+}
+
+#[tokio::test]
+async fn missing_required_tls_key_is_named() {
+    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n[tls]\nkey = \"key.pem\"\n";
+    expect_check_error(toml, &["tls.cert"]).await;
+}
+
+#[tokio::test]
+async fn prefix_must_start_with_slash() {
+    let toml = format!("{HEAD}\n[[routes]]\nprefix = \"api\"\nupstream = \"builtin:echo\"\n");
+    expect_check_error(&toml, &["routes[0].prefix"]).await;
+}
+
+#[tokio::test]
+async fn duplicate_routes_are_rejected() {
+    let toml = format!(
+        "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\
+         [[routes]]\nprefix = \"/a\"\nupstream = \"http://127.0.0.1:9\"\n"
+    );
+    let err = expect_check_error(&toml, &["routes["]).await;
+    assert!(
+        err.to_lowercase().contains("duplicate"),
+        "should say duplicate: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_trusted_proxy_cidr_is_named() {
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"10.0.0.0/99\"]",
+    );
+    expect_check_error(&toml, &["server.trusted_proxies"]).await;
+}
+
+#[tokio::test]
+async fn env_override_replaces_file_value() {
+    // The file's listen value is unusable; the override makes the config valid.
+    let toml = valid_toml().replace("listen = \"127.0.0.1:0\"", "listen = \"not-an-address\"");
+    let (_dir, path) = config_dir(&toml);
+
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "file value alone must be rejected"
+    );
+    assert!(
+        text(&out.stderr).contains("server.listen"),
+        "{:?}",
+        text(&out.stderr)
+    );
+
+    let mut c = authgate();
+    c.arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("AUTHGATE__SERVER__LISTEN", "127.0.0.1:0");
+    let out = run(c).await;
+    assert!(
+        out.status.success(),
+        "override should be applied: stdout {:?} stderr {:?}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn env_override_errors_name_the_key() {
+    let (_dir, path) = config_dir(&valid_toml());
+    let mut c = authgate();
+    c.arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("AUTHGATE__SERVER__IDLE_TIMEOUT", "10 parsecs");
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err:?}");
+    assert!(err.contains("server.idle_timeout"), "{err:?}");
+}
+
+// ----- serve -----
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn wait_healthy(admin: u16, child: &mut tokio::process::Child) {
+    let client = plain_client();
+    let url = format!("http://127.0.0.1:{admin}/healthz");
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("authgate serve exited early: {status}");
+        }
+        let req = hyper::Request::get(&url)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(1), client.request(req)).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("authgate serve never became healthy on admin port {admin}");
+}
+
+fn send_sigterm(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_resolves_relative_paths_and_stops_on_sigterm() {
+    let https = free_port();
+    let admin = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("conf")).unwrap();
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:{https}\"\n\n\
+         [tls]\ncert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true\n\n\
+         [admin]\nlisten = \"127.0.0.1:{admin}\"\n\n\
+         [log]\nformat = \"json\"\n\n\
+         [[routes]]\nprefix = \"/public/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n"
+    );
+    let config = dir.path().join("conf/gateway.toml");
+    std::fs::write(&config, toml).unwrap();
+    // Started from another directory: relative paths must resolve against conf/.
+    let cwd = tempfile::tempdir().unwrap();
+    let mut c = authgate();
+    c.arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .current_dir(cwd.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    wait_healthy(admin, &mut child).await;
+
+    let cert_path: &Path = &dir.path().join("conf/certs/dev-cert.pem");
+    assert!(
+        cert_path.exists(),
+        "dev cert should be under the config's directory"
+    );
+    assert!(
+        !cwd.path().join("certs").exists(),
+        "nothing written relative to the cwd"
+    );
+    let cert = rustls::pki_types::CertificateDer::from_pem_file(cert_path).unwrap();
+    let client = https_client::<http_body_util::Full<bytes::Bytes>>(&cert, false);
+    let r = get(
+        &client,
+        &format!("https://127.0.0.1:{https}/public/echo?x=1"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["query"], "x=1");
+
+    send_sigterm(child.id().expect("child pid"));
+    let status = within("authgate serve to exit after SIGTERM", child.wait())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "serve should exit 0 after SIGTERM, got {status}"
+    );
+}

@@ -1,0 +1,202 @@
+//! Start-up and shutdown: admin endpoints, dev certificate generation, graceful drain.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+fn public(prefix: &str, stub: &Stub) -> String {
+    format!(
+        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
+        stub.url()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_healthz_and_readyz() {
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(GatewayConfig::new().admin().route(&public("/pub", &stub))).await;
+    let admin = gw.admin_addr.expect("admin listener");
+    assert_ne!(admin, gw.https_addr);
+    let c = plain_client();
+    let r = get(&c, &gw.admin_url("/healthz")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(&c, &gw.admin_url("/readyz")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Admin endpoints live on the admin listener only: on the HTTPS listener they are routes
+    // like any other (none here).
+    get(&gw.client(false), &gw.url("/healthz"))
+        .await
+        .assert_error(404, "not_found");
+    // The admin listener does not proxy.
+    let r = get(&c, &gw.admin_url("/pub/x")).await;
+    assert_eq!(r.status, 404);
+    assert!(stub.records().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_self_signed_cert_is_generated_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+                [tls]\ncert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true\n\n\
+                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let cert_path = dir.path().join("certs/dev-cert.pem");
+    let key_path = dir.path().join("certs/dev-key.pem");
+    assert!(!cert_path.exists());
+    let gw = TestGateway::launch(dir, config_path, cert_path.clone())
+        .await
+        .expect("gateway starts and writes a dev certificate");
+    assert!(cert_path.exists(), "dev cert written next to the config");
+    assert!(key_path.exists(), "dev key written next to the config");
+    // The generated cert is valid for localhost / 127.0.0.1: a client trusting it connects.
+    let r = get(&gw.client(false), &gw.url("/echo")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_self_signed_keeps_existing_cert() {
+    // Cert files already present: they are used as they are, not regenerated.
+    let dir = tempfile::tempdir().unwrap();
+    write_test_cert(dir.path());
+    let before = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+                [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\ndev_self_signed = true\n\n\
+                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let gw = TestGateway::launch(dir, config_path, cert_path.clone())
+        .await
+        .expect("gateway starts");
+    assert_eq!(std::fs::read(&cert_path).unwrap(), before);
+    assert_eq!(get(&gw.client(false), &gw.url("/echo")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_cert_without_dev_flag_fails_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
+                [tls]\ncert = \"nope/cert.pem\"\nkey = \"nope/key.pem\"\n\n\
+                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, toml).unwrap();
+    let cert_path = dir.path().join("nope/cert.pem");
+    let res = TestGateway::launch(dir, config_path, cert_path.clone()).await;
+    assert!(res.is_err(), "gateway started without its certificate");
+    assert!(
+        !cert_path.exists(),
+        "no certificate generated without dev_self_signed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_in_flight_request() {
+    let stub = Stub::start(Mode::Sleep(Duration::from_secs(1))).await;
+    let mut gw = TestGateway::start(
+        GatewayConfig::new()
+            .admin()
+            .server("shutdown_grace = \"10s\"")
+            .route(&public("/slow", &stub)),
+    )
+    .await;
+    let https = gw.https_addr;
+    let admin = gw.admin_addr.unwrap();
+
+    let client = gw.client(false);
+    let url = gw.url("/slow/x");
+    let in_flight = tokio::spawn(async move { get(&client, &url).await });
+
+    // Wait until the request is at the upstream, then ask the gateway to stop.
+    stub.wait_for(1).await;
+    gw.trigger_shutdown();
+
+    let r = within("in-flight request", in_flight).await.unwrap();
+    assert_eq!(
+        r.status,
+        200,
+        "in-flight request should complete: {}",
+        r.text()
+    );
+    assert_eq!(r.json(), serde_json::json!({"ok": true}));
+
+    gw.join().await.expect("run returns Ok after draining");
+
+    // After run returned, nothing listens any more.
+    assert!(
+        tokio::net::TcpStream::connect(https).await.is_err(),
+        "HTTPS listener still accepting after shutdown"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(admin).await.is_err(),
+        "admin listener still accepting after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_drains_http2_in_flight_request() {
+    let stub = Stub::start(Mode::Sleep(Duration::from_secs(1))).await;
+    let mut gw = TestGateway::start(
+        GatewayConfig::new()
+            .server("shutdown_grace = \"10s\"")
+            .route(&public("/slow", &stub)),
+    )
+    .await;
+    let client = gw.client(true);
+    let url = gw.url("/slow/x");
+    let in_flight = tokio::spawn(async move { get(&client, &url).await });
+    stub.wait_for(1).await;
+    gw.trigger_shutdown();
+    let r = within("in-flight h2 request", in_flight).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.version, hyper::Version::HTTP_2);
+    gw.join().await.expect("run returns Ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_idle_keepalive_connection_completes() {
+    // An idle keep-alive connection must not hold shutdown up until the grace period ends.
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(
+        GatewayConfig::new()
+            .server("shutdown_grace = \"60s\"")
+            .route(&public("/pub", &stub)),
+    )
+    .await;
+    let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+    write_all_ignoring_reset(&mut s, b"GET /pub/x HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let r = within("response", read_response(&mut s)).await;
+    assert_eq!(r.status, 200);
+    // Connection stays open and idle; shutdown must still finish well within STEP_TIMEOUT
+    // (20 s), far less than the 60 s grace.
+    gw.shutdown().await.expect("run returns Ok");
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_grace_bounds_the_drain() {
+    // The upstream would take 120 s; shutdown_grace 1s must end run() long before that.
+    let stub = Stub::start(Mode::Sleep(Duration::from_secs(120))).await;
+    let mut gw = TestGateway::start(
+        GatewayConfig::new()
+            .server("shutdown_grace = \"1s\"")
+            .route(&format!("{}\ntimeout = \"300s\"", public("/slow", &stub))),
+    )
+    .await;
+    let client = gw.client(false);
+    let url = gw.url("/slow/x");
+    let _in_flight = tokio::spawn(async move {
+        let req = hyper::Request::get(url)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let _ = client.request(req).await;
+    });
+    stub.wait_for(1).await;
+    gw.trigger_shutdown();
+    // within() fails the test after 20 s.
+    let res = gw.join().await;
+    eprintln!("run() after grace expiry returned {res:?}");
+}
