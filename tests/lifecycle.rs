@@ -200,3 +200,65 @@ async fn shutdown_grace_bounds_the_drain() {
     let res = gw.join().await;
     eprintln!("run() after grace expiry returned {res:?}");
 }
+
+/// With `max_connections = 1`, a second client is not served while the first connection is
+/// open, and is served as soon as it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_holds_back_further_clients() {
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(
+        GatewayConfig::new()
+            .server("max_connections = 1")
+            .route(&public("/pub", &stub)),
+    )
+    .await;
+    let first = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+
+    // The second connection waits in the accept backlog: its TLS handshake cannot complete.
+    let second = tokio::spawn({
+        let (addr, cert) = (gw.https_addr, gw.cert.clone());
+        async move {
+            let mut s = tls_connect(addr, &cert, &[b"http/1.1"]).await;
+            let request = b"GET /pub/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+            write_all_ignoring_reset(&mut s, request).await;
+            read_response(&mut s).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !second.is_finished(),
+        "a second connection was served beyond max_connections"
+    );
+    assert!(stub.records().is_empty());
+
+    drop(first);
+    let response = within("second client served after the first left", second)
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(stub.records().len(), 1);
+}
+
+/// A keep-alive connection with nothing in flight is closed after `idle_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connection_is_closed_after_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(
+        GatewayConfig::new()
+            .server("idle_timeout = \"300ms\"")
+            .route(&public("/pub", &stub)),
+    )
+    .await;
+    let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+    write_all_ignoring_reset(&mut s, b"GET /pub/x HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    let response = within("first response", read_response(&mut s)).await;
+    assert_eq!(response.status, 200);
+    // The connection stays open after the response (keep-alive) until the idle timeout.
+    let mut buf = [0u8; 64];
+    let read = within("idle close", s.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "expected the gateway to close the idle connection, read {read:?}"
+    );
+}
