@@ -1,0 +1,348 @@
+//! Bearer authentication: take the token from the request, verify it against the cached key
+//! set, and produce a [`Principal`]. Every check named in the security invariants lives here,
+//! in this order: algorithm allow-list (before anything else), `typ`, `crit`, issuer → key
+//! lookup (key bound to one algorithm), signature, `exp` (required, numeric), `nbf` (numeric
+//! when present), `iss`, `aud`, then revocation — also for cached tokens.
+
+mod cache;
+pub mod keyset;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+use hyper::header::{self, HeaderName};
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+pub use cache::VerifiedCache;
+use keyset::KeySet;
+
+/// Who a verified token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: String,
+    pub group_id: Option<String>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+    pub client_id: Option<String>,
+    pub jti: Option<String>,
+    /// The `kid` that verified the token: a cached token stops working when its key goes.
+    pub key_id: String,
+    pub issued_at: Option<u64>,
+    pub expires_at: u64,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Why a request is not authenticated, in RFC 6750 §3.1 terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthnError {
+    /// No credentials at all: 401 without an error code.
+    #[error("this route requires a bearer token")]
+    Missing,
+    /// Malformed `Authorization`, or a token in more than one place: 400 `invalid_request`.
+    #[error("{0}")]
+    InvalidRequest(&'static str),
+    /// Anything wrong with the token itself: 401 `invalid_token`.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+}
+
+/// What an issuer's tokens must look like, and which claims carry the identity.
+#[derive(Debug, Clone)]
+pub struct IssuerPolicy {
+    pub issuer: String,
+    pub algorithms: Vec<Algorithm>,
+    /// When not empty, `aud` is required and must name one of these.
+    pub audiences: Vec<String>,
+    /// Accepted `typ` header values (case-insensitive). Empty: `typ` is not checked.
+    pub accepted_types: Vec<String>,
+    pub user_claim: String,
+    pub group_claim: Option<String>,
+    /// Only issuers configured with a roles claim can grant roles (so: impersonation).
+    pub roles_claim: Option<String>,
+}
+
+/// Answers "was this token revoked?" from memory; the store keeps the source of truth.
+pub trait Revocations: Send + Sync {
+    fn is_revoked(&self, principal: &Principal) -> bool;
+}
+
+/// For deployments and tests without a store.
+pub struct NoRevocations;
+
+impl Revocations for NoRevocations {
+    fn is_revoked(&self, _: &Principal) -> bool {
+        false
+    }
+}
+
+struct Issuer {
+    policy: IssuerPolicy,
+    validations: HashMap<Algorithm, Validation>,
+}
+
+pub struct Verifier {
+    keys: Arc<KeySet>,
+    issuers: HashMap<String, Issuer>,
+    cache: VerifiedCache,
+    revocations: Arc<dyn Revocations>,
+}
+
+#[derive(serde::Deserialize)]
+struct IssuerPeek {
+    iss: Option<String>,
+}
+
+impl Verifier {
+    pub fn new(
+        keys: Arc<KeySet>,
+        policies: Vec<IssuerPolicy>,
+        leeway_secs: u64,
+        cache_entries: usize,
+        revocations: Arc<dyn Revocations>,
+    ) -> Self {
+        let issuers = policies
+            .into_iter()
+            .map(|policy| {
+                let validations = policy
+                    .algorithms
+                    .iter()
+                    .map(|alg| (*alg, validation(&policy, *alg, leeway_secs)))
+                    .collect();
+                (
+                    policy.issuer.clone(),
+                    Issuer {
+                        policy,
+                        validations,
+                    },
+                )
+            })
+            .collect();
+        Verifier {
+            keys,
+            issuers,
+            cache: VerifiedCache::new(cache_entries),
+            revocations,
+        }
+    }
+
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
+    /// Verifies `token` now (jsonwebtoken reads the same clock for `exp`/`nbf`).
+    pub fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthnError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let digest = cache::digest(token);
+        let principal = match self.cache.get(&digest, now) {
+            Some(hit) if self.keys.get(&hit.issuer, &hit.key_id).is_some() => hit,
+            Some(_) => {
+                return Err(AuthnError::InvalidToken(
+                    "the token's signing key is unknown",
+                ));
+            }
+            None => {
+                let verified = Arc::new(self.verify_uncached(token)?);
+                self.cache.insert(digest, Arc::clone(&verified), now);
+                verified
+            }
+        };
+        if self.revocations.is_revoked(&principal) {
+            return Err(AuthnError::InvalidToken("the token has been revoked"));
+        }
+        Ok(principal)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Principal, AuthnError> {
+        let bad = AuthnError::InvalidToken;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| bad("the token is not a well-formed JWT"))?;
+        let peek: IssuerPeek = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| bad("the token is not a well-formed JWT"))?;
+        let issuer = peek
+            .iss
+            .as_deref()
+            .and_then(|iss| self.issuers.get(iss))
+            .ok_or(bad("the token's issuer is not trusted"))?;
+        let validation = issuer
+            .validations
+            .get(&header.alg)
+            .ok_or(bad("the token's algorithm is not allowed"))?;
+        if !issuer.policy.accepted_types.is_empty() {
+            let typ = header.typ.as_deref().unwrap_or_default();
+            if !issuer
+                .policy
+                .accepted_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(typ))
+            {
+                return Err(bad("the token is not an access token"));
+            }
+        }
+        // RFC 7515 §4.1.11: extensions we do not understand must not be ignored.
+        if header.crit.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(bad(
+                "the token has critical header parameters this gateway does not support",
+            ));
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or(bad("the token names no key (kid)"))?;
+        let key = self
+            .keys
+            .get(&issuer.policy.issuer, kid)
+            .ok_or(bad("the token's signing key is unknown"))?;
+        if key.alg != header.alg {
+            return Err(bad("the token's algorithm does not match its key"));
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, validation)
+            .map_err(|e| bad(reason(&e)))?;
+        principal(&issuer.policy, kid, &data.claims)
+    }
+}
+
+fn validation(policy: &IssuerPolicy, alg: Algorithm, leeway: u64) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.leeway = leeway;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[&policy.issuer]);
+    let mut required = vec!["exp", "iss"];
+    if policy.audiences.is_empty() {
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(&policy.audiences);
+        required.push("aud");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+fn reason(error: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet",
+        ErrorKind::InvalidIssuer => "the token's issuer is not trusted",
+        ErrorKind::InvalidAudience => "the token is not meant for this audience",
+        ErrorKind::InvalidSignature => "the token's signature is invalid",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+        ErrorKind::InvalidClaimFormat(_) => "a time claim of the token is not a number",
+        ErrorKind::InvalidAlgorithm => "the token's algorithm is not allowed",
+        _ => "the token is invalid",
+    }
+}
+
+fn principal(
+    policy: &IssuerPolicy,
+    kid: &str,
+    claims: &Map<String, Value>,
+) -> Result<Principal, AuthnError> {
+    let text = |name: &str| claims.get(name).and_then(scalar_text);
+    let user_id =
+        text(&policy.user_claim).ok_or(AuthnError::InvalidToken("the token names no user"))?;
+    let list = |name: &str| claims.get(name).map(string_list).unwrap_or_default();
+    let mut scopes = list("scope");
+    scopes.extend(list("scopes"));
+    Ok(Principal {
+        issuer: policy.issuer.clone(),
+        subject: text("sub").unwrap_or_else(|| user_id.clone()),
+        group_id: policy.group_claim.as_deref().and_then(text),
+        roles: policy.roles_claim.as_deref().map(list).unwrap_or_default(),
+        scopes,
+        client_id: text("client_id"),
+        jti: text("jti"),
+        key_id: kid.to_owned(),
+        issued_at: claims.get("iat").and_then(Value::as_u64),
+        expires_at: claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AuthnError::InvalidToken("the token lacks a required claim"))?,
+        user_id,
+    })
+}
+
+/// Ids arrive as strings or numbers depending on the issuer.
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A space-separated string (OAuth `scope`) or an array of strings.
+fn string_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Finds the bearer token: `Authorization: Bearer …` or one of the configured headers (the
+/// `app` dialect's clients send `access-token`). A token in two places is refused (RFC 6750 §2).
+pub fn extract_token<'a>(
+    headers: &'a HeaderMap,
+    token_headers: &[HeaderName],
+) -> Result<&'a str, AuthnError> {
+    let mut found: Option<&str> = None;
+    let mut offer = |token: &'a str| match found {
+        Some(_) => Err(AuthnError::InvalidRequest(
+            "the request carries more than one access token",
+        )),
+        None => {
+            found = Some(token);
+            Ok(())
+        }
+    };
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthnError::InvalidRequest("the Authorization header is malformed"))?;
+        let Some((scheme, rest)) = value.split_once(' ') else {
+            continue;
+        };
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let token = rest.trim_start_matches(' ');
+            if token.is_empty() || !token.bytes().all(is_token68) {
+                return Err(AuthnError::InvalidRequest(
+                    "the Authorization header is malformed",
+                ));
+            }
+            offer(token)?;
+        }
+    }
+    for name in token_headers {
+        for value in headers.get_all(name) {
+            let token = value
+                .to_str()
+                .map_err(|_| AuthnError::InvalidRequest("the access token header is malformed"))?
+                .trim();
+            if !token.is_empty() {
+                offer(token)?;
+            }
+        }
+    }
+    found.ok_or(AuthnError::Missing)
+}
+
+/// RFC 7235 token68 characters.
+fn is_token68(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+#[cfg(test)]
+mod tests;

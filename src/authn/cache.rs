@@ -1,0 +1,66 @@
+//! Verified-token cache: a client that sends the same token again does not pay for the
+//! signature again. Keyed by SHA-256 of the whole token (never the token itself), holding the
+//! verified principal until the token's `exp`, bounded in size. Revocation is checked by the
+//! caller on every hit, so a token revoked after it was cached is still refused.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::Principal;
+
+pub type TokenDigest = [u8; 32];
+
+pub fn digest(token: &str) -> TokenDigest {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hash.as_ref());
+    out
+}
+
+pub struct VerifiedCache {
+    entries: DashMap<TokenDigest, Arc<Principal>>,
+    max_entries: usize,
+}
+
+impl VerifiedCache {
+    pub fn new(max_entries: usize) -> Self {
+        VerifiedCache {
+            entries: DashMap::new(),
+            max_entries,
+        }
+    }
+
+    /// The cached principal, if present and not expired at `now` (seconds since the epoch).
+    pub fn get(&self, key: &TokenDigest, now: u64) -> Option<Arc<Principal>> {
+        let hit = self.entries.get(key).map(|p| Arc::clone(p.value()))?;
+        if hit.expires_at <= now {
+            self.entries.remove(key);
+            return None;
+        }
+        Some(hit)
+    }
+
+    /// Stores a verified principal. When full, expired entries are swept first; if it is still
+    /// full the entry is not cached (the next request verifies again — correct, only slower).
+    pub fn insert(&self, key: TokenDigest, principal: Arc<Principal>, now: u64) {
+        if self.max_entries == 0 {
+            return;
+        }
+        if self.entries.len() >= self.max_entries {
+            self.entries.retain(|_, p| p.expires_at > now);
+            if self.entries.len() >= self.max_entries {
+                return;
+            }
+        }
+        self.entries.insert(key, principal);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

@@ -1,0 +1,113 @@
+//! The cached key set: every key that may verify a token, indexed by (issuer, `kid`), each
+//! bound to exactly one algorithm. A token's `iss` selects whose keys are consulted, so an
+//! external issuer's key can never verify a token that claims to be ours.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+/// A ready-to-use verification key. `DecodingKey` is parsed once, here, not per request.
+pub struct VerifyingKey {
+    pub alg: Algorithm,
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("HMAC algorithms are never accepted for verification keys")]
+    Symmetric,
+    #[error("the key's type does not fit algorithm {0:?}")]
+    FamilyMismatch(Algorithm),
+    #[error("the JWK says alg {jwk:?} but the key is configured for {configured:?}")]
+    AlgMismatch { jwk: String, configured: Algorithm },
+    #[error("the JWK is not a usable public key: {0}")]
+    BadJwk(String),
+}
+
+impl VerifyingKey {
+    /// Binds `key` to `alg`; refuses HMAC (a public key must never double as a shared secret)
+    /// and keys of another family.
+    pub fn new(alg: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
+        if alg.family() == jsonwebtoken::AlgorithmFamily::Hmac {
+            return Err(KeyError::Symmetric);
+        }
+        if key.family() != alg.family() {
+            return Err(KeyError::FamilyMismatch(alg));
+        }
+        Ok(VerifyingKey { alg, key })
+    }
+
+    /// From a JWK. `DecodingKey::from_jwk` ignores the JWK's own `alg`, so it is checked here:
+    /// when present it must equal the algorithm this key is bound to.
+    pub fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Result<Self, KeyError> {
+        if let Some(declared) = &jwk.common.key_algorithm {
+            let declared = format!("{declared:?}");
+            if declared != format!("{alg:?}") {
+                return Err(KeyError::AlgMismatch {
+                    jwk: declared,
+                    configured: alg,
+                });
+            }
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadJwk(e.to_string()))?;
+        VerifyingKey::new(alg, key)
+    }
+}
+
+#[derive(Default)]
+pub struct KeySet {
+    /// issuer → kid → key. Two levels so lookups borrow `&str` without building a joint key.
+    issuers: DashMap<Arc<str>, DashMap<Arc<str>, Arc<VerifyingKey>>>,
+}
+
+impl KeySet {
+    pub fn get(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
+        // Clone the Arc out: no DashMap guard may outlive this call.
+        self.issuers
+            .get(issuer)?
+            .get(kid)
+            .map(|k| Arc::clone(k.value()))
+    }
+
+    pub fn insert(&self, issuer: &str, kid: &str, key: VerifyingKey) {
+        self.issuers
+            .entry(Arc::from(issuer))
+            .or_default()
+            .insert(Arc::from(kid), Arc::new(key));
+    }
+
+    pub fn remove(&self, issuer: &str, kid: &str) {
+        if let Some(keys) = self.issuers.get(issuer) {
+            keys.remove(kid);
+        }
+    }
+
+    /// Makes `keys` the issuer's whole set: new kids added, missing ones removed. Kids that
+    /// stay keep verifying throughout (there is no moment with an empty set).
+    pub fn replace_issuer(&self, issuer: &str, keys: Vec<(String, VerifyingKey)>) {
+        let wanted: Vec<String> = keys.iter().map(|(kid, _)| kid.clone()).collect();
+        for (kid, key) in keys {
+            self.insert(issuer, &kid, key);
+        }
+        if let Some(current) = self.issuers.get(issuer) {
+            current.retain(|kid, _| wanted.iter().any(|w| w.as_str() == kid.as_ref()));
+        }
+    }
+
+    pub fn kids(&self, issuer: &str) -> Vec<String> {
+        match self.issuers.get(issuer) {
+            Some(keys) => keys.iter().map(|k| k.key().to_string()).collect(),
+            None => Vec::new(),
+        }
+    }
+}
