@@ -4,17 +4,18 @@
 //! lookup (key bound to one algorithm), signature, `exp` (required, numeric), `nbf` (numeric
 //! when present), `iss`, `aud`, then revocation — also for cached tokens.
 
+mod bearer;
 mod cache;
+pub mod jwks;
 pub mod keyset;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hyper::HeaderMap;
-use hyper::header::{self, HeaderName};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
+pub use bearer::{Authenticator, extract_token};
 pub use cache::VerifiedCache;
 use keyset::KeySet;
 
@@ -28,6 +29,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
     pub client_id: Option<String>,
+    /// The token's `aud`, as a list.
+    pub audiences: Vec<String>,
     pub jti: Option<String>,
     /// The `kid` that verified the token: a cached token stops working when its key goes.
     pub key_id: String,
@@ -53,6 +56,9 @@ pub enum AuthnError {
     /// Anything wrong with the token itself: 401 `invalid_token`.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// A trusted issuer, but a `kid` not in the key set (yet): worth one JWKS refresh.
+    #[error("the token's signing key is unknown")]
+    UnknownKey { issuer: String, kid: String },
 }
 
 /// What an issuer's tokens must look like, and which claims carry the identity.
@@ -197,10 +203,13 @@ impl Verifier {
             .kid
             .as_deref()
             .ok_or(bad("the token names no key (kid)"))?;
-        let key = self
-            .keys
-            .get(&issuer.policy.issuer, kid)
-            .ok_or(bad("the token's signing key is unknown"))?;
+        let key =
+            self.keys
+                .get(&issuer.policy.issuer, kid)
+                .ok_or_else(|| AuthnError::UnknownKey {
+                    issuer: issuer.policy.issuer.clone(),
+                    kid: kid.to_owned(),
+                })?;
         if key.alg != header.alg {
             return Err(bad("the token's algorithm does not match its key"));
         }
@@ -259,6 +268,7 @@ fn principal(
         roles: policy.roles_claim.as_deref().map(list).unwrap_or_default(),
         scopes,
         client_id: text("client_id"),
+        audiences: list("aud"),
         jti: text("jti"),
         key_id: kid.to_owned(),
         issued_at: claims.get("iat").and_then(Value::as_u64),
@@ -290,58 +300,6 @@ fn string_list(value: &Value) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// Finds the bearer token: `Authorization: Bearer …` or one of the configured headers (the
-/// `app` dialect's clients send `access-token`). A token in two places is refused (RFC 6750 §2).
-pub fn extract_token<'a>(
-    headers: &'a HeaderMap,
-    token_headers: &[HeaderName],
-) -> Result<&'a str, AuthnError> {
-    let mut found: Option<&str> = None;
-    let mut offer = |token: &'a str| match found {
-        Some(_) => Err(AuthnError::InvalidRequest(
-            "the request carries more than one access token",
-        )),
-        None => {
-            found = Some(token);
-            Ok(())
-        }
-    };
-    for value in headers.get_all(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| AuthnError::InvalidRequest("the Authorization header is malformed"))?;
-        let Some((scheme, rest)) = value.split_once(' ') else {
-            continue;
-        };
-        if scheme.eq_ignore_ascii_case("bearer") {
-            let token = rest.trim_start_matches(' ');
-            if token.is_empty() || !token.bytes().all(is_token68) {
-                return Err(AuthnError::InvalidRequest(
-                    "the Authorization header is malformed",
-                ));
-            }
-            offer(token)?;
-        }
-    }
-    for name in token_headers {
-        for value in headers.get_all(name) {
-            let token = value
-                .to_str()
-                .map_err(|_| AuthnError::InvalidRequest("the access token header is malformed"))?
-                .trim();
-            if !token.is_empty() {
-                offer(token)?;
-            }
-        }
-    }
-    found.ok_or(AuthnError::Missing)
-}
-
-/// RFC 7235 token68 characters.
-fn is_token68(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
 }
 
 #[cfg(test)]

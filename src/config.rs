@@ -3,9 +3,11 @@
 //! into durations, socket addresses, URLs and header names, and every error names the file and
 //! the key path (`routes[2].upstream`). Nothing outside this module parses config text.
 
+mod auth;
 mod describe;
 mod raw;
 mod route;
+mod store;
 mod units;
 
 use std::net::SocketAddr;
@@ -15,9 +17,11 @@ use std::time::Duration;
 use hyper::header::HeaderName;
 use ipnet::IpNet;
 
+pub use auth::{AuthConfig, IssuerConfig, KeySource};
 pub use describe::describe;
 use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
+pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
 pub use units::{parse_duration, parse_size};
 
 /// A config problem, always naming the file and, where there is one, the key.
@@ -44,6 +48,9 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub identity: IdentityConfig,
     pub routes: Vec<RouteConfig>,
+    pub auth: AuthConfig,
+    pub issuers: Vec<IssuerConfig>,
+    pub store: StoreConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +305,8 @@ impl Resolver {
         let server = self.server(&raw.server)?;
         let identity = self.identity(&raw.identity)?;
         let routes = route::resolve_all(self, &raw.routes, &identity, server.max_body_bytes)?;
+        let auth = self.auth(&raw.auth, server.listen)?;
+        let issuers = self.issuers(&raw.issuers, &auth.issuer)?;
         Ok(Config {
             source: source.to_path_buf(),
             tls: TlsConfig {
@@ -313,9 +322,12 @@ impl Resolver {
             },
             log: self.log(&raw.log)?,
             upstream: self.upstream(&raw.upstream)?,
+            store: self.store(&raw.store)?,
             server,
             identity,
             routes,
+            auth,
+            issuers,
         })
     }
 

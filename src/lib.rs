@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod authn;
+pub mod authz;
 pub mod config;
 pub mod proxy;
 pub mod server;

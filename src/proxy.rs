@@ -10,7 +10,7 @@ pub(crate) mod error;
 pub mod headers;
 pub mod path;
 pub mod routes;
-mod upstream;
+pub(crate) mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use ipnet::IpNet;
 
+use crate::authn::Authenticator;
+use crate::authz::{self, Identity, Requested};
 use crate::config::{AuthPolicy, Config, RouteConfig, Upstream};
 pub use error::ProxyError;
 use headers::{ClientAddr, IdentityNames, X_REQUEST_ID};
@@ -45,6 +47,9 @@ pub struct ConnInfo {
 
 pub struct Proxy {
     routes: RouteTable,
+    authn: Arc<Authenticator>,
+    forward_authorization: bool,
+    impersonator_header: header::HeaderName,
     identity: IdentityNames,
     upstreams: Upstreams,
     trusted_proxies: Vec<IpNet>,
@@ -62,9 +67,12 @@ struct Exchange {
 }
 
 impl Proxy {
-    pub fn new(config: &Config) -> Result<Self, UpstreamSetupError> {
+    pub fn new(config: &Config, authn: Arc<Authenticator>) -> Result<Self, UpstreamSetupError> {
         Ok(Proxy {
             routes: RouteTable::new(&config.routes),
+            authn,
+            forward_authorization: config.auth.forward_authorization,
+            impersonator_header: config.identity.impersonator_header.clone(),
             identity: IdentityNames::new(config.identity.all_names(&config.routes)),
             upstreams: Upstreams::new(&config.upstream, &config.routes)?,
             trusted_proxies: config.server.trusted_proxies.clone(),
@@ -118,6 +126,59 @@ impl Proxy {
         response
     }
 
+    /// Public routes: no identity. Others: a verified token, the route's policy, and any
+    /// impersonation the client asked for; nothing is forwarded when this fails.
+    async fn authorize(
+        &self,
+        route: &RouteConfig,
+        headers: &hyper::HeaderMap,
+        request_id: &HeaderValue,
+    ) -> Result<Option<Identity>, ProxyError> {
+        if route.auth == AuthPolicy::Public {
+            return Ok(None);
+        }
+        let principal = self.authn.authenticate(headers).await?;
+        let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
+        let identity = authz::decide(&principal, route, &requested)?;
+        if let Some(admin) = &identity.impersonator {
+            tracing::info!(
+                target: "authgate::audit",
+                action = "impersonate",
+                actor = admin.as_str(),
+                user = identity.user_id.as_str(),
+                group = identity.group_id.as_deref(),
+                route = route.name.as_str(),
+                request_id = request_id.to_str().unwrap_or_default(),
+            );
+        }
+        Ok(Some(identity))
+    }
+
+    /// Runs after every client identity header is gone, so nothing here can be overridden.
+    fn inject(
+        &self,
+        headers: &mut hyper::HeaderMap,
+        route: &RouteConfig,
+        identity: &Identity,
+    ) -> Result<(), ProxyError> {
+        if !self.forward_authorization {
+            headers.remove(header::AUTHORIZATION);
+            for name in self.authn.token_headers() {
+                headers.remove(name);
+            }
+        }
+        let value =
+            |text: &str| HeaderValue::from_str(text).map_err(|e| ProxyError::Internal(e.into()));
+        headers.insert(&route.user_header, value(&identity.user_id)?);
+        if let Some(group) = &identity.group_id {
+            headers.insert(&route.group_header, value(group)?);
+        }
+        if let Some(admin) = &identity.impersonator {
+            headers.insert(&self.impersonator_header, value(admin)?);
+        }
+        Ok(())
+    }
+
     async fn process(
         &self,
         mut request: Request<Incoming>,
@@ -146,7 +207,9 @@ impl Proxy {
         };
         exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
-        authorize(&route)?;
+        let identity = self
+            .authorize(&route, request.headers(), request_id)
+            .await?;
         if declared_length(&request).is_some_and(|len| len > route.max_body_bytes) {
             return Err(ProxyError::BodyTooLarge {
                 limit: route.max_body_bytes,
@@ -163,6 +226,9 @@ impl Proxy {
         let host_text = authority.as_ref().and_then(|a| a.to_str().ok());
         headers::set_forwarded(&mut parts.headers, conn.peer.ip(), client, proto, host_text);
         parts.headers.insert(&X_REQUEST_ID, request_id.clone());
+        if let Some(identity) = &identity {
+            self.inject(&mut parts.headers, &route, identity)?;
+        }
         let keep_host = route.preserve_host || route.upstream == Upstream::Echo;
         match authority.filter(|_| keep_host) {
             Some(host) => parts.headers.insert(header::HOST, host),
@@ -207,15 +273,6 @@ impl Proxy {
             parts,
             body.map_err(BoxError::from).boxed_unsync(),
         ))
-    }
-}
-
-/// The route's auth policy. Until bearer validation exists, every non-public route is refused:
-/// failing closed is the only safe default for an authentication gateway.
-fn authorize(route: &RouteConfig) -> Result<(), ProxyError> {
-    match route.auth {
-        AuthPolicy::Public => Ok(()),
-        AuthPolicy::Authenticated | AuthPolicy::Admin => Err(ProxyError::Unauthenticated),
     }
 }
 
@@ -346,6 +403,9 @@ mod tests {
             auth: AuthPolicy::Public,
             user_header: header::HeaderName::from_static("user_id"),
             group_header: header::HeaderName::from_static("group_id"),
+            scopes: vec![],
+            audiences: vec![],
+            impersonation: true,
         };
         let uri = |route: &RouteConfig, path, query| {
             upstream_uri(route, path, query).expect("uri").to_string()

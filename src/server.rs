@@ -17,6 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::authn::jwks::JwksError;
+use crate::authn::{Authenticator, NoRevocations};
 use crate::config::Config;
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
 use tls::TlsError;
@@ -27,6 +29,8 @@ pub enum ServerError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -39,6 +43,7 @@ pub enum ServerError {
 pub struct Gateway {
     config: Config,
     acceptor: TlsAcceptor,
+    authn: Arc<Authenticator>,
     proxy: Arc<Proxy>,
     https: (TcpListener, SocketAddr),
     plain: Option<(TcpListener, SocketAddr)>,
@@ -59,7 +64,9 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let acceptor = tls::acceptor(&config.tls)?;
-        let proxy = Arc::new(Proxy::new(&config)?);
+        let authn = Arc::new(Authenticator::new(&config, Arc::new(NoRevocations))?);
+        authn.load_external_keys().await;
+        let proxy = Arc::new(Proxy::new(&config, Arc::clone(&authn))?);
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
             Some(addr) => Some(listen(addr).await?),
@@ -72,6 +79,7 @@ impl Gateway {
         Ok(Gateway {
             config,
             acceptor,
+            authn,
             proxy,
             https,
             plain,
@@ -107,6 +115,7 @@ impl Gateway {
             idle_timeout: server.idle_timeout,
             shutdown: stop_rx.clone(),
         });
+        self.authn.spawn_refreshers(&stop_rx);
         let ready = Arc::new(AtomicBool::new(true));
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {

@@ -50,11 +50,10 @@ impl VerifyingKey {
     /// From a JWK. `DecodingKey::from_jwk` ignores the JWK's own `alg`, so it is checked here:
     /// when present it must equal the algorithm this key is bound to.
     pub fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Result<Self, KeyError> {
-        if let Some(declared) = &jwk.common.key_algorithm {
-            let declared = format!("{declared:?}");
-            if declared != format!("{alg:?}") {
+        if let Some(declared) = jwk.common.key_algorithm {
+            if Algorithm::try_from(declared).ok() != Some(alg) {
                 return Err(KeyError::AlgMismatch {
-                    jwk: declared,
+                    jwk: declared.to_string(),
                     configured: alg,
                 });
             }

@@ -2,6 +2,8 @@ use std::sync::Mutex;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hyper::HeaderMap;
+use hyper::header::HeaderName;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde_json::json;
 
@@ -113,7 +115,10 @@ fn raw_token(header: &Value, claims: &Value, signature: &str) -> String {
 }
 
 fn rejected(f: &Fixture, token: &str) -> bool {
-    matches!(f.verifier.verify(token), Err(AuthnError::InvalidToken(_)))
+    matches!(
+        f.verifier.verify(token),
+        Err(AuthnError::InvalidToken(_) | AuthnError::UnknownKey { .. })
+    )
 }
 
 #[test]
@@ -280,6 +285,7 @@ fn cached_entries_expire_with_the_token() {
             roles: vec![],
             scopes: vec![],
             client_id: None,
+            audiences: vec![],
             jti: None,
             key_id: "k1".into(),
             issued_at: None,

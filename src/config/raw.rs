@@ -18,6 +18,12 @@ pub struct RawConfig {
     pub identity: RawIdentity,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub store: RawStore,
 }
 
 /// A byte size written either as an integer or as a string with a unit.
@@ -106,4 +112,55 @@ pub struct RawRoute {
     pub auth: Option<String>,
     pub user_header: Option<String>,
     pub group_header: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub impersonation: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub url: Option<String>,
+    pub max_connections: Option<u32>,
+    pub key_secret_env: Option<String>,
+    pub key_secret_file: Option<String>,
+    pub password_hash_concurrency: Option<usize>,
+    pub key_activation_delay: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub issuer: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub leeway: Option<String>,
+    pub token_headers: Option<Vec<String>>,
+    pub token_cache_entries: Option<usize>,
+    pub forward_authorization: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    pub ca_file: Option<String>,
+    pub jwks_file: Option<String>,
+    pub public_key_file: Option<String>,
+    pub kid: Option<String>,
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub user_claim: Option<String>,
+    pub group_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    #[serde(default)]
+    pub accepted_types: Vec<String>,
+    pub refresh_min_interval: Option<String>,
+    pub cache_min: Option<String>,
+    pub cache_max: Option<String>,
+    pub stale_max: Option<String>,
+    pub fetch_timeout: Option<String>,
 }

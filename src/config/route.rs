@@ -99,6 +99,12 @@ pub struct RouteConfig {
     pub auth: AuthPolicy,
     pub user_header: HeaderName,
     pub group_header: HeaderName,
+    /// Scopes a token must carry (all of them) on this route.
+    pub scopes: Vec<String>,
+    /// When not empty, the token's `aud` must name one of these.
+    pub audiences: Vec<String>,
+    /// Admins may act for other users here (default true).
+    pub impersonation: bool,
 }
 
 pub(super) fn resolve_all(
@@ -226,6 +232,9 @@ fn resolve(
             raw.group_header.as_deref(),
             identity.group_header.as_str(),
         )?,
+        scopes: raw.scopes.clone(),
+        audiences: raw.audiences.clone(),
+        impersonation: raw.impersonation.unwrap_or(true),
         prefix,
     })
 }

@@ -10,6 +10,8 @@ use hyper::{Method, Response, StatusCode};
 
 use super::path::PathError;
 use super::{Body, BoxError};
+use crate::authn::AuthnError;
+use crate::authz::Denied;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -19,8 +21,10 @@ pub enum ProxyError {
     NoRoute,
     #[error("this route does not allow the method")]
     MethodNotAllowed(Vec<Method>),
-    #[error("this route requires a bearer token")]
-    Unauthenticated,
+    #[error(transparent)]
+    Authn(#[from] AuthnError),
+    #[error(transparent)]
+    Denied(#[from] Denied),
     #[error("the request body exceeds this route's limit of {limit} bytes")]
     BodyTooLarge { limit: u64 },
     #[error("the request headers exceed the limit of {limit} bytes")]
@@ -41,7 +45,12 @@ impl ProxyError {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ProxyError::Authn(AuthnError::InvalidRequest(_))
+            | ProxyError::Denied(Denied::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ProxyError::Denied(Denied::InsufficientScope(_)) => StatusCode::FORBIDDEN,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
@@ -55,7 +64,11 @@ impl ProxyError {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) => "invalid_request",
             ProxyError::NoRoute => "not_found",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
-            ProxyError::Unauthenticated => "unauthorized",
+            ProxyError::Authn(AuthnError::Missing) => "unauthorized",
+            ProxyError::Authn(AuthnError::InvalidRequest(_))
+            | ProxyError::Denied(Denied::BadRequest(_)) => "invalid_request",
+            ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => "invalid_token",
+            ProxyError::Denied(Denied::InsufficientScope(_)) => "insufficient_scope",
             ProxyError::BodyTooLarge { .. } => "payload_too_large",
             ProxyError::HeadersTooLarge { .. } => "request_header_fields_too_large",
             ProxyError::UpstreamUnreachable(_) => "bad_gateway",
@@ -74,11 +87,22 @@ impl ProxyError {
         let mut response = json_response(self.status(), &body);
         let headers = response.headers_mut();
         match &self {
-            ProxyError::Unauthenticated => {
+            ProxyError::Authn(AuthnError::Missing) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"authgate\""),
                 );
+            }
+            // RFC 6750 §3: the error code and description ride in the challenge too.
+            ProxyError::Authn(_) | ProxyError::Denied(_) => {
+                let description = self.to_string().replace(['"', '\\'], "'");
+                let challenge = format!(
+                    "Bearer realm=\"authgate\", error=\"{}\", error_description=\"{description}\"",
+                    self.code()
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             ProxyError::MethodNotAllowed(methods) => {
                 let list: Vec<&str> = methods.iter().map(Method::as_str).collect();

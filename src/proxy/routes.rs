@@ -102,6 +102,9 @@ mod tests {
             auth: AuthPolicy::Public,
             user_header: HeaderName::from_static("user_id"),
             group_header: HeaderName::from_static("group_id"),
+            scopes: vec![],
+            audiences: vec![],
+            impersonation: true,
         }
     }
 

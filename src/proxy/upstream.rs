@@ -70,7 +70,7 @@ impl Upstreams {
     }
 }
 
-fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> HttpClient {
+pub(crate) fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -90,13 +90,13 @@ fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> HttpC
         .build(connector)
 }
 
-fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
+pub(crate) fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth()
 }
 
-fn native_roots() -> RootCertStore {
+pub(crate) fn native_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {
@@ -109,7 +109,7 @@ fn native_roots() -> RootCertStore {
     roots
 }
 
-fn load_roots(path: &Path) -> Result<RootCertStore, UpstreamSetupError> {
+pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, UpstreamSetupError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|source| UpstreamSetupError::CaFile {

@@ -1,0 +1,159 @@
+//! The request side of authentication: find the bearer token, verify it (with one JWKS
+//! refresh when an external issuer's `kid` is unknown), and hand back the principal.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+use hyper::header::{self, HeaderName};
+use tokio::sync::watch;
+
+use super::jwks::{JwksError, JwksSource};
+use super::keyset::KeySet;
+use super::{AuthnError, IssuerPolicy, Principal, Revocations, Verifier};
+use crate::config::Config;
+
+/// `typ` values of the access tokens we issue (RFC 9068; the `passport` dialect keeps `JWT`).
+pub const OWN_ACCESS_TOKEN_TYPES: [&str; 2] = ["at+jwt", "JWT"];
+
+pub struct Authenticator {
+    verifier: Verifier,
+    sources: HashMap<String, Arc<JwksSource>>,
+    token_headers: Vec<HeaderName>,
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, revocations: Arc<dyn Revocations>) -> Result<Self, JwksError> {
+        let keys = Arc::new(KeySet::default());
+        let own = IssuerPolicy {
+            issuer: config.auth.issuer.clone(),
+            algorithms: config.auth.algorithms.clone(),
+            audiences: Vec::new(),
+            accepted_types: OWN_ACCESS_TOKEN_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            user_claim: "sub".to_owned(),
+            group_claim: Some("gid".to_owned()),
+            roles_claim: Some("roles".to_owned()),
+        };
+        let mut policies = vec![own];
+        let mut sources = HashMap::new();
+        for issuer in &config.issuers {
+            policies.push(IssuerPolicy {
+                issuer: issuer.issuer.clone(),
+                algorithms: issuer.algorithms.clone(),
+                audiences: issuer.audiences.clone(),
+                accepted_types: issuer.accepted_types.clone(),
+                user_claim: issuer.user_claim.clone(),
+                group_claim: issuer.group_claim.clone(),
+                roles_claim: issuer.roles_claim.clone(),
+            });
+            let source = JwksSource::new(issuer.clone(), &config.upstream, Arc::clone(&keys))?;
+            sources.insert(issuer.issuer.clone(), Arc::new(source));
+        }
+        let leeway = config.auth.leeway.as_secs();
+        Ok(Authenticator {
+            verifier: Verifier::new(
+                keys,
+                policies,
+                leeway,
+                config.auth.token_cache_entries,
+                revocations,
+            ),
+            sources,
+            token_headers: config.auth.token_headers.clone(),
+        })
+    }
+
+    pub fn keys(&self) -> &Arc<KeySet> {
+        self.verifier.keys()
+    }
+
+    pub fn token_headers(&self) -> &[HeaderName] {
+        &self.token_headers
+    }
+
+    /// First load of every external issuer's keys. A failure is logged, not fatal: that
+    /// issuer's tokens are refused until a refresh succeeds.
+    pub async fn load_external_keys(&self) {
+        for source in self.sources.values() {
+            match source.load().await {
+                Ok(_) => tracing::info!(issuer = source.issuer(), "external issuer keys loaded"),
+                Err(error) => {
+                    tracing::warn!(issuer = source.issuer(), %error, "cannot load external issuer keys yet")
+                }
+            }
+        }
+    }
+
+    /// Background JWKS refreshers, until `stop`.
+    pub fn spawn_refreshers(&self, stop: &watch::Receiver<bool>) {
+        for source in self.sources.values() {
+            tokio::spawn(Arc::clone(source).run_background(stop.clone()));
+        }
+    }
+
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
+        let token = extract_token(headers, &self.token_headers)?;
+        match self.verifier.verify(token) {
+            Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {
+                Some(source) if source.refresh_for_kid(&kid).await => self.verifier.verify(token),
+                _ => Err(AuthnError::UnknownKey { issuer, kid }),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Finds the bearer token: `Authorization: Bearer …` or one of the configured headers (the
+/// `app` dialect's clients send `access-token`). A token in two places is refused (RFC 6750 §2).
+pub fn extract_token<'a>(
+    headers: &'a HeaderMap,
+    token_headers: &[HeaderName],
+) -> Result<&'a str, AuthnError> {
+    let mut found: Option<&str> = None;
+    let mut offer = |token: &'a str| match found {
+        Some(_) => Err(AuthnError::InvalidRequest(
+            "the request carries more than one access token",
+        )),
+        None => {
+            found = Some(token);
+            Ok(())
+        }
+    };
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthnError::InvalidRequest("the Authorization header is malformed"))?;
+        let Some((scheme, rest)) = value.split_once(' ') else {
+            continue;
+        };
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let token = rest.trim_start_matches(' ');
+            if token.is_empty() || !token.bytes().all(is_token68) {
+                return Err(AuthnError::InvalidRequest(
+                    "the Authorization header is malformed",
+                ));
+            }
+            offer(token)?;
+        }
+    }
+    for name in token_headers {
+        for value in headers.get_all(name) {
+            let token = value
+                .to_str()
+                .map_err(|_| AuthnError::InvalidRequest("the access token header is malformed"))?
+                .trim();
+            if !token.is_empty() {
+                offer(token)?;
+            }
+        }
+    }
+    found.ok_or(AuthnError::Missing)
+}
+
+/// RFC 7235 token68 characters.
+fn is_token68(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}

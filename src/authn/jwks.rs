@@ -1,0 +1,360 @@
+//! External issuers' keys: a JWKS fetched over HTTPS (or read from a file), installed into the
+//! shared [`KeySet`] under that issuer only. Refreshed in the background before it goes stale,
+//! and on demand when a token names an unknown `kid` — single-flight, at most once per
+//! `refresh_min_interval`, with a short negative cache, so a flood of random kids cannot hammer
+//! the IdP. A failed or garbage answer never replaces good keys; the last good set serves for
+//! at most `stale_max`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use tokio::sync::{Mutex, watch};
+
+use super::keyset::{KeySet, VerifyingKey};
+use crate::config::{IssuerConfig, KeySource, UpstreamConfig};
+use crate::proxy::upstream::{self, HttpClient};
+
+/// Largest JWKS document accepted.
+const MAX_JWKS_BYTES: usize = 256 << 10;
+/// Bound on remembered unknown kids (a flood of random kids must not grow memory).
+const MAX_UNKNOWN_KIDS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("fetching the JWKS failed: {0}")]
+    Fetch(String),
+    #[error("the JWKS endpoint answered {0}")]
+    Status(u16),
+    #[error("fetching the JWKS took longer than {0:?}")]
+    Timeout(Duration),
+    #[error("the JWKS is not valid: {0}")]
+    Invalid(String),
+    #[error("the JWKS holds no usable key for the configured algorithms")]
+    NoKeys,
+    #[error("cannot set up the JWKS client: {0}")]
+    Setup(String),
+}
+
+#[derive(Default)]
+struct FetchState {
+    last_attempt: Option<Instant>,
+    last_success: Option<Instant>,
+}
+
+pub struct JwksSource {
+    config: IssuerConfig,
+    client: Option<HttpClient>,
+    keys: Arc<KeySet>,
+    state: Mutex<FetchState>,
+    unknown_kids: DashMap<String, Instant>,
+}
+
+impl JwksSource {
+    pub fn new(
+        config: IssuerConfig,
+        upstream: &UpstreamConfig,
+        keys: Arc<KeySet>,
+    ) -> Result<Self, JwksError> {
+        let client = match &config.source {
+            KeySource::JwksUri { ca_file, .. } => {
+                let roots = match ca_file {
+                    Some(path) => {
+                        upstream::load_roots(path).map_err(|e| JwksError::Setup(e.to_string()))?
+                    }
+                    None => upstream::native_roots(),
+                };
+                Some(upstream::build(
+                    upstream,
+                    upstream::tls_config(roots),
+                    false,
+                ))
+            }
+            _ => None,
+        };
+        Ok(JwksSource {
+            config,
+            client,
+            keys,
+            state: Mutex::new(FetchState::default()),
+            unknown_kids: DashMap::new(),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Fetches and installs the key set now. Returns how long it may be used.
+    pub async fn load(&self) -> Result<Duration, JwksError> {
+        let mut state = self.state.lock().await;
+        self.load_locked(&mut state).await
+    }
+
+    async fn load_locked(&self, state: &mut FetchState) -> Result<Duration, JwksError> {
+        state.last_attempt = Some(Instant::now());
+        let (keys, max_age) = self.fetch().await?;
+        self.keys.replace_issuer(&self.config.issuer, keys);
+        self.unknown_kids.clear();
+        state.last_success = Some(Instant::now());
+        Ok(max_age
+            .unwrap_or(self.config.cache_min)
+            .clamp(self.config.cache_min, self.config.cache_max))
+    }
+
+    /// Called when a token names `kid`, unknown for this issuer. True when the key is known
+    /// after this call (fetched by us or by a concurrent caller).
+    pub async fn refresh_for_kid(&self, kid: &str) -> bool {
+        if self
+            .unknown_kids
+            .get(kid)
+            .is_some_and(|until| *until > Instant::now())
+        {
+            return false;
+        }
+        let mut state = self.state.lock().await;
+        if self.keys.get(&self.config.issuer, kid).is_some() {
+            return true;
+        }
+        let recently = state
+            .last_attempt
+            .is_some_and(|at| at.elapsed() < self.config.refresh_min_interval);
+        if !recently {
+            if let Err(error) = self.load_locked(&mut state).await {
+                tracing::warn!(issuer = %self.config.issuer, %error, "JWKS refresh for an unknown kid failed; keeping the previous keys");
+            }
+        }
+        if self.keys.get(&self.config.issuer, kid).is_some() {
+            return true;
+        }
+        if self.unknown_kids.len() >= MAX_UNKNOWN_KIDS {
+            self.unknown_kids.clear();
+        }
+        self.unknown_kids.insert(
+            kid.to_owned(),
+            Instant::now() + self.config.refresh_min_interval,
+        );
+        false
+    }
+
+    /// Keeps the keys fresh until `stop`: refreshes at 80% of the cache lifetime; on failure
+    /// retries every `refresh_min_interval` and drops the keys once they are `stale_max` old.
+    pub async fn run_background(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.client.is_none() {
+            return;
+        }
+        let mut wait = self.config.cache_min.mul_f64(0.8);
+        loop {
+            tokio::select! {
+                _ = crate::server::stopped(&mut stop) => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let mut state = self.state.lock().await;
+            wait = match self.load_locked(&mut state).await {
+                Ok(lifetime) => lifetime.mul_f64(0.8),
+                Err(error) => {
+                    let stale = state
+                        .last_success
+                        .is_none_or(|at| at.elapsed() > self.config.stale_max);
+                    if stale && !self.keys.kids(&self.config.issuer).is_empty() {
+                        self.keys.replace_issuer(&self.config.issuer, Vec::new());
+                        tracing::error!(issuer = %self.config.issuer, %error, "JWKS unavailable for longer than stale_max; this issuer's tokens are refused until it recovers");
+                    } else {
+                        tracing::warn!(issuer = %self.config.issuer, %error, "JWKS refresh failed; serving the last good keys");
+                    }
+                    self.config.refresh_min_interval
+                }
+            };
+        }
+    }
+
+    async fn fetch(&self) -> Result<(Vec<(String, VerifyingKey)>, Option<Duration>), JwksError> {
+        match (&self.config.source, &self.client) {
+            (KeySource::JwksUri { uri, .. }, Some(client)) => {
+                let timeout = self.config.fetch_timeout;
+                let (bytes, max_age) = tokio::time::timeout(timeout, get(client, uri))
+                    .await
+                    .map_err(|_| JwksError::Timeout(timeout))??;
+                Ok((parse_jwks(&bytes, &self.config.algorithms)?, max_age))
+            }
+            (KeySource::JwksFile(path), _) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                Ok((parse_jwks(&bytes, &self.config.algorithms)?, None))
+            }
+            (KeySource::PublicKeyFile { path, kid }, _) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                Ok((
+                    vec![(kid.clone(), key_from_pem(&pem, &self.config.algorithms)?)],
+                    None,
+                ))
+            }
+            (KeySource::JwksUri { .. }, None) => Err(JwksError::Setup("no HTTP client".into())),
+        }
+    }
+}
+
+async fn get(
+    client: &HttpClient,
+    uri: &hyper::Uri,
+) -> Result<(Bytes, Option<Duration>), JwksError> {
+    let request = hyper::Request::get(uri.clone())
+        .header(header::ACCEPT, "application/jwk-set+json, application/json")
+        .body(
+            Empty::<Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+    // Redirects are not followed: a JWKS must come from the configured host.
+    if !response.status().is_success() {
+        return Err(JwksError::Status(response.status().as_u16()));
+    }
+    let max_age = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age);
+    let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        .collect()
+        .await
+        .map_err(|e| JwksError::Invalid(format!("body: {e}")))?;
+    Ok((body.to_bytes(), max_age))
+}
+
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control
+        .split(',')
+        .filter_map(|d| d.trim().strip_prefix("max-age="))
+        .find_map(|v| v.trim_matches('"').parse().ok())
+        .map(Duration::from_secs)
+}
+
+#[derive(serde::Deserialize)]
+struct JwksDocument {
+    keys: Vec<serde_json::Value>,
+}
+
+/// Every usable signing key of the document, each bound to exactly one allowed algorithm.
+/// Keys that cannot be bound unambiguously are skipped (and logged), not guessed.
+pub fn parse_jwks(
+    bytes: &[u8],
+    allowed: &[Algorithm],
+) -> Result<Vec<(String, VerifyingKey)>, JwksError> {
+    let document: JwksDocument =
+        serde_json::from_slice(bytes).map_err(|e| JwksError::Invalid(e.to_string()))?;
+    let mut keys = Vec::new();
+    for value in document.keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+            continue;
+        };
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            continue;
+        }
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        let Some(alg) = bind_algorithm(&jwk, allowed) else {
+            tracing::debug!(%kid, "JWKS key skipped: no single allowed algorithm fits it");
+            continue;
+        };
+        match VerifyingKey::from_jwk(&jwk, alg) {
+            Ok(key) => keys.push((kid, key)),
+            Err(error) => tracing::debug!(%kid, %error, "JWKS key skipped"),
+        }
+    }
+    if keys.is_empty() {
+        return Err(JwksError::NoKeys);
+    }
+    Ok(keys)
+}
+
+fn bind_algorithm(jwk: &Jwk, allowed: &[Algorithm]) -> Option<Algorithm> {
+    if let Some(declared) = jwk.common.key_algorithm {
+        return Algorithm::try_from(declared)
+            .ok()
+            .filter(|alg| allowed.contains(alg));
+    }
+    let fits = |alg: &Algorithm| match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => alg.family() == AlgorithmFamily::Rsa,
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => *alg == Algorithm::ES256,
+            EllipticCurve::P384 => *alg == Algorithm::ES384,
+            _ => false,
+        },
+        AlgorithmParameters::OctetKeyPair(_) => *alg == Algorithm::EdDSA,
+        _ => false,
+    };
+    let mut candidates = allowed.iter().filter(|alg| fits(alg));
+    match (candidates.next(), candidates.next()) {
+        (Some(alg), None) => Some(*alg),
+        _ => None,
+    }
+}
+
+fn key_from_pem(pem: &[u8], allowed: &[Algorithm]) -> Result<VerifyingKey, JwksError> {
+    let [alg] = allowed else {
+        return Err(JwksError::Invalid(
+            "a public_key_file issuer must name exactly one algorithm".into(),
+        ));
+    };
+    let key = match alg.family() {
+        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
+        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
+        AlgorithmFamily::Hmac => return Err(JwksError::Invalid("HMAC is not accepted".into())),
+    }
+    .map_err(|e| JwksError::Invalid(e.to_string()))?;
+    VerifyingKey::new(*alg, key).map_err(|e| JwksError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(
+            max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(max_age("no-cache"), None);
+    }
+
+    #[test]
+    fn keys_are_bound_to_one_algorithm() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keypair");
+        let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).expect("key");
+        let mut jwk = Jwk::from_decoding_key(&decoding, Some(Algorithm::ES256)).expect("jwk");
+        jwk.common.key_id = Some("k1".into());
+        let mut no_alg = jwk.clone();
+        no_alg.common.key_algorithm = None;
+        no_alg.common.key_id = Some("k2".into());
+        let mut no_kid = jwk.clone();
+        no_kid.common.key_id = None;
+        let doc = serde_json::json!({"keys": [jwk, no_alg, no_kid, {"kty": "weird"}]});
+        let keys = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::ES256]).expect("keys");
+        let kids: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kids, vec!["k1", "k2"]);
+        assert!(keys.iter().all(|(_, k)| k.alg == Algorithm::ES256));
+        // Declared ES256 but only RS256 allowed: skipped, so nothing usable.
+        assert!(matches!(
+            parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256]),
+            Err(JwksError::NoKeys)
+        ));
+        assert!(matches!(
+            parse_jwks(b"not json", &[Algorithm::ES256]),
+            Err(JwksError::Invalid(_))
+        ));
+    }
+}

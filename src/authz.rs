@@ -1,0 +1,149 @@
+//! Authorization on proxied routes: (principal, route, requested identity) → the identity to
+//! inject, or a refusal. Admin impersonation follows seed 002's header semantics: an admin token
+//! plus a `user_id` header acts as that user; plus a `group_id` header, as the admin of that
+//! group. Anyone else naming anyone but themselves is refused.
+
+use hyper::HeaderMap;
+use hyper::header::HeaderName;
+
+use crate::authn::Principal;
+use crate::config::{AuthPolicy, RouteConfig};
+use crate::proxy::headers::IdentityNames;
+
+pub const ADMIN_ROLE: &str = "admin";
+
+/// The identity forwarded upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub group_id: Option<String>,
+    /// Set when an admin acts for someone else: the admin's own user id.
+    pub impersonator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// 403 `insufficient_scope`.
+    #[error("{0}")]
+    InsufficientScope(String),
+    /// 400 `invalid_request`.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// 401 `invalid_token`.
+    #[error("{0}")]
+    Audience(&'static str),
+}
+
+/// What the client asked to act as, read from its identity headers before they are removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Requested {
+    pub user_id: Option<String>,
+    pub group_id: Option<String>,
+}
+
+impl Requested {
+    /// Reads the route's user and group headers in any spelling. Two spellings with different
+    /// values are refused rather than guessed between.
+    pub fn from_headers(
+        headers: &HeaderMap,
+        user: &HeaderName,
+        group: &HeaderName,
+    ) -> Result<Self, Denied> {
+        Ok(Requested {
+            user_id: single_value(headers, &IdentityNames::new([user]))?,
+            group_id: single_value(headers, &IdentityNames::new([group]))?,
+        })
+    }
+}
+
+fn single_value(headers: &HeaderMap, names: &IdentityNames) -> Result<Option<String>, Denied> {
+    let mut found: Option<String> = None;
+    for (name, value) in headers {
+        if !names.matches(name) {
+            continue;
+        }
+        let value = value
+            .to_str()
+            .map_err(|_| Denied::BadRequest("an identity header is not valid text"))?
+            .trim();
+        match &found {
+            Some(existing) if existing != value => {
+                return Err(Denied::BadRequest("conflicting identity headers"));
+            }
+            _ => found = Some(value.to_owned()),
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}
+
+/// The route's policy (role, scopes, audience), then impersonation.
+pub fn decide(
+    principal: &Principal,
+    route: &RouteConfig,
+    requested: &Requested,
+) -> Result<Identity, Denied> {
+    let admin = principal.has_role(ADMIN_ROLE);
+    if route.auth == AuthPolicy::Admin && !admin {
+        return Err(Denied::InsufficientScope(
+            "this route requires the admin role".into(),
+        ));
+    }
+    if let Some(missing) = route.scopes.iter().find(|s| !principal.scopes.contains(s)) {
+        return Err(Denied::InsufficientScope(format!(
+            "this route requires the scope `{missing}`"
+        )));
+    }
+    if !route.audiences.is_empty()
+        && !principal
+            .audiences
+            .iter()
+            .any(|a| route.audiences.contains(a))
+    {
+        return Err(Denied::Audience(
+            "the token is not meant for this route's audience",
+        ));
+    }
+    let own = Identity {
+        user_id: principal.user_id.clone(),
+        group_id: principal.group_id.clone(),
+        impersonator: None,
+    };
+    let other_user = requested
+        .user_id
+        .as_ref()
+        .filter(|u| **u != principal.user_id);
+    let other_group = requested
+        .group_id
+        .as_ref()
+        .filter(|g| Some(*g) != principal.group_id.as_ref());
+    if other_user.is_none() && other_group.is_none() {
+        return Ok(own);
+    }
+    if !admin {
+        return Err(Denied::InsufficientScope(
+            "only an admin may act for another user or group".into(),
+        ));
+    }
+    if !route.impersonation {
+        return Err(Denied::InsufficientScope(
+            "impersonation is switched off on this route".into(),
+        ));
+    }
+    Ok(match other_user {
+        // As that user; their group is filled in from the store when it knows them.
+        Some(user) => Identity {
+            user_id: user.clone(),
+            group_id: requested.group_id.clone(),
+            impersonator: Some(principal.user_id.clone()),
+        },
+        // As the admin of that group.
+        None => Identity {
+            user_id: principal.user_id.clone(),
+            group_id: other_group.cloned(),
+            impersonator: Some(principal.user_id.clone()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+
+use super::*;
+use crate::config::Upstream;
+
+fn principal(user: &str, group: Option<&str>, roles: &[&str], scopes: &[&str]) -> Principal {
+    Principal {
+        issuer: "iss".into(),
+        subject: user.into(),
+        user_id: user.into(),
+        group_id: group.map(Into::into),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        client_id: None,
+        audiences: vec!["api".into()],
+        jti: None,
+        key_id: "k".into(),
+        issued_at: None,
+        expires_at: u64::MAX,
+    }
+}
+
+fn route(auth: AuthPolicy) -> RouteConfig {
+    RouteConfig {
+        name: "r".into(),
+        host: None,
+        prefix: "/".into(),
+        methods: None,
+        upstream: Upstream::Echo,
+        ca_file: None,
+        h2c: false,
+        strip_prefix: false,
+        preserve_host: false,
+        timeout: Duration::from_secs(1),
+        max_body_bytes: 1,
+        auth,
+        user_header: HeaderName::from_static("user_id"),
+        group_header: HeaderName::from_static("group_id"),
+        scopes: vec![],
+        audiences: vec![],
+        impersonation: true,
+    }
+}
+
+fn asks(user: Option<&str>, group: Option<&str>) -> Requested {
+    Requested {
+        user_id: user.map(Into::into),
+        group_id: group.map(Into::into),
+    }
+}
+
+#[test]
+fn plain_users_get_their_own_identity() {
+    let alice = principal("1", Some("10"), &[], &[]);
+    let r = route(AuthPolicy::Authenticated);
+    let own = Identity {
+        user_id: "1".into(),
+        group_id: Some("10".into()),
+        impersonator: None,
+    };
+    assert_eq!(decide(&alice, &r, &asks(None, None)), Ok(own.clone()));
+    assert_eq!(
+        decide(&alice, &r, &asks(Some("1"), Some("10"))),
+        Ok(own),
+        "naming yourself is fine"
+    );
+    assert!(matches!(
+        decide(&alice, &r, &asks(Some("2"), None)),
+        Err(Denied::InsufficientScope(_))
+    ));
+    assert!(matches!(
+        decide(&alice, &r, &asks(None, Some("11"))),
+        Err(Denied::InsufficientScope(_))
+    ));
+}
+
+#[test]
+fn admins_impersonate_users_and_groups() {
+    let admin = principal("9", Some("1"), &["admin"], &[]);
+    let r = route(AuthPolicy::Authenticated);
+    assert_eq!(
+        decide(&admin, &r, &asks(Some("2"), None)),
+        Ok(Identity {
+            user_id: "2".into(),
+            group_id: None,
+            impersonator: Some("9".into())
+        })
+    );
+    assert_eq!(
+        decide(&admin, &r, &asks(None, Some("77"))),
+        Ok(Identity {
+            user_id: "9".into(),
+            group_id: Some("77".into()),
+            impersonator: Some("9".into())
+        })
+    );
+    let mut off = route(AuthPolicy::Authenticated);
+    off.impersonation = false;
+    assert!(matches!(
+        decide(&admin, &off, &asks(Some("2"), None)),
+        Err(Denied::InsufficientScope(_))
+    ));
+}
+
+#[test]
+fn route_policy_roles_scopes_audiences() {
+    let user = principal("1", None, &[], &["read"]);
+    assert!(matches!(
+        decide(&user, &route(AuthPolicy::Admin), &asks(None, None)),
+        Err(Denied::InsufficientScope(_))
+    ));
+    let mut scoped = route(AuthPolicy::Authenticated);
+    scoped.scopes = vec!["read".into()];
+    assert!(decide(&user, &scoped, &asks(None, None)).is_ok());
+    scoped.scopes.push("write".into());
+    assert!(matches!(
+        decide(&user, &scoped, &asks(None, None)),
+        Err(Denied::InsufficientScope(_))
+    ));
+    let mut aud = route(AuthPolicy::Authenticated);
+    aud.audiences = vec!["other".into()];
+    assert!(matches!(
+        decide(&user, &aud, &asks(None, None)),
+        Err(Denied::Audience(_))
+    ));
+    aud.audiences.push("api".into());
+    assert!(decide(&user, &aud, &asks(None, None)).is_ok());
+}
+
+#[test]
+fn requested_identity_is_read_in_any_spelling() {
+    let user = HeaderName::from_static("user_id");
+    let group = HeaderName::from_static("group_id");
+    let mut headers = HeaderMap::new();
+    headers.insert("User-Id", HeaderValue::from_static("5"));
+    headers.insert("x_group_id", HeaderValue::from_static("6"));
+    assert_eq!(
+        Requested::from_headers(&headers, &user, &group),
+        Ok(asks(Some("5"), Some("6")))
+    );
+    headers.insert("user_id", HeaderValue::from_static("7"));
+    assert!(matches!(
+        Requested::from_headers(&headers, &user, &group),
+        Err(Denied::BadRequest(_))
+    ));
+}

@@ -1,0 +1,212 @@
+//! `[auth]` (how bearer tokens are found and which of our own algorithms are accepted) and
+//! `[[issuers]]` (external identity providers whose tokens are trusted, and where their keys
+//! come from).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hyper::Uri;
+use hyper::header::HeaderName;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use super::raw::{RawAuth, RawIssuer};
+use super::{ConfigError, Resolver};
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `iss` of the tokens this gateway signs.
+    pub issuer: String,
+    /// Algorithms accepted on our own tokens.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Headers besides `Authorization: Bearer` that may carry the token.
+    pub token_headers: Vec<HeaderName>,
+    pub token_cache_entries: usize,
+    /// Pass the client's `Authorization` header on to upstreams (off: it is removed).
+    pub forward_authorization: bool,
+}
+
+/// Where an external issuer's verification keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    JwksUri { uri: Uri, ca_file: Option<PathBuf> },
+    JwksFile(PathBuf),
+    PublicKeyFile { path: PathBuf, kid: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    pub source: KeySource,
+    pub algorithms: Vec<Algorithm>,
+    pub audiences: Vec<String>,
+    pub user_claim: String,
+    pub group_claim: Option<String>,
+    pub roles_claim: Option<String>,
+    pub accepted_types: Vec<String>,
+    /// At most one JWKS fetch per this interval (unknown-kid refreshes included).
+    pub refresh_min_interval: Duration,
+    /// Bounds on how long a fetched JWKS is used before the background refresh.
+    pub cache_min: Duration,
+    pub cache_max: Duration,
+    /// How long the last good JWKS keeps serving while the endpoint fails.
+    pub stale_max: Duration,
+    pub fetch_timeout: Duration,
+}
+
+impl Resolver {
+    pub(super) fn auth(
+        &self,
+        raw: &RawAuth,
+        listen: std::net::SocketAddr,
+    ) -> Result<AuthConfig, ConfigError> {
+        let algorithms = match &raw.algorithms {
+            Some(list) => self.algorithms("auth.algorithms", list)?,
+            None => vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256],
+        };
+        let token_headers = match &raw.token_headers {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, name)| self.header(&format!("auth.token_headers[{i}]"), Some(name), ""))
+                .collect::<Result<_, _>>()?,
+            None => vec![HeaderName::from_static("access-token")],
+        };
+        Ok(AuthConfig {
+            issuer: raw
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("https://{listen}")),
+            algorithms,
+            leeway: self.duration(
+                "auth.leeway",
+                raw.leeway.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            token_headers,
+            token_cache_entries: raw.token_cache_entries.unwrap_or(100_000),
+            forward_authorization: raw.forward_authorization.unwrap_or(false),
+        })
+    }
+
+    pub(super) fn issuers(
+        &self,
+        raw: &[RawIssuer],
+        own_issuer: &str,
+    ) -> Result<Vec<IssuerConfig>, ConfigError> {
+        let mut issuers: Vec<IssuerConfig> = Vec::with_capacity(raw.len());
+        for (i, raw_issuer) in raw.iter().enumerate() {
+            let issuer = self.issuer(i, raw_issuer)?;
+            if issuer.issuer == own_issuer || issuers.iter().any(|e| e.issuer == issuer.issuer) {
+                return Err(self.err(
+                    format!("issuers[{i}].issuer"),
+                    format!(
+                        "`{}` is configured twice (or is our own issuer)",
+                        issuer.issuer
+                    ),
+                ));
+            }
+            issuers.push(issuer);
+        }
+        Ok(issuers)
+    }
+
+    fn issuer(&self, i: usize, raw: &RawIssuer) -> Result<IssuerConfig, ConfigError> {
+        let key = |field: &str| format!("issuers[{i}].{field}");
+        let source = match (&raw.jwks_uri, &raw.jwks_file, &raw.public_key_file) {
+            (Some(uri), None, None) => {
+                let parsed: Uri = uri
+                    .parse()
+                    .map_err(|_| self.err(key("jwks_uri"), format!("`{uri}` is not a URL")))?;
+                if parsed.scheme_str() != Some("https") || parsed.host().is_none() {
+                    return Err(self.err(key("jwks_uri"), "JWKS are fetched over https only"));
+                }
+                KeySource::JwksUri {
+                    uri: parsed,
+                    ca_file: raw.ca_file.as_deref().map(|p| self.path(p)),
+                }
+            }
+            (None, Some(file), None) => KeySource::JwksFile(self.path(file)),
+            (None, None, Some(file)) => KeySource::PublicKeyFile {
+                path: self.path(file),
+                kid: raw.kid.clone().ok_or_else(|| {
+                    self.err(
+                        key("kid"),
+                        "a public_key_file needs the kid its tokens name",
+                    )
+                })?,
+            },
+            _ => {
+                return Err(self.err(
+                    key("jwks_uri"),
+                    "set exactly one of jwks_uri, jwks_file, public_key_file",
+                ));
+            }
+        };
+        if raw.ca_file.is_some() && !matches!(source, KeySource::JwksUri { .. }) {
+            return Err(self.err(key("ca_file"), "only a jwks_uri takes a ca_file"));
+        }
+        let algorithms = self.algorithms(&key("algorithms"), &raw.algorithms)?;
+        let cache_min = self.duration(
+            &key("cache_min"),
+            raw.cache_min.as_deref(),
+            Duration::from_secs(300),
+        )?;
+        let cache_max = self.duration(
+            &key("cache_max"),
+            raw.cache_max.as_deref(),
+            Duration::from_secs(86_400),
+        )?;
+        if cache_min > cache_max {
+            return Err(self.err(key("cache_min"), "must not exceed cache_max"));
+        }
+        Ok(IssuerConfig {
+            issuer: raw.issuer.clone(),
+            source,
+            algorithms,
+            audiences: raw.audiences.clone(),
+            user_claim: raw.user_claim.clone().unwrap_or_else(|| "sub".to_owned()),
+            group_claim: raw.group_claim.clone(),
+            roles_claim: raw.roles_claim.clone(),
+            accepted_types: raw.accepted_types.clone(),
+            refresh_min_interval: self.duration(
+                &key("refresh_min_interval"),
+                raw.refresh_min_interval.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            cache_min,
+            cache_max,
+            stale_max: self.duration(
+                &key("stale_max"),
+                raw.stale_max.as_deref(),
+                Duration::from_secs(86_400),
+            )?,
+            fetch_timeout: self.duration(
+                &key("fetch_timeout"),
+                raw.fetch_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+        })
+    }
+
+    /// Asymmetric algorithms only: an HMAC secret shared with an IdP would let the IdP (or anyone
+    /// holding a public key mistaken for a secret) mint tokens.
+    fn algorithms(&self, key: &str, names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
+        if names.is_empty() {
+            return Err(self.err(key, "name at least one algorithm"));
+        }
+        names
+            .iter()
+            .map(|name| match Algorithm::from_str(name) {
+                Ok(alg) if alg.family() != AlgorithmFamily::Hmac => Ok(alg),
+                Ok(_) => Err(self.err(key, format!("`{name}`: HMAC algorithms are not accepted"))),
+                Err(_) => Err(self.err(
+                    key,
+                    format!("`{name}` is not a JWS algorithm (e.g. ES256, EdDSA, RS256)"),
+                )),
+            })
+            .collect()
+    }
+}
