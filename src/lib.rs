@@ -9,6 +9,7 @@ pub mod config;
 pub mod proxy;
 pub mod server;
 pub mod telemetry;
+pub mod tokens;
 
 /// rustls needs one process-wide crypto provider; only aws-lc-rs is compiled in.
 pub fn install_crypto_provider() {
