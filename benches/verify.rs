@@ -50,7 +50,13 @@ fn verifier(alg: Algorithm, decoding: DecodingKey, cache_entries: usize) -> Veri
         group_claim: Some("gid".into()),
         roles_claim: Some("roles".into()),
     };
-    Verifier::new(keys, vec![policy], 30, cache_entries, Arc::new(NoRevocations))
+    Verifier::new(
+        keys,
+        vec![policy],
+        30,
+        cache_entries,
+        Arc::new(NoRevocations),
+    )
 }
 
 fn token(alg: Algorithm, encoding: &EncodingKey) -> String {

@@ -5,9 +5,11 @@
 pub mod admin;
 pub mod authn;
 pub mod authz;
+pub mod cli;
 pub mod config;
 pub mod proxy;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod tokens;
 

@@ -36,6 +36,21 @@ enum Command {
     Serve,
     /// Validate the config and print the resolved route table.
     Check,
+    /// Manage users (add, set, set-password, disable, enable, revoke-tokens, list, show).
+    User {
+        #[command(subcommand)]
+        command: authgate::cli::UserCommand,
+    },
+    /// Manage OAuth clients / apps (add, set, list, rotate-secret, remove).
+    Client {
+        #[command(subcommand)]
+        command: authgate::cli::ClientCommand,
+    },
+    /// Manage signing keys (list, add, activate, retire, revoke, rotate).
+    Keys {
+        #[command(subcommand)]
+        command: authgate::cli::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -57,6 +72,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config),
+        Command::User { command } => authgate::cli::user(&config, command),
+        Command::Client { command } => authgate::cli::client(&config, command),
+        Command::Keys { command } => authgate::cli::keys(&config, command),
     }
 }
 
@@ -64,8 +82,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
     authgate::telemetry::init(&config.log);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Created and migrated on first start; keys activate when due, expired rows go.
+        let store = authgate::store::Store::open(&config.store)
+            .await
+            .with_context(|| format!("store {}", config.store.backend))?;
+        tokio::spawn(store.clone().maintain());
         let gateway = Gateway::bind(config).await?;
         gateway.run(shutdown_signal()).await?;
+        store.close().await;
         Ok(())
     })
 }

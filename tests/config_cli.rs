@@ -299,10 +299,10 @@ async fn wait_healthy(admin: u16, child: &mut tokio::process::Child) {
         let req = hyper::Request::get(&url)
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
-        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(1), client.request(req)).await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(1), client.request(req)).await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -124,10 +124,8 @@ impl JwksSource {
         let recently = state
             .last_attempt
             .is_some_and(|at| at.elapsed() < self.config.refresh_min_interval);
-        if !recently {
-            if let Err(error) = self.load_locked(&mut state).await {
-                tracing::warn!(issuer = %self.config.issuer, %error, "JWKS refresh for an unknown kid failed; keeping the previous keys");
-            }
+        if !recently && let Err(error) = self.load_locked(&mut state).await {
+            tracing::warn!(issuer = %self.config.issuer, %error, "JWKS refresh for an unknown kid failed; keeping the previous keys");
         }
         if self.keys.get(&self.config.issuer, kid).is_some() {
             return true;

@@ -50,13 +50,13 @@ impl VerifyingKey {
     /// From a JWK. `DecodingKey::from_jwk` ignores the JWK's own `alg`, so it is checked here:
     /// when present it must equal the algorithm this key is bound to.
     pub fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Result<Self, KeyError> {
-        if let Some(declared) = jwk.common.key_algorithm {
-            if Algorithm::try_from(declared).ok() != Some(alg) {
-                return Err(KeyError::AlgMismatch {
-                    jwk: declared.to_string(),
-                    configured: alg,
-                });
-            }
+        if let Some(declared) = jwk.common.key_algorithm
+            && Algorithm::try_from(declared).ok() != Some(alg)
+        {
+            return Err(KeyError::AlgMismatch {
+                jwk: declared.to_string(),
+                configured: alg,
+            });
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadJwk(e.to_string()))?;
         VerifyingKey::new(alg, key)

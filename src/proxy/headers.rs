@@ -206,10 +206,10 @@ pub fn set_forwarded(
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
-    if let Some(host) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST)) {
-        if let Ok(value) = HeaderValue::from_str(host) {
-            headers.insert(&X_FORWARDED_HOST, value);
-        }
+    if let Some(host) = host.filter(|_| !headers.contains_key(&X_FORWARDED_HOST))
+        && let Ok(value) = HeaderValue::from_str(host)
+    {
+        headers.insert(&X_FORWARDED_HOST, value);
     }
 }
 

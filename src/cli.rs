@@ -1,0 +1,181 @@
+//! The admin commands on the store: `authgate user …`, `authgate client …`, `authgate keys …`.
+//! Each opens the store the config names (creating and migrating it on first use), does one
+//! thing, writes an audit record, and prints a short answer. Passwords and secrets are read from
+//! stdin or a terminal prompt, never from argv, and never printed (except a generated client
+//! secret, once, on stdout).
+
+mod client;
+mod keys;
+mod user;
+
+use std::io::{BufRead as _, IsTerminal as _};
+
+use anyhow::{Context as _, bail};
+
+use crate::config::Config;
+use crate::store::{AuditEvent, Store, now};
+
+pub use client::ClientCommand;
+pub use keys::KeysCommand;
+pub use user::UserCommand;
+
+/// `authgate user …`
+pub fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    with_store(config, |store| Box::pin(user::run(store, command)))
+}
+
+/// `authgate client …`
+pub fn client(config: &Config, command: ClientCommand) -> anyhow::Result<()> {
+    with_store(config, |store| Box::pin(client::run(store, command)))
+}
+
+/// `authgate keys …`
+pub fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let delay = config.store.key_activation_delay;
+    with_store(config, move |store| {
+        Box::pin(keys::run(store, command, delay))
+    })
+}
+
+type CommandFuture<'a> = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// Runs one command on a freshly opened store and closes it (WAL checkpointed) afterwards.
+fn with_store(
+    config: &Config,
+    command: impl for<'a> FnOnce(&'a Cli) -> CommandFuture<'a>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = Store::open(&config.store)
+            .await
+            .with_context(|| format!("store {}", config.store.backend))?;
+        let cli = Cli {
+            store,
+            actor: actor(),
+        };
+        let result = command(&cli).await;
+        cli.store.close().await;
+        result
+    })
+}
+
+/// What a command runs against: the store and who is acting.
+pub(crate) struct Cli {
+    pub store: Store,
+    pub actor: String,
+}
+
+impl Cli {
+    /// Appends an audit record for a CLI action.
+    pub async fn audit(
+        &self,
+        action: &str,
+        subject: String,
+        details: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let event = AuditEvent::new(action)
+            .actor(self.actor.clone())
+            .subject(subject)
+            .details(details);
+        self.store
+            .audit(&event, now())
+            .await
+            .context("cannot write the audit record")?;
+        Ok(())
+    }
+}
+
+/// `cli:<login name>` of whoever runs the command.
+fn actor() -> String {
+    let name = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{name}")
+}
+
+/// A secret (password, client secret) from the first line of stdin (`from_stdin`) or, on a
+/// terminal, from a prompt without echo, asked twice.
+pub(crate) fn read_secret(what: &str, from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read the {what} from stdin"))?;
+        let secret = line.trim_end_matches(['\n', '\r']).to_owned();
+        if secret.is_empty() {
+            bail!("no {what} on stdin");
+        }
+        return Ok(secret);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no {what}: pass --{}-stdin and pipe it in, or run in a terminal",
+            stdin_flag(what)
+        );
+    }
+    let first = rpassword::prompt_password(format!("{what}: "))?;
+    let second = rpassword::prompt_password(format!("{what} again: "))?;
+    if first != second {
+        bail!("the two {what}s differ");
+    }
+    Ok(first)
+}
+
+fn stdin_flag(what: &str) -> &'static str {
+    if what.contains("secret") {
+        "secret"
+    } else {
+        "password"
+    }
+}
+
+/// Unix seconds as `2026-11-24 14:56:12Z` (UTC).
+pub(crate) fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// `Option<String>` from a flag where an empty value means "clear".
+pub(crate) fn clearable(value: Option<String>) -> Option<Option<String>> {
+    value.map(|v| if v.trim().is_empty() { None } else { Some(v) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_civil_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_time(1_800_000_000), "2027-01-15 08:00:00Z");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00Z");
+    }
+
+    #[test]
+    fn empty_flags_clear() {
+        assert_eq!(clearable(None), None);
+        assert_eq!(clearable(Some(String::new())), Some(None));
+        assert_eq!(clearable(Some("x".into())), Some(Some("x".into())));
+    }
+}

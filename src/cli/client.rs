@@ -1,0 +1,244 @@
+//! `authgate client add|set|list|rotate-secret|remove`.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{Cli, clearable, read_secret};
+use crate::config::parse_duration;
+use crate::store::{Client, ClientPatch, GrantType, NewClient, now};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is generated and printed once,
+    /// unless --secret-stdin gives one.
+    Add(AddArgs),
+    /// Change a client (list flags replace the whole list).
+    Set(SetArgs),
+    /// List clients.
+    List,
+    /// Replace a confidential client's secret (generated and printed once, or from stdin).
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Remove a client with its refresh tokens and codes.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    id: String,
+    /// Allowed grant (repeatable): authorization_code, implicit, password, client_credentials,
+    /// refresh_token.
+    #[arg(long = "grant", required = true)]
+    grants: Vec<String>,
+    /// Redirect URI, matched exactly (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// A public client (no secret: apps, SPAs).
+    #[arg(long)]
+    public: bool,
+    /// The alias the `app` dialect sends in its `app_id` header.
+    #[arg(long)]
+    app_id: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Access-token lifetime for this client (e.g. "1h"; default: the dialect's).
+    #[arg(long)]
+    access_ttl: Option<String>,
+    /// Refresh-token lifetime for this client (e.g. "30d").
+    #[arg(long)]
+    refresh_ttl: Option<String>,
+    /// Read the secret from the first line of stdin instead of generating one.
+    #[arg(long)]
+    secret_stdin: bool,
+}
+
+/// Text flags clear the field when given an empty string (`--app-id ""`, `--access-ttl ""`).
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    id: String,
+    #[arg(long = "grant")]
+    grants: Vec<String>,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Remove every redirect URI.
+    #[arg(long, conflicts_with = "redirect_uris")]
+    no_redirect_uris: bool,
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Remove every scope.
+    #[arg(long, conflicts_with = "scopes")]
+    no_scopes: bool,
+    #[arg(long)]
+    app_id: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    access_ttl: Option<String>,
+    #[arg(long)]
+    refresh_ttl: Option<String>,
+}
+
+pub(super) async fn run(cli: &Cli, command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Add(args) => add(cli, args).await,
+        ClientCommand::Set(args) => set(cli, args).await,
+        ClientCommand::List => {
+            println!(
+                "{:<32} {:<13} {:<20} {:<50} name",
+                "id", "type", "app_id", "grants"
+            );
+            for c in cli.store.clients().await? {
+                println!(
+                    "{:<32} {:<13} {:<20} {:<50} {}",
+                    c.id,
+                    kind(&c),
+                    c.app_id.as_deref().unwrap_or("-"),
+                    grants(&c),
+                    c.display_name.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::RotateSecret { id, secret_stdin } => {
+            let given = secret_stdin
+                .then(|| read_secret("client secret", true))
+                .transpose()?;
+            let secret = cli
+                .store
+                .rotate_client_secret(&id, given.as_deref(), now())
+                .await?;
+            cli.audit("client.rotate-secret", format!("client:{id}"), json!({}))
+                .await?;
+            println!("client {id}: secret replaced");
+            if given.is_none() {
+                print_secret(&secret);
+            }
+            Ok(())
+        }
+        ClientCommand::Remove { id } => {
+            cli.store.remove_client(&id).await?;
+            cli.audit("client.remove", format!("client:{id}"), json!({}))
+                .await?;
+            println!("client {id} removed, with its refresh tokens and codes");
+            Ok(())
+        }
+    }
+}
+
+async fn add(cli: &Cli, args: AddArgs) -> anyhow::Result<()> {
+    let given = (args.secret_stdin)
+        .then(|| read_secret("client secret", true))
+        .transpose()?;
+    let new = NewClient {
+        id: args.id,
+        app_id: args.app_id,
+        display_name: args.name,
+        public: args.public,
+        grants: parse_grants(&args.grants)?,
+        redirect_uris: args.redirect_uris,
+        scopes: args.scopes,
+        access_ttl: ttl("access-ttl", args.access_ttl)?.flatten(),
+        refresh_ttl: ttl("refresh-ttl", args.refresh_ttl)?.flatten(),
+    };
+    let (client, secret) = cli.store.add_client(new, given.as_deref(), now()).await?;
+    let details =
+        json!({"public": client.public, "grants": grants(&client), "app_id": client.app_id});
+    cli.audit("client.add", format!("client:{}", client.id), details)
+        .await?;
+    println!("client {} added ({})", client.id, kind(&client));
+    if let (Some(secret), None) = (secret, given) {
+        print_secret(&secret);
+    }
+    Ok(())
+}
+
+async fn set(cli: &Cli, args: SetArgs) -> anyhow::Result<()> {
+    let list = |v: Vec<String>, clear: bool| match (v.is_empty(), clear) {
+        (_, true) => Some(Vec::new()),
+        (true, false) => None,
+        (false, false) => Some(v),
+    };
+    let patch = ClientPatch {
+        grants: match args.grants.is_empty() {
+            true => None,
+            false => Some(parse_grants(&args.grants)?),
+        },
+        redirect_uris: list(args.redirect_uris, args.no_redirect_uris),
+        scopes: list(args.scopes, args.no_scopes),
+        app_id: clearable(args.app_id),
+        display_name: clearable(args.name),
+        access_ttl: ttl("access-ttl", args.access_ttl)?,
+        refresh_ttl: ttl("refresh-ttl", args.refresh_ttl)?,
+    };
+    let client = cli.store.update_client(&args.id, patch, now()).await?;
+    let details = json!({
+        "grants": grants(&client),
+        "redirect_uris": client.redirect_uris,
+        "scopes": client.scopes,
+        "app_id": client.app_id,
+    });
+    cli.audit("client.set", format!("client:{}", client.id), details)
+        .await?;
+    println!(
+        "client {} ({}): grants {}; redirect URIs {}; scopes {}; app id {}",
+        client.id,
+        kind(&client),
+        grants(&client),
+        join_or_dash(&client.redirect_uris),
+        join_or_dash(&client.scopes),
+        client.app_id.as_deref().unwrap_or("-"),
+    );
+    Ok(())
+}
+
+fn print_secret(secret: &str) {
+    println!("client_secret: {secret}");
+    eprintln!("(shown once: only its digest is stored)");
+}
+
+fn parse_grants(grants: &[String]) -> anyhow::Result<Vec<GrantType>> {
+    Ok(grants
+        .iter()
+        .map(|g| GrantType::parse(g))
+        .collect::<Result<_, _>>()?)
+}
+
+/// `None`: flag absent; `Some(None)`: "" (clear); `Some(Some(d))`: a duration.
+fn ttl(flag: &str, value: Option<String>) -> anyhow::Result<Option<Option<Duration>>> {
+    match clearable(value) {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(text)) => match parse_duration(&text) {
+            Ok(d) => Ok(Some(Some(d))),
+            Err(message) => anyhow::bail!("--{flag}: {message}"),
+        },
+    }
+}
+
+fn kind(c: &Client) -> &'static str {
+    if c.public { "public" } else { "confidential" }
+}
+
+fn grants(c: &Client) -> String {
+    c.grants
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn join_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(" ")
+    }
+}

@@ -1,0 +1,150 @@
+//! The state store: users, clients, signing keys, refresh tokens, authorization codes,
+//! revocations and the audit log, on SQLite (the embedded default) or PostgreSQL (clusters).
+//!
+//! [`Store`] is the one interface. Its operations are written once, against `db.rs`'s enums
+//! over the two backends, with SQL that both accept; only `sqlite.rs`/`postgres.rs` (connecting)
+//! and the migration sets differ. Every multi-row invariant (a login name resolves to one user,
+//! one active key per algorithm, a refresh token rotates once, a code is taken once) is enforced
+//! inside one database transaction, never by a check-then-write in Rust.
+//!
+//! Contracts every caller relies on:
+//! - [`Store::rotate_refresh`] and [`Store::take_code`] succeed at most once per token or code,
+//!   under any concurrency, on both backends. A second use is [`StoreError::Replayed`] and has
+//!   already revoked what the first use issued.
+//! - Secrets, tokens and codes are stored as SHA-256 digests; private keys AES-256-GCM sealed;
+//!   passwords as Argon2id. Nothing returned by the store contains a hash or secret, except the
+//!   plaintext handed out once when one is created.
+//! - Times are Unix seconds, passed in (`now`) so tests can move the clock.
+
+mod audit;
+mod client;
+mod db;
+mod error;
+mod keys;
+mod login_name;
+mod migrate;
+mod password;
+mod postgres;
+mod revocation;
+mod secret;
+mod sqlite;
+mod token;
+mod user;
+
+use crate::config::{StoreBackend, StoreConfig};
+
+pub use audit::{AuditEvent, AuditRecord};
+pub use client::{Client, ClientPatch, GrantType, NewClient};
+pub use error::StoreError;
+pub use keys::{KeyAlg, KeyState, SigningKey};
+pub use login_name::{LoginKind, login_key};
+pub use migrate::SCHEMA_VERSION;
+pub use revocation::Revocations;
+pub use token::{CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode};
+pub use user::{NewUser, Profile, User, UserPatch};
+
+/// A handle on the store; cheap to clone (a connection pool and a few `Arc`s inside).
+#[derive(Clone)]
+pub struct Store {
+    db: db::Pool,
+    passwords: password::Passwords,
+    sealer: std::sync::Arc<keys::Sealer>,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file on first start), applies the embedded migrations,
+    /// and loads the key secret (creating it on first start for SQLite). Refuses a schema newer
+    /// than this binary and a PostgreSQL store without a key secret.
+    pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        let secret = keys::load_secret(config)?;
+        Store::open_with_secret(config, &secret).await
+    }
+
+    /// [`Store::open`] with a key secret the caller already has (tests, tools), instead of the
+    /// environment variable or file the config names.
+    pub async fn open_with_secret(
+        config: &StoreConfig,
+        secret: &[u8],
+    ) -> Result<Store, StoreError> {
+        let db = match &config.backend {
+            StoreBackend::Sqlite { path } => sqlite::connect(path, config.max_connections).await?,
+            StoreBackend::Postgres { url } => {
+                postgres::connect(url, config.max_connections).await?
+            }
+        };
+        let store = Store {
+            db,
+            passwords: password::Passwords::new(config.password_hash_concurrency),
+            sealer: std::sync::Arc::new(keys::Sealer::from_secret(secret)?),
+        };
+        let result = async {
+            migrate::run(&store.db).await?;
+            keys::check_secret(&store.db, &store.sealer).await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(store),
+            Err(error) => {
+                store.close().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        if self.db.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// Background upkeep for a serving instance, forever: activates signing keys whose
+    /// activation time has come (every 30 s) and deletes expired rows (hourly). Errors are
+    /// logged and retried on the next round.
+    pub async fn maintain(self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        let mut rounds: u64 = 0;
+        loop {
+            tick.tick().await;
+            match self.activate_due_keys(now()).await {
+                Ok(kids) => {
+                    for kid in kids {
+                        tracing::info!(%kid, "signing key activated");
+                        let event = AuditEvent::new("keys.activate")
+                            .actor("system:key-rotation")
+                            .subject(format!("key:{kid}"));
+                        if let Err(error) = self.audit(&event, now()).await {
+                            tracing::warn!(%error, "cannot write the audit record");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot activate due signing keys"),
+            }
+            if rounds.is_multiple_of(120)
+                && let Err(error) = self.purge_expired(now()).await
+            {
+                tracing::warn!(%error, "cannot purge expired tokens");
+            }
+            rounds += 1;
+        }
+    }
+
+    /// Waits for in-flight operations and closes every connection.
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `Duration` → whole seconds as stored.
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

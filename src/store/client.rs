@@ -1,0 +1,534 @@
+//! OAuth clients (the `app` dialect calls them apps and sends an `app_id` alias).
+//!
+//! A confidential client's secret is a 256-bit random value shown once; the store keeps its
+//! SHA-256 digest and compares in constant time. (Argon2 is for low-entropy human passwords; on
+//! a random secret it would only cap token issuance at a few per second per core.)
+
+use std::time::Duration;
+
+use super::db::{Row, q};
+use super::secret::{digest_matches, digest_of, new_token};
+use super::{Store, StoreError, secs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    Implicit,
+    Password,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
+        GrantType::Password,
+        GrantType::ClientCredentials,
+        GrantType::RefreshToken,
+    ];
+
+    /// The RFC 6749 name (`authorization_code`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::Implicit => "implicit",
+            GrantType::Password => "password",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<GrantType, StoreError> {
+        GrantType::ALL
+            .into_iter()
+            .find(|g| g.as_str() == text.trim())
+            .ok_or_else(|| {
+                let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                StoreError::invalid(
+                    "grants",
+                    format!("`{text}` is not one of {}", known.join(", ")),
+                )
+            })
+    }
+}
+
+/// A registered client (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    /// The alias the `app` dialect sends in its `app_id` header.
+    pub app_id: Option<String>,
+    pub display_name: Option<String>,
+    /// Public clients (apps, SPAs) have no secret; confidential ones must present it.
+    pub public: bool,
+    pub grants: Vec<GrantType>,
+    /// Compared exactly (RFC 9700 §4.1.3).
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    /// Per-client lifetimes; `None`: the dialect's default.
+    pub access_ttl: Option<Duration>,
+    pub refresh_ttl: Option<Duration>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grants.contains(&grant)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub id: String,
+    pub app_id: Option<String>,
+    pub display_name: Option<String>,
+    pub public: bool,
+    pub grants: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_ttl: Option<Duration>,
+    pub refresh_ttl: Option<Duration>,
+}
+
+/// Changes to a client; `None` leaves a field, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub app_id: Option<Option<String>>,
+    pub display_name: Option<Option<String>>,
+    pub grants: Option<Vec<GrantType>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub access_ttl: Option<Option<Duration>>,
+    pub refresh_ttl: Option<Option<Duration>>,
+}
+
+const MIN_SECRET_BYTES: usize = 16;
+
+fn client_from_row(row: &Row) -> Result<Client, StoreError> {
+    let grants: String = row.get("grants")?;
+    let uris: String = row.get("redirect_uris")?;
+    let scopes: String = row.get("scopes")?;
+    let ttl = |name: &str| -> Result<Option<Duration>, StoreError> {
+        Ok(row
+            .get::<Option<i64>>(name)?
+            .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))))
+    };
+    Ok(Client {
+        id: row.get("id")?,
+        app_id: row.get("app_id")?,
+        display_name: row.get("display_name")?,
+        public: row.get("public")?,
+        grants: grants
+            .split_whitespace()
+            .map(GrantType::parse)
+            .collect::<Result<_, _>>()?,
+        redirect_uris: uris.split_whitespace().map(str::to_owned).collect(),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        access_ttl: ttl("access_ttl")?,
+        refresh_ttl: ttl("refresh_ttl")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+/// Client ids and app ids: 1–128 characters of `A-Z a-z 0-9 . _ ~ -`.
+fn check_id(field: &'static str, id: &str) -> Result<(), StoreError> {
+    let valid = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            field,
+            format!("`{id}` must be 1-128 characters of A-Z a-z 0-9 . _ ~ -"),
+        ))
+    }
+}
+
+/// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), no whitespace.
+fn check_redirect_uri(uri: &str) -> Result<(), StoreError> {
+    let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
+        !rest.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    let clean = !uri.contains('#') && !uri.chars().any(|c| c.is_whitespace() || c.is_control());
+    if scheme_ok && clean && uri.len() <= 2048 {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "redirect_uris",
+            format!("`{uri}` is not an absolute URI without a fragment"),
+        ))
+    }
+}
+
+/// RFC 6749 §3.3 scope tokens: %x21 / %x23-5B / %x5D-7E.
+fn check_scope(scope: &str) -> Result<(), StoreError> {
+    let valid = !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "scopes",
+            format!("`{scope}` is not a scope token"),
+        ))
+    }
+}
+
+fn validate(c: &Client) -> Result<(), StoreError> {
+    check_id("id", &c.id)?;
+    if let Some(app_id) = &c.app_id {
+        check_id("app_id", app_id)?;
+    }
+    if c.grants.is_empty() {
+        return Err(StoreError::invalid("grants", "name at least one grant"));
+    }
+    if c.public && c.allows(GrantType::ClientCredentials) {
+        return Err(StoreError::invalid(
+            "grants",
+            "a public client cannot use client_credentials (it has no secret)",
+        ));
+    }
+    let redirecting = c.allows(GrantType::AuthorizationCode) || c.allows(GrantType::Implicit);
+    if redirecting && c.redirect_uris.is_empty() {
+        return Err(StoreError::invalid(
+            "redirect_uris",
+            "authorization_code and implicit need at least one redirect URI",
+        ));
+    }
+    c.redirect_uris
+        .iter()
+        .try_for_each(|u| check_redirect_uri(u))?;
+    c.scopes.iter().try_for_each(|s| check_scope(s))?;
+    if let Some(name) = &c.display_name
+        && (name.len() > 256 || name.chars().any(char::is_control))
+    {
+        return Err(StoreError::invalid(
+            "display_name",
+            "must be at most 256 bytes without control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_secret(secret: &str) -> Result<(), StoreError> {
+    if secret.len() < MIN_SECRET_BYTES || secret.len() > 512 {
+        return Err(StoreError::invalid(
+            "secret",
+            format!("must be {MIN_SECRET_BYTES} to 512 bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+fn ttl_secs(ttl: Option<Duration>) -> Option<i64> {
+    ttl.map(secs)
+}
+
+impl Store {
+    /// Registers a client. A confidential client gets `secret` (validated) or, if `None`, a
+    /// generated one; the plaintext is returned once and only its digest is stored.
+    pub async fn add_client(
+        &self,
+        new: NewClient,
+        secret: Option<&str>,
+        now: i64,
+    ) -> Result<(Client, Option<String>), StoreError> {
+        let client = Client {
+            id: new.id,
+            app_id: new.app_id,
+            display_name: new.display_name,
+            public: new.public,
+            grants: dedup(&new.grants),
+            redirect_uris: dedup(&new.redirect_uris),
+            scopes: dedup(&new.scopes),
+            access_ttl: new.access_ttl,
+            refresh_ttl: new.refresh_ttl,
+            created_at: now,
+            updated_at: now,
+        };
+        validate(&client)?;
+        let secret = match (client.public, secret) {
+            (true, Some(_)) => {
+                return Err(StoreError::invalid(
+                    "secret",
+                    "a public client has no secret",
+                ));
+            }
+            (true, None) => None,
+            (false, Some(s)) => {
+                check_secret(s)?;
+                Some(s.to_owned())
+            }
+            (false, None) => Some(new_token()?),
+        };
+        let mut tx = self.db.begin().await?;
+        if let Some(app_id) = &client.app_id {
+            self.check_app_id_free(&mut tx, app_id, &client.id).await?;
+        }
+        let inserted = tx
+            .execute(
+                q(
+                    "INSERT INTO clients (id, app_id, display_name, secret_digest, public, grants,
+                     redirect_uris, scopes, access_ttl, refresh_ttl, created_at, updated_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                   ON CONFLICT (id) DO NOTHING",
+                )
+                .text(client.id.clone())
+                .opt_text(client.app_id.clone())
+                .opt_text(client.display_name.clone())
+                .opt_bytes(secret.as_deref().map(digest_of))
+                .bool(client.public)
+                .text(grants_text(&client.grants))
+                .text(client.redirect_uris.join(" "))
+                .text(client.scopes.join(" "))
+                .opt_int(ttl_secs(client.access_ttl))
+                .opt_int(ttl_secs(client.refresh_ttl))
+                .int(now),
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::conflict(format!("client `{}`", client.id)));
+        }
+        tx.commit().await?;
+        Ok((client, secret))
+    }
+
+    /// App ids share no table constraint with client ids; a unique index covers app ids, and
+    /// this check turns a clash into a readable conflict.
+    async fn check_app_id_free(
+        &self,
+        tx: &mut super::db::Tx,
+        app_id: &str,
+        client_id: &str,
+    ) -> Result<(), StoreError> {
+        let taken = tx
+            .fetch_optional(
+                q("SELECT id FROM clients WHERE app_id = $1 AND id <> $2")
+                    .text(app_id)
+                    .text(client_id),
+            )
+            .await?;
+        match taken {
+            Some(_) => Err(StoreError::conflict(format!("app id `{app_id}`"))),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Client, StoreError> {
+        let row = self
+            .db
+            .fetch_optional(q("SELECT * FROM clients WHERE id = $1").text(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("client `{id}`")))?;
+        client_from_row(&row)
+    }
+
+    /// The client whose `app_id` alias is `app_id`.
+    pub async fn client_by_app_id(&self, app_id: &str) -> Result<Client, StoreError> {
+        let row = self
+            .db
+            .fetch_optional(q("SELECT * FROM clients WHERE app_id = $1").text(app_id))
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("app `{app_id}`")))?;
+        client_from_row(&row)
+    }
+
+    pub async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = self
+            .db
+            .fetch_all(q("SELECT * FROM clients ORDER BY id"))
+            .await?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    pub async fn update_client(
+        &self,
+        id: &str,
+        patch: ClientPatch,
+        now: i64,
+    ) -> Result<Client, StoreError> {
+        let mut client = self.client(id).await?;
+        if let Some(v) = patch.app_id {
+            client.app_id = v;
+        }
+        if let Some(v) = patch.display_name {
+            client.display_name = v;
+        }
+        if let Some(v) = patch.grants {
+            client.grants = dedup(&v);
+        }
+        if let Some(v) = patch.redirect_uris {
+            client.redirect_uris = dedup(&v);
+        }
+        if let Some(v) = patch.scopes {
+            client.scopes = dedup(&v);
+        }
+        if let Some(v) = patch.access_ttl {
+            client.access_ttl = v;
+        }
+        if let Some(v) = patch.refresh_ttl {
+            client.refresh_ttl = v;
+        }
+        client.updated_at = now;
+        validate(&client)?;
+        let mut tx = self.db.begin().await?;
+        if let Some(app_id) = &client.app_id {
+            self.check_app_id_free(&mut tx, app_id, id).await?;
+        }
+        let updated = tx
+            .execute(
+                q(
+                    "UPDATE clients SET app_id = $2, display_name = $3, grants = $4,
+                     redirect_uris = $5, scopes = $6, access_ttl = $7, refresh_ttl = $8,
+                     updated_at = $9
+                   WHERE id = $1",
+                )
+                .text(id)
+                .opt_text(client.app_id.clone())
+                .opt_text(client.display_name.clone())
+                .text(grants_text(&client.grants))
+                .text(client.redirect_uris.join(" "))
+                .text(client.scopes.join(" "))
+                .opt_int(ttl_secs(client.access_ttl))
+                .opt_int(ttl_secs(client.refresh_ttl))
+                .int(now),
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("client `{id}`")));
+        }
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    /// Removes a client and, with it, its refresh tokens and codes.
+    pub async fn remove_client(&self, id: &str) -> Result<(), StoreError> {
+        let removed = self
+            .db
+            .execute(q("DELETE FROM clients WHERE id = $1").text(id))
+            .await?;
+        if removed == 0 {
+            return Err(StoreError::not_found(format!("client `{id}`")));
+        }
+        Ok(())
+    }
+
+    /// Replaces a confidential client's secret (`None`: generate one); returns it, once.
+    pub async fn rotate_client_secret(
+        &self,
+        id: &str,
+        secret: Option<&str>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let client = self.client(id).await?;
+        if client.public {
+            return Err(StoreError::invalid(
+                "secret",
+                "a public client has no secret",
+            ));
+        }
+        let secret = match secret {
+            Some(s) => {
+                check_secret(s)?;
+                s.to_owned()
+            }
+            None => new_token()?,
+        };
+        let updated = self
+            .db
+            .execute(
+                q("UPDATE clients SET secret_digest = $1, updated_at = $2 WHERE id = $3")
+                    .bytes(digest_of(&secret))
+                    .int(now)
+                    .text(id),
+            )
+            .await?;
+        if updated == 0 {
+            return Err(StoreError::not_found(format!("client `{id}`")));
+        }
+        Ok(secret)
+    }
+
+    /// Authenticates a client: a confidential client must present its secret (compared in
+    /// constant time); a public client must present none (an empty one counts as none).
+    /// Every failure is the same [`StoreError::BadClientCredentials`].
+    pub async fn verify_client(
+        &self,
+        id: &str,
+        secret: Option<&str>,
+    ) -> Result<Client, StoreError> {
+        let secret = secret.filter(|s| !s.is_empty());
+        let row = self
+            .db
+            .fetch_optional(q("SELECT * FROM clients WHERE id = $1").text(id))
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::BadClientCredentials);
+        };
+        let client = client_from_row(&row)?;
+        let stored: Option<Vec<u8>> = row.get("secret_digest")?;
+        let ok = match (client.public, secret, stored) {
+            (true, None, _) => true,
+            (false, Some(presented), Some(stored)) => digest_matches(presented, &stored),
+            _ => false,
+        };
+        if ok {
+            Ok(client)
+        } else {
+            Err(StoreError::BadClientCredentials)
+        }
+    }
+}
+
+fn grants_text(grants: &[GrantType]) -> String {
+    grants
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/oauth2redirect").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8080/cb?x=1").is_ok());
+        assert!(check_redirect_uri("/relative").is_err());
+        assert!(check_redirect_uri("https://a.example/cb#frag").is_err());
+        assert!(check_redirect_uri("https://a.example/c b").is_err());
+    }
+
+    #[test]
+    fn scopes_are_rfc6749_tokens() {
+        assert!(check_scope("read:users").is_ok());
+        assert!(check_scope("a\"b").is_err());
+        assert!(check_scope("a\\b").is_err());
+        assert!(check_scope("").is_err());
+    }
+}

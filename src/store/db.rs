@@ -1,0 +1,277 @@
+//! The one place that executes SQL: a pool, a transaction and a row, each an enum over the two
+//! backends. Store logic is written once against these; the SQL text is shared (`$1`
+//! placeholders work on both) unless a query is built with [`Q::each`].
+//!
+//! Writes go through [`Pool::begin`]: on SQLite that is `BEGIN IMMEDIATE`, so a transaction
+//! takes the write lock up front and two writers queue on the busy timeout instead of failing
+//! when a read lock would have to be upgraded.
+
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Database, Decode, Encode, Postgres, Sqlite, Transaction, Type};
+
+use super::StoreError;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+/// A bound value. `Null` carries the type so PostgreSQL can infer the parameter.
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+    Bool(bool),
+}
+
+enum Sql {
+    Both(&'static str),
+    Each {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
+}
+
+/// A query and its arguments, bound in order to `$1`, `$2`, …
+pub(crate) struct Q {
+    sql: Sql,
+    args: Vec<Arg>,
+}
+
+/// A query whose text is the same on both backends.
+pub(crate) fn q(sql: &'static str) -> Q {
+    Q {
+        sql: Sql::Both(sql),
+        args: Vec::new(),
+    }
+}
+
+impl Q {
+    /// A query whose text differs between the backends.
+    pub(crate) fn each(sqlite: &'static str, postgres: &'static str) -> Q {
+        Q {
+            sql: Sql::Each { sqlite, postgres },
+            args: Vec::new(),
+        }
+    }
+    pub(crate) fn int(mut self, v: i64) -> Q {
+        self.args.push(Arg::Int(Some(v)));
+        self
+    }
+    pub(crate) fn opt_int(mut self, v: Option<i64>) -> Q {
+        self.args.push(Arg::Int(v));
+        self
+    }
+    pub(crate) fn text(mut self, v: impl Into<String>) -> Q {
+        self.args.push(Arg::Text(Some(v.into())));
+        self
+    }
+    pub(crate) fn opt_text(mut self, v: Option<impl Into<String>>) -> Q {
+        self.args.push(Arg::Text(v.map(Into::into)));
+        self
+    }
+    pub(crate) fn bytes(mut self, v: impl Into<Vec<u8>>) -> Q {
+        self.args.push(Arg::Bytes(Some(v.into())));
+        self
+    }
+    pub(crate) fn opt_bytes(mut self, v: Option<Vec<u8>>) -> Q {
+        self.args.push(Arg::Bytes(v));
+        self
+    }
+    pub(crate) fn bool(mut self, v: bool) -> Q {
+        self.args.push(Arg::Bool(v));
+        self
+    }
+
+    fn text_for(&self, postgres: bool) -> &'static str {
+        match self.sql {
+            Sql::Both(sql) => sql,
+            Sql::Each {
+                sqlite,
+                postgres: pg,
+            } => {
+                if postgres {
+                    pg
+                } else {
+                    sqlite
+                }
+            }
+        }
+    }
+
+    fn bind<DB: Database>(self, postgres: bool) -> sqlx::query::Query<'static, DB, DB::Arguments>
+    where
+        Option<i64>: for<'a> Encode<'a, DB> + Type<DB>,
+        Option<String>: for<'a> Encode<'a, DB> + Type<DB>,
+        Option<Vec<u8>>: for<'a> Encode<'a, DB> + Type<DB>,
+        bool: for<'a> Encode<'a, DB> + Type<DB>,
+    {
+        let mut query = sqlx::query::<DB>(self.text_for(postgres));
+        for arg in self.args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+                Arg::Bytes(v) => query.bind(v),
+                Arg::Bool(v) => query.bind(v),
+            };
+        }
+        query
+    }
+}
+
+impl Pool {
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Pool::Postgres(_))
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// One statement in its own (implicit) transaction.
+    pub(crate) async fn execute(&self, query: Q) -> Result<u64, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(pool) => query
+                .bind::<Sqlite>(false)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Pool::Postgres(pool) => query
+                .bind::<Postgres>(true)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub(crate) async fn fetch_optional(&self, query: Q) -> Result<Option<Row>, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(pool) => query
+                .bind::<Sqlite>(false)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Sqlite),
+            Pool::Postgres(pool) => query
+                .bind::<Postgres>(true)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Postgres),
+        })
+    }
+
+    pub(crate) async fn fetch_all(&self, query: Q) -> Result<Vec<Row>, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(pool) => query
+                .bind::<Sqlite>(false)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Pool::Postgres(pool) => query
+                .bind::<Postgres>(true)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Postgres(_))
+    }
+
+    pub(crate) async fn execute(&mut self, query: Q) -> Result<u64, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(tx) => query
+                .bind::<Sqlite>(false)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(tx) => query
+                .bind::<Postgres>(true)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub(crate) async fn fetch_optional(&mut self, query: Q) -> Result<Option<Row>, StoreError> {
+        Ok(match self {
+            Tx::Sqlite(tx) => query
+                .bind::<Sqlite>(false)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(Row::Sqlite),
+            Tx::Postgres(tx) => query
+                .bind::<Postgres>(true)
+                .fetch_optional(&mut **tx)
+                .await?
+                .map(Row::Postgres),
+        })
+    }
+
+    /// Runs a multi-statement script (a migration).
+    pub(crate) async fn execute_script(&mut self, script: &'static str) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => {
+                sqlx::raw_sql(script).execute(&mut **tx).await?;
+            }
+            Tx::Postgres(tx) => {
+                sqlx::raw_sql(script).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Row {
+    /// Column `name`, decoded as `T` (`i64`, `String`, `bool`, `Vec<u8>` or an `Option` of one).
+    pub(crate) fn get<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + for<'r> Decode<'r, Postgres>
+            + Type<Postgres>,
+    {
+        use sqlx::Row as _;
+        Ok(match self {
+            Row::Sqlite(row) => row.try_get(name)?,
+            Row::Postgres(row) => row.try_get(name)?,
+        })
+    }
+}

@@ -1,0 +1,445 @@
+//! Refresh tokens and authorization codes: 256-bit random values handed out once and stored as
+//! SHA-256 digests.
+//!
+//! Refresh tokens rotate on every use and belong to a *family* (everything rotated from one
+//! grant). Presenting a token that was already rotated is a replay (RFC 9700 §4.14.2): the
+//! whole family is revoked. The rotation is one conditional `UPDATE … WHERE used_at IS NULL
+//! RETURNING`, so of two concurrent refreshes with one token exactly one wins; the other sees
+//! a used token, which is indistinguishable from theft, and revokes the family.
+//!
+//! Codes are taken with the same conditional update and keep a tombstone until a day after
+//! they expire, so a second use is recognised: it fails and revokes the refresh family and the
+//! access token (jti) the first use recorded with [`Store::record_code_issue`].
+
+use std::time::Duration;
+
+use super::db::{Row, Tx, q};
+use super::secret::{digest_of, new_id, new_token};
+use super::{Store, StoreError, secs};
+
+/// A refresh token to issue (a new family).
+#[derive(Debug, Clone)]
+pub struct NewRefresh {
+    pub user_id: i64,
+    pub client_id: String,
+    /// Space-separated scope, as granted.
+    pub scope: String,
+    pub ttl: Duration,
+}
+
+/// What the store knows about a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub family_id: String,
+    pub user_id: i64,
+    pub client_id: String,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Set once it was rotated.
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A freshly issued refresh token: the plaintext (give it to the client, once) and its record.
+#[derive(Clone)]
+pub struct IssuedRefresh {
+    pub token: String,
+    pub record: RefreshToken,
+}
+
+impl std::fmt::Debug for IssuedRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedRefresh")
+            .field("token", &"<redacted>")
+            .field("record", &self.record)
+            .finish()
+    }
+}
+
+/// An authorization code to create.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub client_id: String,
+    pub user_id: i64,
+    /// The redirect URI of the authorization request (`None` if it named none).
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    /// PKCE (RFC 7636) challenge and method (`S256` or `plain`).
+    pub pkce_challenge: Option<String>,
+    pub pkce_method: Option<String>,
+    /// Default 60 s.
+    pub ttl: Duration,
+}
+
+impl NewCode {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+}
+
+/// A code that was just taken: the binding the token request must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenCode {
+    /// Identifies the code for [`Store::record_code_issue`] (its digest).
+    pub id: Vec<u8>,
+    pub client_id: String,
+    pub user_id: i64,
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub pkce_challenge: Option<String>,
+    pub pkce_method: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a code's first use issued, revoked if the code is presented again.
+#[derive(Debug, Clone, Default)]
+pub struct CodeIssue {
+    pub refresh_family: Option<String>,
+    /// The access token's `jti` and its expiry.
+    pub access_jti: Option<(String, i64)>,
+}
+
+fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        family_id: row.get("family_id")?,
+        user_id: row.get("user_id")?,
+        client_id: row.get("client_id")?,
+        scope: row.get("scope")?,
+        issued_at: row.get("issued_at")?,
+        expires_at: row.get("expires_at")?,
+        used_at: row.get("used_at")?,
+        revoked_at: row.get("revoked_at")?,
+    })
+}
+
+async fn insert_refresh(
+    tx: &mut Tx,
+    family_id: String,
+    user_id: i64,
+    client_id: String,
+    scope: String,
+    expires_at: i64,
+    now: i64,
+) -> Result<IssuedRefresh, StoreError> {
+    let token = new_token()?;
+    tx.execute(
+        q(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
+             issued_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bytes(digest_of(&token))
+        .text(family_id.clone())
+        .int(user_id)
+        .text(client_id.clone())
+        .text(scope.clone())
+        .int(now)
+        .int(expires_at),
+    )
+    .await?;
+    Ok(IssuedRefresh {
+        token,
+        record: RefreshToken {
+            family_id,
+            user_id,
+            client_id,
+            scope,
+            issued_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+        },
+    })
+}
+
+async fn revoke_family(tx: &mut Tx, family_id: &str, now: i64) -> Result<u64, StoreError> {
+    tx.execute(
+        q("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+            .int(now)
+            .text(family_id),
+    )
+    .await
+}
+
+impl Store {
+    /// Issues the first refresh token of a new family.
+    pub async fn issue_refresh(
+        &self,
+        new: NewRefresh,
+        now: i64,
+    ) -> Result<IssuedRefresh, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let issued = insert_refresh(
+            &mut tx,
+            new_id()?,
+            new.user_id,
+            new.client_id,
+            new.scope,
+            now.saturating_add(secs(new.ttl)),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(issued)
+    }
+
+    /// Exchanges `presented` for a new token of the same family, scope and user, valid for
+    /// `ttl`. One transaction. Fails with `NotFound` (unknown), `WrongClient` (issued to another
+    /// client: the token stays valid for its owner), `Revoked`, `Expired`, or `Replayed` (it
+    /// was rotated before: the whole family is now revoked).
+    pub async fn rotate_refresh(
+        &self,
+        presented: &str,
+        client_id: &str,
+        ttl: Duration,
+        now: i64,
+    ) -> Result<IssuedRefresh, StoreError> {
+        let hash = digest_of(presented);
+        let mut tx = self.db.begin().await?;
+        let taken = tx
+            .fetch_optional(
+                q("UPDATE refresh_tokens SET used_at = $2
+                   WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
+                     AND expires_at > $2 AND client_id = $3
+                   RETURNING family_id, user_id, client_id, scope, issued_at, expires_at,
+                             used_at, revoked_at")
+                .bytes(hash.clone())
+                .int(now)
+                .text(client_id),
+            )
+            .await?;
+        if let Some(row) = taken {
+            let old = refresh_from_row(&row)?;
+            let expires_at = now.saturating_add(secs(ttl));
+            let issued = insert_refresh(
+                &mut tx,
+                old.family_id,
+                old.user_id,
+                old.client_id,
+                old.scope,
+                expires_at,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(issued);
+        }
+        let error = self.refresh_refusal(&mut tx, hash, client_id, now).await?;
+        tx.commit().await?;
+        Err(error)
+    }
+
+    /// Why a presented refresh token could not be rotated; revokes the family on a replay.
+    async fn refresh_refusal(
+        &self,
+        tx: &mut Tx,
+        hash: Vec<u8>,
+        client_id: &str,
+        now: i64,
+    ) -> Result<StoreError, StoreError> {
+        let row = tx
+            .fetch_optional(q("SELECT * FROM refresh_tokens WHERE token_hash = $1").bytes(hash))
+            .await?;
+        let Some(row) = row else {
+            return Ok(StoreError::not_found("refresh token"));
+        };
+        let token = refresh_from_row(&row)?;
+        Ok(if token.client_id != client_id {
+            StoreError::WrongClient {
+                what: "refresh token",
+            }
+        } else if token.revoked_at.is_some() {
+            StoreError::Revoked {
+                what: "refresh token",
+            }
+        } else if token.used_at.is_some() {
+            revoke_family(tx, &token.family_id, now).await?;
+            StoreError::Replayed {
+                what: "refresh token",
+            }
+        } else {
+            StoreError::Expired {
+                what: "refresh token",
+            }
+        })
+    }
+
+    /// Looks a refresh token up without using it (introspection).
+    pub async fn refresh_token(&self, presented: &str) -> Result<RefreshToken, StoreError> {
+        let row = self
+            .db
+            .fetch_optional(
+                q("SELECT * FROM refresh_tokens WHERE token_hash = $1").bytes(digest_of(presented)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("refresh token"))?;
+        refresh_from_row(&row)
+    }
+
+    /// RFC 7009 revocation of a refresh token: revokes its whole family. `Ok(false)` if the
+    /// token is unknown or belongs to another client (RFC 7009 §2.2: answer 200 either way).
+    pub async fn revoke_refresh(
+        &self,
+        presented: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let token = match self.refresh_token(presented).await {
+            Ok(t) if t.client_id == client_id => t,
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        self.revoke_refresh_family(&token.family_id, now).await?;
+        Ok(true)
+    }
+
+    pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        revoke_family(&mut tx, family_id, now).await?;
+        tx.commit().await
+    }
+
+    /// Stores a new single-use code; returns it (43 characters), once.
+    pub async fn create_code(&self, new: NewCode, now: i64) -> Result<String, StoreError> {
+        if let Some(method) = &new.pkce_method
+            && method != "S256"
+            && method != "plain"
+        {
+            return Err(StoreError::invalid(
+                "code_challenge_method",
+                "must be S256 or plain",
+            ));
+        }
+        let code = new_token()?;
+        self.db
+            .execute(
+                q(
+                    "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope,
+                     pkce_challenge, pkce_method, issued_at, expires_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bytes(digest_of(&code))
+                .text(new.client_id)
+                .int(new.user_id)
+                .opt_text(new.redirect_uri)
+                .text(new.scope)
+                .opt_text(new.pkce_challenge)
+                .opt_text(new.pkce_method)
+                .int(now)
+                .int(now.saturating_add(secs(new.ttl))),
+            )
+            .await?;
+        Ok(code)
+    }
+
+    /// Takes a code: succeeds once. The caller then checks client, redirect URI and PKCE
+    /// against the returned binding (a failed check does not give the code back). A second
+    /// use is `Replayed` and revokes what [`Store::record_code_issue`] recorded.
+    pub async fn take_code(&self, code: &str, now: i64) -> Result<TakenCode, StoreError> {
+        let hash = digest_of(code);
+        let mut tx = self.db.begin().await?;
+        let taken = tx
+            .fetch_optional(
+                q("UPDATE auth_codes SET used_at = $2
+                   WHERE code_hash = $1 AND used_at IS NULL
+                   RETURNING client_id, user_id, redirect_uri, scope, pkce_challenge,
+                             pkce_method, issued_at, expires_at")
+                .bytes(hash.clone())
+                .int(now),
+            )
+            .await?;
+        if let Some(row) = taken {
+            let code = TakenCode {
+                id: hash,
+                client_id: row.get("client_id")?,
+                user_id: row.get("user_id")?,
+                redirect_uri: row.get("redirect_uri")?,
+                scope: row.get("scope")?,
+                pkce_challenge: row.get("pkce_challenge")?,
+                pkce_method: row.get("pkce_method")?,
+                issued_at: row.get("issued_at")?,
+                expires_at: row.get("expires_at")?,
+            };
+            tx.commit().await?;
+            if code.expires_at <= now {
+                return Err(StoreError::Expired {
+                    what: "authorization code",
+                });
+            }
+            return Ok(code);
+        }
+        let row = tx
+            .fetch_optional(
+                q("UPDATE auth_codes SET replayed_at = $2 WHERE code_hash = $1
+                   RETURNING issued_family, issued_jti, issued_jti_expires")
+                .bytes(hash)
+                .int(now),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::not_found("authorization code"));
+        };
+        revoke_code_issue(
+            &mut tx,
+            row.get("issued_family")?,
+            row.get("issued_jti")?,
+            row.get("issued_jti_expires")?,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Err(StoreError::Replayed {
+            what: "authorization code",
+        })
+    }
+
+    /// Records what a taken code issued. If the code was replayed in the meantime, revokes it
+    /// at once and answers `Replayed`.
+    pub async fn record_code_issue(
+        &self,
+        code: &TakenCode,
+        issue: CodeIssue,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (jti, jti_expires) = match issue.access_jti {
+            Some((jti, exp)) => (Some(jti), Some(exp)),
+            None => (None, None),
+        };
+        let mut tx = self.db.begin().await?;
+        let recorded = tx
+            .execute(
+                q("UPDATE auth_codes SET issued_family = $2, issued_jti = $3,
+                     issued_jti_expires = $4
+                   WHERE code_hash = $1 AND replayed_at IS NULL")
+                .bytes(code.id.clone())
+                .opt_text(issue.refresh_family.clone())
+                .opt_text(jti.clone())
+                .opt_int(jti_expires),
+            )
+            .await?;
+        if recorded == 1 {
+            return tx.commit().await;
+        }
+        revoke_code_issue(&mut tx, issue.refresh_family, jti, jti_expires, now).await?;
+        tx.commit().await?;
+        Err(StoreError::Replayed {
+            what: "authorization code",
+        })
+    }
+}
+
+async fn revoke_code_issue(
+    tx: &mut Tx,
+    family: Option<String>,
+    jti: Option<String>,
+    jti_expires: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(family) = family {
+        revoke_family(tx, &family, now).await?;
+    }
+    if let (Some(jti), Some(expires)) = (jti, jti_expires) {
+        super::revocation::deny_jti_in(tx, &jti, expires).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! The admin CLI end to end (`authgate user|client|keys …` as a process), on SQLite and, when
+//! `AUTHGATE_TEST_DATABASE_URL` is set, on PostgreSQL in a schema of its own.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use authgate::store::Store;
+
+const KEY_SECRET: &str = "cli test key secret, at least 32 characters";
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl Env {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env("AUTHGATE_KEY_SECRET", KEY_SECRET)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.ok, "{args:?} failed: {}", out.stderr);
+        out.stdout
+    }
+
+    /// Runs and expects failure with exactly one `error: …` line; returns it.
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(!out.ok, "{args:?} should fail: {}", out.stdout);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {:?}", out.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+        lines[0].to_owned()
+    }
+
+    async fn store(&self) -> Store {
+        let config = authgate::config::load(&self.config()).unwrap();
+        Store::open_with_secret(&config.store, KEY_SECRET.as_bytes())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+                    .await
+                    .unwrap();
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            });
+        })
+        .join();
+    }
+}
+
+fn write_config(dir: &Path, store_url: &str) {
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+         [store]\nurl = \"{store_url}\"\nkey_activation_delay = \"10m\"\n"
+    );
+    std::fs::write(dir.join("gateway.toml"), toml).unwrap();
+}
+
+fn sqlite_env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "sqlite://state/authgate.db");
+    Env { dir, pg: None }
+}
+
+async fn postgres_env() -> Option<Env> {
+    let Ok(base) = std::env::var("AUTHGATE_TEST_DATABASE_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** CLI on PostgreSQL NOT tested: set AUTHGATE_TEST_DATABASE_URL ***\n"
+        );
+        return None;
+    };
+    let schema = format!("authgate_cli_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &format!("{base}{sep}options[search_path]={schema}"),
+    );
+    Some(Env {
+        dir,
+        pg: Some((base, schema)),
+    })
+}
+
+const PASSWORD: &str = "a long password 1";
+
+async fn walk(env: &Env) {
+    // Users.
+    let out = env.ok(
+        &[
+            "user",
+            "add",
+            "Alice",
+            "--id",
+            "42",
+            "--phone",
+            "+86 138 0000 0000",
+            "--email",
+            "Alice@Example.com",
+            "--group-id",
+            "2",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(out, "user 42 added (account alice)\n");
+    let error = env.fails(
+        &["user", "add", "8613800000000", "--password-stdin"],
+        Some("another password\n"),
+    );
+    assert!(
+        error.contains("login name `8613800000000` already exists"),
+        "{error}"
+    );
+    env.fails(&["user", "add", "bob"], None); // no password, not a terminal
+    env.fails(&["user", "add", "bob", "--password-stdin"], Some("short\n"));
+    let shown = env.ok(&["user", "show", "alice@example.com"], None);
+    assert!(
+        shown.contains("id: 42\n")
+            && shown.contains("roles: admin\n")
+            && shown.contains("password: set\n"),
+        "{shown}"
+    );
+    let set = env.ok(
+        &[
+            "user",
+            "set",
+            "42",
+            "--display-name",
+            "Alice A",
+            "--premium",
+            "true",
+            "--admin=false",
+            "--add-role",
+            "support",
+            "--email",
+            "",
+        ],
+        None,
+    );
+    assert!(
+        set.contains("roles: support\n")
+            && set.contains("email: -\n")
+            && set.contains("premium: true\n"),
+        "{set}"
+    );
+    assert!(env.ok(&["user", "list"], None).contains("alice"));
+    env.ok(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("the new password\n"),
+    );
+    env.ok(&["user", "revoke-tokens", "alice"], None);
+    env.ok(&["user", "disable", "alice"], None);
+    assert!(
+        env.ok(&["user", "show", "alice"], None)
+            .contains("state: disabled")
+    );
+    env.ok(&["user", "enable", "alice"], None);
+    assert!(
+        env.fails(&["user", "show", "nobody"], None)
+            .contains("no user `nobody`")
+    );
+
+    // Clients.
+    let out = env.ok(
+        &[
+            "client",
+            "add",
+            "web",
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--scope",
+            "read",
+            "--app-id",
+            "web-app",
+        ],
+        None,
+    );
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_owned();
+    assert_eq!(secret.len(), 43);
+    env.ok(
+        &[
+            "client",
+            "add",
+            "mobile",
+            "--grant",
+            "password",
+            "--secret-stdin",
+        ],
+        Some("lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj\n"),
+    );
+    env.fails(
+        &[
+            "client",
+            "add",
+            "spa",
+            "--public",
+            "--grant",
+            "client_credentials",
+        ],
+        None,
+    );
+    env.fails(&["client", "add", "x", "--grant", "magic"], None);
+    env.ok(
+        &[
+            "client",
+            "set",
+            "web",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--access-ttl",
+            "1h",
+        ],
+        None,
+    );
+    let list = env.ok(&["client", "list"], None);
+    assert!(
+        list.contains("web-app") && !list.contains(&secret),
+        "{list}"
+    );
+    let rotated = env.ok(&["client", "rotate-secret", "web"], None);
+    let new_secret = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_owned();
+
+    // Keys.
+    let out = env.ok(&["keys", "rotate"], None);
+    assert!(out.contains("(ES256) is pending"), "{out}");
+    let out = env.ok(&["keys", "rotate", "--alg", "EdDSA", "--delay", "0s"], None);
+    assert!(out.contains("(EdDSA) is active"), "{out}");
+    let out = env.ok(&["keys", "add", "--alg", "RS256"], None);
+    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    env.ok(&["keys", "activate", &kid], None);
+    env.ok(&["keys", "retire", &kid], None);
+    env.ok(&["keys", "revoke", &kid], None);
+    assert!(
+        env.fails(&["keys", "activate", &kid], None)
+            .contains("is revoked; cannot activate")
+    );
+    let keys = env.ok(&["keys", "list"], None);
+    assert_eq!(keys.lines().count(), 4, "{keys}");
+    env.fails(&["keys", "add", "--alg", "HS256"], None);
+
+    // What the CLI wrote is what the store reads; every action left an audit record.
+    let store = env.store().await;
+    store.verify_client("web", Some(&new_secret)).await.unwrap();
+    assert!(store.verify_client("web", Some(&secret)).await.is_err());
+    store
+        .verify_client("mobile", Some("lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj"))
+        .await
+        .unwrap();
+    store
+        .verify_login("8613800000000", "the new password", authgate::store::now())
+        .await
+        .unwrap();
+    let log = store.audit_log(None, 100).await.unwrap();
+    let actions: Vec<&str> = log.iter().rev().map(|r| r.event.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user.add",
+            "user.set",
+            "user.set-password",
+            "user.revoke-tokens",
+            "user.disable",
+            "user.enable",
+            "client.add",
+            "client.add",
+            "client.set",
+            "client.rotate-secret",
+            "keys.rotate",
+            "keys.rotate",
+            "keys.add",
+            "keys.activate",
+            "keys.retire",
+            "keys.revoke"
+        ]
+    );
+    assert!(log.iter().all(|r| {
+        r.event
+            .actor
+            .as_deref()
+            .is_some_and(|a| a.starts_with("cli:"))
+    }));
+    let everything = format!("{log:?}");
+    for secret in [
+        PASSWORD,
+        "the new password",
+        &secret,
+        &new_secret,
+        "lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "a secret leaked into the audit log"
+        );
+    }
+    store.close().await;
+    env.ok(&["client", "remove", "web"], None);
+    env.fails(&["client", "remove", "web"], None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_walk_on_sqlite() {
+    let env = sqlite_env();
+    walk(&env).await;
+    let db = env.dir.path().join("state").join("authgate.db");
+    assert!(
+        db.exists(),
+        "relative store path resolves against the config's directory"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(db), 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_walk_on_postgres() {
+    if let Some(env) = postgres_env().await {
+        walk(&env).await;
+    }
+}
+
+#[test]
+fn postgres_without_a_key_secret_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "postgres://postgres@127.0.0.1:1/none");
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .arg("--config")
+        .arg(dir.path().join("gateway.toml"))
+        .args(["keys", "list"])
+        .env_remove("AUTHGATE_KEY_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("needs a key secret: set AUTHGATE_KEY_SECRET"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}

@@ -1,0 +1,202 @@
+//! One conformance suite for every store backend: each `suite::*` function exercises one
+//! operation and runs once on SQLite (a temp-dir file) and once on PostgreSQL (its own schema,
+//! dropped afterwards) when `AUTHGATE_TEST_DATABASE_URL` is set. Without it the PostgreSQL
+//! runs say so on stderr and pass without testing anything.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::sync::Once;
+
+use authgate::config::{StoreBackend, StoreConfig};
+use authgate::store::Store;
+
+const SECRET: &[u8] = b"conformance-suite key secret, 32+ bytes";
+
+/// A store on a fresh database, and the means to poke at it with raw SQL.
+pub struct Harness {
+    pub store: Store,
+    pub config: StoreConfig,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { base_url: String, schema: String },
+}
+
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+impl Harness {
+    pub async fn sqlite() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("authgate.db");
+        let mut config = StoreConfig::new(StoreBackend::Sqlite { path });
+        config.key_secret_env = "AUTHGATE_TEST_NO_SUCH_VARIABLE".into();
+        let store = Store::open(&config).await.unwrap();
+        Harness {
+            store,
+            config,
+            backend: Backend::Sqlite(dir),
+        }
+    }
+
+    /// `None` (after saying so once) when `AUTHGATE_TEST_DATABASE_URL` is unset.
+    pub async fn postgres() -> Option<Harness> {
+        let Ok(base_url) = std::env::var("AUTHGATE_TEST_DATABASE_URL") else {
+            static NOTICE: Once = Once::new();
+            NOTICE.call_once(|| {
+                // Straight to the process's stderr: libtest captures only print! macros.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** PostgreSQL store NOT tested: set AUTHGATE_TEST_DATABASE_URL \
+                     (e.g. postgres://postgres@127.0.0.1:5432/test) ***\n"
+                );
+            });
+            return None;
+        };
+        let schema = format!("authgate_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base_url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = with_param(&base_url, &format!("options[search_path]={schema}"));
+        let config = StoreConfig::new(StoreBackend::Postgres { url });
+        let store = Store::open_with_secret(&config, SECRET).await.unwrap();
+        Some(Harness {
+            store,
+            config,
+            backend: Backend::Postgres { base_url, schema },
+        })
+    }
+
+    /// Opens a second store on the same database (a restart, or a second instance).
+    pub async fn reopen(&self) -> Result<Store, authgate::store::StoreError> {
+        match self.backend {
+            Backend::Sqlite(_) => Store::open(&self.config).await,
+            Backend::Postgres { .. } => Store::open_with_secret(&self.config, SECRET).await,
+        }
+    }
+
+    /// Runs SQL outside the store (to inspect or tamper); returns rows affected.
+    pub async fn raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match (&self.config.backend, &self.backend) {
+            (StoreBackend::Sqlite { path }, _) => {
+                let url = format!("sqlite://{}", path.display());
+                let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await?;
+                Ok(sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected())
+            }
+            (StoreBackend::Postgres { url }, _) => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
+                Ok(sqlx::raw_sql(sql).execute(&mut conn).await?.rows_affected())
+            }
+        }
+    }
+
+    /// A single text value from raw SQL.
+    pub async fn raw_text(&self, sql: &'static str) -> String {
+        use sqlx::Row as _;
+        match &self.config.backend {
+            StoreBackend::Sqlite { path } => {
+                let url = format!("sqlite://{}", path.display());
+                let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .unwrap();
+                sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get(0)
+            }
+            StoreBackend::Postgres { url } => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                    .await
+                    .unwrap();
+                sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get(0)
+            }
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Backend::Postgres { base_url, schema } = &self.backend {
+            let (base_url, schema) = (base_url.clone(), schema.clone());
+            // Drop runs inside the test's runtime (or while unwinding): use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base_url)
+                        .await
+                        .unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs every named suite function once per backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! conformance {
+    ($($suite:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $suite() {
+                    let harness = super::Harness::sqlite().await;
+                    super::suite::$suite(&harness).await;
+                    harness.store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $suite() {
+                    let Some(harness) = super::Harness::postgres().await else { return };
+                    super::suite::$suite(&harness).await;
+                    harness.store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+#[path = "store_conformance/suite.rs"]
+mod suite;
+
+conformance!(
+    migrations_are_idempotent_and_refuse_a_newer_schema,
+    key_secret_must_match,
+    users_are_added_and_found_by_any_login_name,
+    login_names_are_unique_across_account_phone_and_email,
+    assigned_ids_are_unique_and_explicit_ids_conflict,
+    users_are_updated_and_renamed_transactionally,
+    password_login_and_failure_modes,
+    php_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id,
+    unknown_login_costs_like_a_wrong_password,
+    disable_and_revoke_tokens_set_not_before,
+    clients_register_authenticate_and_change,
+    client_removal_takes_its_tokens_along,
+    signing_keys_follow_the_state_machine,
+    signing_keys_activate_when_due_and_decrypt,
+    refresh_tokens_rotate_and_replay_revokes_the_family,
+    refresh_token_failure_modes,
+    concurrent_refreshes_with_one_token_succeed_once,
+    codes_are_single_use_and_replay_revokes_what_they_issued,
+    concurrent_code_redemptions_succeed_once,
+    revocations_load_in_bulk_and_purge,
+    audit_log_is_append_only,
+);

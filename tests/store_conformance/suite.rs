@@ -1,0 +1,934 @@
+//! The conformance suite: one function per store operation, each run against every backend.
+
+use std::time::{Duration, Instant};
+
+use authgate::store::{
+    AuditEvent, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState, NewClient, NewCode,
+    NewRefresh, NewUser, Profile, StoreError, UserPatch,
+};
+
+use super::Harness;
+
+const T0: i64 = 1_800_000_000;
+const PASSWORD: &str = "correct horse battery";
+
+fn alice() -> NewUser {
+    NewUser {
+        account: "  Alice ".into(),
+        phone: Some("+86 138-0000-0000".into()),
+        email: Some("Alice@Example.COM".into()),
+        group_id: 2,
+        roles: vec!["admin".into()],
+        profile: Profile {
+            display_name: Some("Alice".into()),
+            image_small: Some("https://img.example/a_16.jpg".into()),
+            premium: true,
+            content_restriction: 1,
+            ..Profile::default()
+        },
+        ..NewUser::default()
+    }
+}
+
+fn web_client(id: &str) -> NewClient {
+    NewClient {
+        id: id.into(),
+        app_id: Some(format!("{id}-app")),
+        display_name: Some("Web".into()),
+        grants: vec![
+            GrantType::AuthorizationCode,
+            GrantType::Password,
+            GrantType::RefreshToken,
+        ],
+        redirect_uris: vec!["https://app.example/cb".into()],
+        scopes: vec!["read".into(), "write".into()],
+        access_ttl: Some(Duration::from_secs(600)),
+        refresh_ttl: Some(Duration::from_secs(86_400)),
+        ..NewClient::default()
+    }
+}
+
+/// A user and a client to hang tokens on.
+async fn user_and_client(h: &Harness) -> (i64, String) {
+    let user = h.store.add_user(alice(), None, T0).await.unwrap();
+    h.store
+        .add_client(web_client("web"), None, T0)
+        .await
+        .unwrap();
+    (user.id, "web".into())
+}
+
+fn refresh(user_id: i64, client: &str) -> NewRefresh {
+    NewRefresh {
+        user_id,
+        client_id: client.into(),
+        scope: "read".into(),
+        ttl: Duration::from_secs(3600),
+    }
+}
+
+pub async fn migrations_are_idempotent_and_refuse_a_newer_schema(h: &Harness) {
+    let again = h.reopen().await.unwrap();
+    again.close().await;
+    h.raw("INSERT INTO authgate_schema_version (version, description, applied_at) VALUES (999, 'from the future', 0)")
+        .await
+        .unwrap();
+    let error = h.reopen().await.err().unwrap();
+    assert!(
+        matches!(
+            error,
+            StoreError::SchemaTooNew {
+                found: 999,
+                supported: 1
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("newer than this authgate supports")
+    );
+}
+
+pub async fn key_secret_must_match(h: &Harness) {
+    let wrong =
+        authgate::store::Store::open_with_secret(&h.config, b"not the secret, but long enough!!")
+            .await
+            .err()
+            .unwrap();
+    assert!(matches!(wrong, StoreError::KeySecret(_)), "{wrong}");
+}
+
+pub async fn users_are_added_and_found_by_any_login_name(h: &Harness) {
+    let user = h.store.add_user(alice(), Some(PASSWORD), T0).await.unwrap();
+    assert_eq!(user.account, "alice");
+    assert_eq!(user.phone.as_deref(), Some("8613800000000"));
+    assert_eq!(user.email.as_deref(), Some("alice@example.com"));
+    assert!(user.is_admin() && user.has_password && !user.disabled);
+    for name in [
+        "ALICE",
+        " alice",
+        "+86 (138) 0000 0000",
+        "8613800000000",
+        "alice@EXAMPLE.com",
+    ] {
+        assert_eq!(h.store.user_by_login(name).await.unwrap(), user, "{name}");
+    }
+    assert_eq!(h.store.user(user.id).await.unwrap(), user);
+    assert!(matches!(
+        h.store.user_by_login("bob").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        h.store.user(user.id + 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let listed = h.store.users(None, 10).await.unwrap();
+    assert_eq!(listed, vec![user]);
+    let invalid = h
+        .store
+        .add_user(
+            NewUser {
+                account: "x".into(),
+                phone: Some("call me".into()),
+                ..NewUser::default()
+            },
+            None,
+            T0,
+        )
+        .await;
+    assert!(matches!(
+        invalid,
+        Err(StoreError::Invalid { field: "phone", .. })
+    ));
+}
+
+pub async fn login_names_are_unique_across_account_phone_and_email(h: &Harness) {
+    let first = NewUser {
+        account: "first".into(),
+        phone: Some("13800000000".into()),
+        ..NewUser::default()
+    };
+    h.store.add_user(first, None, T0).await.unwrap();
+    // Another user's account equal to that phone number: refused, and nothing half-written.
+    let clash = NewUser {
+        account: "138 0000 0000".into(),
+        email: Some("second@example.com".into()),
+        ..NewUser::default()
+    };
+    let error = h.store.add_user(clash, None, T0).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Conflict { what } if what.contains("13800000000")),
+        "{error}"
+    );
+    assert!(h.store.user_by_login("second@example.com").await.is_err());
+    assert_eq!(h.store.users(None, 10).await.unwrap().len(), 1);
+    // E-mail equal to an existing account.
+    let clash = NewUser {
+        account: "third".into(),
+        email: Some("FIRST".into()),
+        ..NewUser::default()
+    };
+    assert!(h.store.add_user(clash, None, T0).await.is_err());
+}
+
+pub async fn assigned_ids_are_unique_and_explicit_ids_conflict(h: &Harness) {
+    let explicit = NewUser {
+        id: Some(61_347_182),
+        account: "a".into(),
+        ..NewUser::default()
+    };
+    assert_eq!(
+        h.store.add_user(explicit, None, T0).await.unwrap().id,
+        61_347_182
+    );
+    let next = NewUser {
+        account: "b".into(),
+        ..NewUser::default()
+    };
+    assert_eq!(
+        h.store.add_user(next, None, T0).await.unwrap().id,
+        61_347_183
+    );
+    let again = NewUser {
+        id: Some(61_347_182),
+        account: "c".into(),
+        ..NewUser::default()
+    };
+    let error = h.store.add_user(again, None, T0).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error}");
+    assert!(h.store.user_by_login("c").await.is_err());
+}
+
+pub async fn users_are_updated_and_renamed_transactionally(h: &Harness) {
+    let user = h.store.add_user(alice(), None, T0).await.unwrap();
+    let other = NewUser {
+        account: "bob".into(),
+        ..NewUser::default()
+    };
+    h.store.add_user(other, None, T0).await.unwrap();
+    let patch = UserPatch {
+        email: Some(None),
+        phone: Some(Some("139 1111 2222".into())),
+        group_id: Some(1),
+        roles: Some(vec!["support".into(), "ADMIN".into()]),
+        display_name: Some(Some("Alice A.".into())),
+        image_large: Some(Some("https://img.example/a_170.jpg".into())),
+        premium: Some(false),
+        mail_verified: Some(true),
+        policy_agreement_needed: Some(true),
+        content_restriction: Some(2),
+        ..UserPatch::default()
+    };
+    let updated = h.store.update_user(user.id, patch, T0 + 5).await.unwrap();
+    assert_eq!(updated.email, None);
+    assert_eq!(updated.phone.as_deref(), Some("13911112222"));
+    assert_eq!(updated.roles, vec!["admin", "support"]);
+    assert_eq!(updated.updated_at, T0 + 5);
+    assert!(updated.profile.mail_verified && !updated.profile.premium);
+    assert_eq!(h.store.user(user.id).await.unwrap(), updated);
+    assert!(h.store.user_by_login("alice@example.com").await.is_err());
+    assert_eq!(
+        h.store.user_by_login("13911112222").await.unwrap().id,
+        user.id
+    );
+    // Renaming onto another user's name fails and changes nothing.
+    let patch = UserPatch {
+        account: Some("BOB".into()),
+        group_id: Some(9),
+        ..UserPatch::default()
+    };
+    assert!(matches!(
+        h.store.update_user(user.id, patch, T0 + 6).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(h.store.user(user.id).await.unwrap(), updated);
+    assert_eq!(h.store.user_by_login("alice").await.unwrap().id, user.id);
+}
+
+pub async fn password_login_and_failure_modes(h: &Harness) {
+    let user = h.store.add_user(alice(), Some(PASSWORD), T0).await.unwrap();
+    let by_phone = h.store.verify_login("138 0000 0000", PASSWORD, T0).await;
+    assert!(by_phone.is_err(), "the phone is +86…: a different number");
+    assert_eq!(
+        h.store
+            .verify_login("+8613800000000", PASSWORD, T0)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert_eq!(
+        h.store
+            .verify_login("ALICE@example.com", PASSWORD, T0)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    for (login, password) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
+        let error = h.store.verify_login(login, password, T0).await.unwrap_err();
+        assert!(matches!(error, StoreError::BadCredentials), "{error}");
+    }
+    h.store
+        .set_password(user.id, "a new password", T0 + 10)
+        .await
+        .unwrap();
+    assert!(h.store.verify_login("alice", PASSWORD, T0).await.is_err());
+    h.store
+        .verify_login("alice", "a new password", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.user(user.id).await.unwrap().not_before,
+        Some(T0 + 10)
+    );
+    assert!(matches!(
+        h.store.set_password(user.id, "short", T0).await,
+        Err(StoreError::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    h.store.set_disabled(user.id, true, T0 + 20).await.unwrap();
+    let error = h
+        .store
+        .verify_login("alice", "a new password", T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::UserDisabled), "{error}");
+}
+
+/// `password_hash("rasmuslerdorf", PASSWORD_DEFAULT)` from PHP's manual (`password_verify`).
+const PHP_BCRYPT: &str = "$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a";
+
+pub async fn php_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id(h: &Harness) {
+    let user = h.store.add_user(alice(), None, T0).await.unwrap();
+    h.store
+        .import_password_hash(user.id, PHP_BCRYPT, T0)
+        .await
+        .unwrap();
+    assert!(
+        h.store
+            .verify_login("alice", "rasmuslerdorF", T0)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        h.raw_text("SELECT password_hash FROM users").await,
+        PHP_BCRYPT
+    );
+    h.store
+        .verify_login("alice", "rasmuslerdorf", T0)
+        .await
+        .unwrap();
+    let upgraded = h.raw_text("SELECT password_hash FROM users").await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    // The upgraded hash verifies the same password, and the upgrade logged nobody out.
+    h.store
+        .verify_login("alice", "rasmuslerdorf", T0)
+        .await
+        .unwrap();
+    assert_eq!(h.store.user(user.id).await.unwrap().not_before, None);
+}
+
+pub async fn unknown_login_costs_like_a_wrong_password(h: &Harness) {
+    h.store.add_user(alice(), Some(PASSWORD), T0).await.unwrap();
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let _ = h.store.verify_login("alice", "wrong password", T0).await;
+        wrong.push(start.elapsed());
+        let start = Instant::now();
+        let _ = h.store.verify_login("nobody", "wrong password", T0).await;
+        unknown.push(start.elapsed());
+    }
+    wrong.sort();
+    unknown.sort();
+    let (wrong, unknown) = (wrong[2].as_secs_f64(), unknown[2].as_secs_f64());
+    // Both are one Argon2 verification (~tens of ms); a missing one would be ~100× faster.
+    assert!(
+        unknown > wrong / 3.0 && unknown < wrong * 3.0,
+        "wrong {wrong}s, unknown {unknown}s"
+    );
+}
+
+pub async fn disable_and_revoke_tokens_set_not_before(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    h.store.revoke_user_tokens(user_id, T0 + 1).await.unwrap();
+    let revs = h.store.revocations(T0 + 1).await.unwrap();
+    assert_eq!(revs.not_before, vec![(user_id, T0 + 1)]);
+    let error = h
+        .store
+        .rotate_refresh(&issued.token, &client, Duration::from_secs(60), T0 + 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Revoked { .. }), "{error}");
+
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0 + 3)
+        .await
+        .unwrap();
+    let disabled = h.store.set_disabled(user_id, true, T0 + 4).await.unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(disabled.not_before, Some(T0 + 4));
+    assert!(
+        h.store
+            .rotate_refresh(&issued.token, &client, Duration::from_secs(60), T0 + 5)
+            .await
+            .is_err()
+    );
+    let enabled = h.store.set_disabled(user_id, false, T0 + 6).await.unwrap();
+    assert!(!enabled.disabled);
+    assert_eq!(
+        enabled.not_before,
+        Some(T0 + 4),
+        "enabling does not resurrect tokens"
+    );
+    assert!(matches!(
+        h.store.revoke_user_tokens(user_id + 100, T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn clients_register_authenticate_and_change(h: &Harness) {
+    let (client, secret) = h
+        .store
+        .add_client(web_client("web"), None, T0)
+        .await
+        .unwrap();
+    let secret = secret.unwrap();
+    assert_eq!(secret.len(), 43);
+    assert!(!client.public && client.allows(GrantType::Password));
+    assert_eq!(h.store.client("web").await.unwrap(), client);
+    assert_eq!(h.store.client_by_app_id("web-app").await.unwrap(), client);
+    assert_eq!(
+        h.store.verify_client("web", Some(&secret)).await.unwrap(),
+        client
+    );
+    for (id, presented) in [
+        ("web", Some("wrong")),
+        ("web", None),
+        ("nope", Some(secret.as_str())),
+    ] {
+        let error = h.store.verify_client(id, presented).await.unwrap_err();
+        assert!(matches!(error, StoreError::BadClientCredentials), "{error}");
+    }
+    // Chosen secret (e.g. a legacy one from the `mobile` document), then rotation.
+    let legacy = "lsACyCD94FhDUtGTXi3QzcFE2uU1hqtDaKeqrdwj";
+    let mut mobile = web_client("MOBrBDS8blbauoSck0ZfDbtuzpyT");
+    mobile.app_id = None;
+    h.store.add_client(mobile, Some(legacy), T0).await.unwrap();
+    h.store
+        .verify_client("MOBrBDS8blbauoSck0ZfDbtuzpyT", Some(legacy))
+        .await
+        .unwrap();
+    let rotated = h
+        .store
+        .rotate_client_secret("web", None, T0 + 1)
+        .await
+        .unwrap();
+    assert!(h.store.verify_client("web", Some(&secret)).await.is_err());
+    h.store.verify_client("web", Some(&rotated)).await.unwrap();
+    // Public client: no secret, cannot use client_credentials.
+    let mut spa = web_client("spa");
+    spa.public = true;
+    spa.app_id = None;
+    let (spa, none) = h.store.add_client(spa, None, T0).await.unwrap();
+    assert!(spa.public && none.is_none());
+    h.store.verify_client("spa", None).await.unwrap();
+    h.store.verify_client("spa", Some("")).await.unwrap();
+    assert!(
+        h.store
+            .verify_client("spa", Some("anything"))
+            .await
+            .is_err()
+    );
+    let patch = ClientPatch {
+        grants: Some(vec![GrantType::ClientCredentials]),
+        ..ClientPatch::default()
+    };
+    assert!(matches!(
+        h.store.update_client("spa", patch, T0).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    // Duplicates.
+    assert!(matches!(
+        h.store.add_client(web_client("web"), None, T0).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let mut alias_clash = web_client("other");
+    alias_clash.app_id = Some("web-app".into());
+    assert!(matches!(
+        h.store.add_client(alias_clash, None, T0).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // Update.
+    let patch = ClientPatch {
+        redirect_uris: Some(vec!["https://app.example/cb2".into()]),
+        scopes: Some(vec!["read".into()]),
+        access_ttl: Some(None),
+        display_name: Some(Some("Web 2".into())),
+        ..ClientPatch::default()
+    };
+    let updated = h.store.update_client("web", patch, T0 + 2).await.unwrap();
+    assert_eq!(updated.redirect_uris, vec!["https://app.example/cb2"]);
+    assert_eq!(updated.access_ttl, None);
+    assert_eq!(updated.refresh_ttl, Some(Duration::from_secs(86_400)));
+    assert_eq!(h.store.client("web").await.unwrap(), updated);
+    let ids: Vec<String> = h
+        .store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec!["MOBrBDS8blbauoSck0ZfDbtuzpyT", "spa", "web"]);
+}
+
+pub async fn client_removal_takes_its_tokens_along(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    h.store.remove_client(&client).await.unwrap();
+    assert!(matches!(
+        h.store.refresh_token(&issued.token).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        h.store.remove_client(&client).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn signing_keys_follow_the_state_machine(h: &Harness) {
+    let first = h
+        .store
+        .add_key(KeyAlg::Es256, None, None, T0)
+        .await
+        .unwrap();
+    assert_eq!(first.state, KeyState::Pending);
+    assert!(first.public_jwk.contains("\"crv\":\"P-256\""));
+    let first = h.store.activate_key(&first.kid, T0 + 1).await.unwrap();
+    assert_eq!(first.state, KeyState::Active);
+    let ed = h
+        .store
+        .add_key(KeyAlg::EdDsa, None, None, T0)
+        .await
+        .unwrap();
+    h.store.activate_key(&ed.kid, T0 + 1).await.unwrap();
+    let second = h
+        .store
+        .add_key(KeyAlg::Es256, None, None, T0 + 2)
+        .await
+        .unwrap();
+    h.store.activate_key(&second.kid, T0 + 3).await.unwrap();
+    let state = |kid: String| async move { h.store.key(&kid).await.unwrap().state };
+    assert_eq!(
+        state(first.kid.clone()).await,
+        KeyState::Retiring,
+        "demoted by the new one"
+    );
+    assert_eq!(state(second.kid.clone()).await, KeyState::Active);
+    assert_eq!(
+        state(ed.kid.clone()).await,
+        KeyState::Active,
+        "other algorithms untouched"
+    );
+    // Invalid transitions name the key and state.
+    let error = h.store.activate_key(&first.kid, T0).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::KeyState {
+                state: "retiring",
+                action: "activate",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        h.store.retire_key(&first.kid, T0 + 4).await.unwrap().state,
+        KeyState::Retired
+    );
+    assert!(h.store.retire_key(&first.kid, T0 + 4).await.is_err());
+    assert_eq!(
+        h.store.retire_key(&second.kid, T0 + 5).await.unwrap().state,
+        KeyState::Retiring
+    );
+    assert_eq!(
+        h.store.revoke_key(&ed.kid, T0 + 6).await.unwrap().state,
+        KeyState::Revoked
+    );
+    assert!(h.store.revoke_key(&ed.kid, T0 + 6).await.is_err());
+    assert!(matches!(
+        h.store.activate_key("nope", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(h.store.keys().await.unwrap().len(), 3);
+    // The database itself refuses two active keys of one algorithm.
+    let sql = "UPDATE signing_keys SET state = 'active' WHERE alg = 'ES256'";
+    assert!(h.raw(sql).await.is_err());
+}
+
+pub async fn signing_keys_activate_when_due_and_decrypt(h: &Harness) {
+    let rsa = h
+        .store
+        .add_key(KeyAlg::Rs256, Some(2048), Some(T0 + 60), T0)
+        .await
+        .unwrap();
+    assert_eq!(rsa.bits, Some(2048));
+    assert_eq!(
+        h.store.activate_due_keys(T0 + 59).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        h.store.activate_due_keys(T0 + 60).await.unwrap(),
+        vec![rsa.kid.clone()]
+    );
+    assert_eq!(h.store.key(&rsa.kid).await.unwrap().state, KeyState::Active);
+    assert!(h.store.activate_due_keys(T0 + 61).await.unwrap().is_empty());
+    // The private half decrypts to PKCS#8 that signs and matches the stored public key.
+    let pkcs8 = h.store.key_private_pkcs8(&rsa.kid).await.unwrap();
+    let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).unwrap();
+    use aws_lc_rs::signature::KeyPair as _;
+    let jwk: serde_json::Value = serde_json::from_str(&rsa.public_jwk).unwrap();
+    assert_eq!(jwk["kid"], rsa.kid.as_str());
+    assert_eq!(pair.public_key().modulus_len(), 256);
+    let es = h
+        .store
+        .add_key(KeyAlg::Es256, None, None, T0)
+        .await
+        .unwrap();
+    let pkcs8 = h.store.key_private_pkcs8(&es.kid).await.unwrap();
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &pkcs8,
+    )
+    .unwrap();
+    assert!(pair.public_key().as_ref().len() == 65);
+    // Nothing in the database is the plain private key.
+    let sealed = h
+        .raw("UPDATE signing_keys SET private_sealed = public_spki WHERE kid = 'x'")
+        .await;
+    assert_eq!(sealed.unwrap(), 0);
+}
+
+pub async fn refresh_tokens_rotate_and_replay_revokes_the_family(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let first = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    assert_eq!(first.token.len(), 43);
+    let second = h
+        .store
+        .rotate_refresh(&first.token, &client, ttl, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(second.record.family_id, first.record.family_id);
+    assert_eq!(second.record.scope, "read");
+    assert_eq!(second.record.expires_at, T0 + 10 + 3600);
+    let third = h
+        .store
+        .rotate_refresh(&second.token, &client, ttl, T0 + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.refresh_token(&first.token).await.unwrap().used_at,
+        Some(T0 + 10)
+    );
+    // The first token again: a replay. The whole family, the live third token included, dies.
+    let error = h
+        .store
+        .rotate_refresh(&first.token, &client, ttl, T0 + 30)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    let error = h
+        .store
+        .rotate_refresh(&third.token, &client, ttl, T0 + 31)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Revoked { .. }), "{error}");
+    assert_eq!(
+        h.store
+            .refresh_token(&third.token)
+            .await
+            .unwrap()
+            .revoked_at,
+        Some(T0 + 30)
+    );
+    // Another family of the same user is untouched; RFC 7009 revocation kills it.
+    let other = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    assert!(
+        !h.store
+            .revoke_refresh(&other.token, "someone-else", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .revoke_refresh(&other.token, &client, T0 + 40)
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .rotate_refresh(&other.token, &client, ttl, T0 + 41)
+            .await
+            .is_err()
+    );
+}
+
+pub async fn refresh_token_failure_modes(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(60);
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let error = h
+        .store
+        .rotate_refresh("not-a-token", &client, ttl, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound { .. }), "{error}");
+    let error = h
+        .store
+        .rotate_refresh(&issued.token, "other", ttl, T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::WrongClient { .. }), "{error}");
+    let error = h
+        .store
+        .rotate_refresh(&issued.token, &client, ttl, T0 + 3600)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Expired { .. }), "{error}");
+    // Neither the other client's attempt nor the expiry consumed or revoked it.
+    let record = h.store.refresh_token(&issued.token).await.unwrap();
+    assert_eq!((record.used_at, record.revoked_at), (None, None));
+    h.store
+        .rotate_refresh(&issued.token, &client, ttl, T0 + 1)
+        .await
+        .unwrap();
+}
+
+pub async fn concurrent_refreshes_with_one_token_succeed_once(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(60);
+    for round in 0..10 {
+        let issued = h
+            .store
+            .issue_refresh(refresh(user_id, &client), T0)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            h.store.rotate_refresh(&issued.token, &client, ttl, T0 + 1),
+            h.store.rotate_refresh(&issued.token, &client, ttl, T0 + 1),
+        );
+        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
+        let loser = if a.is_ok() { b } else { a };
+        assert!(
+            matches!(loser, Err(StoreError::Replayed { .. })),
+            "{loser:?}"
+        );
+    }
+}
+
+fn code_for(user_id: i64, client: &str) -> NewCode {
+    NewCode {
+        client_id: client.into(),
+        user_id,
+        redirect_uri: Some("https://app.example/cb".into()),
+        scope: "read write".into(),
+        pkce_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        pkce_method: Some("S256".into()),
+        ttl: NewCode::DEFAULT_TTL,
+    }
+}
+
+pub async fn codes_are_single_use_and_replay_revokes_what_they_issued(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    assert_eq!(code.len(), 43);
+    let taken = h.store.take_code(&code, T0 + 5).await.unwrap();
+    assert_eq!(taken.client_id, client);
+    assert_eq!(
+        taken.redirect_uri.as_deref(),
+        Some("https://app.example/cb")
+    );
+    assert_eq!(taken.pkce_method.as_deref(), Some("S256"));
+    assert_eq!(taken.expires_at, T0 + 60);
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0 + 5)
+        .await
+        .unwrap();
+    let issue = CodeIssue {
+        refresh_family: Some(issued.record.family_id.clone()),
+        access_jti: Some(("jti-1".into(), T0 + 600)),
+    };
+    h.store
+        .record_code_issue(&taken, issue, T0 + 5)
+        .await
+        .unwrap();
+    let error = h.store.take_code(&code, T0 + 6).await.unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    assert!(
+        h.store
+            .refresh_token(&issued.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let revs = h.store.revocations(T0 + 6).await.unwrap();
+    assert_eq!(revs.denied_jtis, vec![("jti-1".to_owned(), T0 + 600)]);
+    // Expired and unknown codes.
+    let late = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let error = h.store.take_code(&late, T0 + 60).await.unwrap_err();
+    assert!(matches!(error, StoreError::Expired { .. }), "{error}");
+    assert!(matches!(
+        h.store.take_code("nope", T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // A replay that lands between take and record: the record call revokes at once.
+    let raced = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&raced, T0 + 1).await.unwrap();
+    assert!(h.store.take_code(&raced, T0 + 2).await.is_err());
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0 + 2)
+        .await
+        .unwrap();
+    let issue = CodeIssue {
+        refresh_family: Some(issued.record.family_id.clone()),
+        access_jti: None,
+    };
+    let error = h
+        .store
+        .record_code_issue(&taken, issue, T0 + 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    assert!(
+        h.store
+            .refresh_token(&issued.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}
+
+pub async fn concurrent_code_redemptions_succeed_once(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    for round in 0..10 {
+        let code = h
+            .store
+            .create_code(code_for(user_id, &client), T0)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            h.store.take_code(&code, T0 + 1),
+            h.store.take_code(&code, T0 + 1)
+        );
+        assert_eq!(
+            [&a, &b].iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: {a:?} / {b:?}"
+        );
+    }
+}
+
+pub async fn revocations_load_in_bulk_and_purge(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    h.store.deny_jti("old", T0 + 10).await.unwrap();
+    h.store.deny_jti("new", T0 + 200_000).await.unwrap();
+    h.store.deny_jti("new", T0 + 200_000).await.unwrap();
+    let revs = h.store.revocations(T0 + 10).await.unwrap();
+    assert_eq!(revs.denied_jtis, vec![("new".to_owned(), T0 + 200_000)]);
+    assert!(revs.not_before.is_empty());
+    let expired = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let purged = h.store.purge_expired(T0 + 86_400 + 61).await.unwrap();
+    assert_eq!(purged, 3, "one jti, one refresh token, one code");
+    assert!(h.store.refresh_token(&expired.token).await.is_err());
+    assert!(matches!(
+        h.store.take_code(&code, T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(h.store.revocations(T0).await.unwrap().denied_jtis.len(), 1);
+}
+
+pub async fn audit_log_is_append_only(h: &Harness) {
+    let event = AuditEvent::new("user.add")
+        .actor("cli:root")
+        .subject("user:1")
+        .client("web")
+        .source("127.0.0.1")
+        .request("req-1")
+        .details(serde_json::json!({"account": "alice"}));
+    let first = h.store.audit(&event, T0).await.unwrap();
+    let second = h
+        .store
+        .audit(&AuditEvent::new("login.failed"), T0 + 1)
+        .await
+        .unwrap();
+    assert!(second > first);
+    let log = h.store.audit_log(None, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].id, second, "newest first");
+    assert_eq!(log[1].event, event);
+    assert_eq!(log[1].at, T0);
+    assert_eq!(h.store.audit_log(Some(second), 10).await.unwrap().len(), 1);
+    assert!(h.raw("UPDATE audit_log SET action = 'x'").await.is_err());
+    assert!(h.raw("DELETE FROM audit_log").await.is_err());
+    assert_eq!(h.store.audit_log(None, 10).await.unwrap().len(), 2);
+}
