@@ -32,6 +32,9 @@ pub enum Denied {
     /// 401 `invalid_token`.
     #[error("{0}")]
     Audience(&'static str),
+    /// 404: the user to act as does not exist.
+    #[error("the user to act as does not exist")]
+    NoSuchUser,
 }
 
 /// What the client asked to act as, read from its identity headers before they are removed.

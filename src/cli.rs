@@ -6,17 +6,19 @@
 
 mod client;
 mod keys;
+mod token;
 mod user;
 
 use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
 
-use crate::config::Config;
-use crate::store::{AuditEvent, Store, now};
+use authgate::config::Config;
+use authgate::store::{AuditEvent, Store, now};
 
 pub use client::ClientCommand;
 pub use keys::KeysCommand;
+pub use token::TokenCommand;
 pub use user::UserCommand;
 
 /// `authgate user …`
@@ -34,6 +36,14 @@ pub fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let delay = config.store.key_activation_delay;
     with_store(config, move |store| {
         Box::pin(keys::run(store, command, delay))
+    })
+}
+
+/// `authgate token …`
+pub fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let issuer = config.auth.issuer.clone();
+    with_store(config, move |store| {
+        Box::pin(async move { token::run(store, &issuer, command).await })
     })
 }
 

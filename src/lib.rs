@@ -5,8 +5,8 @@
 pub mod admin;
 pub mod authn;
 pub mod authz;
-pub mod cli;
 pub mod config;
+pub mod keyring;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 use authgate::config::{self, Config};
 use authgate::server::Gateway;
 
@@ -39,17 +41,22 @@ enum Command {
     /// Manage users (add, set, set-password, disable, enable, revoke-tokens, list, show).
     User {
         #[command(subcommand)]
-        command: authgate::cli::UserCommand,
+        command: cli::UserCommand,
     },
     /// Manage OAuth clients / apps (add, set, list, rotate-secret, remove).
     Client {
         #[command(subcommand)]
-        command: authgate::cli::ClientCommand,
+        command: cli::ClientCommand,
     },
     /// Manage signing keys (list, add, activate, retire, revoke, rotate).
     Keys {
         #[command(subcommand)]
-        command: authgate::cli::KeysCommand,
+        command: cli::KeysCommand,
+    },
+    /// Issue an access token for a user (service accounts, trying routes with curl).
+    Token {
+        #[command(subcommand)]
+        command: cli::TokenCommand,
     },
 }
 
@@ -72,9 +79,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config),
-        Command::User { command } => authgate::cli::user(&config, command),
-        Command::Client { command } => authgate::cli::client(&config, command),
-        Command::Keys { command } => authgate::cli::keys(&config, command),
+        Command::User { command } => cli::user(&config, command),
+        Command::Client { command } => cli::client(&config, command),
+        Command::Keys { command } => cli::keys(&config, command),
+        Command::Token { command } => cli::token(&config, command),
     }
 }
 
@@ -82,14 +90,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     authgate::telemetry::init(&config.log);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        // Created and migrated on first start; keys activate when due, expired rows go.
-        let store = authgate::store::Store::open(&config.store)
-            .await
-            .with_context(|| format!("store {}", config.store.backend))?;
-        tokio::spawn(store.clone().maintain());
         let gateway = Gateway::bind(config).await?;
         gateway.run(shutdown_signal()).await?;
-        store.close().await;
         Ok(())
     })
 }

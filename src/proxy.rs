@@ -25,9 +25,11 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use ipnet::IpNet;
 
-use crate::authn::Authenticator;
-use crate::authz::{self, Identity, Requested};
+use crate::authn::{Authenticator, Principal};
+use crate::authz::{self, Denied, Identity, Requested};
 use crate::config::{AuthPolicy, Config, RouteConfig, Upstream};
+use crate::keyring::Keyring;
+use crate::store::{AuditEvent, StoreError};
 pub use error::ProxyError;
 use headers::{ClientAddr, IdentityNames, X_REQUEST_ID};
 use routes::{RouteMatch, RouteTable};
@@ -35,6 +37,9 @@ pub use upstream::UpstreamSetupError;
 use upstream::Upstreams;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where our public signing keys are published (RFC 8414 `jwks_uri`).
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The body type on both sides of the gateway: streamed, never collected.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -48,6 +53,8 @@ pub struct ConnInfo {
 pub struct Proxy {
     routes: RouteTable,
     authn: Arc<Authenticator>,
+    keyring: Arc<Keyring>,
+    own_issuer: String,
     forward_authorization: bool,
     impersonator_header: header::HeaderName,
     identity: IdentityNames,
@@ -67,10 +74,16 @@ struct Exchange {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, authn: Arc<Authenticator>) -> Result<Self, UpstreamSetupError> {
+    pub fn new(
+        config: &Config,
+        authn: Arc<Authenticator>,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, UpstreamSetupError> {
         Ok(Proxy {
             routes: RouteTable::new(&config.routes),
             authn,
+            keyring,
+            own_issuer: config.auth.issuer.clone(),
             forward_authorization: config.auth.forward_authorization,
             impersonator_header: config.identity.impersonator_header.clone(),
             identity: IdentityNames::new(config.identity.all_names(&config.routes)),
@@ -132,6 +145,7 @@ impl Proxy {
         &self,
         route: &RouteConfig,
         headers: &hyper::HeaderMap,
+        client: ClientAddr,
         request_id: &HeaderValue,
     ) -> Result<Option<Identity>, ProxyError> {
         if route.auth == AuthPolicy::Public {
@@ -139,19 +153,87 @@ impl Proxy {
         }
         let principal = self.authn.authenticate(headers).await?;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
-        let identity = authz::decide(&principal, route, &requested)?;
-        if let Some(admin) = &identity.impersonator {
-            tracing::info!(
-                target: "authgate::audit",
-                action = "impersonate",
-                actor = admin.as_str(),
-                user = identity.user_id.as_str(),
-                group = identity.group_id.as_deref(),
-                route = route.name.as_str(),
-                request_id = request_id.to_str().unwrap_or_default(),
-            );
+        let mut identity = authz::decide(&principal, route, &requested)?;
+        if let Some(admin) = identity.impersonator.clone() {
+            self.check_target(&principal, &requested, &mut identity)
+                .await?;
+            let event = AuditEvent::new("impersonate")
+                .actor(format!("user:{admin}"))
+                .subject(format!("user:{}", identity.user_id))
+                .source(client.ip.to_string())
+                .request(request_id.to_str().unwrap_or_default())
+                .details(serde_json::json!({"route": route.name, "group_id": identity.group_id}));
+            // Impersonation that cannot be audited does not happen.
+            let store = self.keyring.store();
+            store
+                .audit(&event, crate::store::now())
+                .await
+                .map_err(|e| ProxyError::Internal(e.into()))?;
         }
         Ok(Some(identity))
+    }
+
+    /// An impersonated user must exist and be enabled when our store knows them, and must not
+    /// be an admin; their group is the store's unless the request named one.
+    async fn check_target(
+        &self,
+        principal: &Principal,
+        requested: &Requested,
+        identity: &mut Identity,
+    ) -> Result<(), ProxyError> {
+        if requested.user_id.is_none() || identity.user_id == principal.user_id {
+            return Ok(()); // acting as admin of a group: the admin stays the user
+        }
+        let own = principal.issuer == self.own_issuer;
+        let Ok(id) = identity.user_id.parse::<i64>() else {
+            return if own {
+                Err(Denied::NoSuchUser.into())
+            } else {
+                Ok(())
+            };
+        };
+        match self.keyring.store().user(id).await {
+            Ok(user) if user.disabled => {
+                Err(Denied::InsufficientScope("the user to act as is disabled".into()).into())
+            }
+            Ok(user) if user.is_admin() => {
+                Err(Denied::InsufficientScope("an admin cannot act as another admin".into()).into())
+            }
+            Ok(user) => {
+                identity
+                    .group_id
+                    .get_or_insert_with(|| user.group_id.to_string());
+                Ok(())
+            }
+            Err(StoreError::NotFound { .. }) if own => Err(Denied::NoSuchUser.into()),
+            Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(ProxyError::Internal(error.into())),
+        }
+    }
+
+    /// `GET /.well-known/jwks.json`: our pending, active and retiring public keys.
+    fn jwks(&self, method: &hyper::Method) -> Result<Response<Body>, ProxyError> {
+        if method != hyper::Method::GET && method != hyper::Method::HEAD {
+            return Err(ProxyError::MethodNotAllowed(vec![
+                hyper::Method::GET,
+                hyper::Method::HEAD,
+            ]));
+        }
+        let body = http_body_util::Full::new(self.keyring.jwks())
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        // Short enough that verifiers learn a new pending key long before it signs.
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        );
+        Ok(response)
     }
 
     /// Runs after every client identity header is gone, so nothing here can be overridden.
@@ -193,6 +275,9 @@ impl Proxy {
             });
         }
         let path = path::normalize(request.uri().path())?.into_owned();
+        if path == JWKS_PATH {
+            return self.jwks(request.method());
+        }
         let authority = request_authority(&request);
         let host = authority
             .as_ref()
@@ -208,9 +293,13 @@ impl Proxy {
         exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
         let identity = self
-            .authorize(&route, request.headers(), request_id)
+            .authorize(&route, request.headers(), client, request_id)
             .await?;
-        if declared_length(&request).is_some_and(|len| len > route.max_body_bytes) {
+        if let Some(declared) = declared_length(&request).filter(|len| *len > route.max_body_bytes)
+        {
+            if declared - route.max_body_bytes <= LINGER_BYTES {
+                linger(request.into_body()).await;
+            }
             return Err(ProxyError::BodyTooLarge {
                 limit: route.max_body_bytes,
             });
@@ -289,6 +378,16 @@ fn request_authority<B>(request: &Request<B>) -> Option<HeaderValue> {
         Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
         None => request.headers().get(header::HOST).cloned(),
     }
+}
+
+/// A body at most this much over the limit is read and discarded before the 413: closing a
+/// socket with unread data makes the kernel send a reset, and the client may then lose the
+/// answer while it is still writing (what nginx calls a lingering close).
+const LINGER_BYTES: u64 = 1 << 20;
+
+async fn linger(mut body: Incoming) {
+    let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
 fn declared_length<B>(request: &Request<B>) -> Option<u64> {

@@ -17,10 +17,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::authn::Authenticator;
 use crate::authn::jwks::JwksError;
-use crate::authn::{Authenticator, NoRevocations};
+use crate::authn::keyset::KeySet;
 use crate::config::Config;
+use crate::keyring::{Keyring, KeyringError};
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
+use crate::store::{KeyAlg, Store, StoreError};
 use tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,10 @@ pub enum ServerError {
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
     Jwks(#[from] JwksError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -44,6 +51,7 @@ pub struct Gateway {
     config: Config,
     acceptor: TlsAcceptor,
     authn: Arc<Authenticator>,
+    keyring: Arc<Keyring>,
     proxy: Arc<Proxy>,
     https: (TcpListener, SocketAddr),
     plain: Option<(TcpListener, SocketAddr)>,
@@ -64,9 +72,22 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let acceptor = tls::acceptor(&config.tls)?;
-        let authn = Arc::new(Authenticator::new(&config, Arc::new(NoRevocations))?);
+        let store = Store::open(&config.store).await?;
+        let keys = Arc::new(KeySet::default());
+        let keyring = Arc::new(Keyring::new(
+            store.clone(),
+            &config.auth.issuer,
+            Arc::clone(&keys),
+        ));
+        keyring.ensure_active(KeyAlg::Es256).await?;
+        keyring.refresh().await?;
+        let authn = Arc::new(Authenticator::new(&config, keys, keyring.revocations())?);
         authn.load_external_keys().await;
-        let proxy = Arc::new(Proxy::new(&config, Arc::clone(&authn))?);
+        let proxy = Arc::new(Proxy::new(
+            &config,
+            Arc::clone(&authn),
+            Arc::clone(&keyring),
+        )?);
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
             Some(addr) => Some(listen(addr).await?),
@@ -80,6 +101,7 @@ impl Gateway {
             config,
             acceptor,
             authn,
+            keyring,
             proxy,
             https,
             plain,
@@ -116,6 +138,12 @@ impl Gateway {
             shutdown: stop_rx.clone(),
         });
         self.authn.spawn_refreshers(&stop_rx);
+        let store = self.keyring.store().clone();
+        let maintenance = tokio::spawn(store.clone().maintain());
+        tokio::spawn(
+            Arc::clone(&self.keyring)
+                .run_refresh(self.config.auth.refresh_interval, stop_rx.clone()),
+        );
         let ready = Arc::new(AtomicBool::new(true));
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
@@ -161,6 +189,8 @@ impl Gateway {
             }
         }
         let _ = admin_stop_tx.send(true);
+        maintenance.abort();
+        store.close().await;
         Ok(())
     }
 }

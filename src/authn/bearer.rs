@@ -23,8 +23,12 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &Config, revocations: Arc<dyn Revocations>) -> Result<Self, JwksError> {
-        let keys = Arc::new(KeySet::default());
+    /// `keys` is shared with whatever maintains our own keys (the keyring).
+    pub fn new(
+        config: &Config,
+        keys: Arc<KeySet>,
+        revocations: Arc<dyn Revocations>,
+    ) -> Result<Self, JwksError> {
         let own = IssuerPolicy {
             issuer: config.auth.issuer.clone(),
             algorithms: config.auth.algorithms.clone(),

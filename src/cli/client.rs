@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Cli, clearable, read_secret};
-use crate::config::parse_duration;
-use crate::store::{Client, ClientPatch, GrantType, NewClient, now};
+use authgate::config::parse_duration;
+use authgate::store::{Client, ClientPatch, GrantType, NewClient, now};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {

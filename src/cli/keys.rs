@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Cli, format_time};
-use crate::config::parse_duration;
-use crate::store::{KeyAlg, SigningKey, now};
+use authgate::config::parse_duration;
+use authgate::store::{KeyAlg, SigningKey, now};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{Cli, clearable, format_time, read_secret};
-use crate::store::{NewUser, Profile, StoreError, User, UserPatch, now};
+use authgate::store::{NewUser, Profile, StoreError, User, UserPatch, now};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -249,7 +249,7 @@ async fn toggle(cli: &Cli, user: &str, disabled: bool) -> anyhow::Result<()> {
 }
 
 /// A login name, or a numeric id if no login name matches.
-async fn find(cli: &Cli, text: &str) -> anyhow::Result<User> {
+pub(crate) async fn find(cli: &Cli, text: &str) -> anyhow::Result<User> {
     match cli.store.user_by_login(text).await {
         Ok(user) => Ok(user),
         Err(StoreError::NotFound { .. }) => match text.trim().parse::<i64>() {

@@ -24,6 +24,8 @@ pub struct AuthConfig {
     /// Headers besides `Authorization: Bearer` that may carry the token.
     pub token_headers: Vec<HeaderName>,
     pub token_cache_entries: usize,
+    /// How often our keys and revocations are reloaded from the store (cluster propagation).
+    pub refresh_interval: Duration,
     /// Pass the client's `Authorization` header on to upstreams (off: it is removed).
     pub forward_authorization: bool,
 }
@@ -87,6 +89,11 @@ impl Resolver {
             )?,
             token_headers,
             token_cache_entries: raw.token_cache_entries.unwrap_or(100_000),
+            refresh_interval: self.duration(
+                "auth.refresh_interval",
+                raw.refresh_interval.as_deref(),
+                Duration::from_secs(5),
+            )?,
             forward_authorization: raw.forward_authorization.unwrap_or(false),
         })
     }

@@ -138,6 +138,7 @@ pub struct RawAuth {
     pub leeway: Option<String>,
     pub token_headers: Option<Vec<String>>,
     pub token_cache_entries: Option<usize>,
+    pub refresh_interval: Option<String>,
     pub forward_authorization: Option<bool>,
 }
 

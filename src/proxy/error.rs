@@ -43,7 +43,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::NoRoute | ProxyError::Denied(Denied::NoSuchUser) => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Authn(AuthnError::InvalidRequest(_))
             | ProxyError::Denied(Denied::BadRequest(_)) => StatusCode::BAD_REQUEST,
@@ -63,6 +63,7 @@ impl ProxyError {
         match self {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) => "invalid_request",
             ProxyError::NoRoute => "not_found",
+            ProxyError::Denied(Denied::NoSuchUser) => "user_not_found",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
             ProxyError::Authn(AuthnError::Missing) => "unauthorized",
             ProxyError::Authn(AuthnError::InvalidRequest(_))
@@ -94,7 +95,10 @@ impl ProxyError {
                 );
             }
             // RFC 6750 §3: the error code and description ride in the challenge too.
-            ProxyError::Authn(_) | ProxyError::Denied(_) => {
+            ProxyError::Authn(_)
+            | ProxyError::Denied(
+                Denied::InsufficientScope(_) | Denied::BadRequest(_) | Denied::Audience(_),
+            ) => {
                 let description = self.to_string().replace(['"', '\\'], "'");
                 let challenge = format!(
                     "Bearer realm=\"authgate\", error=\"{}\", error_description=\"{description}\"",

@@ -1,0 +1,244 @@
+//! The gateway's own trust state, mirrored from the store into memory for the hot path: the
+//! verification keys (pending, active, retiring) in the shared [`KeySet`], the active signing
+//! key per algorithm, and the revocation snapshot (jti denylist, per-user not-before). Refreshed
+//! every few seconds, so a rotation or revocation made by another instance (or the CLI) takes
+//! effect cluster-wide within one interval. The store stays the source of truth.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use tokio::sync::watch;
+
+use crate::authn::keyset::{KeySet, VerifyingKey};
+use crate::authn::{Principal, Revocations};
+use crate::store::{AuditEvent, KeyAlg, KeyState, Store, StoreError};
+use crate::tokens::SigningKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key {kid} cannot be used: {reason}")]
+    Key { kid: String, reason: String },
+    #[error("there is no active {0} signing key (run `authgate keys rotate --alg {0}`)")]
+    NoActiveKey(&'static str),
+}
+
+/// Revoked access tokens, as the verifier consults them on every request.
+#[derive(Default)]
+pub struct RevocationCache {
+    issuer: String,
+    snapshot: RwLock<Snapshot>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    jtis: HashSet<String>,
+    /// user id → not-before (Unix seconds).
+    not_before: HashMap<String, u64>,
+}
+
+impl Revocations for RevocationCache {
+    fn is_revoked(&self, principal: &Principal) -> bool {
+        // Denylist and not-before are about our own tokens and our own users.
+        if principal.issuer != self.issuer {
+            return false;
+        }
+        let Ok(snapshot) = self.snapshot.read() else {
+            return true; // a poisoned lock fails closed
+        };
+        if principal
+            .jti
+            .as_ref()
+            .is_some_and(|jti| snapshot.jtis.contains(jti))
+        {
+            return true;
+        }
+        match snapshot.not_before.get(&principal.user_id) {
+            // `<=`: whole seconds, so a token from the very second of the revocation is refused too.
+            Some(not_before) => principal.issued_at.is_none_or(|iat| iat <= *not_before),
+            None => false,
+        }
+    }
+}
+
+pub struct Keyring {
+    store: Store,
+    issuer: String,
+    keys: Arc<KeySet>,
+    signing: RwLock<HashMap<KeyAlg, Arc<SigningKey>>>,
+    /// The published JWKS document (pending, active and retiring public keys).
+    jwks: RwLock<bytes::Bytes>,
+    revocations: Arc<RevocationCache>,
+}
+
+impl Keyring {
+    pub fn new(store: Store, issuer: &str, keys: Arc<KeySet>) -> Self {
+        Keyring {
+            store,
+            issuer: issuer.to_owned(),
+            keys,
+            signing: RwLock::new(HashMap::new()),
+            jwks: RwLock::new(bytes::Bytes::from_static(b"{\"keys\":[]}")),
+            revocations: Arc::new(RevocationCache {
+                issuer: issuer.to_owned(),
+                snapshot: RwLock::default(),
+            }),
+        }
+    }
+
+    pub fn revocations(&self) -> Arc<RevocationCache> {
+        Arc::clone(&self.revocations)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `/.well-known/jwks.json`, as of the last refresh.
+    pub fn jwks(&self) -> bytes::Bytes {
+        self.jwks.read().map(|j| j.clone()).unwrap_or_default()
+    }
+
+    /// The active signing key for `alg`.
+    pub fn signing_key(&self, alg: KeyAlg) -> Result<Arc<SigningKey>, KeyringError> {
+        let keys = self
+            .signing
+            .read()
+            .map_err(|_| KeyringError::NoActiveKey(alg.as_str()))?;
+        keys.get(&alg)
+            .cloned()
+            .ok_or(KeyringError::NoActiveKey(alg.as_str()))
+    }
+
+    /// A store with no active key of `alg` (a fresh install) gets one, so tokens can be issued
+    /// at once. Rotation afterwards is `authgate keys rotate`.
+    pub async fn ensure_active(&self, alg: KeyAlg) -> Result<(), KeyringError> {
+        let now = crate::store::now();
+        let stored = self.store.keys().await?;
+        if stored
+            .iter()
+            .any(|k| k.alg == alg && k.state == KeyState::Active)
+        {
+            return Ok(());
+        }
+        let key = self.store.add_key(alg, None, None, now).await?;
+        self.store.activate_key(&key.kid, now).await?;
+        let event = AuditEvent::new("keys.bootstrap")
+            .actor("system")
+            .subject(format!("key:{}", key.kid));
+        self.store.audit(&event, now).await?;
+        tracing::warn!(kid = %key.kid, alg = alg.as_str(), "no active signing key: generated and activated one");
+        Ok(())
+    }
+
+    /// Reloads keys and revocations from the store (pending keys are promoted by
+    /// `Store::maintain`).
+    pub async fn refresh(&self) -> Result<(), KeyringError> {
+        let now = crate::store::now();
+        let stored = self.store.keys().await?;
+        let mut verifying = Vec::new();
+        let mut published = Vec::new();
+        let mut signing = HashMap::new();
+        for key in &stored {
+            if key.state.verifies() {
+                let value: serde_json::Value =
+                    serde_json::from_str(&key.public_jwk).map_err(|e| bad(&key.kid, e))?;
+                let jwk: Jwk =
+                    serde_json::from_value(value.clone()).map_err(|e| bad(&key.kid, e))?;
+                published.push(value);
+                let alg = algorithm(key.alg);
+                verifying.push((
+                    key.kid.clone(),
+                    VerifyingKey::from_jwk(&jwk, alg).map_err(|e| bad(&key.kid, e))?,
+                ));
+            }
+            if key.state == KeyState::Active {
+                let pkcs8 = self.store.key_private_pkcs8(&key.kid).await?;
+                signing.insert(key.alg, Arc::new(signing_key(&key.kid, key.alg, &pkcs8)?));
+            }
+        }
+        self.keys.replace_issuer(&self.issuer, verifying);
+        let document = serde_json::json!({ "keys": published }).to_string();
+        if let Ok(mut current) = self.jwks.write() {
+            *current = bytes::Bytes::from(document);
+        }
+        if let Ok(mut current) = self.signing.write() {
+            *current = signing;
+        }
+        let revoked = self.store.revocations(now).await?;
+        let snapshot = Snapshot {
+            jtis: revoked
+                .denied_jtis
+                .into_iter()
+                .map(|(jti, _)| jti)
+                .collect(),
+            not_before: revoked
+                .not_before
+                .into_iter()
+                .map(|(user, at)| (user.to_string(), u64::try_from(at).unwrap_or(0)))
+                .collect(),
+        };
+        if let Ok(mut current) = self.revocations.snapshot.write() {
+            *current = snapshot;
+        }
+        Ok(())
+    }
+
+    /// Refreshes every `interval` until `stop`. A failed refresh keeps the previous state.
+    pub async fn run_refresh(self: Arc<Self>, interval: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = crate::server::stopped(&mut stop) => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(error) = self.refresh().await {
+                tracing::warn!(%error, "refreshing keys and revocations from the store failed; keeping the previous state");
+            }
+        }
+    }
+}
+
+fn bad(kid: &str, error: impl std::fmt::Display) -> KeyringError {
+    KeyringError::Key {
+        kid: kid.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+pub fn algorithm(alg: KeyAlg) -> Algorithm {
+    match alg {
+        KeyAlg::Es256 => Algorithm::ES256,
+        KeyAlg::EdDsa => Algorithm::EdDSA,
+        KeyAlg::Rs256 => Algorithm::RS256,
+    }
+}
+
+/// PKCS#8 DER → signing key (via PEM, which jsonwebtoken parses for every key type).
+fn signing_key(kid: &str, alg: KeyAlg, pkcs8: &[u8]) -> Result<SigningKey, KeyringError> {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(pkcs8);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let key = match alg {
+        KeyAlg::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+        KeyAlg::EdDsa => EncodingKey::from_ed_pem(pem.as_bytes()),
+        KeyAlg::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
+    }
+    .map_err(|e| bad(kid, e))?;
+    Ok(SigningKey {
+        kid: kid.to_owned(),
+        alg: algorithm(alg),
+        key,
+    })
+}

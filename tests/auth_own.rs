@@ -1,0 +1,252 @@
+//! Tokens the gateway signs itself: issued with the store's active key, verified on proxied
+//! routes, published in the JWKS; revocation, key rotation and retirement take effect within
+//! the keyring's refresh interval; admin impersonation is marked, audited, and refused to
+//! others.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authgate::authn::keyset::KeySet;
+use authgate::keyring::Keyring;
+use authgate::store::{KeyAlg, NewUser, Store};
+use authgate::tokens::{self, AccessTokenSpec};
+use bytes::Bytes;
+use http_body_util::Full;
+use support::*;
+
+struct Setup {
+    gw: TestGateway,
+    store: Store,
+    keyring: Keyring,
+    issuer: String,
+}
+
+async fn setup() -> Setup {
+    let gw = TestGateway::start(
+        GatewayConfig::new()
+            .section("[auth]\nissuer = \"https://gw.test\"\nrefresh_interval = \"100ms\"")
+            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\"")
+            .route("prefix = \"/admin\"\nupstream = \"builtin:echo\"\nauth = \"admin\""),
+    )
+    .await;
+    let config = authgate::config::load(&gw.config_path).unwrap();
+    let store = Store::open(&config.store).await.unwrap();
+    let now = authgate::store::now();
+    for (id, account, group, roles) in [
+        (1, "alice", 10, vec![]),
+        (2, "bob", 20, vec![]),
+        (9, "root", 1, vec!["admin"]),
+        (8, "root2", 1, vec!["admin"]),
+    ] {
+        let user = NewUser {
+            id: Some(id),
+            account: account.into(),
+            group_id: group,
+            roles: roles.into_iter().map(String::from).collect(),
+            ..NewUser::default()
+        };
+        store.add_user(user, None, now).await.unwrap();
+    }
+    let keyring = Keyring::new(
+        store.clone(),
+        "https://gw.test",
+        Arc::new(KeySet::default()),
+    );
+    keyring.refresh().await.unwrap();
+    Setup {
+        gw,
+        store,
+        keyring,
+        issuer: "https://gw.test".into(),
+    }
+}
+
+impl Setup {
+    async fn token(&self, user: i64, group: i64, roles: &[&str]) -> String {
+        self.keyring.refresh().await.unwrap();
+        let key = self.keyring.signing_key(KeyAlg::Es256).unwrap();
+        let spec = AccessTokenSpec {
+            user_id: user.to_string(),
+            group_id: Some(group),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            client_id: Some("test-app".into()),
+            ttl: Duration::from_secs(600),
+            ..AccessTokenSpec::default()
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        tokens::issue(&self.issuer, &key, &spec, now).unwrap().token
+    }
+
+    async fn get(&self, path: &str, token: &str, extra: &[(&str, &str)]) -> Resp {
+        let mut request = hyper::Request::get(self.gw.url(path))
+            .header("authorization", format!("Bearer {token}"));
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        send(
+            &self.gw.client(false),
+            request.body(Full::new(Bytes::new())).unwrap(),
+        )
+        .await
+    }
+
+    /// Polls until `path` answers `status` (the gateway refreshes every 100 ms).
+    async fn eventually(&self, path: &str, token: &str, status: u16) {
+        for _ in 0..50 {
+            if self.get(path, token, &[]).await.status == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} never answered {status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_tokens_verify_and_identity_is_injected() {
+    let s = setup().await;
+    let token = s.token(1, 10, &[]).await;
+    let r = s
+        .get("/echo/x", &token, &[("User-Id", "1"), ("x_group_id", "10")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    assert_eq!(headers["user_id"], "1");
+    assert_eq!(headers["group_id"], "10");
+    assert!(headers.get("user-id").is_none() && headers.get("x_group_id").is_none());
+    assert!(headers.get("authorization").is_none());
+
+    // The JWKS publishes the active key.
+    let jwks = get(&s.gw.client(false), &s.gw.url("/.well-known/jwks.json")).await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(
+        jwks.header("content-type"),
+        Some("application/jwk-set+json")
+    );
+    let kid = s.keyring.signing_key(KeyAlg::Es256).unwrap().kid.clone();
+    assert!(
+        jwks.json()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid.as_str())
+    );
+
+    // Plain users cannot use admin routes.
+    let r = s.get("/admin/x", &token, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_tokens_takes_effect_even_for_cached_tokens() {
+    let s = setup().await;
+    let token = s.token(1, 10, &[]).await;
+    assert_eq!(s.get("/echo", &token, &[]).await.status, 200);
+    s.store
+        .revoke_user_tokens(1, authgate::store::now())
+        .await
+        .unwrap();
+    s.eventually("/echo", &token, 401).await;
+    let other = s.token(2, 20, &[]).await;
+    assert_eq!(
+        s.get("/echo", &other, &[]).await.status,
+        200,
+        "only alice was logged out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_and_retirement() {
+    let s = setup().await;
+    let now = authgate::store::now();
+    let old_kid = s.keyring.signing_key(KeyAlg::Es256).unwrap().kid.clone();
+    let before = s.token(1, 10, &[]).await;
+    let new = s
+        .store
+        .add_key(KeyAlg::Es256, None, None, now)
+        .await
+        .unwrap();
+    s.store.activate_key(&new.kid, now).await.unwrap();
+    let after = s.token(1, 10, &[]).await;
+    assert_eq!(s.keyring.signing_key(KeyAlg::Es256).unwrap().kid, new.kid);
+    s.eventually("/echo", &after, 200).await;
+    assert_eq!(
+        s.get("/echo", &before, &[]).await.status,
+        200,
+        "the retiring key still verifies"
+    );
+    let jwks = get(&s.gw.client(false), &s.gw.url("/.well-known/jwks.json"))
+        .await
+        .json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new.kid.as_str()),
+        "{kids:?}"
+    );
+
+    s.store.retire_key(&old_kid, now).await.unwrap();
+    s.eventually("/echo", &before, 401).await;
+    assert_eq!(s.get("/echo", &after, &[]).await.status, 200);
+
+    s.store.revoke_key(&new.kid, now).await.unwrap();
+    s.eventually("/echo", &after, 401).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_impersonate_with_a_mark_and_an_audit_record() {
+    let s = setup().await;
+    let admin = s.token(9, 1, &["admin"]).await;
+    let r = s.get("/echo", &admin, &[("user_id", "2")]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    assert_eq!(headers["user_id"], "2");
+    assert_eq!(
+        headers["group_id"], "20",
+        "the impersonated user's group, from the store"
+    );
+    assert_eq!(headers["x-impersonator-id"], "9");
+    let request_id = r.header("x-request-id").unwrap().to_owned();
+    let log = s.store.audit_log(None, 50).await.unwrap();
+    let record = log
+        .iter()
+        .find(|r| r.event.action == "impersonate")
+        .expect("audited");
+    assert_eq!(record.event.actor.as_deref(), Some("user:9"));
+    assert_eq!(record.event.subject.as_deref(), Some("user:2"));
+    assert_eq!(
+        record.event.request_id.as_deref(),
+        Some(request_id.as_str())
+    );
+
+    // As the admin of another group: the admin stays the user.
+    let r = s.get("/echo", &admin, &[("Group-Id", "77")]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = &r.json()["headers"];
+    assert_eq!(
+        (headers["user_id"].as_str(), headers["group_id"].as_str()),
+        (Some("9"), Some("77"))
+    );
+
+    assert_eq!(
+        s.get("/echo", &admin, &[("user_id", "4242")]).await.status,
+        404
+    );
+    assert_eq!(
+        s.get("/echo", &admin, &[("user_id", "8")]).await.status,
+        403,
+        "not another admin"
+    );
+    let alice = s.token(1, 10, &[]).await;
+    assert_eq!(
+        s.get("/echo", &alice, &[("user_id", "2")]).await.status,
+        403
+    );
+}
