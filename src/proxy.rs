@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
@@ -57,7 +57,7 @@ pub struct Proxy {
     own_issuer: String,
     forward_authorization: bool,
     impersonator_header: header::HeaderName,
-    identity: IdentityNames,
+    identity: Arc<IdentityNames>,
     upstreams: Upstreams,
     trusted_proxies: Vec<IpNet>,
     max_header_bytes: usize,
@@ -86,7 +86,9 @@ impl Proxy {
             own_issuer: config.auth.issuer.clone(),
             forward_authorization: config.auth.forward_authorization,
             impersonator_header: config.identity.impersonator_header.clone(),
-            identity: IdentityNames::new(config.identity.all_names(&config.routes)),
+            identity: Arc::new(IdentityNames::new(
+                config.identity.all_names(&config.routes),
+            )),
             upstreams: Upstreams::new(&config.upstream, &config.routes)?,
             trusted_proxies: config.server.trusted_proxies.clone(),
             max_header_bytes: config.server.max_header_bytes,
@@ -327,7 +329,17 @@ impl Proxy {
             .map_err(|e| ProxyError::Internal(e.into()))?;
         parts.version = Version::HTTP_11;
         let limit = route.max_body_bytes;
-        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync();
+        // Trailers are headers too: a client must not smuggle an identity in them.
+        let names = Arc::clone(&self.identity);
+        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+            .map_frame(move |frame| match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    headers::remove_identity(&mut trailers, &names);
+                    Frame::trailers(trailers)
+                }
+                Err(frame) => frame,
+            })
+            .boxed_unsync();
         let upstream_request = Request::from_parts(parts, body);
 
         if route.upstream == Upstream::Echo {

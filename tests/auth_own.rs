@@ -250,3 +250,57 @@ async fn admins_impersonate_with_a_mark_and_an_audit_record() {
         403
     );
 }
+
+/// A body that sends one data frame, then trailers.
+struct WithTrailers(Option<bytes::Bytes>, Option<hyper::HeaderMap>);
+
+impl hyper::body::Body for WithTrailers {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = match (self.0.take(), self.1.take()) {
+            (Some(data), trailers) => {
+                self.1 = trailers;
+                Some(Ok(hyper::body::Frame::data(data)))
+            }
+            (None, Some(trailers)) => Some(Ok(hyper::body::Frame::trailers(trailers))),
+            (None, None) => None,
+        };
+        std::task::Poll::Ready(frame)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_headers_in_trailers_are_removed() {
+    let s = setup().await;
+    let token = s.token(1, 10, &[]).await;
+    let mut trailers = hyper::HeaderMap::new();
+    trailers.insert("user_id", "9".parse().unwrap());
+    trailers.insert("x-impersonator-id", "9".parse().unwrap());
+    trailers.insert("x-checksum", "abc".parse().unwrap());
+    let request = hyper::Request::post(s.gw.url("/echo"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(WithTrailers(
+            Some(bytes::Bytes::from_static(b"hello")),
+            Some(trailers),
+        ))
+        .unwrap();
+    let r = send(&https_client::<WithTrailers>(&s.gw.cert, true), request).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let echo = r.json();
+    assert_eq!(echo["body_bytes"], 5);
+    assert_eq!(
+        echo["trailers"]["x-checksum"], "abc",
+        "other trailers pass: {echo}"
+    );
+    assert!(echo["trailers"].get("user_id").is_none(), "{echo}");
+    assert!(
+        echo["trailers"].get("x-impersonator-id").is_none(),
+        "{echo}"
+    );
+    assert_eq!(echo["headers"]["user_id"], "1");
+}
