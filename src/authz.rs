@@ -19,6 +19,8 @@ pub struct Identity {
     pub group_id: Option<String>,
     /// Set when an admin acts for someone else: the admin's own user id.
     pub impersonator: Option<String>,
+    /// The token's scopes (for an optional scope header).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +112,7 @@ pub fn decide(
         user_id: principal.user_id.clone(),
         group_id: principal.group_id.clone(),
         impersonator: None,
+        scopes: principal.scopes.clone(),
     };
     let other_user = requested
         .user_id
@@ -138,12 +141,14 @@ pub fn decide(
             user_id: user.clone(),
             group_id: requested.group_id.clone(),
             impersonator: Some(principal.user_id.clone()),
+            scopes: principal.scopes.clone(),
         },
         // As the admin of that group.
         None => Identity {
             user_id: principal.user_id.clone(),
             group_id: other_group.cloned(),
             impersonator: Some(principal.user_id.clone()),
+            scopes: principal.scopes.clone(),
         },
     })
 }

@@ -105,6 +105,10 @@ pub struct IdentityConfig {
     pub user_header: HeaderName,
     pub group_header: HeaderName,
     pub impersonator_header: HeaderName,
+    /// When set, the token's scopes (space-separated) are injected under this name.
+    pub scope_header: Option<HeaderName>,
+    /// Where a route with `identity_assertion = true` puts the signed identity assertion.
+    pub assertion_header: HeaderName,
     /// Further names a client must never be able to send upstream.
     pub strip_headers: Vec<HeaderName>,
 }
@@ -119,8 +123,10 @@ impl IdentityConfig {
             &self.user_header,
             &self.group_header,
             &self.impersonator_header,
+            &self.assertion_header,
         ]
         .into_iter()
+        .chain(self.scope_header.iter())
         .chain(self.strip_headers.iter())
         .chain(
             routes
@@ -447,6 +453,16 @@ impl Resolver {
                 "identity.impersonator_header",
                 raw.impersonator_header.as_deref(),
                 "x-impersonator-id",
+            )?,
+            scope_header: raw
+                .scope_header
+                .as_deref()
+                .map(|name| self.header("identity.scope_header", Some(name), ""))
+                .transpose()?,
+            assertion_header: self.header(
+                "identity.assertion_header",
+                raw.assertion_header.as_deref(),
+                "x-authgate-assertion",
             )?,
             strip_headers: raw
                 .strip_headers

@@ -38,6 +38,9 @@ use upstream::Upstreams;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Lifetime of an identity assertion: it only has to survive one hop.
+const ASSERTION_TTL: Duration = Duration::from_secs(60);
+
 /// Where our public signing keys are published (RFC 8414 `jwks_uri`).
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The body type on both sides of the gateway: streamed, never collected.
@@ -57,6 +60,8 @@ pub struct Proxy {
     own_issuer: String,
     forward_authorization: bool,
     impersonator_header: header::HeaderName,
+    scope_header: Option<header::HeaderName>,
+    assertion_header: header::HeaderName,
     identity: Arc<IdentityNames>,
     upstreams: Upstreams,
     trusted_proxies: Vec<IpNet>,
@@ -86,6 +91,8 @@ impl Proxy {
             own_issuer: config.auth.issuer.clone(),
             forward_authorization: config.auth.forward_authorization,
             impersonator_header: config.identity.impersonator_header.clone(),
+            scope_header: config.identity.scope_header.clone(),
+            assertion_header: config.identity.assertion_header.clone(),
             identity: Arc::new(IdentityNames::new(
                 config.identity.all_names(&config.routes),
             )),
@@ -259,6 +266,31 @@ impl Proxy {
         }
         if let Some(admin) = &identity.impersonator {
             headers.insert(&self.impersonator_header, value(admin)?);
+        }
+        if let Some(name) = &self.scope_header {
+            headers.insert(name, value(&identity.scopes.join(" "))?);
+        }
+        if route.identity_assertion {
+            let key = self
+                .keyring
+                .signing_key(crate::store::KeyAlg::Es256)
+                .map_err(|e| ProxyError::Internal(e.into()))?;
+            let assertion = crate::tokens::Assertion {
+                audience: &route.name,
+                user_id: &identity.user_id,
+                group_id: identity.group_id.as_deref(),
+                actor: identity.impersonator.as_deref(),
+            };
+            let now = jsonwebtoken::get_current_timestamp();
+            let assertion = crate::tokens::issue_assertion(
+                &self.own_issuer,
+                &key,
+                &assertion,
+                ASSERTION_TTL,
+                now,
+            )
+            .map_err(|e| ProxyError::Internal(e.into()))?;
+            headers.insert(&self.assertion_header, value(&assertion)?);
         }
         Ok(())
     }
@@ -517,6 +549,7 @@ mod tests {
             scopes: vec![],
             audiences: vec![],
             impersonation: true,
+            identity_assertion: false,
         };
         let uri = |route: &RouteConfig, path, query| {
             upstream_uri(route, path, query).expect("uri").to_string()

@@ -304,3 +304,99 @@ async fn identity_headers_in_trailers_are_removed() {
     );
     assert_eq!(echo["headers"]["user_id"], "1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_assertion_and_scope_header() {
+    let gw = TestGateway::start(
+        GatewayConfig::new()
+            .section("[auth]\nissuer = \"https://gw.test\"\n\n[identity]\nscope_header = \"X-Scopes\"")
+            .route("name = \"orders\"\nprefix = \"/orders\"\nupstream = \"builtin:echo\"\nidentity_assertion = true"),
+    )
+    .await;
+    let config = authgate::config::load(&gw.config_path).unwrap();
+    let store = Store::open(&config.store).await.unwrap();
+    let user = NewUser {
+        id: Some(5),
+        account: "eve".into(),
+        group_id: 3,
+        ..NewUser::default()
+    };
+    store
+        .add_user(user, None, authgate::store::now())
+        .await
+        .unwrap();
+    let keyring = Keyring::new(
+        store.clone(),
+        "https://gw.test",
+        Arc::new(KeySet::default()),
+    );
+    keyring.refresh().await.unwrap();
+    let key = keyring.signing_key(KeyAlg::Es256).unwrap();
+    let spec = AccessTokenSpec {
+        user_id: "5".into(),
+        group_id: Some(3),
+        scopes: vec!["read".into(), "write".into()],
+        ttl: Duration::from_secs(600),
+        ..AccessTokenSpec::default()
+    };
+    let token = tokens::issue(
+        "https://gw.test",
+        &key,
+        &spec,
+        jsonwebtoken::get_current_timestamp(),
+    )
+    .unwrap()
+    .token;
+    let request = |extra: Option<(&str, &str)>, bearer: &str| {
+        let mut r = hyper::Request::get(gw.url("/orders"))
+            .header("authorization", format!("Bearer {bearer}"));
+        if let Some((name, value)) = extra {
+            r = r.header(name, value);
+        }
+        r.body(Full::new(Bytes::new())).unwrap()
+    };
+    let forged = "eyJhbGciOiJub25lIn0.e30.";
+    let r = send(
+        &gw.client(false),
+        request(Some(("X-Authgate-Assertion", forged)), &token),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let headers = r.json()["headers"].clone();
+    assert_eq!(headers["x-scopes"], "read write");
+    let assertion = headers["x-authgate-assertion"].as_str().unwrap().to_owned();
+    assert_ne!(assertion, forged, "a client-sent assertion is replaced");
+
+    // The upstream can verify it with our published key; it is not an access token.
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(
+        get(&gw.client(false), &gw.url("/.well-known/jwks.json"))
+            .await
+            .json(),
+    )
+    .unwrap();
+    let header = jsonwebtoken::decode_header(&assertion).unwrap();
+    assert_eq!(
+        header.typ.as_deref(),
+        Some(authgate::tokens::ASSERTION_TYPE)
+    );
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["orders"]);
+    validation.set_issuer(&["https://gw.test"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        &assertion,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(
+        (claims["sub"].as_str(), claims["gid"].as_str()),
+        (Some("5"), Some("3"))
+    );
+    let r = send(&gw.client(false), request(None, &assertion)).await;
+    assert_eq!(
+        r.status, 401,
+        "an identity assertion is never accepted as an access token"
+    );
+}

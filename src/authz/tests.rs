@@ -41,6 +41,7 @@ fn route(auth: AuthPolicy) -> RouteConfig {
         scopes: vec![],
         audiences: vec![],
         impersonation: true,
+        identity_assertion: false,
     }
 }
 
@@ -59,6 +60,7 @@ fn plain_users_get_their_own_identity() {
         user_id: "1".into(),
         group_id: Some("10".into()),
         impersonator: None,
+        scopes: vec![],
     };
     assert_eq!(decide(&alice, &r, &asks(None, None)), Ok(own.clone()));
     assert_eq!(
@@ -85,7 +87,8 @@ fn admins_impersonate_users_and_groups() {
         Ok(Identity {
             user_id: "2".into(),
             group_id: None,
-            impersonator: Some("9".into())
+            impersonator: Some("9".into()),
+            scopes: vec![],
         })
     );
     assert_eq!(
@@ -93,7 +96,8 @@ fn admins_impersonate_users_and_groups() {
         Ok(Identity {
             user_id: "9".into(),
             group_id: Some("77".into()),
-            impersonator: Some("9".into())
+            impersonator: Some("9".into()),
+            scopes: vec![],
         })
     );
     let mut off = route(AuthPolicy::Authenticated);

@@ -88,6 +88,8 @@ pub struct RawIdentity {
     pub user_header: Option<String>,
     pub group_header: Option<String>,
     pub impersonator_header: Option<String>,
+    pub scope_header: Option<String>,
+    pub assertion_header: Option<String>,
     #[serde(default)]
     pub strip_headers: Vec<String>,
 }
@@ -117,6 +119,8 @@ pub struct RawRoute {
     #[serde(default)]
     pub audiences: Vec<String>,
     pub impersonation: Option<bool>,
+    #[serde(default)]
+    pub identity_assertion: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

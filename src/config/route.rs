@@ -105,6 +105,8 @@ pub struct RouteConfig {
     pub audiences: Vec<String>,
     /// Admins may act for other users here (default true).
     pub impersonation: bool,
+    /// Add a signed identity assertion header for the upstream to verify.
+    pub identity_assertion: bool,
 }
 
 pub(super) fn resolve_all(
@@ -235,6 +237,7 @@ fn resolve(
         scopes: raw.scopes.clone(),
         audiences: raw.audiences.clone(),
         impersonation: raw.impersonation.unwrap_or(true),
+        identity_assertion: raw.identity_assertion,
         prefix,
     })
 }

@@ -105,6 +105,7 @@ mod tests {
             scopes: vec![],
             audiences: vec![],
             impersonation: true,
+            identity_assertion: false,
         }
     }
 
