@@ -96,6 +96,8 @@ struct Issuer {
 }
 
 pub struct Verifier {
+    /// Every algorithm any trusted issuer may use.
+    algorithms: std::collections::HashSet<Algorithm>,
     keys: Arc<KeySet>,
     issuers: HashMap<String, Issuer>,
     cache: VerifiedCache,
@@ -115,7 +117,7 @@ impl Verifier {
         cache_entries: usize,
         revocations: Arc<dyn Revocations>,
     ) -> Self {
-        let issuers = policies
+        let issuers: HashMap<String, Issuer> = policies
             .into_iter()
             .map(|policy| {
                 let validations = policy
@@ -132,7 +134,12 @@ impl Verifier {
                 )
             })
             .collect();
+        let algorithms = issuers
+            .values()
+            .flat_map(|i: &Issuer| i.policy.algorithms.iter().copied())
+            .collect();
         Verifier {
+            algorithms,
             keys,
             issuers,
             cache: VerifiedCache::new(cache_entries),
@@ -171,6 +178,10 @@ impl Verifier {
         let bad = AuthnError::InvalidToken;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| bad("the token is not a well-formed JWT"))?;
+        // The allow-list comes before anything else reads the token's payload.
+        if !self.algorithms.contains(&header.alg) {
+            return Err(bad("the token's algorithm is not allowed"));
+        }
         let peek: IssuerPeek = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| bad("the token is not a well-formed JWT"))?;
         let issuer = peek

@@ -400,3 +400,34 @@ async fn identity_assertion_and_scope_header() {
         "an identity assertion is never accepted as an access token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_jti_is_refused() {
+    let s = setup().await;
+    s.keyring.refresh().await.unwrap();
+    let key = s.keyring.signing_key(KeyAlg::Es256).unwrap();
+    let spec = AccessTokenSpec {
+        user_id: "2".into(),
+        ttl: Duration::from_secs(600),
+        ..AccessTokenSpec::default()
+    };
+    let issued = tokens::issue(
+        &s.issuer,
+        &key,
+        &spec,
+        jsonwebtoken::get_current_timestamp(),
+    )
+    .unwrap();
+    assert_eq!(s.get("/echo", &issued.token, &[]).await.status, 200);
+    s.store
+        .deny_jti(&issued.jti, i64::try_from(issued.expires_at).unwrap())
+        .await
+        .unwrap();
+    s.eventually("/echo", &issued.token, 401).await;
+    let fresh = s.token(2, 20, &[]).await;
+    assert_eq!(
+        s.get("/echo", &fresh, &[]).await.status,
+        200,
+        "only that token"
+    );
+}
