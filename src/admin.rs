@@ -1,5 +1,6 @@
 //! The admin listener (plain HTTP, meant for localhost or a private network): `/healthz` says
-//! the process is alive, `/readyz` says it accepts traffic (503 while draining).
+//! the process is alive, `/readyz` says it accepts traffic (503 while draining), `/metrics`
+//! gives counters in the Prometheus text format (the verified-token cache, for now).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,10 +14,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::authn::Authenticator;
 use crate::proxy::Body;
 use crate::proxy::error::json_response;
 
-pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    ready: Arc<AtomicBool>,
+    authn: Arc<Authenticator>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let (stream, _) = tokio::select! {
             _ = crate::server::stopped(&mut stop) => return,
@@ -30,10 +37,11 @@ pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, mut stop: watc
             },
         };
         let ready = Arc::clone(&ready);
+        let authn = Arc::clone(&authn);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let ready = ready.load(Ordering::Relaxed);
-                async move { Ok::<_, Infallible>(answer(&request, ready)) }
+                let response = answer(&request, ready.load(Ordering::Relaxed), &authn);
+                async move { Ok::<_, Infallible>(response) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -46,8 +54,9 @@ pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, mut stop: watc
     }
 }
 
-fn answer(request: &Request<Incoming>, ready: bool) -> Response<Body> {
+fn answer(request: &Request<Incoming>, ready: bool, authn: &Authenticator) -> Response<Body> {
     match request.uri().path() {
+        "/metrics" => metrics(authn),
         "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         "/readyz" if ready => {
             json_response(StatusCode::OK, &serde_json::json!({"status": "ready"}))
@@ -58,7 +67,30 @@ fn answer(request: &Request<Incoming>, ready: bool) -> Response<Body> {
         ),
         _ => json_response(
             StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "not_found", "error_description": "admin paths: /healthz, /readyz"}),
+            &serde_json::json!({"error": "not_found", "error_description": "admin paths: /healthz, /readyz, /metrics"}),
         ),
     }
+}
+
+fn metrics(authn: &Authenticator) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let stats = authn.cache_stats();
+    let text = format!(
+        "# TYPE authgate_token_cache_hits_total counter\n\
+         authgate_token_cache_hits_total {}\n\
+         # TYPE authgate_token_cache_misses_total counter\n\
+         authgate_token_cache_misses_total {}\n\
+         # TYPE authgate_token_cache_entries gauge\n\
+         authgate_token_cache_entries {}\n",
+        stats.hits, stats.misses, stats.entries
+    );
+    let body = http_body_util::Full::new(bytes::Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }

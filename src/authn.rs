@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 pub use bearer::{Authenticator, extract_token};
-pub use cache::VerifiedCache;
+pub use cache::{CacheStats, VerifiedCache};
 use keyset::KeySet;
 
 /// Who a verified token speaks for.
@@ -149,6 +149,10 @@ impl Verifier {
 
     pub fn keys(&self) -> &Arc<KeySet> {
         &self.keys
+    }
+
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
     }
 
     /// Verifies `token` now (jsonwebtoken reads the same clock for `exp`/`nbf`).

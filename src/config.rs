@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub plain_listen: Option<SocketAddr>,
     pub max_connections: usize,
+    /// Async worker threads; 0 = one per core.
+    pub worker_threads: usize,
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -365,6 +367,7 @@ impl Resolver {
                 None => None,
             },
             max_connections,
+            worker_threads: raw.worker_threads.unwrap_or(0),
             tls_handshake_timeout: self.duration(
                 "server.tls_handshake_timeout",
                 raw.tls_handshake_timeout.as_deref(),

@@ -88,7 +88,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     authgate::telemetry::init(&config.log);
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        builder.worker_threads(config.server.worker_threads);
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let gateway = Gateway::bind(config).await?;
         gateway.run(shutdown_signal()).await?;

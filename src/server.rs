@@ -147,10 +147,11 @@ impl Gateway {
         let ready = Arc::new(AtomicBool::new(true));
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
-            tracing::info!(%addr, "admin listener ready (/healthz, /readyz)");
+            tracing::info!(%addr, "admin listener ready (/healthz, /readyz, /metrics)");
             tokio::spawn(crate::admin::serve(
                 listener,
                 Arc::clone(&ready),
+                Arc::clone(&self.authn),
                 admin_stop_rx,
             ));
         }

@@ -70,6 +70,10 @@ impl Authenticator {
         })
     }
 
+    pub fn cache_stats(&self) -> super::CacheStats {
+        self.verifier.cache_stats()
+    }
+
     pub fn keys(&self) -> &Arc<KeySet> {
         self.verifier.keys()
     }

@@ -4,6 +4,7 @@
 //! caller on every hit, so a token revoked after it was cached is still refused.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
@@ -21,6 +22,16 @@ pub fn digest(token: &str) -> TokenDigest {
 pub struct VerifiedCache {
     entries: DashMap<TokenDigest, Arc<Principal>>,
     max_entries: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Counters for the admin listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: usize,
 }
 
 impl VerifiedCache {
@@ -28,17 +39,35 @@ impl VerifiedCache {
         VerifiedCache {
             entries: DashMap::new(),
             max_entries,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
     /// The cached principal, if present and not expired at `now` (seconds since the epoch).
     pub fn get(&self, key: &TokenDigest, now: u64) -> Option<Arc<Principal>> {
-        let hit = self.entries.get(key).map(|p| Arc::clone(p.value()))?;
-        if hit.expires_at <= now {
-            self.entries.remove(key);
-            return None;
+        let hit = self.entries.get(key).map(|p| Arc::clone(p.value()));
+        match hit {
+            Some(hit) if hit.expires_at > now => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(hit)
+            }
+            expired => {
+                if expired.is_some() {
+                    self.entries.remove(key);
+                }
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
-        Some(hit)
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.entries.len(),
+        }
     }
 
     /// Stores a verified principal. When full, expired entries are swept first; if it is still

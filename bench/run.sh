@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark on 127.0.0.1: direct, nginx (no auth), HAProxy (plain and with
+# jwt_verify ES256), authgate (ES256 bearer check + identity headers). One wrk thread; every
+# proxy limited to one worker thread. Writes bench/results/latest.md and prints it.
+#
+#   bash bench/run.sh            # RUNS=3 DURATION=10 by default
+#   RUNS=1 DURATION=5 bash bench/run.sh
+#
+# Installs nginx, haproxy and wrk with apt-get when missing. Stops every process it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+TOKENS=${TOKENS:-300000}
+WORK=$(mktemp -d /tmp/authgate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+need=()
+for tool in nginx haproxy wrk; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx); HAPROXY=$(command -v haproxy)
+
+echo "== building authgate (release)"
+cargo build --release --quiet --bin authgate --example mint
+BIN=$ROOT/target/release/authgate
+MINT=$ROOT/target/release/examples/mint
+
+echo "== minting $TOKENS distinct ES256 tokens"
+"$MINT" keygen "$WORK"
+"$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench "$TOKENS" > "$WORK/tokens.txt"
+SAME=$(head -n1 "$WORK/tokens.txt")
+# The same-token workload must not hit a token of the distinct file.
+"$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench 1 > "$WORK/same.txt"
+SAME=$(cat "$WORK/same.txt")
+
+# ---- configs ------------------------------------------------------------------------------
+cat > "$WORK/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err warn;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 10000000;
+  server { listen 127.0.0.1:18080 backlog=4096; location / { return 200 "hello world\n"; } } }
+CONF
+cat > "$WORK/nginx-proxy.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/nginx-proxy.pid; error_log $WORK/nginx-proxy.err warn;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 10000000;
+  upstream u { server 127.0.0.1:18080; keepalive 128; }
+  server { listen 127.0.0.1:18081 backlog=4096;
+    location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+haproxy_conf() { # $1 port, $2 extra frontend rules
+  cat <<CONF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:$1
+$2
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:18080
+CONF
+}
+haproxy_conf 18082 "" > "$WORK/haproxy-plain.cfg"
+haproxy_conf 18083 "  http-request set-var(txn.bearer) http_auth_bearer
+  http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('\$.alg')
+  http-request deny unless { var(txn.alg) -m str ES256 }
+  http-request deny unless { var(txn.bearer),jwt_verify(txn.alg,\"$WORK/idp-pub.pem\") -m int 1 }
+  http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+  http-request set-var(txn.now) date()
+  http-request deny if { var(txn.exp),sub(txn.now) -m int lt 0 }
+  http-request del-header user_id
+  http-request del-header group_id
+  http-request set-header user_id %[var(txn.bearer),jwt_payload_query('\$.sub')]
+  http-request set-header group_id %[var(txn.bearer),jwt_payload_query('\$.gid','int')]" > "$WORK/haproxy-jwt.cfg"
+mkdir -p "$WORK/authgate"
+cat > "$WORK/authgate/gateway.toml" <<CONF
+[server]
+listen = "127.0.0.1:18443"
+plain_listen = "127.0.0.1:18084"
+worker_threads = 1
+max_connections = 20000
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+dev_self_signed = true
+[admin]
+listen = "127.0.0.1:18090"
+[log]
+level = "warn"
+access_log = false
+[upstream]
+pool_max_idle_per_host = 128
+[[issuers]]
+issuer = "https://bench-idp"
+public_key_file = "$WORK/idp-pub.pem"
+kid = "bench"
+algorithms = ["ES256"]
+group_claim = "gid"
+[[routes]]
+prefix = "/"
+upstream = "http://127.0.0.1:18080"
+CONF
+
+# ---- helpers ------------------------------------------------------------------------------
+start() { # name, command...; records the pid
+  local name=$1; shift
+  "$@" > "$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  echo $! > "$WORK/$name.pid.main"
+}
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+family() { local pid=$1; echo "$pid $(pgrep -P "$pid" | tr '\n' ' ')"; }
+ticks() { local sum=0; for p in $1; do [ -r /proc/$p/stat ] && sum=$((sum + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $sum; }
+hwm_kb() { local sum=0; for p in $1; do [ -r /proc/$p/status ] && sum=$((sum + $(awk '/VmHWM/{print $2}' /proc/$p/status))); done; echo $sum; }
+requests() { awk '/requests in/{print $1}' "$1"; }
+CLK=$(getconf CLK_TCK)
+
+measure() { # setup name, port, pids ("" for direct), wrk extra args...
+  local name=$1 port=$2 pids=$3; shift 3
+  local url=http://127.0.0.1:$port/bench
+  wrk -t1 -c64 -d2s "$@" "$url" > /dev/null 2>&1 || true
+  local before; before=$(ticks "$pids")
+  wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
+  local after; after=$(ticks "$pids")
+  wrk -t1 -c16 -d"${DURATION}s" --latency "$@" "$url" > "$WORK/$name.c16" 2>&1
+  local n; n=$(requests "$WORK/$name.c64")
+  local rps; rps=$(awk '/Requests\/sec/{printf "%d", $2}' "$WORK/$name.c64")
+  local non2xx; non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/$name.c64"); non2xx=${non2xx:-0}
+  local p50; p50=$(awk '$1=="50%"{print $2}' "$WORK/$name.c16")
+  local p99; p99=$(awk '$1=="99%"{print $2}' "$WORK/$name.c16")
+  local cpu="-" rss="-"
+  if [ -n "$pids" ]; then
+    cpu=$(awk -v d=$((after - before)) -v n="$n" -v clk="$CLK" 'BEGIN{printf "%.1f", d * 1e6 / clk / n}')
+    rss="$(( $(hwm_kb "$pids") / 1024 )) MB"
+  fi
+  echo "$name|$rps|$p50|$p99|$cpu|$rss|$non2xx"
+}
+
+# ---- run ----------------------------------------------------------------------------------
+start upstream "$NGINX" -p "$WORK" -c "$WORK/upstream.conf"; wait_port 18080
+start nginx-proxy "$NGINX" -p "$WORK" -c "$WORK/nginx-proxy.conf"; wait_port 18081
+start haproxy-plain "$HAPROXY" -f "$WORK/haproxy-plain.cfg"; wait_port 18082
+start haproxy-jwt "$HAPROXY" -f "$WORK/haproxy-jwt.cfg"; wait_port 18083
+start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+sleep 0.5
+NGX=$(family "$(cat "$WORK/nginx-proxy.pid.main")")
+HAP=$(cat "$WORK/haproxy-plain.pid.main"); HAJ=$(cat "$WORK/haproxy-jwt.pid.main")
+AG=$(cat "$WORK/authgate.pid.main")
+AUTH_SAME=(-H "Authorization: Bearer $SAME")
+AUTH_DISTINCT=(-s "$ROOT/bench/distinct.lua")
+export TOKENS_FILE=$WORK/tokens.txt
+
+# Sanity: every setup answers 200 (a JWT setup refusing the token would look fast).
+for port in 18080 18081 18082; do curl -sf "http://127.0.0.1:$port/bench" > /dev/null; done
+for port in 18083 18084; do curl -sf -H "Authorization: Bearer $SAME" "http://127.0.0.1:$port/bench" > /dev/null; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18084/bench)" = 401 ] || { echo "authgate let a request without a token through" >&2; exit 1; }
+
+RESULTS=$WORK/rows.txt
+: > "$RESULTS"
+for run in $(seq "$RUNS"); do
+  echo "== run $run/$RUNS"
+  for setup in direct nginx-proxy haproxy-plain haproxy-jwt-same authgate-same haproxy-jwt-distinct authgate-distinct; do
+    case $setup in
+      direct) row=$(measure direct 18080 "") ;;
+      nginx-proxy) row=$(measure nginx-proxy 18081 "$NGX") ;;
+      haproxy-plain) row=$(measure haproxy-plain 18082 "$HAP") ;;
+      haproxy-jwt-same) row=$(measure haproxy-jwt-same 18083 "$HAJ" "${AUTH_SAME[@]}") ;;
+      authgate-same) row=$(measure authgate-same 18084 "$AG" "${AUTH_SAME[@]}") ;;
+      haproxy-jwt-distinct) row=$(measure haproxy-jwt-distinct 18083 "$HAJ" "${AUTH_DISTINCT[@]}") ;;
+      authgate-distinct)
+        before=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
+        row=$(measure authgate-distinct 18084 "$AG" "${AUTH_DISTINCT[@]}")
+        after=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
+        echo "cache (hits misses) before: $before after: $after" >> "$WORK/cache.txt" ;;
+    esac
+    echo "$run|$row" | tee -a "$RESULTS"
+  done
+done
+
+# Idle keep-alive connections: RSS of authgate holding 10,000 of them.
+python3 - "$AG" <<'PY' > "$WORK/idle.txt"
+import socket, sys, time
+pid = sys.argv[1]
+def rss():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+before = rss()
+socks = []
+for _ in range(10000):
+    s = socket.create_connection(("127.0.0.1", 18084))
+    s.sendall(b"GET /bench HTTP/1.1\r\nHost: x\r\n\r\n")
+    socks.append(s)
+time.sleep(1)
+for s in socks:
+    s.recv(4096)
+time.sleep(1)
+print(f"{before} {rss()}")
+for s in socks:
+    s.close()
+PY
+
+# ---- report (medians over runs) -------------------------------------------------------------
+OUT=bench/results/latest.md
+mkdir -p bench/results
+python3 - "$RESULTS" "$WORK/idle.txt" "$WORK/cache.txt" "$RUNS" "$DURATION" > "$OUT" <<'PY'
+import statistics, sys, re, platform, subprocess, datetime
+rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
+order, data = [], {}
+for run, name, rps, p50, p99, cpu, rss, non2xx in rows:
+    if name not in data:
+        order.append(name); data[name] = []
+    data[name].append((int(rps), p50, p99, cpu, rss, int(non2xx)))
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v or "")
+    if not m: return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+def med(xs): return statistics.median(xs)
+direct = med([r[0] for r in data["direct"]])
+cpu_model = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+print(f"Measured {datetime.date.today()} on {cpu_model}, {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+      f"median of {sys.argv[4]} runs of {sys.argv[5]} s each; wrk -t1; one worker thread per proxy.\n")
+print("| setup | req/s (c64) | × direct | p50 (c16) | p99 (c16) | CPU µs/req | peak RSS | non-2xx |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name in order:
+    rs = data[name]
+    rps = med([r[0] for r in rs])
+    p50 = med([ms(r[1]) for r in rs]); p99 = med([ms(r[2]) for r in rs])
+    cpus = [float(r[3]) for r in rs if r[3] != "-"]
+    cpu = f"{med(cpus):.1f}" if cpus else "—"
+    print(f"| {name} | {rps:,.0f} | {rps/direct:.2f} | {p50:.2f} ms | {p99:.2f} ms | {cpu} | {rs[-1][4] if rs[-1][4] != '-' else '—'} | {max(r[5] for r in rs)} |")
+before, after = open(sys.argv[2]).read().split()
+print(f"\nauthgate RSS with 10,000 idle keep-alive connections: {after} MB (before: {before} MB).")
+print("\nVerified-token cache during the distinct-token runs (hits misses, cumulative):")
+for line in open(sys.argv[3]):
+    print(f"- {line.strip()}")
+PY
+cat "$OUT"
