@@ -32,7 +32,7 @@ pub enum ClientCommand {
 pub struct AddArgs {
     id: String,
     /// Allowed grant (repeatable): authorization_code, implicit, password, client_credentials,
-    /// refresh_token.
+    /// refresh_token, token_exchange (RFC 8693: admins acting for users).
     #[arg(long = "grant", required = true)]
     grants: Vec<String>,
     /// Redirect URI, matched exactly (repeatable).

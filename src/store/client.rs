@@ -17,15 +17,18 @@ pub enum GrantType {
     Password,
     ClientCredentials,
     RefreshToken,
+    /// RFC 8693 token exchange (an admin obtaining a token for a user).
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
         GrantType::Password,
         GrantType::ClientCredentials,
         GrantType::RefreshToken,
+        GrantType::TokenExchange,
     ];
 
     /// The RFC 6749 name (`authorization_code`, …).
@@ -36,13 +39,19 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
+    /// The RFC name, or `token_exchange` for the RFC 8693 URN.
     pub fn parse(text: &str) -> Result<GrantType, StoreError> {
+        let text = text.trim();
+        if text == "token_exchange" {
+            return Ok(GrantType::TokenExchange);
+        }
         GrantType::ALL
             .into_iter()
-            .find(|g| g.as_str() == text.trim())
+            .find(|g| g.as_str() == text)
             .ok_or_else(|| {
                 let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
                 StoreError::invalid(

@@ -1,0 +1,332 @@
+//! The grant engine: one implementation of every OAuth 2.0 grant, for every dialect.
+//!
+//! A dialect parses its wire format into a [`TokenRequest`] and renders the [`Grant`] or
+//! [`GrantError`] that [`Engine::token`] returns in its own shape. The engine knows no HTTP and
+//! no wire format (no hyper, no serde derives here): it authenticates the client, checks that
+//! the client is registered for the grant and the scopes, runs the grant against the store
+//! (which owns every single-use and rotation invariant), applies the brute-force back-off, and
+//! signs the access token with the keyring's active key.
+//!
+//! Subjects: a user's token has `sub` = the numeric user id; a `client_credentials` token has
+//! `sub` = `client:<client id>` and no `gid` or roles. User ids are integers, so no client
+//! subject can ever equal one, and the proxy's per-user revocation (keyed by user id) and
+//! impersonation (admin role) never apply to a client token.
+
+mod client_auth;
+mod code;
+mod error;
+mod exchange;
+mod issue;
+mod password;
+mod refresh;
+pub mod scope;
+mod service;
+pub mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::authn::Verifier;
+use crate::keyring::Keyring;
+use crate::store::{Client, KeyAlg, Store, User};
+
+pub use client_auth::ClientCredentials;
+pub use code::{AuthorizationRequest, verify_pkce};
+pub use error::{Fault, GrantError, InternalError};
+pub use throttle::{Throttle, ThrottlePolicy};
+
+/// Engine-wide settings (a dialect's own defaults come per call, in [`IssueOptions`]).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// Access-token lifetime when neither the client nor the dialect sets one.
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Upper bound of a token-exchange (admin acting as a user) token's lifetime.
+    pub exchange_ttl: Duration,
+    pub code_ttl: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(issuer: impl Into<String>) -> Self {
+        EngineConfig {
+            issuer: issuer.into(),
+            access_ttl: Duration::from_secs(3600),
+            refresh_ttl: Duration::from_secs(30 * 86_400),
+            exchange_ttl: Duration::from_secs(300),
+            code_ttl: crate::store::NewCode::DEFAULT_TTL,
+        }
+    }
+}
+
+/// What the dialect asks of issuance, besides the grant.
+#[derive(Debug, Clone)]
+pub struct IssueOptions {
+    /// Signing algorithm (the `passport` dialect asks RS256).
+    pub alg: KeyAlg,
+    /// The dialect's default lifetimes; a client's own TTLs take precedence.
+    pub access_ttl: Option<Duration>,
+    pub refresh_ttl: Option<Duration>,
+    /// Extra `aud` values besides the client id.
+    pub audiences: Vec<String>,
+}
+
+impl Default for IssueOptions {
+    fn default() -> Self {
+        IssueOptions {
+            alg: KeyAlg::Es256,
+            access_ttl: None,
+            refresh_ttl: None,
+            audiences: Vec::new(),
+        }
+    }
+}
+
+/// How a password login names the user.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    /// The numeric user id (`app` dialect, `/token/id`).
+    UserId(i64),
+    /// The account (user name) only (`/token/user`).
+    Account(String),
+    /// Any login name: account, phone or e-mail.
+    AnyName(String),
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Login::UserId(id) => write!(f, "UserId({id})"),
+            Login::Account(name) => write!(f, "Account({name:?})"),
+            Login::AnyName(name) => write!(f, "AnyName({name:?})"),
+        }
+    }
+}
+
+/// The grant and its parameters. Secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub enum GrantRequest {
+    Password {
+        login: Login,
+        password: String,
+    },
+    RefreshToken {
+        refresh_token: String,
+    },
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    ClientCredentials,
+    /// RFC 8693: `subject_token` is the admin's own access token; `user_id` the user to act
+    /// as; `group_id` (only for the admin themself) the group to act as admin of.
+    TokenExchange {
+        subject_token: String,
+        user_id: i64,
+        group_id: Option<i64>,
+    },
+}
+
+impl GrantRequest {
+    /// The RFC 6749 / RFC 8693 grant type name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GrantRequest::Password { .. } => "password",
+            GrantRequest::RefreshToken { .. } => "refresh_token",
+            GrantRequest::AuthorizationCode { .. } => "authorization_code",
+            GrantRequest::ClientCredentials => "client_credentials",
+            GrantRequest::TokenExchange { .. } => "urn:ietf:params:oauth:grant-type:token-exchange",
+        }
+    }
+}
+
+impl std::fmt::Debug for GrantRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrantRequest::Password { login, .. } => f
+                .debug_struct("Password")
+                .field("login", login)
+                .finish_non_exhaustive(),
+            GrantRequest::TokenExchange {
+                user_id, group_id, ..
+            } => f
+                .debug_struct("TokenExchange")
+                .field("user_id", user_id)
+                .field("group_id", group_id)
+                .finish_non_exhaustive(),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// One token request, as every dialect hands it to the engine.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub client: ClientCredentials,
+    pub grant: GrantRequest,
+    /// The `scope` parameter, parsed ([`scope::parse`]); `None` when absent.
+    pub scope: Option<Vec<String>>,
+    /// The caller's address (after `trusted_proxies`), for the back-off.
+    pub source: IpAddr,
+    pub options: IssueOptions,
+}
+
+/// Whom a token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    User(Box<User>),
+    /// `client_credentials`: the client itself (`sub` = `client:<id>`).
+    Client,
+}
+
+/// A granted token and everything a dialect renders from it. Tokens are redacted from `Debug`.
+#[derive(Clone)]
+pub struct Grant {
+    pub access_token: String,
+    /// Always `Bearer`; dialects spell it as their document does.
+    pub token_type: &'static str,
+    pub expires_in: Duration,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub jti: String,
+    pub kid: String,
+    /// `None` for `client_credentials`, token exchange, and clients not registered for
+    /// `refresh_token`.
+    pub refresh_token: Option<String>,
+    pub scope: Vec<String>,
+    pub subject: Subject,
+    /// The admin acting as the subject (token exchange).
+    pub actor: Option<User>,
+    pub group_id: Option<i64>,
+    pub client: Client,
+}
+
+impl Grant {
+    /// The user record, for dialects that render a profile.
+    pub fn user(&self) -> Option<&User> {
+        match &self.subject {
+            Subject::User(user) => Some(user),
+            Subject::Client => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("jti", &self.jti)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scope", &self.scope)
+            .field("subject", &self.subject)
+            .field("client", &self.client.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine; cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Store,
+    keyring: Arc<Keyring>,
+    verifier: Arc<Verifier>,
+    throttle: Arc<Throttle>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// `verifier` checks token-exchange subject tokens (it must trust `config.issuer` with
+    /// the keyring's key set).
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        verifier: Arc<Verifier>,
+        throttle: Arc<Throttle>,
+        config: EngineConfig,
+    ) -> Self {
+        Engine {
+            store,
+            keyring,
+            verifier,
+            throttle,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// Runs one token request.
+    pub async fn token(&self, request: TokenRequest) -> Result<Grant, GrantError> {
+        let client = self.authenticate(&request.client, request.source).await?;
+        let scope = request.scope.as_deref();
+        let options = &request.options;
+        match request.grant {
+            GrantRequest::Password { login, password } => {
+                self.password(&client, &login, &password, scope, request.source, options)
+                    .await
+            }
+            GrantRequest::RefreshToken { refresh_token } => {
+                self.refresh(&client, &refresh_token, scope, options).await
+            }
+            GrantRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                let exchange = code::Exchange {
+                    code: &code,
+                    redirect_uri: redirect_uri.as_deref(),
+                    verifier: code_verifier.as_deref(),
+                };
+                self.authorization_code(&client, exchange, options).await
+            }
+            GrantRequest::ClientCredentials => {
+                self.client_credentials(&client, scope, options).await
+            }
+            GrantRequest::TokenExchange {
+                subject_token,
+                user_id,
+                group_id,
+            } => {
+                let target = exchange::Target { user_id, group_id };
+                self.exchange(&client, &subject_token, target, scope, options)
+                    .await
+            }
+        }
+    }
+
+    /// Lifetimes: the client's own, else the dialect's, else the engine's.
+    fn access_ttl(&self, client: &Client, options: &IssueOptions) -> Duration {
+        client
+            .access_ttl
+            .or(options.access_ttl)
+            .unwrap_or(self.config.access_ttl)
+    }
+
+    fn refresh_ttl(&self, client: &Client, options: &IssueOptions) -> Duration {
+        client
+            .refresh_ttl
+            .or(options.refresh_ttl)
+            .unwrap_or(self.config.refresh_ttl)
+    }
+}
+
+/// Seconds since the epoch, for the store and the token.
+fn now() -> i64 {
+    crate::store::now()
+}
+
+fn instant() -> Instant {
+    Instant::now()
+}

@@ -1,0 +1,134 @@
+//! Client authentication (RFC 6749 §2.3) as a typed input: the dialect says where the client
+//! put its credentials, the engine decides. Secret guessing is throttled like password guessing.
+
+use std::net::IpAddr;
+
+use super::throttle::Verdict;
+use super::{Engine, GrantError, instant};
+use crate::store::{Client, GrantType, StoreError};
+
+/// Where the client's credentials came from. Secrets are redacted from `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// Nothing identified a client.
+    Missing,
+    /// `client_secret_basic`: HTTP Basic with id and secret.
+    Basic { id: String, secret: String },
+    /// `client_secret_post`: `client_id` (and, for a confidential client, `client_secret`) in
+    /// the body; a public client sends only its id.
+    Post { id: String, secret: Option<String> },
+    /// Both at once: refused with `invalid_request` (RFC 6749 §2.3: one method per request).
+    Both,
+    /// The `app` dialect's `app_id` header: identifies a *public* client by its alias; a
+    /// confidential client must authenticate with its secret instead.
+    AppId(String),
+}
+
+impl ClientCredentials {
+    /// Builds the value from what a dialect found: an `Authorization: Basic` pair and the
+    /// body's `client_id`/`client_secret`.
+    pub fn from_parts(
+        basic: Option<(String, String)>,
+        post_id: Option<String>,
+        post_secret: Option<String>,
+    ) -> Self {
+        match (basic, post_id, post_secret) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => ClientCredentials::Both,
+            (Some((id, secret)), None, None) => ClientCredentials::Basic { id, secret },
+            (None, Some(id), secret) => ClientCredentials::Post { id, secret },
+            (None, None, _) => ClientCredentials::Missing,
+        }
+    }
+
+    /// The client id it names, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientCredentials::Basic { id, .. } | ClientCredentials::Post { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Did the client use HTTP authentication (so a failure answers 401 + `WWW-Authenticate`)?
+    pub fn is_basic(&self) -> bool {
+        matches!(self, ClientCredentials::Basic { .. })
+    }
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientCredentials::Missing => f.write_str("Missing"),
+            ClientCredentials::Both => f.write_str("Both"),
+            ClientCredentials::Basic { id, .. } => write!(f, "Basic({id:?}, <redacted>)"),
+            ClientCredentials::Post { id, secret } => {
+                let secret = secret.as_ref().map(|_| "<redacted>");
+                write!(f, "Post({id:?}, {secret:?})")
+            }
+            ClientCredentials::AppId(app) => write!(f, "AppId({app:?})"),
+        }
+    }
+}
+
+impl Engine {
+    /// The authenticated client, or `invalid_client`/`invalid_request`/`TooManyAttempts`.
+    pub async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+        source: IpAddr,
+    ) -> Result<Client, GrantError> {
+        let (id, secret) = match credentials {
+            ClientCredentials::Both => {
+                return Err(GrantError::request(
+                    "client credentials were sent both in the Authorization header and in the body",
+                ));
+            }
+            ClientCredentials::Missing => return Err(GrantError::InvalidClient { source: None }),
+            ClientCredentials::AppId(app_id) => return self.public_by_app_id(app_id).await,
+            ClientCredentials::Basic { id, secret } => (id.as_str(), Some(secret.as_str())),
+            ClientCredentials::Post { id, secret } => (id.as_str(), secret.as_deref()),
+        };
+        let key = format!("client:{id}");
+        match self.throttle.check(&key, source, instant()) {
+            Verdict::Blocked { retry_after } => {
+                return Err(GrantError::TooManyAttempts { retry_after });
+            }
+            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Proceed { .. } => {}
+        }
+        match self.store.verify_client(id, secret).await {
+            Ok(client) => {
+                self.throttle.succeeded(&key, source);
+                Ok(client)
+            }
+            Err(StoreError::BadClientCredentials) => {
+                self.throttle.failed(&key, source, instant());
+                Err(GrantError::InvalidClient {
+                    source: Some(StoreError::BadClientCredentials),
+                })
+            }
+            Err(other) => Err(GrantError::internal("authenticating the client", other)),
+        }
+    }
+
+    async fn public_by_app_id(&self, app_id: &str) -> Result<Client, GrantError> {
+        match self.store.client_by_app_id(app_id).await {
+            Ok(client) if client.public => Ok(client),
+            Ok(_) => Err(GrantError::InvalidClient { source: None }),
+            Err(error @ StoreError::NotFound { .. }) => Err(GrantError::InvalidClient {
+                source: Some(error),
+            }),
+            Err(other) => Err(GrantError::internal("looking up the app id", other)),
+        }
+    }
+}
+
+/// `unauthorized_client` unless `client` is registered for `grant`.
+pub(super) fn require(client: &Client, grant: GrantType) -> Result<(), GrantError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(GrantError::UnauthorizedClient {
+            grant: grant.as_str(),
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! The `password` grant (RFC 6749 §4.3): log in by user id, by account (user name), or by any
+//! login name. An unknown user costs one password verification and fails exactly like a wrong
+//! password. Failures feed the back-off.
+
+use std::net::IpAddr;
+
+use super::client_auth::require;
+use super::issue::Decision;
+use super::throttle::Verdict;
+use super::{Engine, Grant, GrantError, IssueOptions, Login, Subject, instant, now, scope};
+use crate::store::{Client, GrantType, StoreError, User, login_key};
+
+const BAD_LOGIN: &str = "invalid login name or password";
+
+/// The back-off key of a login: what was typed, normalised.
+fn throttle_key(login: &Login) -> String {
+    match login {
+        Login::UserId(id) => format!("user:#{id}"),
+        Login::Account(name) | Login::AnyName(name) => format!("user:{}", login_key(name)),
+    }
+}
+
+impl Engine {
+    pub(super) async fn password(
+        &self,
+        client: &Client,
+        login: &Login,
+        password: &str,
+        requested: Option<&[String]>,
+        source: IpAddr,
+        options: &IssueOptions,
+    ) -> Result<Grant, GrantError> {
+        require(client, GrantType::Password)?;
+        let scope = scope::grant(requested, &client.scopes)?;
+        let key = throttle_key(login);
+        match self.throttle.check(&key, source, instant()) {
+            Verdict::Blocked { retry_after } => {
+                return Err(GrantError::TooManyAttempts { retry_after });
+            }
+            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Proceed { .. } => {}
+        }
+        let user = match self.verify_login(login, password).await {
+            Ok(user) => user,
+            Err(StoreError::BadCredentials) => {
+                self.throttle.failed(&key, source, instant());
+                return Err(GrantError::InvalidGrant {
+                    reason: BAD_LOGIN,
+                    source: Some(StoreError::BadCredentials),
+                });
+            }
+            Err(error) => return Err(GrantError::from_store("the account is disabled", error)),
+        };
+        self.throttle.succeeded(&key, source);
+        let decision = Decision {
+            client,
+            subject: Subject::User(Box::new(user.clone())),
+            scope,
+            actor: None,
+            group_id: None,
+            ttl: self.access_ttl(client, options),
+            options,
+        };
+        let (grant, _) = self.user_grant(decision, &user).await?;
+        Ok(grant)
+    }
+
+    /// `Store::verify_login` for every way of naming the user; any mismatch is the same
+    /// `BadCredentials` an unknown name gives, after the same password verification.
+    async fn verify_login(&self, login: &Login, password: &str) -> Result<User, StoreError> {
+        match login {
+            Login::AnyName(name) => self.store.verify_login(name, password, now()).await,
+            Login::Account(name) => {
+                let user = self.store.verify_login(name, password, now()).await?;
+                if user.account == login_key(name) {
+                    Ok(user)
+                } else {
+                    Err(StoreError::BadCredentials)
+                }
+            }
+            Login::UserId(id) => {
+                let account = match self.store.user(*id).await {
+                    Ok(user) => user.account,
+                    // "" is never a stored name: one dummy verification, then BadCredentials.
+                    Err(StoreError::NotFound { .. }) => String::new(),
+                    Err(other) => return Err(other),
+                };
+                let user = self.store.verify_login(&account, password, now()).await?;
+                // Renamed in between: the name now belongs to someone else.
+                if user.id == *id {
+                    Ok(user)
+                } else {
+                    Err(StoreError::BadCredentials)
+                }
+            }
+        }
+    }
+}
