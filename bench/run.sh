@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
-TOKENS=${TOKENS:-300000}
+TOKENS=${TOKENS:-600000}
 WORK=$(mktemp -d /tmp/authgate-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -39,7 +39,10 @@ MINT=$ROOT/target/release/examples/mint
 echo "== minting $TOKENS distinct ES256 tokens"
 "$MINT" keygen "$WORK"
 "$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench "$TOKENS" > "$WORK/tokens.txt"
-SAME=$(head -n1 "$WORK/tokens.txt")
+# Each wrk invocation (warm-up, c64, c16) gets its own slice: a token is never sent twice.
+head -n $((TOKENS / 8)) "$WORK/tokens.txt" > "$WORK/tokens.warm"
+sed -n "$((TOKENS / 8 + 1)),$((TOKENS * 5 / 8))p" "$WORK/tokens.txt" > "$WORK/tokens.c64"
+sed -n "$((TOKENS * 5 / 8 + 1)),\$p" "$WORK/tokens.txt" > "$WORK/tokens.c16"
 # The same-token workload must not hit a token of the distinct file.
 "$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench 1 > "$WORK/same.txt"
 SAME=$(cat "$WORK/same.txt")
@@ -137,11 +140,11 @@ CLK=$(getconf CLK_TCK)
 measure() { # setup name, port, pids ("" for direct), wrk extra args...
   local name=$1 port=$2 pids=$3; shift 3
   local url=http://127.0.0.1:$port/bench
-  wrk -t1 -c64 -d2s "$@" "$url" > /dev/null 2>&1 || true
+  TOKENS_FILE=$WORK/tokens.warm wrk -t1 -c64 -d2s "$@" "$url" > /dev/null 2>&1 || true
   local before; before=$(ticks "$pids")
-  wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
+  TOKENS_FILE=$WORK/tokens.c64 wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
   local after; after=$(ticks "$pids")
-  wrk -t1 -c16 -d"${DURATION}s" --latency "$@" "$url" > "$WORK/$name.c16" 2>&1
+  TOKENS_FILE=$WORK/tokens.c16 wrk -t1 -c16 -d"${DURATION}s" --latency "$@" "$url" > "$WORK/$name.c16" 2>&1
   local n; n=$(requests "$WORK/$name.c64")
   local rps; rps=$(awk '/Requests\/sec/{printf "%d", $2}' "$WORK/$name.c64")
   local non2xx; non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/$name.c64"); non2xx=${non2xx:-0}
@@ -167,7 +170,6 @@ HAP=$(cat "$WORK/haproxy-plain.pid.main"); HAJ=$(cat "$WORK/haproxy-jwt.pid.main
 AG=$(cat "$WORK/authgate.pid.main")
 AUTH_SAME=(-H "Authorization: Bearer $SAME")
 AUTH_DISTINCT=(-s "$ROOT/bench/distinct.lua")
-export TOKENS_FILE=$WORK/tokens.txt
 
 # Sanity: every setup answers 200 (a JWT setup refusing the token would look fast).
 for port in 18080 18081 18082; do curl -sf "http://127.0.0.1:$port/bench" > /dev/null; done
@@ -187,6 +189,10 @@ for run in $(seq "$RUNS"); do
       authgate-same) row=$(measure authgate-same 18084 "$AG" "${AUTH_SAME[@]}") ;;
       haproxy-jwt-distinct) row=$(measure haproxy-jwt-distinct 18083 "$HAJ" "${AUTH_DISTINCT[@]}") ;;
       authgate-distinct)
+        # A fresh process: an empty verified-token cache, so earlier runs cannot hit it.
+        kill "$AG"; wait "$AG" 2>/dev/null || true
+        start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+        AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
         before=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
         row=$(measure authgate-distinct 18084 "$AG" "${AUTH_DISTINCT[@]}")
         after=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
@@ -196,7 +202,10 @@ for run in $(seq "$RUNS"); do
   done
 done
 
-# Idle keep-alive connections: RSS of authgate holding 10,000 of them.
+# Idle keep-alive connections: RSS of a fresh authgate holding 10,000 of them.
+kill "$AG"; wait "$AG" 2>/dev/null || true
+start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
 python3 - "$AG" <<'PY' > "$WORK/idle.txt"
 import socket, sys, time
 pid = sys.argv[1]

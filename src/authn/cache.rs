@@ -24,6 +24,8 @@ pub struct VerifiedCache {
     max_entries: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// When a full cache was last swept (seconds since the epoch).
+    last_sweep: AtomicU64,
 }
 
 /// Counters for the admin listener.
@@ -41,6 +43,7 @@ impl VerifiedCache {
             max_entries,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(0),
         }
     }
 
@@ -70,13 +73,23 @@ impl VerifiedCache {
         }
     }
 
-    /// Stores a verified principal. When full, expired entries are swept first; if it is still
-    /// full the entry is not cached (the next request verifies again — correct, only slower).
+    /// Stores a verified principal. When full, expired entries are swept — at most once a
+    /// second, since a sweep walks the whole map — and if it is still full the entry is not
+    /// cached (the next request verifies again: correct, only slower).
     pub fn insert(&self, key: TokenDigest, principal: Arc<Principal>, now: u64) {
         if self.max_entries == 0 {
             return;
         }
         if self.entries.len() >= self.max_entries {
+            let last = self.last_sweep.load(Ordering::Relaxed);
+            if now <= last
+                || self
+                    .last_sweep
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return;
+            }
             self.entries.retain(|_, p| p.expires_at > now);
             if self.entries.len() >= self.max_entries {
                 return;
