@@ -101,6 +101,7 @@ pub struct Verifier {
     keys: Arc<KeySet>,
     issuers: HashMap<String, Issuer>,
     cache: VerifiedCache,
+    doorkeeper: cache::Doorkeeper,
     revocations: Arc<dyn Revocations>,
 }
 
@@ -143,6 +144,7 @@ impl Verifier {
             keys,
             issuers,
             cache: VerifiedCache::new(cache_entries),
+            doorkeeper: cache::Doorkeeper::new(),
             revocations,
         }
     }
@@ -168,7 +170,9 @@ impl Verifier {
             }
             None => {
                 let verified = Arc::new(self.verify_uncached(token)?);
-                self.cache.insert(digest, Arc::clone(&verified), now);
+                if self.doorkeeper.seen_before(&digest) {
+                    self.cache.insert(digest, Arc::clone(&verified), now);
+                }
                 verified
             }
         };

@@ -2,6 +2,10 @@
 //! signature again. Keyed by SHA-256 of the whole token (never the token itself), holding the
 //! verified principal until the token's `exp`, bounded in size. Revocation is checked by the
 //! caller on every hit, so a token revoked after it was cached is still refused.
+//!
+//! A [`Doorkeeper`] admits a token to the cache only the second time it is seen, so a stream of
+//! one-time tokens (or an attacker's) cannot fill the cache and push out the hot ones; and a
+//! full cache makes room (expired entries first, otherwise everything) instead of refusing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +28,6 @@ pub struct VerifiedCache {
     max_entries: usize,
     hits: AtomicU64,
     misses: AtomicU64,
-    /// When a full cache was last swept (seconds since the epoch).
-    last_sweep: AtomicU64,
 }
 
 /// Counters for the admin listener.
@@ -43,7 +45,6 @@ impl VerifiedCache {
             max_entries,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            last_sweep: AtomicU64::new(0),
         }
     }
 
@@ -73,26 +74,17 @@ impl VerifiedCache {
         }
     }
 
-    /// Stores a verified principal. When full, expired entries are swept — at most once a
-    /// second, since a sweep walks the whole map — and if it is still full the entry is not
-    /// cached (the next request verifies again: correct, only slower).
+    /// Stores a verified principal. A full cache drops its expired entries, and if that is not
+    /// enough, all of them: the hot tokens come back on their next use. (Both walk the whole
+    /// map, so they happen at most once per fill, not per insert.)
     pub fn insert(&self, key: TokenDigest, principal: Arc<Principal>, now: u64) {
         if self.max_entries == 0 {
             return;
         }
         if self.entries.len() >= self.max_entries {
-            let last = self.last_sweep.load(Ordering::Relaxed);
-            if now <= last
-                || self
-                    .last_sweep
-                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_err()
-            {
-                return;
-            }
             self.entries.retain(|_, p| p.expires_at > now);
-            if self.entries.len() >= self.max_entries {
-                return;
+            if self.entries.len() * 10 >= self.max_entries * 9 {
+                self.entries.clear();
             }
         }
         self.entries.insert(key, principal);
@@ -104,5 +96,52 @@ impl VerifiedCache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// "Seen before?" for token digests: a fixed-size bit set (two bits per digest, taken from the
+/// digest itself), cleared after as many insertions as keep false positives rare. A false
+/// positive only means a token is cached on its first use — harmless.
+pub struct Doorkeeper {
+    bits: Vec<AtomicU64>,
+    inserted: AtomicU64,
+}
+
+impl Doorkeeper {
+    /// 2^20 bits (128 KiB), reset every 2^17 insertions.
+    const BITS: usize = 1 << 20;
+
+    pub fn new() -> Self {
+        Doorkeeper {
+            bits: (0..Self::BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+            inserted: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `digest`; true if it had been recorded before (since the last reset).
+    pub fn seen_before(&self, digest: &TokenDigest) -> bool {
+        let index = |at: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&digest[at..at + 8]);
+            (u64::from_le_bytes(word) % Self::BITS as u64) as usize
+        };
+        let mut seen = true;
+        for bit in [index(0), index(8)] {
+            let mask = 1u64 << (bit % 64);
+            seen &= self.bits[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask != 0;
+        }
+        if !seen && self.inserted.fetch_add(1, Ordering::Relaxed) >= (Self::BITS / 8) as u64 {
+            self.inserted.store(0, Ordering::Relaxed);
+            self.bits
+                .iter()
+                .for_each(|word| word.store(0, Ordering::Relaxed));
+        }
+        seen
+    }
+}
+
+impl Default for Doorkeeper {
+    fn default() -> Self {
+        Self::new()
     }
 }
