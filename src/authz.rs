@@ -8,7 +8,7 @@ use hyper::header::HeaderName;
 
 use crate::authn::Principal;
 use crate::config::{AuthPolicy, RouteConfig};
-use crate::proxy::headers::IdentityNames;
+use crate::proxy::headers::same_identity_name;
 
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -55,16 +55,16 @@ impl Requested {
         group: &HeaderName,
     ) -> Result<Self, Denied> {
         Ok(Requested {
-            user_id: single_value(headers, &IdentityNames::new([user]))?,
-            group_id: single_value(headers, &IdentityNames::new([group]))?,
+            user_id: single_value(headers, user)?,
+            group_id: single_value(headers, group)?,
         })
     }
 }
 
-fn single_value(headers: &HeaderMap, names: &IdentityNames) -> Result<Option<String>, Denied> {
+fn single_value(headers: &HeaderMap, wanted: &HeaderName) -> Result<Option<String>, Denied> {
     let mut found: Option<String> = None;
     for (name, value) in headers {
-        if !names.matches(name) {
+        if !same_identity_name(name, wanted) {
             continue;
         }
         let value = value

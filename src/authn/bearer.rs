@@ -74,10 +74,6 @@ impl Authenticator {
         self.verifier.cache_stats()
     }
 
-    pub fn keys(&self) -> &Arc<KeySet> {
-        self.verifier.keys()
-    }
-
     pub fn token_headers(&self) -> &[HeaderName] {
         &self.token_headers
     }

@@ -50,13 +50,23 @@ impl IdentityNames {
 
     pub fn matches(&self, name: &HeaderName) -> bool {
         let name = strip_x_prefix(name.as_str().as_bytes());
-        self.canonical.iter().any(|c| {
-            c.len() == name.len()
-                && c.bytes()
-                    .zip(name)
-                    .all(|(a, &b)| a == if b == b'_' { b'-' } else { b })
-        })
+        self.canonical.iter().any(|c| folded_eq(c.as_bytes(), name))
     }
+}
+
+/// `a` and `b` are the same identity header in the sense of [`IdentityNames`], compared
+/// without allocating (for per-request lookups of one configured name).
+pub fn same_identity_name(a: &HeaderName, b: &HeaderName) -> bool {
+    folded_eq(
+        strip_x_prefix(a.as_str().as_bytes()),
+        strip_x_prefix(b.as_str().as_bytes()),
+    )
+}
+
+/// Byte equality with `_` and `-` equal (header names are lower case already).
+fn folded_eq(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: u8| if c == b'_' { b'-' } else { c };
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
 }
 
 fn strip_x_prefix(name: &[u8]) -> &[u8] {
