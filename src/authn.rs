@@ -36,6 +36,8 @@ pub struct Principal {
     pub key_id: String,
     pub issued_at: Option<u64>,
     pub expires_at: u64,
+    /// RFC 8693 `act.sub`: who is acting as the user (an admin, through token exchange).
+    pub actor: Option<String>,
 }
 
 impl Principal {
@@ -74,6 +76,25 @@ pub struct IssuerPolicy {
     pub group_claim: Option<String>,
     /// Only issuers configured with a roles claim can grant roles (so: impersonation).
     pub roles_claim: Option<String>,
+}
+
+impl IssuerPolicy {
+    /// Our own tokens: `at+jwt` (and the identity-assertion type is refused by omission),
+    /// identity in `sub`/`gid`, roles in `roles`.
+    pub fn own(config: &crate::config::AuthConfig) -> Self {
+        IssuerPolicy {
+            issuer: config.issuer.clone(),
+            algorithms: config.algorithms.clone(),
+            audiences: Vec::new(),
+            accepted_types: bearer::OWN_ACCESS_TOKEN_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            user_claim: "sub".to_owned(),
+            group_claim: Some("gid".to_owned()),
+            roles_claim: Some("roles".to_owned()),
+        }
+    }
 }
 
 /// Answers "was this token revoked?" from memory; the store keeps the source of truth.
@@ -295,6 +316,10 @@ fn principal(
             .get("exp")
             .and_then(Value::as_u64)
             .ok_or(AuthnError::InvalidToken("the token lacks a required claim"))?,
+        actor: claims
+            .get("act")
+            .and_then(|act| act.get("sub"))
+            .and_then(scalar_text),
         user_id,
     })
 }

@@ -108,10 +108,12 @@ pub fn decide(
             "the token is not meant for this route's audience",
         ));
     }
+    // A token an admin obtained by token exchange names them in `act`: upstreams see the same
+    // impersonator header as for header-based impersonation.
     let own = Identity {
         user_id: principal.user_id.clone(),
         group_id: principal.group_id.clone(),
-        impersonator: None,
+        impersonator: principal.actor.clone(),
         scopes: principal.scopes.clone(),
     };
     let other_user = requested

@@ -5,6 +5,7 @@
 
 mod auth;
 mod describe;
+mod dialects;
 mod raw;
 mod route;
 mod store;
@@ -19,6 +20,7 @@ use ipnet::IpNet;
 
 pub use auth::{AuthConfig, IssuerConfig, KeySource};
 pub use describe::describe;
+pub use dialects::{DialectsConfig, Oauth2Config, TokensConfig};
 use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
@@ -51,6 +53,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub issuers: Vec<IssuerConfig>,
     pub store: StoreConfig,
+    pub tokens: TokensConfig,
+    pub dialects: DialectsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +335,8 @@ impl Resolver {
             log: self.log(&raw.log)?,
             upstream: self.upstream(&raw.upstream)?,
             store: self.store(&raw.store)?,
+            tokens: self.tokens(&raw.tokens)?,
+            dialects: self.dialects(&raw.dialects)?,
             server,
             identity,
             routes,

@@ -17,6 +17,7 @@ mod code;
 mod error;
 mod exchange;
 mod issue;
+mod lifecycle;
 mod password;
 mod refresh;
 pub mod scope;
@@ -34,6 +35,7 @@ use crate::store::{Client, KeyAlg, Store, User};
 pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
 pub use error::{Fault, GrantError, InternalError};
+pub use lifecycle::{ActiveToken, TokenKind, TokenQuery};
 pub use throttle::{Throttle, ThrottlePolicy};
 
 /// Engine-wide settings (a dialect's own defaults come per call, in [`IssueOptions`]).

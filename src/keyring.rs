@@ -169,6 +169,16 @@ impl Keyring {
         if let Ok(mut current) = self.signing.write() {
             *current = signing;
         }
+        self.refresh_revocations_at(now).await
+    }
+
+    /// Reloads only the revocations: after this instance revoked something, so it refuses the
+    /// token at once rather than at the next periodic refresh.
+    pub async fn refresh_revocations(&self) -> Result<(), KeyringError> {
+        self.refresh_revocations_at(crate::store::now()).await
+    }
+
+    async fn refresh_revocations_at(&self, now: i64) -> Result<(), KeyringError> {
         let revoked = self.store.revocations(now).await?;
         let snapshot = Snapshot {
             jtis: revoked

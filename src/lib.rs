@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authn;
 pub mod authz;
 pub mod config;
+pub mod dialects;
 pub mod grant;
 pub mod keyring;
 pub mod proxy;

@@ -28,6 +28,7 @@ use ipnet::IpNet;
 use crate::authn::{Authenticator, Principal};
 use crate::authz::{self, Denied, Identity, Requested};
 use crate::config::{AuthPolicy, Config, RouteConfig, Upstream};
+use crate::dialects::Endpoints;
 use crate::keyring::Keyring;
 use crate::store::{AuditEvent, StoreError};
 pub use error::ProxyError;
@@ -68,6 +69,8 @@ pub struct Proxy {
     max_header_bytes: usize,
     access_log: bool,
     log_query: bool,
+    /// The token endpoints, served before the route table is consulted.
+    endpoints: Option<Arc<Endpoints>>,
 }
 
 /// What the access log reports besides the response.
@@ -101,7 +104,14 @@ impl Proxy {
             max_header_bytes: config.server.max_header_bytes,
             access_log: config.log.access_log,
             log_query: config.log.log_query,
+            endpoints: None,
         })
+    }
+
+    /// Serves the dialects' token endpoints too.
+    pub fn with_endpoints(mut self, endpoints: Arc<Endpoints>) -> Self {
+        self.endpoints = Some(endpoints);
+        self
     }
 
     pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
@@ -163,7 +173,13 @@ impl Proxy {
         let principal = self.authn.authenticate(headers).await?;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
         let mut identity = authz::decide(&principal, route, &requested)?;
-        if let Some(admin) = identity.impersonator.clone() {
+        // Header-based impersonation is audited per request; a token-exchange token was
+        // audited when it was issued.
+        if let Some(admin) = identity
+            .impersonator
+            .clone()
+            .filter(|admin| principal.actor.as_ref() != Some(admin))
+        {
             self.check_target(&principal, &requested, &mut identity)
                 .await?;
             let event = AuditEvent::new("impersonate")
@@ -228,21 +244,13 @@ impl Proxy {
                 hyper::Method::HEAD,
             ]));
         }
-        let body = http_body_util::Full::new(self.keyring.jwks())
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let mut response = Response::new(body);
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/jwk-set+json"),
-        );
         // Short enough that verifiers learn a new pending key long before it signs.
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        );
-        Ok(response)
+        Ok(crate::dialects::respond(
+            StatusCode::OK,
+            Some("application/jwk-set+json"),
+            "public, max-age=300",
+            self.keyring.jwks(),
+        ))
     }
 
     /// Runs after every client identity header is gone, so nothing here can be overridden.
@@ -311,6 +319,12 @@ impl Proxy {
         let path = path::normalize(request.uri().path())?.into_owned();
         if path == JWKS_PATH {
             return self.jwks(request.method());
+        }
+        if let Some(endpoints) = &self.endpoints
+            && let Some(endpoint) = endpoints.find(&path)
+        {
+            exchange.path = Some(path);
+            return Ok(endpoints.serve(endpoint, request, client.ip).await);
         }
         let authority = request_authority(&request);
         let host = authority

@@ -17,10 +17,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::Authenticator;
 use crate::authn::jwks::JwksError;
 use crate::authn::keyset::KeySet;
+use crate::authn::{Authenticator, IssuerPolicy, Verifier};
 use crate::config::Config;
+use crate::dialects::Endpoints;
+use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
 use crate::keyring::{Keyring, KeyringError};
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
 use crate::store::{KeyAlg, Store, StoreError};
@@ -44,6 +46,39 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The grant engine behind every dialect. Its verifier (token-exchange subject tokens,
+/// introspection, revocation) trusts only our own issuer: an external issuer's token is never
+/// a credential at our token endpoints.
+fn grant_engine(
+    config: &Config,
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    keys: Arc<KeySet>,
+) -> Engine {
+    let verifier = Verifier::new(
+        keys,
+        vec![IssuerPolicy::own(&config.auth)],
+        config.auth.leeway.as_secs(),
+        config.auth.token_cache_entries.min(10_000),
+        keyring.revocations(),
+    );
+    let tokens = &config.tokens;
+    let engine_config = EngineConfig {
+        issuer: config.auth.issuer.clone(),
+        access_ttl: tokens.access_ttl,
+        refresh_ttl: tokens.refresh_ttl,
+        exchange_ttl: tokens.exchange_ttl,
+        code_ttl: tokens.code_ttl,
+    };
+    Engine::new(
+        store.clone(),
+        Arc::clone(keyring),
+        Arc::new(verifier),
+        Arc::new(Throttle::new(ThrottlePolicy::default())),
+        engine_config,
+    )
 }
 
 /// A gateway with its listeners bound, ready to [`run`](Gateway::run).
@@ -81,13 +116,18 @@ impl Gateway {
         ));
         keyring.ensure_active(KeyAlg::Es256).await?;
         keyring.refresh().await?;
-        let authn = Arc::new(Authenticator::new(&config, keys, keyring.revocations())?);
-        authn.load_external_keys().await;
-        let proxy = Arc::new(Proxy::new(
+        let authn = Arc::new(Authenticator::new(
             &config,
-            Arc::clone(&authn),
-            Arc::clone(&keyring),
+            Arc::clone(&keys),
+            keyring.revocations(),
         )?);
+        authn.load_external_keys().await;
+        let engine = Arc::new(grant_engine(&config, &store, &keyring, keys));
+        let endpoints = Arc::new(Endpoints::new(&config, engine));
+        let proxy = Arc::new(
+            Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
+                .with_endpoints(endpoints),
+        );
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
             Some(addr) => Some(listen(addr).await?),

@@ -40,7 +40,9 @@ pub use keys::{KeyAlg, KeyState, SigningKey};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use revocation::Revocations;
-pub use token::{CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode};
+pub use token::{
+    AccessLink, CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode,
+};
 pub use user::{NewUser, Profile, User, UserPatch};
 
 /// A handle on the store; cheap to clone (a connection pool and a few `Arc`s inside).

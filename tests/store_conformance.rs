@@ -198,5 +198,6 @@ conformance!(
     codes_are_single_use_and_replay_revokes_what_they_issued,
     concurrent_code_redemptions_succeed_once,
     revocations_load_in_bulk_and_purge,
+    revoking_a_family_denies_its_access_tokens,
     audit_log_is_append_only,
 );

@@ -29,18 +29,7 @@ impl Authenticator {
         keys: Arc<KeySet>,
         revocations: Arc<dyn Revocations>,
     ) -> Result<Self, JwksError> {
-        let own = IssuerPolicy {
-            issuer: config.auth.issuer.clone(),
-            algorithms: config.auth.algorithms.clone(),
-            audiences: Vec::new(),
-            accepted_types: OWN_ACCESS_TOKEN_TYPES
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-            user_claim: "sub".to_owned(),
-            group_claim: Some("gid".to_owned()),
-            roles_claim: Some("roles".to_owned()),
-        };
+        let own = IssuerPolicy::own(&config.auth);
         let mut policies = vec![own];
         let mut sources = HashMap::new();
         for issuer in &config.issuers {

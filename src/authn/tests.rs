@@ -295,6 +295,7 @@ fn cached_entries_expire_with_the_token() {
             key_id: "k1".into(),
             issued_at: None,
             expires_at: exp,
+            actor: None,
         })
     };
     let (a, b, c) = (cache::digest("a"), cache::digest("b"), cache::digest("c"));

@@ -19,6 +19,7 @@ fn principal(user: &str, group: Option<&str>, roles: &[&str], scopes: &[&str]) -
         key_id: "k".into(),
         issued_at: None,
         expires_at: u64::MAX,
+        actor: None,
     }
 }
 
@@ -149,4 +150,24 @@ fn requested_identity_is_read_in_any_spelling() {
         Requested::from_headers(&headers, &user, &group),
         Err(Denied::BadRequest(_))
     ));
+}
+
+#[test]
+fn a_token_exchange_token_names_its_admin_as_impersonator() {
+    let mut acting = principal("100", Some("7"), &[], &[]);
+    acting.actor = Some("1".into());
+    let identity = decide(
+        &acting,
+        &route(AuthPolicy::Authenticated),
+        &Requested::default(),
+    )
+    .expect("allowed");
+    assert_eq!(identity.user_id, "100");
+    assert_eq!(identity.impersonator.as_deref(), Some("1"));
+    // It is the user's token, not an admin's: it cannot impersonate further.
+    let requested = Requested {
+        user_id: Some("200".into()),
+        group_id: None,
+    };
+    assert!(decide(&acting, &route(AuthPolicy::Authenticated), &requested).is_err());
 }

@@ -24,6 +24,10 @@ pub struct RawConfig {
     pub issuers: Vec<RawIssuer>,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    #[serde(default)]
+    pub dialects: RawDialects,
 }
 
 /// A byte size written either as an integer or as a string with a unit.
@@ -169,4 +173,40 @@ pub struct RawIssuer {
     pub cache_max: Option<String>,
     pub stale_max: Option<String>,
     pub fetch_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub exchange_ttl: Option<String>,
+    pub code_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDialects {
+    pub oauth2: Option<RawOauth2>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOauth2 {
+    pub enabled: Option<bool>,
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub paths: Option<RawOauth2Paths>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOauth2Paths {
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub client_credentials: Option<String>,
+    pub refresh_token: Option<String>,
+    pub authorize: Option<String>,
+    pub revoke: Option<String>,
+    pub introspect: Option<String>,
 }

@@ -127,11 +127,16 @@ impl Engine {
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::AuthorizationCode)?;
-        let taken = self
-            .store
-            .take_code(exchange.code, now())
-            .await
-            .map_err(|e| GrantError::from_store(BAD_CODE, e))?;
+        let taken = match self.store.take_code(exchange.code, now()).await {
+            Ok(taken) => taken,
+            Err(error) => {
+                // A second use revoked what the first one issued.
+                if matches!(error, StoreError::Replayed { .. }) {
+                    self.reload_revocations().await;
+                }
+                return Err(GrantError::from_store(BAD_CODE, error));
+            }
+        };
         check_binding(client, &taken, &exchange)?;
         let user = self
             .store
@@ -159,10 +164,12 @@ impl Engine {
             )),
         };
         // A replay that raced us has revoked (or now revokes) what we just issued.
-        self.store
-            .record_code_issue(&taken, issue, now())
-            .await
-            .map_err(|e| GrantError::from_store(BAD_CODE, e))?;
+        if let Err(error) = self.store.record_code_issue(&taken, issue, now()).await {
+            if matches!(error, StoreError::Replayed { .. }) {
+                self.reload_revocations().await;
+            }
+            return Err(GrantError::from_store(BAD_CODE, error));
+        }
         Ok(grant)
     }
 }

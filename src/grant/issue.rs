@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now};
-use crate::store::{Client, GrantType, IssuedRefresh, KeyAlg, NewRefresh, User};
+use crate::store::{AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewRefresh, User};
 use crate::tokens::{self, AccessTokenSpec, IssuedToken};
 
 /// What a grant decided; [`Engine::sign`] turns it into a [`Grant`].
@@ -113,9 +113,13 @@ impl Engine {
             scope,
             ttl: refresh_ttl,
         };
+        let access = AccessLink {
+            jti: &grant.jti,
+            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
+        };
         let refresh = self
             .store
-            .issue_refresh(new, now())
+            .issue_refresh_with(new, Some(access), now())
             .await
             .map_err(|e| GrantError::internal("issuing the refresh token", e))?;
         grant.refresh_token = Some(refresh.token.clone());

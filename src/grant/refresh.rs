@@ -6,7 +6,7 @@
 use super::client_auth::require;
 use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
-use crate::store::{Client, GrantType, StoreError};
+use crate::store::{AccessLink, Client, GrantType, StoreError};
 
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or revoked";
 
@@ -36,24 +36,21 @@ impl Engine {
         }
         let granted = scope::parse(&current.scope);
         let scope = scope::narrow(requested, &granted, &client.scopes)?;
-        let ttl = self.refresh_ttl(client, options);
-        let rotated = self
-            .store
-            .rotate_refresh(presented, &client.id, ttl, now())
-            .await
-            .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
         let user = self
             .store
-            .user(rotated.record.user_id)
+            .user(current.user_id)
             .await
             .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
         if user.disabled {
             self.store
-                .revoke_refresh_family(&rotated.record.family_id, now())
+                .revoke_refresh_family(&current.family_id, now())
                 .await
                 .map_err(|e| GrantError::internal("revoking a disabled user's token", e))?;
             return Err(GrantError::grant("the account is disabled"));
         }
+        // Sign first, then rotate and link the new access token to the family in one
+        // transaction: a failure after the rotation would cost the client its refresh token
+        // (presenting the old one again is a replay), so nothing may fail after it.
         let decision = Decision {
             client,
             subject: Subject::User(Box::new(user)),
@@ -64,6 +61,24 @@ impl Engine {
             options,
         };
         let mut grant = self.sign(decision).await?;
+        let access = AccessLink {
+            jti: &grant.jti,
+            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
+        };
+        let ttl = self.refresh_ttl(client, options);
+        let rotated = match self
+            .store
+            .rotate_refresh_with(presented, &client.id, ttl, Some(access), now())
+            .await
+        {
+            Ok(rotated) => rotated,
+            Err(error) => {
+                if matches!(error, StoreError::Replayed { .. }) {
+                    self.reload_revocations().await;
+                }
+                return Err(GrantError::from_store(BAD_REFRESH, error));
+            }
+        };
         grant.refresh_token = Some(rotated.token);
         Ok(grant)
     }

@@ -15,15 +15,23 @@ struct Migration {
 }
 
 /// Append only: a released migration is never edited, a change is a new version.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users, clients, signing keys, tokens, codes, revocations, audit log",
-    sqlite: include_str!("migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users, clients, signing keys, tokens, codes, revocations, audit log",
+        sqlite: include_str!("migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "access tokens of each refresh-token family",
+        sqlite: include_str!("migrations/sqlite/0002_family_access_tokens.sql"),
+        postgres: include_str!("migrations/postgres/0002_family_access_tokens.sql"),
+    },
+];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

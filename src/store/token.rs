@@ -152,7 +152,39 @@ async fn insert_refresh(
     })
 }
 
+/// An access token issued together with a refresh token: revoking the family (revocation,
+/// reuse, code replay) denies it until it expires.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLink<'a> {
+    pub jti: &'a str,
+    pub expires_at: i64,
+}
+
+async fn link_in(tx: &mut Tx, family_id: &str, access: AccessLink<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        q(
+            "INSERT INTO family_access_tokens (family_id, jti, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (family_id, jti) DO NOTHING",
+        )
+        .text(family_id)
+        .text(access.jti)
+        .int(access.expires_at),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of the family and denies the access tokens issued with it.
 async fn revoke_family(tx: &mut Tx, family_id: &str, now: i64) -> Result<u64, StoreError> {
+    tx.execute(
+        q("INSERT INTO denied_jtis (jti, expires_at)
+           SELECT jti, expires_at FROM family_access_tokens
+           WHERE family_id = $1 AND expires_at > $2
+           ON CONFLICT (jti) DO NOTHING")
+        .text(family_id)
+        .int(now),
+    )
+    .await?;
     tx.execute(
         q("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
             .int(now)
@@ -168,6 +200,17 @@ impl Store {
         new: NewRefresh,
         now: i64,
     ) -> Result<IssuedRefresh, StoreError> {
+        self.issue_refresh_with(new, None, now).await
+    }
+
+    /// Issues the first refresh token of a new family, in the same transaction linking the
+    /// access token issued with it (see [`AccessLink`]).
+    pub async fn issue_refresh_with(
+        &self,
+        new: NewRefresh,
+        access: Option<AccessLink<'_>>,
+        now: i64,
+    ) -> Result<IssuedRefresh, StoreError> {
         let mut tx = self.db.begin().await?;
         let issued = insert_refresh(
             &mut tx,
@@ -179,6 +222,9 @@ impl Store {
             now,
         )
         .await?;
+        if let Some(access) = access {
+            link_in(&mut tx, &issued.record.family_id, access).await?;
+        }
         tx.commit().await?;
         Ok(issued)
     }
@@ -192,6 +238,21 @@ impl Store {
         presented: &str,
         client_id: &str,
         ttl: Duration,
+        now: i64,
+    ) -> Result<IssuedRefresh, StoreError> {
+        self.rotate_refresh_with(presented, client_id, ttl, None, now)
+            .await
+    }
+
+    /// [`Store::rotate_refresh`], linking the access token issued with the new refresh token
+    /// to the family in the same transaction: the rotation and the link land together or not
+    /// at all.
+    pub async fn rotate_refresh_with(
+        &self,
+        presented: &str,
+        client_id: &str,
+        ttl: Duration,
+        access: Option<AccessLink<'_>>,
         now: i64,
     ) -> Result<IssuedRefresh, StoreError> {
         let hash = digest_of(presented);
@@ -221,6 +282,9 @@ impl Store {
                 now,
             )
             .await?;
+            if let Some(access) = access {
+                link_in(&mut tx, &issued.record.family_id, access).await?;
+            }
             tx.commit().await?;
             return Ok(issued);
         }

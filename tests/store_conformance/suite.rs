@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use authgate::store::{
-    AuditEvent, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState, NewClient, NewCode,
-    NewRefresh, NewUser, Profile, StoreError, UserPatch,
+    AccessLink, AuditEvent, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState, NewClient,
+    NewCode, NewRefresh, NewUser, Profile, StoreError, UserPatch,
 };
 
 use super::Harness;
@@ -79,7 +79,7 @@ pub async fn migrations_are_idempotent_and_refuse_a_newer_schema(h: &Harness) {
             error,
             StoreError::SchemaTooNew {
                 found: 999,
-                supported: 1
+                supported: authgate::store::SCHEMA_VERSION
             }
         ),
         "{error}"
@@ -905,6 +905,54 @@ pub async fn revocations_load_in_bulk_and_purge(h: &Harness) {
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(h.store.revocations(T0).await.unwrap().denied_jtis.len(), 1);
+}
+
+pub async fn revoking_a_family_denies_its_access_tokens(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let link = |jti, expires_at| Some(AccessLink { jti, expires_at });
+    let first = h
+        .store
+        .issue_refresh_with(refresh(user_id, &client), link("at-1", T0 + 600), T0)
+        .await
+        .unwrap();
+    let second = h
+        .store
+        .rotate_refresh_with(&first.token, &client, ttl, link("at-2", T0 + 610), T0 + 10)
+        .await
+        .unwrap();
+    // An access token already expired needs no denylist entry; another family is untouched.
+    h.store
+        .rotate_refresh_with(&second.token, &client, ttl, link("at-3", T0 + 20), T0 + 15)
+        .await
+        .unwrap();
+    h.store
+        .issue_refresh_with(refresh(user_id, &client), link("other", T0 + 600), T0)
+        .await
+        .unwrap();
+    assert!(
+        h.store
+            .revocations(T0 + 30)
+            .await
+            .unwrap()
+            .denied_jtis
+            .is_empty()
+    );
+    // Reuse of the first token: a replay revokes the family and its live access tokens.
+    let error = h
+        .store
+        .rotate_refresh(&first.token, &client, ttl, T0 + 30)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    let denied = h.store.revocations(T0 + 30).await.unwrap().denied_jtis;
+    assert_eq!(
+        denied,
+        vec![("at-1".to_owned(), T0 + 600), ("at-2".to_owned(), T0 + 610)]
+    );
+    // Links are purged with the tokens they would have outlived.
+    let purged = h.store.purge_expired(T0 + 100_000).await.unwrap();
+    assert!(purged >= 4, "{purged}");
 }
 
 pub async fn audit_log_is_append_only(h: &Harness) {

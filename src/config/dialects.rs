@@ -1,0 +1,191 @@
+//! `[tokens]` (engine-wide lifetimes) and `[dialects.*]` (which token endpoints are served, at
+//! which paths, with which lifetimes). A path set to `""` switches that endpoint off; a whole
+//! dialect is switched off with `enabled = false`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::raw::{RawDialects, RawOauth2, RawTokens};
+use super::{ConfigError, Resolver};
+
+/// The grant engine's default lifetimes (a dialect or a client may set its own).
+#[derive(Debug, Clone)]
+pub struct TokensConfig {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Upper bound of a token-exchange (admin acting as a user) token.
+    pub exchange_ttl: Duration,
+    pub code_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DialectsConfig {
+    /// `None` when switched off.
+    pub oauth2: Option<Oauth2Config>,
+}
+
+/// The `oauth2` dialect (seed 003 plus the standard endpoints). `None` paths are switched off.
+#[derive(Debug, Clone)]
+pub struct Oauth2Config {
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub client_credentials: Option<String>,
+    pub refresh_token: Option<String>,
+    pub authorize: Option<String>,
+    pub revoke: Option<String>,
+    pub introspect: Option<String>,
+    pub access_ttl: Option<Duration>,
+    pub refresh_ttl: Option<Duration>,
+}
+
+/// Paths the gateway serves itself; no endpoint may take them.
+const RESERVED: &[&str] = &[
+    "/.well-known/jwks.json",
+    "/.well-known/oauth-authorization-server",
+];
+
+impl Resolver {
+    pub(super) fn tokens(&self, raw: &RawTokens) -> Result<TokensConfig, ConfigError> {
+        let positive = |key: &str, value: Option<&str>, default: Duration| {
+            let d = self.duration(key, value, default)?;
+            if d.is_zero() {
+                return Err(self.err(key, "must be longer than 0s"));
+            }
+            Ok(d)
+        };
+        Ok(TokensConfig {
+            access_ttl: positive(
+                "tokens.access_ttl",
+                raw.access_ttl.as_deref(),
+                Duration::from_secs(3600),
+            )?,
+            refresh_ttl: positive(
+                "tokens.refresh_ttl",
+                raw.refresh_ttl.as_deref(),
+                Duration::from_secs(30 * 86_400),
+            )?,
+            exchange_ttl: positive(
+                "tokens.exchange_ttl",
+                raw.exchange_ttl.as_deref(),
+                Duration::from_secs(300),
+            )?,
+            code_ttl: positive(
+                "tokens.code_ttl",
+                raw.code_ttl.as_deref(),
+                Duration::from_secs(60),
+            )?,
+        })
+    }
+
+    pub(super) fn dialects(&self, raw: &RawDialects) -> Result<DialectsConfig, ConfigError> {
+        let mut seen: HashMap<String, String> = RESERVED
+            .iter()
+            .map(|p| ((*p).to_owned(), "a built-in endpoint".to_owned()))
+            .collect();
+        let default = RawOauth2::default();
+        let oauth2 = raw.oauth2.as_ref().unwrap_or(&default);
+        Ok(DialectsConfig {
+            oauth2: self.oauth2(oauth2, &mut seen)?,
+        })
+    }
+
+    fn oauth2(
+        &self,
+        raw: &RawOauth2,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<Option<Oauth2Config>, ConfigError> {
+        if raw.enabled == Some(false) {
+            return Ok(None);
+        }
+        let paths = raw.paths.as_ref();
+        let mut path = |field: &str, value: Option<&String>, default: &str| {
+            self.endpoint_path(
+                &format!("dialects.oauth2.paths.{field}"),
+                value.map(String::as_str).unwrap_or(default),
+                seen,
+            )
+        };
+        Ok(Some(Oauth2Config {
+            token: path(
+                "token",
+                paths.and_then(|p| p.token.as_ref()),
+                "/oauth2/token",
+            )?,
+            password: path(
+                "password",
+                paths.and_then(|p| p.password.as_ref()),
+                "/oauth2/password",
+            )?,
+            client_credentials: path(
+                "client_credentials",
+                paths.and_then(|p| p.client_credentials.as_ref()),
+                "/oauth2/client-credentials",
+            )?,
+            refresh_token: path(
+                "refresh_token",
+                paths.and_then(|p| p.refresh_token.as_ref()),
+                "/oauth2/refresh-token",
+            )?,
+            authorize: path(
+                "authorize",
+                paths.and_then(|p| p.authorize.as_ref()),
+                "/oauth2/authorize",
+            )?,
+            revoke: path(
+                "revoke",
+                paths.and_then(|p| p.revoke.as_ref()),
+                "/oauth2/revoke",
+            )?,
+            introspect: path(
+                "introspect",
+                paths.and_then(|p| p.introspect.as_ref()),
+                "/oauth2/introspect",
+            )?,
+            access_ttl: self
+                .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
+            refresh_ttl: self
+                .optional_ttl("dialects.oauth2.refresh_ttl", raw.refresh_ttl.as_deref())?,
+        }))
+    }
+
+    fn optional_ttl(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        match value {
+            None => Ok(None),
+            Some(text) => {
+                let d = self.duration(key, Some(text), Duration::ZERO)?;
+                if d.is_zero() {
+                    return Err(self.err(key, "must be longer than 0s"));
+                }
+                Ok(Some(d))
+            }
+        }
+    }
+
+    /// `""` switches the endpoint off; anything else must be a normalised absolute path that
+    /// no other endpoint uses.
+    fn endpoint_path(
+        &self,
+        key: &str,
+        value: &str,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<Option<String>, ConfigError> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let normalized = crate::proxy::path::normalize(value).ok();
+        if !value.starts_with('/') || normalized.as_deref() != Some(value) || value.contains('?') {
+            return Err(self.err(
+                key,
+                format!("`{value}` is not a normalised absolute path like \"/oauth2/token\""),
+            ));
+        }
+        if let Some(other) = seen.insert(value.to_owned(), key.to_owned()) {
+            return Err(self.err(key, format!("`{value}` is already used by {other}")));
+        }
+        Ok(Some(value.to_owned()))
+    }
+}

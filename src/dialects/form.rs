@@ -1,0 +1,166 @@
+//! The parts of a token request every dialect reads the same way: an
+//! `application/x-www-form-urlencoded` body (or query) as a parameter map, and HTTP Basic
+//! client credentials (RFC 6749 §2.3.1).
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hyper::HeaderMap;
+use hyper::header::{self, HeaderValue};
+
+/// Why the request's parameters or credentials could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("the request body must be application/x-www-form-urlencoded")]
+    ContentType,
+    #[error("the parameter `{0}` is repeated")]
+    Repeated(String),
+    #[error("the Authorization header is not valid HTTP Basic client authentication")]
+    BadBasic,
+}
+
+/// Request parameters. RFC 6749 §3.1: a parameter without a value is treated as omitted, and
+/// none may appear twice.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Form {
+    params: HashMap<String, String>,
+}
+
+impl Form {
+    pub fn parse(input: &[u8]) -> Result<Form, FormError> {
+        let mut params = HashMap::new();
+        for (name, value) in form_urlencoded::parse(input) {
+            if value.is_empty() {
+                continue;
+            }
+            if params
+                .insert(name.clone().into_owned(), value.into_owned())
+                .is_some()
+            {
+                return Err(FormError::Repeated(name.into_owned()));
+            }
+        }
+        Ok(Form { params })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// Removes and returns a parameter (so secrets do not linger in the map).
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.params.remove(name)
+    }
+}
+
+/// Is the body declared as a form? (Parameters such as `charset` are allowed.)
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// `Authorization: Basic` client credentials, if the request carries that scheme. The id and
+/// secret are form-urlencoded before base64 (RFC 6749 §2.3.1), so they are decoded here.
+/// Another scheme is not client authentication and is ignored.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, FormError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(FormError::BadBasic);
+    }
+    parse_basic(value)
+}
+
+fn parse_basic(value: &HeaderValue) -> Result<Option<(String, String)>, FormError> {
+    let text = value.to_str().map_err(|_| FormError::BadBasic)?.trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| FormError::BadBasic)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| FormError::BadBasic)?;
+    let (id, secret) = decoded.split_once(':').ok_or(FormError::BadBasic)?;
+    let id = unescape(id);
+    if id.is_empty() {
+        return Err(FormError::BadBasic);
+    }
+    Ok(Some((id, unescape(secret))))
+}
+
+fn unescape(part: &str) -> String {
+    form_urlencoded::parse(format!("x={part}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        let form = Form::parse(b"a=1&b=&c=x%20y+z").expect("form");
+        assert_eq!(form.get("a"), Some("1"));
+        assert_eq!(form.get("b"), None, "an empty value counts as omitted");
+        assert_eq!(form.get("c"), Some("x y z"));
+        assert_eq!(
+            Form::parse(b"a=1&a=2"),
+            Err(FormError::Repeated("a".into()))
+        );
+        assert!(
+            Form::parse(b"a=&a=2").is_ok(),
+            "an empty repeat is no value"
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_form(&headers));
+        for (value, ok) in [
+            ("application/x-www-form-urlencoded", true),
+            ("Application/X-WWW-Form-Urlencoded; charset=UTF-8", true),
+            ("application/json", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(is_form(&headers), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn basic() {
+        let header = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            basic_credentials(&h)
+        };
+        // "web:s3cret"
+        assert_eq!(
+            header("Basic d2ViOnMzY3JldA=="),
+            Ok(Some(("web".into(), "s3cret".into())))
+        );
+        // "my%20app:a%3Ab" — urlencoded before base64, per RFC 6749 §2.3.1
+        assert_eq!(
+            header("basic bXklMjBhcHA6YSUzQWI="),
+            Ok(Some(("my app".into(), "a:b".into())))
+        );
+        assert_eq!(header("Bearer abc"), Ok(None));
+        assert_eq!(header("Basic !!!"), Err(FormError::BadBasic));
+        // "nocolon"
+        assert_eq!(header("Basic bm9jb2xvbg=="), Err(FormError::BadBasic));
+        assert_eq!(basic_credentials(&HeaderMap::new()), Ok(None));
+    }
+}

@@ -1,0 +1,466 @@
+//! The `oauth2` dialect: seed 003's endpoints (`/oauth2/password`, `/oauth2/client-credentials`,
+//! `/oauth2/refresh-token`, `/oauth2/authorize` for the code exchange), whose answers the
+//! document leaves empty, so they are RFC 6749 §5.1/§5.2's; plus what a modern client expects:
+//! `/oauth2/token` (every grant, RFC 8693 token exchange included), `/oauth2/revoke` (RFC 7009),
+//! `/oauth2/introspect` (RFC 7662) and `/.well-known/oauth-authorization-server` (RFC 8414).
+//!
+//! The single-grant endpoints take the grant from their path: `grant_type` may be omitted, and
+//! another grant type there is `unsupported_grant_type` (`/oauth2/token` serves them all).
+//!
+//! Token exchange (admins acting as a user): `subject_token` is the admin's own access token
+//! (`subject_token_type` `urn:ietf:params:oauth:token-type:access_token`), `requested_subject`
+//! the numeric id of the user to act as (Keycloak's name for it); `actor_token` is refused.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::form::{self, Form, FormError};
+use super::{BodyError, json, read_body};
+use crate::config::Oauth2Config;
+use crate::grant::{
+    ActiveToken, ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login,
+    TokenKind, TokenQuery, TokenRequest, scope,
+};
+use crate::proxy::{Body, JWKS_PATH};
+
+/// RFC 8414 §3: where clients discover us.
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Token,
+    Password,
+    ClientCredentials,
+    RefreshToken,
+    /// Seed 003's `POST /oauth2/authorize`: the code-for-tokens exchange.
+    Authorize,
+    Revoke,
+    Introspect,
+    Metadata,
+}
+
+impl Kind {
+    /// Every enabled endpoint and its path.
+    pub fn paths(config: &Oauth2Config) -> Vec<(Kind, &str)> {
+        [
+            (Kind::Token, config.token.as_deref()),
+            (Kind::Password, config.password.as_deref()),
+            (
+                Kind::ClientCredentials,
+                config.client_credentials.as_deref(),
+            ),
+            (Kind::RefreshToken, config.refresh_token.as_deref()),
+            (Kind::Authorize, config.authorize.as_deref()),
+            (Kind::Revoke, config.revoke.as_deref()),
+            (Kind::Introspect, config.introspect.as_deref()),
+            (Kind::Metadata, Some(METADATA_PATH)),
+        ]
+        .into_iter()
+        .filter_map(|(kind, path)| path.map(|p| (kind, p)))
+        .collect()
+    }
+
+    /// The one grant a seed endpoint serves.
+    fn fixed_grant(self) -> Option<&'static str> {
+        match self {
+            Kind::Password => Some("password"),
+            Kind::ClientCredentials => Some("client_credentials"),
+            Kind::RefreshToken => Some("refresh_token"),
+            Kind::Authorize => Some("authorization_code"),
+            _ => None,
+        }
+    }
+}
+
+pub struct Oauth2 {
+    engine: Arc<Engine>,
+    options: IssueOptions,
+    metadata: Bytes,
+}
+
+impl Oauth2 {
+    pub fn new(config: &Oauth2Config, issuer: &str, engine: Arc<Engine>) -> Self {
+        Oauth2 {
+            engine,
+            options: IssueOptions {
+                access_ttl: config.access_ttl,
+                refresh_ttl: config.refresh_ttl,
+                ..IssueOptions::default()
+            },
+            metadata: Bytes::from(metadata(config, issuer).to_string()),
+        }
+    }
+
+    pub async fn serve(
+        &self,
+        kind: Kind,
+        request: Request<Incoming>,
+        source: IpAddr,
+    ) -> Response<Body> {
+        if kind == Kind::Metadata {
+            return self.metadata(request.method());
+        }
+        if request.method() != Method::POST {
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this endpoint only accepts POST",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let (parts, body) = request.into_parts();
+        let (mut form, client) = match read_request(&parts.headers, body).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+        match kind {
+            Kind::Revoke | Kind::Introspect => self.query(kind, form, client, source).await,
+            _ => {
+                let request = match self.token_request(kind, &mut form, client, source) {
+                    Ok(request) => request,
+                    Err(error) => return grant_error(&error),
+                };
+                let exchange = matches!(request.grant, GrantRequest::TokenExchange { .. });
+                match self.engine.token(request).await {
+                    Ok(grant) => token_response(&grant, exchange),
+                    Err(error) => grant_error(&error),
+                }
+            }
+        }
+    }
+
+    fn token_request(
+        &self,
+        kind: Kind,
+        form: &mut Form,
+        client: ClientCredentials,
+        source: IpAddr,
+    ) -> Result<TokenRequest, GrantError> {
+        let grant_type = match (form.get("grant_type"), kind.fixed_grant()) {
+            (None, Some(fixed)) => fixed.to_owned(),
+            (None, None) => return Err(GrantError::request("grant_type is required")),
+            (Some(given), Some(fixed)) if given != fixed => {
+                return Err(GrantError::UnsupportedGrantType {
+                    grant: given.to_owned(),
+                });
+            }
+            (Some(given), _) => given.to_owned(),
+        };
+        let grant = match grant_type.as_str() {
+            "password" => GrantRequest::Password {
+                login: Login::AnyName(required(form, "username")?),
+                password: required(form, "password")?,
+            },
+            "refresh_token" => GrantRequest::RefreshToken {
+                refresh_token: required(form, "refresh_token")?,
+            },
+            "authorization_code" => GrantRequest::AuthorizationCode {
+                code: required(form, "code")?,
+                redirect_uri: form.take("redirect_uri"),
+                code_verifier: form.take("code_verifier"),
+            },
+            "client_credentials" => GrantRequest::ClientCredentials,
+            TOKEN_EXCHANGE => exchange_request(form)?,
+            other => {
+                return Err(GrantError::UnsupportedGrantType {
+                    grant: other.to_owned(),
+                });
+            }
+        };
+        Ok(TokenRequest {
+            client,
+            grant,
+            scope: form.get("scope").map(scope::parse),
+            source,
+            options: self.options.clone(),
+        })
+    }
+
+    /// Revocation (RFC 7009) and introspection (RFC 7662) share their parameters.
+    async fn query(
+        &self,
+        kind: Kind,
+        mut form: Form,
+        client: ClientCredentials,
+        source: IpAddr,
+    ) -> Response<Body> {
+        let query = match token_query(&mut form, client, source) {
+            Ok(query) => query,
+            Err(error) => return grant_error(&error),
+        };
+        if kind == Kind::Revoke {
+            return match self.engine.revoke(&query).await {
+                // RFC 7009 §2.2: 200 whether or not there was anything to revoke.
+                Ok(()) => super::respond(StatusCode::OK, None, "no-store", Bytes::new()),
+                Err(error) => grant_error(&error),
+            };
+        }
+        match self.engine.introspect(&query).await {
+            Ok(Some(active)) => json(StatusCode::OK, &introspection(&active)),
+            Ok(None) => json(StatusCode::OK, &json!({ "active": false })),
+            Err(error) => grant_error(&error),
+        }
+    }
+
+    fn metadata(&self, method: &Method) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "this endpoint only accepts GET",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
+        super::respond(
+            StatusCode::OK,
+            Some("application/json"),
+            "public, max-age=3600",
+            self.metadata.clone(),
+        )
+    }
+}
+
+/// The form and the client credentials, or the answer explaining why they cannot be read.
+async fn read_request(
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<(Form, ClientCredentials), Response<Body>> {
+    let basic = match form::basic_credentials(headers) {
+        Ok(basic) => basic,
+        Err(error) => return Err(invalid_client(&error.to_string())),
+    };
+    if !form::is_form(headers) {
+        return Err(request_error(&FormError::ContentType.to_string()));
+    }
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(error @ BodyError::TooLarge) => {
+            return Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                &error.to_string(),
+            ));
+        }
+        Err(error @ BodyError::Read) => return Err(request_error(&error.to_string())),
+    };
+    let mut form = Form::parse(&bytes).map_err(|e| request_error(&e.to_string()))?;
+    let client =
+        ClientCredentials::from_parts(basic, form.take("client_id"), form.take("client_secret"));
+    Ok((form, client))
+}
+
+fn required(form: &mut Form, name: &'static str) -> Result<String, GrantError> {
+    form.take(name)
+        .ok_or_else(|| GrantError::request(format!("the `{name}` parameter is required")))
+}
+
+fn exchange_request(form: &mut Form) -> Result<GrantRequest, GrantError> {
+    if form.get("actor_token").is_some() {
+        return Err(GrantError::request(
+            "actor_token is not supported: the subject_token is the admin's own token",
+        ));
+    }
+    let token_type = required(form, "subject_token_type")?;
+    if token_type != ACCESS_TOKEN_TYPE && token_type != JWT_TOKEN_TYPE {
+        return Err(GrantError::request(
+            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    if let Some(requested) = form.get("requested_token_type")
+        && requested != ACCESS_TOKEN_TYPE
+        && requested != JWT_TOKEN_TYPE
+    {
+        return Err(GrantError::request(
+            "only access tokens can be requested (requested_token_type)",
+        ));
+    }
+    let subject_token = required(form, "subject_token")?;
+    let user_id = required(form, "requested_subject")?
+        .parse::<i64>()
+        .map_err(|_| GrantError::request("requested_subject must be a numeric user id"))?;
+    let group_id = match form.get("group_id") {
+        Some(text) => Some(
+            text.parse::<i64>()
+                .map_err(|_| GrantError::request("group_id must be a number"))?,
+        ),
+        None => None,
+    };
+    Ok(GrantRequest::TokenExchange {
+        subject_token,
+        user_id,
+        group_id,
+    })
+}
+
+fn token_query(
+    form: &mut Form,
+    client: ClientCredentials,
+    source: IpAddr,
+) -> Result<TokenQuery, GrantError> {
+    Ok(TokenQuery {
+        hint: form.get("token_type_hint").and_then(TokenKind::parse_hint),
+        token: required(form, "token")?,
+        client,
+        source,
+    })
+}
+
+/// RFC 6749 §5.1 (and RFC 8693 §2.2.1's `issued_token_type` for an exchange).
+fn token_response(grant: &Grant, exchange: bool) -> Response<Body> {
+    let mut body = Map::new();
+    body.insert("access_token".into(), grant.access_token.clone().into());
+    body.insert("token_type".into(), grant.token_type.into());
+    body.insert("expires_in".into(), grant.expires_in.as_secs().into());
+    if let Some(refresh) = &grant.refresh_token {
+        body.insert("refresh_token".into(), refresh.clone().into());
+    }
+    if !grant.scope.is_empty() {
+        body.insert("scope".into(), grant.scope.join(" ").into());
+    }
+    if exchange {
+        body.insert("issued_token_type".into(), ACCESS_TOKEN_TYPE.into());
+    }
+    json(StatusCode::OK, &Value::Object(body))
+}
+
+/// RFC 7662 §2.2.
+fn introspection(token: &ActiveToken) -> Value {
+    let mut body = Map::new();
+    body.insert("active".into(), true.into());
+    if !token.scope.is_empty() {
+        body.insert("scope".into(), token.scope.join(" ").into());
+    }
+    if let Some(client_id) = &token.client_id {
+        body.insert("client_id".into(), client_id.clone().into());
+    }
+    if token.kind == TokenKind::AccessToken {
+        body.insert("token_type".into(), "Bearer".into());
+    }
+    body.insert("exp".into(), token.expires_at.into());
+    if let Some(iat) = token.issued_at {
+        body.insert("iat".into(), iat.into());
+    }
+    body.insert("sub".into(), token.subject.clone().into());
+    if !token.audiences.is_empty() {
+        body.insert("aud".into(), token.audiences.clone().into());
+    }
+    if let Some(issuer) = &token.issuer {
+        body.insert("iss".into(), issuer.clone().into());
+    }
+    if let Some(jti) = &token.jti {
+        body.insert("jti".into(), jti.clone().into());
+    }
+    if let Some(group) = &token.group_id {
+        body.insert("gid".into(), group.clone().into());
+    }
+    Value::Object(body)
+}
+
+/// RFC 8414 §2, from the configured issuer (never from the request's Host header).
+fn metadata(config: &Oauth2Config, issuer: &str) -> Value {
+    let base = issuer.trim_end_matches('/');
+    let url = |path: &Option<String>| path.as_ref().map(|p| format!("{base}{p}"));
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let mut body = Map::new();
+    body.insert("issuer".into(), issuer.into());
+    body.insert("jwks_uri".into(), format!("{base}{JWKS_PATH}").into());
+    for (name, path) in [
+        ("token_endpoint", &config.token),
+        ("revocation_endpoint", &config.revoke),
+        ("introspection_endpoint", &config.introspect),
+    ] {
+        if let Some(url) = url(path) {
+            body.insert(name.into(), url.into());
+        }
+    }
+    body.insert(
+        "grant_types_supported".into(),
+        // `authorization_code` joins when the authorization endpoint (the login page) exists:
+        // RFC 8414 §2 requires `authorization_endpoint` for it.
+        json!([
+            "password",
+            "client_credentials",
+            "refresh_token",
+            TOKEN_EXCHANGE
+        ]),
+    );
+    body.insert("response_types_supported".into(), json!([]));
+    body.insert(
+        "token_endpoint_auth_methods_supported".into(),
+        json!(auth_methods),
+    );
+    body.insert(
+        "revocation_endpoint_auth_methods_supported".into(),
+        json!(auth_methods),
+    );
+    body.insert(
+        "introspection_endpoint_auth_methods_supported".into(),
+        json!(["client_secret_basic", "client_secret_post"]),
+    );
+    body.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+    Value::Object(body)
+}
+
+/// RFC 6749 §5.2: 400 with `error` and `error_description`; `invalid_client` is 401 with a
+/// `WWW-Authenticate` challenge; the back-off is 429 with `Retry-After`.
+fn grant_error(error: &GrantError) -> Response<Body> {
+    match error {
+        GrantError::InvalidClient { .. } => invalid_client(&error.to_string()),
+        GrantError::TooManyAttempts { retry_after } => {
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                error.code(),
+                &error.to_string(),
+            );
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        GrantError::Internal { .. } => {
+            tracing::warn!(%error, "token request failed on our side");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error.code(),
+                "the server could not complete the request",
+            )
+        }
+        _ => error_response(StatusCode::BAD_REQUEST, error.code(), &error.to_string()),
+    }
+}
+
+fn invalid_client(description: &str) -> Response<Body> {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, "invalid_client", description);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"authgate\""),
+    );
+    response
+}
+
+fn request_error(description: &str) -> Response<Body> {
+    error_response(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+fn error_response(status: StatusCode, code: &str, description: &str) -> Response<Body> {
+    json(
+        status,
+        &json!({ "error": code, "error_description": description }),
+    )
+}

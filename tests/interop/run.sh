@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Third-party interop test: OAuth2 and JWT clients that we did not write talk to a real gateway.
+#
+# Proves that Python's authlib (OAuth2Session) completes the password, client credentials,
+# refresh, token exchange (RFC 8693), revocation (RFC 7009) and introspection (RFC 7662) flows,
+# that PyJWT's JWKS client verifies our access tokens from /.well-known/jwks.json, and that the
+# RFC 8414 metadata names the configured issuer. The checks themselves are in
+# oauth2_interop.py; this script sets the stage:
+#   1. installs the pinned Python packages (requirements.txt) with pip;
+#   2. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, with the
+#      HTTPS and admin listeners on free ports, so nothing clashes with a gateway on 8443/9090);
+#   3. registers users (one plain, two admins) and two clients with the authgate CLI;
+#   4. starts `authgate serve`, waits until it answers, runs the Python checks, and always
+#      stops the gateway.
+#
+# Run from anywhere:   bash tests/interop/run.sh
+# Environment:         AUTHGATE_BIN      the binary (default: <repo>/target/debug/authgate,
+#                                        brought up to date with `cargo build --locked`)
+#                      KEEP_INTEROP_TMP=1 keep the temp dir (config, store, gateway log)
+# Exits non-zero when anything fails.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin="${AUTHGATE_BIN:-$repo/target/debug/authgate}"
+python="${PYTHON:-python3}"
+
+log() { echo "== interop: $*"; }
+
+# --- 1. the binary and the Python packages ---------------------------------------------------
+if [[ -n "${AUTHGATE_BIN:-}" ]]; then
+  [[ -x "$bin" ]] || { echo "AUTHGATE_BIN=$bin is not an executable file" >&2; exit 1; }
+else
+  # Always ask cargo: a no-op when the binary is current, never a stale binary.
+  log "building authgate (cargo build --locked)"
+  (cd "$repo" && cargo build --locked --quiet)
+fi
+
+log "installing Python packages (tests/interop/requirements.txt)"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+pip_install() {
+  timeout 600 "$python" -m pip install --quiet --requirement "$here/requirements.txt" "$@"
+}
+if ! pip_output="$(pip_install 2>&1)"; then
+  if grep -q externally-managed-environment <<<"$pip_output"; then
+    # A distribution's Python (PEP 668): these pinned, pure client packages may go beside it.
+    pip_install --break-system-packages
+  else
+    echo "$pip_output" >&2
+    exit 1
+  fi
+fi
+
+# --- 2. a config of our own in a temp dir ----------------------------------------------------
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/authgate-interop.XXXXXX")"
+gateway_pid=""
+cleanup() {
+  local status=$?
+  if [[ -n "$gateway_pid" ]] && kill -0 "$gateway_pid" 2>/dev/null; then
+    kill -TERM "$gateway_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$gateway_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 ]]; then
+    echo "interop: FAILED (exit status $status)" >&2
+  fi
+  if [[ $status -ne 0 && -f "$tmp/gateway.log" ]]; then
+    echo "---- last lines of the gateway log ($tmp/gateway.log) ----" >&2
+    tail -n 40 "$tmp/gateway.log" >&2 || true
+  fi
+  if [[ -n "${KEEP_INTEROP_TMP:-}" ]]; then
+    echo "interop: kept $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+
+free_port() {
+  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port="$(free_port)"
+admin_port="$(free_port)"
+while [[ "$admin_port" == "$port" ]]; do admin_port="$(free_port)"; done
+
+# The shipped config, as is; the listeners are moved by the documented environment overrides
+# (exported, so the CLI commands below read the same configuration as the server). Relative
+# paths in it (store, key secret, dev certificate) resolve against $tmp, where they are created.
+cp "$repo/gateway.toml" "$tmp/gateway.toml"
+export AUTHGATE__SERVER__LISTEN="127.0.0.1:$port"
+export AUTHGATE__ADMIN__LISTEN="127.0.0.1:$admin_port"
+export AUTHGATE__LOG__FORMAT="json"
+config="$tmp/gateway.toml"
+issuer="https://127.0.0.1:$port"
+
+# --- 3. users and clients ---------------------------------------------------------------------
+log "registering users and clients in $tmp"
+ag() { timeout 60 "$bin" --config "$config" "$@"; }
+ag user add alice --id 100 --email alice@example.com --password-stdin >/dev/null <<<'correct horse battery'
+ag user add root --id 1 --admin --password-stdin >/dev/null <<<'root password 0123'
+ag user add root2 --id 2 --admin --password-stdin >/dev/null <<<'root2 password 0123'
+ag client add web --grant password --grant refresh_token --grant client_credentials \
+  --grant token_exchange --scope read --scope write --secret-stdin >/dev/null \
+  <<<'web-secret-0123456789abcdef'
+# A machine client whose secret the CLI generates (printed once as `client_secret: ...`).
+svc_output="$(ag client add svc --grant client_credentials --scope read </dev/null 2>&1)"
+svc_secret="$(sed -n 's/^client_secret: //p' <<<"$svc_output")"
+if [[ -z "$svc_secret" ]]; then
+  echo "interop: \`authgate client add svc\` printed no client_secret: $svc_output" >&2
+  exit 1
+fi
+
+# --- 4. serve, wait, check --------------------------------------------------------------------
+log "starting the gateway on $issuer (admin on 127.0.0.1:$admin_port)"
+"$bin" --config "$config" serve </dev/null >"$tmp/gateway.log" 2>&1 &
+gateway_pid=$!
+
+# Ready when the metadata answers over HTTPS with the dev certificate it generated (30 s at most).
+if ! timeout 30 "$python" - "$issuer" "$tmp/certs/dev-cert.pem" "$gateway_pid" <<'EOF'; then
+import os, ssl, sys, time, urllib.request
+issuer, cert, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+while True:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # gone, or a zombie not yet reaped
+            alive = stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        alive = False
+    if not alive:
+        sys.exit("the gateway exited during start-up")
+    try:
+        if os.path.exists(cert):
+            context = ssl.create_default_context(cafile=cert)
+            url = issuer + "/.well-known/oauth-authorization-server"
+            with urllib.request.urlopen(url, context=context, timeout=2) as response:
+                if response.status == 200:
+                    break
+    except Exception:
+        pass
+    time.sleep(0.2)
+EOF
+  echo "interop: the gateway did not become ready on $issuer" >&2
+  exit 1
+fi
+
+log "running oauth2_interop.py"
+timeout 300 "$python" "$here/oauth2_interop.py" \
+  --issuer "$issuer" --ca "$tmp/certs/dev-cert.pem" \
+  --client-id web --client-secret 'web-secret-0123456789abcdef' \
+  --user alice --user-id 100 --user-password 'correct horse battery' \
+  --admin root --admin-id 1 --admin-password 'root password 0123' \
+  --other-admin-id 2 \
+  --svc-client-id svc --svc-client-secret "$svc_secret"
