@@ -54,13 +54,6 @@ impl Endpoints {
         self.paths.get(path).copied()
     }
 
-    /// Every path served, for `authgate check` and the logs.
-    pub fn list(&self) -> Vec<(&str, Endpoint)> {
-        let mut list: Vec<_> = self.paths.iter().map(|(p, e)| (p.as_str(), *e)).collect();
-        list.sort_by(|a, b| a.0.cmp(b.0));
-        list
-    }
-
     /// Serves one request; `source` is the client address after `trusted_proxies`.
     pub async fn serve(
         &self,

@@ -1,5 +1,5 @@
-//! The human-readable summary `authgate check` prints: listeners and the route table in the
-//! order requests are matched.
+//! The human-readable summary `authgate check` prints: listeners, the token endpoints (served
+//! before any route), and the route table in the order requests are matched.
 
 use std::fmt::Write;
 
@@ -27,6 +27,24 @@ pub fn describe(config: &Config) -> String {
         );
     } else {
         let _ = writeln!(out, "tls:    {}", config.tls.cert.display());
+    }
+    if let Some(oauth2) = &config.dialects.oauth2 {
+        let _ = writeln!(
+            out,
+            "\ntoken endpoints (oauth2 dialect, served before the routes):"
+        );
+        for (name, path) in [
+            ("token", &oauth2.token),
+            ("password", &oauth2.password),
+            ("client_credentials", &oauth2.client_credentials),
+            ("refresh_token", &oauth2.refresh_token),
+            ("authorize", &oauth2.authorize),
+            ("revoke", &oauth2.revoke),
+            ("introspect", &oauth2.introspect),
+        ] {
+            let path = path.as_deref().unwrap_or("(off)");
+            let _ = writeln!(out, "  {name:<20} POST {path}");
+        }
     }
     let _ = writeln!(out, "\nroutes (first match wins, longest prefix first):");
     let mut routes: Vec<_> = config.routes.iter().enumerate().collect();
