@@ -44,6 +44,16 @@ impl Principal {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+
+    /// A `client_credentials` token: the client acting for itself (`sub` = `client:<client_id>`,
+    /// see `grant`), never a user.
+    pub fn is_client(&self) -> bool {
+        self.client_id.as_deref().is_some_and(|id| {
+            self.subject
+                .strip_prefix("client:")
+                .is_some_and(|rest| rest == id)
+        })
+    }
 }
 
 /// Why a request is not authenticated, in RFC 6750 §3.1 terms.

@@ -19,6 +19,9 @@ pub struct Identity {
     pub group_id: Option<String>,
     /// Set when an admin acts for someone else: the admin's own user id.
     pub impersonator: Option<String>,
+    /// A client acting for itself (`client_credentials`): `user_id` is `client:<id>` and
+    /// upstreams get the client header instead of the user and group headers.
+    pub client: bool,
     /// The token's scopes (for an optional scope header).
     pub scopes: Vec<String>,
 }
@@ -115,7 +118,13 @@ pub fn decide(
         group_id: principal.group_id.clone(),
         impersonator: principal.actor.clone(),
         scopes: principal.scopes.clone(),
+        client: principal.is_client(),
     };
+    if own.client && !route.allow_clients {
+        return Err(Denied::InsufficientScope(
+            "this route does not accept client credentials tokens".into(),
+        ));
+    }
     let other_user = requested
         .user_id
         .as_ref()
@@ -144,6 +153,7 @@ pub fn decide(
             group_id: requested.group_id.clone(),
             impersonator: Some(principal.user_id.clone()),
             scopes: principal.scopes.clone(),
+            client: false,
         },
         // As the admin of that group.
         None => Identity {
@@ -151,6 +161,7 @@ pub fn decide(
             group_id: other_group.cloned(),
             impersonator: Some(principal.user_id.clone()),
             scopes: principal.scopes.clone(),
+            client: false,
         },
     })
 }

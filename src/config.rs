@@ -115,6 +115,8 @@ pub struct IdentityConfig {
     pub scope_header: Option<HeaderName>,
     /// Where a route with `identity_assertion = true` puts the signed identity assertion.
     pub assertion_header: HeaderName,
+    /// Carries the client id of a `client_credentials` token (which has no user).
+    pub client_header: HeaderName,
     /// Further names a client must never be able to send upstream.
     pub strip_headers: Vec<HeaderName>,
 }
@@ -130,6 +132,7 @@ impl IdentityConfig {
             &self.group_header,
             &self.impersonator_header,
             &self.assertion_header,
+            &self.client_header,
         ]
         .into_iter()
         .chain(self.scope_header.iter())
@@ -472,6 +475,11 @@ impl Resolver {
                 "identity.assertion_header",
                 raw.assertion_header.as_deref(),
                 "x-authgate-assertion",
+            )?,
+            client_header: self.header(
+                "identity.client_header",
+                raw.client_header.as_deref(),
+                "x-client-id",
             )?,
             strip_headers: raw
                 .strip_headers

@@ -12,6 +12,7 @@
 //! subject can ever equal one, and the proxy's per-user revocation (keyed by user id) and
 //! impersonation (admin role) never apply to a client token.
 
+mod browser;
 mod client_auth;
 mod code;
 mod error;
@@ -32,6 +33,7 @@ use crate::authn::Verifier;
 use crate::keyring::Keyring;
 use crate::store::{Client, KeyAlg, Store, User};
 
+pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
 pub use error::{Fault, GrantError, InternalError};

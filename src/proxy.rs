@@ -63,6 +63,7 @@ pub struct Proxy {
     impersonator_header: header::HeaderName,
     scope_header: Option<header::HeaderName>,
     assertion_header: header::HeaderName,
+    client_header: header::HeaderName,
     identity: Arc<IdentityNames>,
     upstreams: Upstreams,
     trusted_proxies: Vec<IpNet>,
@@ -96,6 +97,7 @@ impl Proxy {
             impersonator_header: config.identity.impersonator_header.clone(),
             scope_header: config.identity.scope_header.clone(),
             assertion_header: config.identity.assertion_header.clone(),
+            client_header: config.identity.client_header.clone(),
             identity: Arc::new(IdentityNames::new(
                 config.identity.all_names(&config.routes),
             )),
@@ -268,9 +270,21 @@ impl Proxy {
         }
         let value =
             |text: &str| HeaderValue::from_str(text).map_err(|e| ProxyError::Internal(e.into()));
-        headers.insert(&route.user_header, value(&identity.user_id)?);
-        if let Some(group) = &identity.group_id {
-            headers.insert(&route.group_header, value(group)?);
+        match identity
+            .user_id
+            .strip_prefix("client:")
+            .filter(|_| identity.client)
+        {
+            // A client acting for itself: no user a legacy upstream could mistake it for.
+            Some(client_id) => {
+                headers.insert(&self.client_header, value(client_id)?);
+            }
+            None => {
+                headers.insert(&route.user_header, value(&identity.user_id)?);
+                if let Some(group) = &identity.group_id {
+                    headers.insert(&route.group_header, value(group)?);
+                }
+            }
         }
         if let Some(admin) = &identity.impersonator {
             headers.insert(&self.impersonator_header, value(admin)?);
@@ -564,6 +578,7 @@ mod tests {
             audiences: vec![],
             impersonation: true,
             identity_assertion: false,
+            allow_clients: false,
         };
         let uri = |route: &RouteConfig, path, query| {
             upstream_uri(route, path, query).expect("uri").to_string()

@@ -27,6 +27,7 @@ mod password;
 mod postgres;
 mod revocation;
 mod secret;
+mod session;
 mod sqlite;
 mod token;
 mod user;

@@ -199,5 +199,6 @@ conformance!(
     concurrent_code_redemptions_succeed_once,
     revocations_load_in_bulk_and_purge,
     revoking_a_family_denies_its_access_tokens,
+    login_sessions_end_by_expiry_logout_and_revocation,
     audit_log_is_append_only,
 );

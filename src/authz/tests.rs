@@ -43,6 +43,7 @@ fn route(auth: AuthPolicy) -> RouteConfig {
         audiences: vec![],
         impersonation: true,
         identity_assertion: false,
+        allow_clients: false,
     }
 }
 
@@ -62,6 +63,7 @@ fn plain_users_get_their_own_identity() {
         group_id: Some("10".into()),
         impersonator: None,
         scopes: vec![],
+        client: false,
     };
     assert_eq!(decide(&alice, &r, &asks(None, None)), Ok(own.clone()));
     assert_eq!(
@@ -90,6 +92,7 @@ fn admins_impersonate_users_and_groups() {
             group_id: None,
             impersonator: Some("9".into()),
             scopes: vec![],
+            client: false,
         })
     );
     assert_eq!(
@@ -99,6 +102,7 @@ fn admins_impersonate_users_and_groups() {
             group_id: Some("77".into()),
             impersonator: Some("9".into()),
             scopes: vec![],
+            client: false,
         })
     );
     let mut off = route(AuthPolicy::Authenticated);
@@ -170,4 +174,26 @@ fn a_token_exchange_token_names_its_admin_as_impersonator() {
         group_id: None,
     };
     assert!(decide(&acting, &route(AuthPolicy::Authenticated), &requested).is_err());
+}
+
+#[test]
+fn client_tokens_only_where_a_route_accepts_them() {
+    let mut svc = principal("client:svc", None, &[], &["read"]);
+    svc.client_id = Some("svc".into());
+    assert!(svc.is_client());
+    let mut r = route(AuthPolicy::Authenticated);
+    assert!(matches!(
+        decide(&svc, &r, &Requested::default()),
+        Err(Denied::InsufficientScope(_))
+    ));
+    r.allow_clients = true;
+    let identity = decide(&svc, &r, &Requested::default()).expect("allowed");
+    assert!(identity.client);
+    assert_eq!(identity.user_id, "client:svc");
+    // Not an admin, never impersonates.
+    assert!(decide(&svc, &r, &asks(Some("1"), None)).is_err());
+    // A user whose id merely looks like it is not a client: the client id must match.
+    let mut odd = principal("client:svc", None, &[], &[]);
+    odd.client_id = Some("web".into());
+    assert!(!odd.is_client());
 }

@@ -95,6 +95,7 @@ pub struct RawIdentity {
     pub impersonator_header: Option<String>,
     pub scope_header: Option<String>,
     pub assertion_header: Option<String>,
+    pub client_header: Option<String>,
     #[serde(default)]
     pub strip_headers: Vec<String>,
 }
@@ -124,6 +125,8 @@ pub struct RawRoute {
     #[serde(default)]
     pub audiences: Vec<String>,
     pub impersonation: Option<bool>,
+    #[serde(default)]
+    pub allow_clients: bool,
     #[serde(default)]
     pub identity_assertion: bool,
 }

@@ -107,6 +107,9 @@ pub struct RouteConfig {
     pub impersonation: bool,
     /// Add a signed identity assertion header for the upstream to verify.
     pub identity_assertion: bool,
+    /// Accept `client_credentials` tokens (a client acting for itself, no user): the client id
+    /// goes in `identity.client_header` and no user or group header is set. Default false.
+    pub allow_clients: bool,
 }
 
 pub(super) fn resolve_all(
@@ -238,6 +241,7 @@ fn resolve(
         audiences: raw.audiences.clone(),
         impersonation: raw.impersonation.unwrap_or(true),
         identity_assertion: raw.identity_assertion,
+        allow_clients: raw.allow_clients,
         prefix,
     })
 }

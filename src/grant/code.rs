@@ -51,7 +51,7 @@ pub fn verify_pkce(verifier: &str, challenge: &str) -> bool {
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }
 
-fn check_challenge(
+pub(super) fn check_challenge(
     client: &Client,
     challenge: Option<&str>,
     method: Option<&str>,

@@ -32,26 +32,7 @@ impl Engine {
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::Password)?;
         let scope = scope::grant(requested, &client.scopes)?;
-        let key = throttle_key(login);
-        match self.throttle.check(&key, source, instant()) {
-            Verdict::Blocked { retry_after } => {
-                return Err(GrantError::TooManyAttempts { retry_after });
-            }
-            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Verdict::Proceed { .. } => {}
-        }
-        let user = match self.verify_login(login, password).await {
-            Ok(user) => user,
-            Err(StoreError::BadCredentials) => {
-                self.throttle.failed(&key, source, instant());
-                return Err(GrantError::InvalidGrant {
-                    reason: BAD_LOGIN,
-                    source: Some(StoreError::BadCredentials),
-                });
-            }
-            Err(error) => return Err(GrantError::from_store("the account is disabled", error)),
-        };
-        self.throttle.succeeded(&key, source);
+        let user = self.login(login, password, source).await?;
         let decision = Decision {
             client,
             subject: Subject::User(Box::new(user.clone())),
@@ -63,6 +44,39 @@ impl Engine {
         };
         let (grant, _) = self.user_grant(decision, &user).await?;
         Ok(grant)
+    }
+
+    /// One login attempt under the back-off (the password grant and the login page): blocked
+    /// sources wait, failures count, success clears the (account, source) record; an unknown
+    /// user fails exactly like a wrong password.
+    pub async fn login(
+        &self,
+        login: &Login,
+        password: &str,
+        source: IpAddr,
+    ) -> Result<User, GrantError> {
+        let key = throttle_key(login);
+        match self.throttle.check(&key, source, instant()) {
+            Verdict::Blocked { retry_after } => {
+                return Err(GrantError::TooManyAttempts { retry_after });
+            }
+            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Proceed { .. } => {}
+        }
+        match self.verify_login(login, password).await {
+            Ok(user) => {
+                self.throttle.succeeded(&key, source);
+                Ok(user)
+            }
+            Err(StoreError::BadCredentials) => {
+                self.throttle.failed(&key, source, instant());
+                Err(GrantError::InvalidGrant {
+                    reason: BAD_LOGIN,
+                    source: Some(StoreError::BadCredentials),
+                })
+            }
+            Err(error) => Err(GrantError::from_store("the account is disabled", error)),
+        }
     }
 
     /// `Store::verify_login` for every way of naming the user; any mismatch is the same

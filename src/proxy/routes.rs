@@ -106,6 +106,7 @@ mod tests {
             audiences: vec![],
             impersonation: true,
             identity_assertion: false,
+            allow_clients: false,
         }
     }
 

@@ -28,10 +28,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_family_access_tokens.sql"),
         postgres: include_str!("migrations/postgres/0002_family_access_tokens.sql"),
     },
+    Migration {
+        version: 3,
+        description: "browser login sessions",
+        sqlite: include_str!("migrations/sqlite/0003_login_sessions.sql"),
+        postgres: include_str!("migrations/postgres/0003_login_sessions.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -76,9 +76,35 @@ async fn client_credentials_has_no_refresh_token_and_a_client_subject() {
         let body = r.json();
         assert!(body.get("refresh_token").is_none(), "{body}");
         assert_eq!(body["scope"], "read");
-        let claims = claims(body["access_token"].as_str().unwrap());
+        let token = body["access_token"].as_str().unwrap();
+        let claims = claims(token);
         assert_eq!(claims["sub"], "client:svc");
         assert!(claims.get("gid").is_none(), "{claims}");
+        // Never taken for a user: refused where a route does not accept clients…
+        assert_eq!(s.echo(token).await.0, 403);
+        // …and where one does, named in X-Client-Id with no user or group header, whatever
+        // the client sent.
+        let client = s.gw.client(false);
+        let service = |extra: Option<(&'static str, &'static str)>| {
+            let mut request = hyper::Request::get(s.gw.url("/service"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("x-client-id", "web");
+            if let Some((name, value)) = extra {
+                request = request.header(name, value);
+            }
+            let request = request
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            crate::support::send(&client, request)
+        };
+        // A client cannot act for a user.
+        assert_eq!(service(Some(("user_id", "1"))).await.status, 403);
+        let r = service(None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let headers = &r.json()["headers"];
+        assert_eq!(headers["x-client-id"], "svc", "{headers}");
+        assert!(headers.get("user_id").is_none(), "{headers}");
+        assert!(headers.get("group_id").is_none(), "{headers}");
     }
     // A client not registered for it.
     let r = s

@@ -52,7 +52,8 @@ pub async fn setup_with(config: GatewayConfig) -> Setup {
     let gw = TestGateway::start(
         config
             .section("[auth]\nissuer = \"https://gw.test\"\nrefresh_interval = \"100ms\"")
-            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\""),
+            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\"")
+            .route("prefix = \"/service\"\nupstream = \"builtin:echo\"\nallow_clients = true"),
     )
     .await;
     let config = authgate::config::load(&gw.config_path).unwrap();

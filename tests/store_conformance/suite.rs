@@ -955,6 +955,53 @@ pub async fn revoking_a_family_denies_its_access_tokens(h: &Harness) {
     assert!(purged >= 4, "{purged}");
 }
 
+pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let ttl = Duration::from_secs(600);
+    let token = h
+        .store
+        .create_login_session(user_id, ttl, T0)
+        .await
+        .unwrap();
+    assert_eq!(token.len(), 43);
+    assert_eq!(
+        h.store.login_session(&token, T0 + 10).await.unwrap().id,
+        user_id
+    );
+    assert!(matches!(
+        h.store.login_session(&token, T0 + 600).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(h.store.login_session("unknown", T0).await.is_err());
+    // Logout.
+    let token = h
+        .store
+        .create_login_session(user_id, ttl, T0)
+        .await
+        .unwrap();
+    h.store.end_login_session(&token).await.unwrap();
+    assert!(h.store.login_session(&token, T0 + 1).await.is_err());
+    // "Log out everywhere" ends sessions created before it, not after.
+    let before = h
+        .store
+        .create_login_session(user_id, ttl, T0)
+        .await
+        .unwrap();
+    h.store.revoke_user_tokens(user_id, T0 + 5).await.unwrap();
+    let after = h
+        .store
+        .create_login_session(user_id, ttl, T0 + 6)
+        .await
+        .unwrap();
+    assert!(h.store.login_session(&before, T0 + 7).await.is_err());
+    assert!(h.store.login_session(&after, T0 + 7).await.is_ok());
+    assert!(h.store.purge_expired(T0 + 10_000).await.unwrap() >= 2);
+    assert!(
+        h.store.login_session(&after, T0 + 7).await.is_err(),
+        "purged"
+    );
+}
+
 pub async fn audit_log_is_append_only(h: &Harness) {
     let event = AuditEvent::new("user.add")
         .actor("cli:root")

@@ -1,0 +1,122 @@
+//! The engine's half of the browser flows (RFC 6749 §4.1 code, §4.2 implicit): validating an
+//! authorization request before anything is shown, logging a person in (with the same back-off
+//! as the password grant), and the implicit grant's token. The login page (a dialect) decides
+//! nothing of this itself.
+//!
+//! Order matters (RFC 6749 §4.1.2.1): the client and the redirect URI are checked first, and a
+//! failure there is never sent to the redirect URI; only once both are good may other errors
+//! (`unsupported_response_type`, `unauthorized_client`, `invalid_scope`, PKCE) go back to it.
+
+use super::client_auth::require;
+use super::issue::Decision;
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, scope};
+use crate::store::{Client, GrantType, StoreError, User};
+
+/// What the browser asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    /// `code`: an authorization code (RFC 6749 §4.1).
+    Code,
+    /// `token`: an access token in the URL fragment (RFC 6749 §4.2).
+    Token,
+}
+
+impl ResponseType {
+    fn grant(self) -> GrantType {
+        match self {
+            ResponseType::Code => GrantType::AuthorizationCode,
+            ResponseType::Token => GrantType::Implicit,
+        }
+    }
+}
+
+/// A client and a redirect URI that passed the first check: errors may now be redirected.
+#[derive(Debug, Clone)]
+pub struct RedirectTarget {
+    pub client: Client,
+    /// The URI to send the browser back to (the request's, or the single registered one).
+    pub redirect_uri: String,
+    /// Whether the request named it (then the code is bound to it, RFC 6749 §4.1.3).
+    pub named: bool,
+}
+
+impl Engine {
+    /// Step one: the client exists and the redirect URI is one of its registered URIs, exactly
+    /// (or absent, and the client has exactly one). `InvalidClient`/`InvalidRequest` here must
+    /// be shown to the person, never redirected.
+    pub async fn redirect_target(
+        &self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<RedirectTarget, GrantError> {
+        let client = match self.store.client(client_id).await {
+            Ok(client) => client,
+            Err(e @ StoreError::NotFound { .. }) => {
+                return Err(GrantError::InvalidClient { source: Some(e) });
+            }
+            Err(e) => return Err(GrantError::internal("looking up the client", e)),
+        };
+        let (redirect_uri, named) = match redirect_uri {
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_owned(), true),
+            Some(_) => {
+                return Err(GrantError::request(
+                    "redirect_uri is not registered for this client",
+                ));
+            }
+            None => match client.redirect_uris.as_slice() {
+                [only] => (only.clone(), false),
+                [] => return Err(GrantError::request("the client has no redirect URI")),
+                _ => {
+                    return Err(GrantError::request(
+                        "redirect_uri is required: the client has several registered",
+                    ));
+                }
+            },
+        };
+        Ok(RedirectTarget {
+            client,
+            redirect_uri,
+            named,
+        })
+    }
+
+    /// Step two, before the login page is shown: the client may use this flow, the scope is
+    /// within its registration, and PKCE (code flow) is acceptable. Returns the scope to grant.
+    pub fn check_authorization(
+        &self,
+        target: &RedirectTarget,
+        response_type: ResponseType,
+        scope: Option<&[String]>,
+        code_challenge: Option<&str>,
+        code_challenge_method: Option<&str>,
+    ) -> Result<Vec<String>, GrantError> {
+        require(&target.client, response_type.grant())?;
+        if response_type == ResponseType::Code {
+            super::code::check_challenge(&target.client, code_challenge, code_challenge_method)?;
+        }
+        scope::grant(scope, &target.client.scopes)
+    }
+
+    /// The implicit grant's token (RFC 6749 §4.2.2): no refresh token, ever.
+    pub async fn implicit(
+        &self,
+        target: &RedirectTarget,
+        user: &User,
+        scope: Vec<String>,
+        options: &IssueOptions,
+    ) -> Result<Grant, GrantError> {
+        require(&target.client, GrantType::Implicit)?;
+        // Public by nature: the token is handed to the browser.
+        let client = &target.client;
+        self.sign(Decision {
+            client,
+            subject: Subject::User(Box::new(user.clone())),
+            scope,
+            actor: None,
+            group_id: None,
+            ttl: self.access_ttl(client, options),
+            options,
+        })
+        .await
+    }
+}

@@ -1,0 +1,9 @@
+-- Browser login sessions of the authorization page: a person who logged in is not asked again
+-- until the session expires, logs out, changes password or is logged out everywhere.
+CREATE TABLE login_sessions (
+    token_hash BYTEA PRIMARY KEY,
+    user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX login_sessions_expiry ON login_sessions (expires_at);
