@@ -7,6 +7,7 @@
 //! a grant means: it builds a [`crate::grant::TokenRequest`] and renders the result.
 
 pub mod form;
+pub mod login;
 pub mod oauth2;
 
 use std::collections::HashMap;
@@ -54,15 +55,18 @@ impl Endpoints {
         self.paths.get(path).copied()
     }
 
-    /// Serves one request; `source` is the client address after `trusted_proxies`.
+    /// Serves one request at `path`; `source` is the client address after `trusted_proxies`.
     pub async fn serve(
         &self,
         endpoint: Endpoint,
+        path: &str,
         request: Request<Incoming>,
         source: IpAddr,
     ) -> Response<Body> {
         match (endpoint, &self.oauth2) {
-            (Endpoint::Oauth2(kind), Some(dialect)) => dialect.serve(kind, request, source).await,
+            (Endpoint::Oauth2(kind), Some(dialect)) => {
+                dialect.serve(kind, path, request, source).await
+            }
             // `paths` only holds endpoints of configured dialects.
             (Endpoint::Oauth2(_), None) => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
         }

@@ -337,8 +337,9 @@ impl Proxy {
         if let Some(endpoints) = &self.endpoints
             && let Some(endpoint) = endpoints.find(&path)
         {
+            let response = endpoints.serve(endpoint, &path, request, client.ip).await;
             exchange.path = Some(path);
-            return Ok(endpoints.serve(endpoint, request, client.ip).await);
+            return Ok(response);
         }
         let authority = request_authority(&request);
         let host = authority

@@ -43,7 +43,15 @@ pub fn describe(config: &Config) -> String {
             ("introspect", &oauth2.introspect),
         ] {
             let path = path.as_deref().unwrap_or("(off)");
-            let _ = writeln!(out, "  {name:<20} POST {path}");
+            let _ = writeln!(out, "  {name:<20} POST     {path}");
+        }
+        for (name, path) in [
+            ("authorize_page", &oauth2.authorize_page),
+            ("implicit", &oauth2.implicit),
+            ("logout", &oauth2.logout),
+        ] {
+            let path = path.as_deref().unwrap_or("(off)");
+            let _ = writeln!(out, "  {name:<20} GET+POST {path} (login page)");
         }
     }
     let _ = writeln!(out, "\nroutes (first match wins, longest prefix first):");

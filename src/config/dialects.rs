@@ -34,8 +34,14 @@ pub struct Oauth2Config {
     pub authorize: Option<String>,
     pub revoke: Option<String>,
     pub introspect: Option<String>,
+    /// The browser flows' pages (seed 003): code flow, implicit flow, logout.
+    pub authorize_page: Option<String>,
+    pub implicit: Option<String>,
+    pub logout: Option<String>,
     pub access_ttl: Option<Duration>,
     pub refresh_ttl: Option<Duration>,
+    /// How long a person who logged in on the authorization page is not asked again.
+    pub login_session_ttl: Duration,
 }
 
 /// Paths the gateway serves itself; no endpoint may take them.
@@ -141,6 +147,27 @@ impl Resolver {
                 paths.and_then(|p| p.introspect.as_ref()),
                 "/oauth2/introspect",
             )?,
+            authorize_page: path(
+                "authorize_page",
+                paths.and_then(|p| p.authorize_page.as_ref()),
+                "/open/authorize/index",
+            )?,
+            implicit: path(
+                "implicit",
+                paths.and_then(|p| p.implicit.as_ref()),
+                "/open/implicit",
+            )?,
+            logout: path(
+                "logout",
+                paths.and_then(|p| p.logout.as_ref()),
+                "/open/logout",
+            )?,
+            login_session_ttl: self
+                .optional_ttl(
+                    "dialects.oauth2.login_session_ttl",
+                    raw.login_session_ttl.as_deref(),
+                )?
+                .unwrap_or(Duration::from_secs(30 * 60)),
             access_ttl: self
                 .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
             refresh_ttl: self

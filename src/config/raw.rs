@@ -199,6 +199,7 @@ pub struct RawOauth2 {
     pub enabled: Option<bool>,
     pub access_ttl: Option<String>,
     pub refresh_ttl: Option<String>,
+    pub login_session_ttl: Option<String>,
     pub paths: Option<RawOauth2Paths>,
 }
 
@@ -212,4 +213,7 @@ pub struct RawOauth2Paths {
     pub authorize: Option<String>,
     pub revoke: Option<String>,
     pub introspect: Option<String>,
+    pub authorize_page: Option<String>,
+    pub implicit: Option<String>,
+    pub logout: Option<String>,
 }

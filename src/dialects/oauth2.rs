@@ -21,6 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::form::{self, Form, FormError};
+use super::login::{self, LoginPages, Page};
 use super::{BodyError, json, read_body};
 use crate::config::Oauth2Config;
 use crate::grant::{
@@ -46,6 +47,8 @@ pub enum Kind {
     Revoke,
     Introspect,
     Metadata,
+    /// The browser flows' pages.
+    Page(Page),
 }
 
 impl Kind {
@@ -63,6 +66,9 @@ impl Kind {
             (Kind::Revoke, config.revoke.as_deref()),
             (Kind::Introspect, config.introspect.as_deref()),
             (Kind::Metadata, Some(METADATA_PATH)),
+            (Kind::Page(Page::Authorize), config.authorize_page.as_deref()),
+            (Kind::Page(Page::Implicit), config.implicit.as_deref()),
+            (Kind::Page(Page::Logout), config.logout.as_deref()),
         ]
         .into_iter()
         .filter_map(|(kind, path)| path.map(|p| (kind, p)))
@@ -85,29 +91,46 @@ pub struct Oauth2 {
     engine: Arc<Engine>,
     options: IssueOptions,
     metadata: Bytes,
+    pages: LoginPages,
 }
 
 impl Oauth2 {
     pub fn new(config: &Oauth2Config, issuer: &str, engine: Arc<Engine>) -> Self {
+        let options = IssueOptions {
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+            ..IssueOptions::default()
+        };
+        let page_paths: Vec<&str> = [&config.authorize_page, &config.implicit, &config.logout]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .collect();
+        let pages = LoginPages::new(
+            Arc::clone(&engine),
+            options.clone(),
+            config.login_session_ttl,
+            login::cookie_path(&page_paths),
+        );
         Oauth2 {
             engine,
-            options: IssueOptions {
-                access_ttl: config.access_ttl,
-                refresh_ttl: config.refresh_ttl,
-                ..IssueOptions::default()
-            },
+            options,
             metadata: Bytes::from(metadata(config, issuer).to_string()),
+            pages,
         }
     }
 
+    /// `path` is the endpoint's own path.
     pub async fn serve(
         &self,
         kind: Kind,
+        path: &str,
         request: Request<Incoming>,
         source: IpAddr,
     ) -> Response<Body> {
-        if kind == Kind::Metadata {
-            return self.metadata(request.method());
+        match kind {
+            Kind::Metadata => return self.metadata(request.method()),
+            Kind::Page(page) => return self.pages.serve(page, path, request, source).await,
+            _ => {}
         }
         if request.method() != Method::POST {
             let mut response = error_response(
@@ -380,6 +403,7 @@ fn metadata(config: &Oauth2Config, issuer: &str) -> Value {
     body.insert("issuer".into(), issuer.into());
     body.insert("jwks_uri".into(), format!("{base}{JWKS_PATH}").into());
     for (name, path) in [
+        ("authorization_endpoint", &config.authorize_page),
         ("token_endpoint", &config.token),
         ("revocation_endpoint", &config.revoke),
         ("introspection_endpoint", &config.introspect),
@@ -390,16 +414,25 @@ fn metadata(config: &Oauth2Config, issuer: &str) -> Value {
     }
     body.insert(
         "grant_types_supported".into(),
-        // `authorization_code` joins when the authorization endpoint (the login page) exists:
-        // RFC 8414 §2 requires `authorization_endpoint` for it.
         json!([
+            "authorization_code",
+            "implicit",
             "password",
             "client_credentials",
             "refresh_token",
             TOKEN_EXCHANGE
         ]),
     );
-    body.insert("response_types_supported".into(), json!([]));
+    // The seed's authorization endpoint serves `code`; implicit has its own page
+    // (`/open/implicit`), for which RFC 8414 has no field.
+    let mut response_types = Vec::new();
+    if config.authorize_page.is_some() {
+        response_types.push("code");
+    }
+    if config.implicit.is_some() {
+        response_types.push("token");
+    }
+    body.insert("response_types_supported".into(), json!(response_types));
     body.insert(
         "token_endpoint_auth_methods_supported".into(),
         json!(auth_methods),

@@ -120,3 +120,35 @@ impl Engine {
         .await
     }
 }
+
+/// Login sessions, for the login page: the store keeps them; the engine is the dialects' only
+/// door to state.
+impl Engine {
+    pub async fn start_session(
+        &self,
+        user: &User,
+        ttl: std::time::Duration,
+    ) -> Result<String, GrantError> {
+        self.store
+            .create_login_session(user.id, ttl, super::now())
+            .await
+            .map_err(|e| GrantError::internal("starting the login session", e))
+    }
+
+    /// The user of a live session, `None` for anything else (expired, logged out, revoked,
+    /// disabled).
+    pub async fn session_user(&self, token: &str) -> Result<Option<User>, GrantError> {
+        match self.store.login_session(token, super::now()).await {
+            Ok(user) => Ok(Some(user)),
+            Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => Ok(None),
+            Err(e) => Err(GrantError::internal("reading the login session", e)),
+        }
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), GrantError> {
+        self.store
+            .end_login_session(token)
+            .await
+            .map_err(|e| GrantError::internal("ending the login session", e))
+    }
+}
