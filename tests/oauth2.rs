@@ -6,6 +6,7 @@
 mod support;
 
 #[path = "oauth2/harness.rs"]
+#[allow(dead_code)] // shared with tests/login.rs
 mod harness;
 
 #[path = "oauth2/grants.rs"]

@@ -133,7 +133,11 @@ impl LoginPages {
         let params = match params {
             Ok(params) => params,
             Err(error) => {
-                return error_page(StatusCode::BAD_REQUEST, "Invalid request", &error.to_string());
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid request",
+                    &error.to_string(),
+                );
             }
         };
         let post = parts.method == Method::POST;
@@ -220,8 +224,7 @@ impl LoginPages {
     }
 }
 
-const CSRF_ADVICE: &str =
-    "For your safety the sign-in form is only valid in the browser that opened it. Go back to the application and start again.";
+const CSRF_ADVICE: &str = "For your safety the sign-in form is only valid in the browser that opened it. Go back to the application and start again.";
 const INTERNAL: &str = "Something went wrong on our side. Please try again in a moment.";
 
 /// One authorization request being served.
@@ -342,7 +345,14 @@ impl Flow<'_> {
         if username.is_empty() || password.is_empty() {
             let message = "Enter your login name and your password.";
             let status = StatusCode::BAD_REQUEST;
-            return self.form(target, &csrf, username, Some(message), status, SetCookies::default());
+            return self.form(
+                target,
+                &csrf,
+                username,
+                Some(message),
+                status,
+                SetCookies::default(),
+            );
         }
         let login = Login::AnyName(username.to_owned());
         match self.pages.engine.login(&login, password, self.source).await {
@@ -500,7 +510,11 @@ impl Back<'_> {
     fn failure(&self, error: &GrantError, set: SetCookies) -> Response<Body> {
         if let GrantError::Internal { .. } = error {
             tracing::warn!(%error, "authorization failed on our side");
-            return self.error("server_error", "the server could not complete the request", set);
+            return self.error(
+                "server_error",
+                "the server could not complete the request",
+                set,
+            );
         }
         self.error(error.code(), &error.to_string(), set)
     }

@@ -66,7 +66,10 @@ impl Kind {
             (Kind::Revoke, config.revoke.as_deref()),
             (Kind::Introspect, config.introspect.as_deref()),
             (Kind::Metadata, Some(METADATA_PATH)),
-            (Kind::Page(Page::Authorize), config.authorize_page.as_deref()),
+            (
+                Kind::Page(Page::Authorize),
+                config.authorize_page.as_deref(),
+            ),
             (Kind::Page(Page::Implicit), config.implicit.as_deref()),
             (Kind::Page(Page::Logout), config.logout.as_deref()),
         ]

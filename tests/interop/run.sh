@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Third-party interop test: OAuth2 and JWT clients that we did not write talk to a real gateway.
 #
-# Proves that Python's authlib (OAuth2Session) completes the password, client credentials,
+# Proves that Python's authlib (OAuth2Session) completes the browser code flow with PKCE
+# (driving the login page like a browser; code_flow.py), the password, client credentials,
 # refresh, token exchange (RFC 8693), revocation (RFC 7009) and introspection (RFC 7662) flows,
 # that PyJWT's JWKS client verifies our access tokens from /.well-known/jwks.json, and that the
 # RFC 8414 metadata names the configured issuer. The checks themselves are in
@@ -9,9 +10,9 @@
 #   1. installs the pinned Python packages (requirements.txt) with pip;
 #   2. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, with the
 #      HTTPS and admin listeners on free ports, so nothing clashes with a gateway on 8443/9090);
-#   3. registers users (one plain, two admins) and two clients with the authgate CLI;
-#   4. starts `authgate serve`, waits until it answers, runs the Python checks, and always
-#      stops the gateway.
+#   3. registers users (one plain, two admins) and four clients with the authgate CLI;
+#   4. starts `authgate serve`, waits until it answers, runs the Python checks (oauth2_interop.py,
+#      then the browser code flow with PKCE in code_flow.py), and always stops the gateway.
 #
 # Run from anywhere:   bash tests/interop/run.sh
 # Environment:         AUTHGATE_BIN      the binary (default: <repo>/target/debug/authgate,
@@ -112,6 +113,15 @@ if [[ -z "$svc_secret" ]]; then
   exit 1
 fi
 
+# Browser code flow (code_flow.py): a confidential and a public client, the same redirect URI
+# (it need not exist: the checks never follow the final redirect).
+redirect_uri="https://client.example/cb"
+ag client add webcode --grant authorization_code --grant refresh_token \
+  --redirect-uri "$redirect_uri" --scope read --secret-stdin >/dev/null \
+  <<<'webcode-secret-0123456789abcdef'
+ag client add spa --public --grant authorization_code --grant refresh_token \
+  --redirect-uri "$redirect_uri" --scope read </dev/null >/dev/null
+
 # --- 4. serve, wait, check --------------------------------------------------------------------
 log "starting the gateway on $issuer (admin on 127.0.0.1:$admin_port)"
 "$bin" --config "$config" serve </dev/null >"$tmp/gateway.log" 2>&1 &
@@ -144,6 +154,9 @@ EOF
   exit 1
 fi
 
+# Both scripts run whatever the first one says; the exit status is the first failure's.
+status=0
+failed() { local rc=$?; [[ $status -ne 0 ]] || status=$rc; }
 log "running oauth2_interop.py"
 timeout 300 "$python" "$here/oauth2_interop.py" \
   --issuer "$issuer" --ca "$tmp/certs/dev-cert.pem" \
@@ -151,4 +164,12 @@ timeout 300 "$python" "$here/oauth2_interop.py" \
   --user alice --user-id 100 --user-password 'correct horse battery' \
   --admin root --admin-id 1 --admin-password 'root password 0123' \
   --other-admin-id 2 \
-  --svc-client-id svc --svc-client-secret "$svc_secret"
+  --svc-client-id svc --svc-client-secret "$svc_secret" || failed
+
+log "running code_flow.py"
+timeout 300 "$python" "$here/code_flow.py" \
+  --issuer "$issuer" --ca "$tmp/certs/dev-cert.pem" \
+  --code-client-id webcode --code-client-secret 'webcode-secret-0123456789abcdef' \
+  --public-client-id spa --redirect-uri "$redirect_uri" \
+  --user alice --user-id 100 --user-password 'correct horse battery' || failed
+exit "$status"

@@ -39,6 +39,7 @@ pub enum Auth<'a> {
 
 pub struct Setup {
     pub gw: TestGateway,
+    pub store: Store,
     /// An engine over the gateway's store, to create authorization codes (the login page's
     /// job, issue 7).
     pub engine: Engine,
@@ -76,7 +77,7 @@ pub async fn setup_with(config: GatewayConfig) -> Setup {
         Arc::new(Throttle::new(ThrottlePolicy::default())),
         EngineConfig::new(ISSUER),
     );
-    Setup { gw, engine }
+    Setup { gw, store, engine }
 }
 
 async fn populate(store: &Store) {
@@ -117,6 +118,7 @@ async fn populate(store: &Store) {
         ("svc", false, vec![ClientCredentials]),
         ("spa", true, vec![AuthorizationCode, RefreshToken]),
         ("norefresh", false, vec![Password]),
+        ("imp", true, vec![Implicit]),
     ];
     for (id, public, grants) in clients {
         let client = NewClient {

@@ -9,6 +9,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+/// Sign in comes first in the form, so Enter submits it, and `row-reverse` still shows Cancel on
+/// the left.
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;\
