@@ -9,6 +9,7 @@
 pub mod form;
 pub mod login;
 pub mod oauth2;
+pub mod passport;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -31,12 +32,14 @@ pub const MAX_FORM_BYTES: usize = 64 << 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Oauth2(oauth2::Kind),
+    Passport,
 }
 
 /// The token endpoints, by exact (normalised) path.
 pub struct Endpoints {
     paths: HashMap<String, Endpoint>,
     oauth2: Option<oauth2::Oauth2>,
+    passport: Option<passport::Passport>,
 }
 
 impl Endpoints {
@@ -46,9 +49,17 @@ impl Endpoints {
             for (kind, path) in oauth2::Kind::paths(dialect) {
                 paths.insert(path.to_owned(), Endpoint::Oauth2(kind));
             }
-            oauth2::Oauth2::new(dialect, &config.auth.issuer, engine)
+            oauth2::Oauth2::new(dialect, &config.auth.issuer, Arc::clone(&engine))
         });
-        Endpoints { paths, oauth2 }
+        let passport = config.dialects.passport.as_ref().map(|dialect| {
+            paths.insert(dialect.path.clone(), Endpoint::Passport);
+            passport::Passport::new(dialect, Arc::clone(&engine))
+        });
+        Endpoints {
+            paths,
+            oauth2,
+            passport,
+        }
     }
 
     pub fn find(&self, path: &str) -> Option<Endpoint> {
@@ -67,6 +78,10 @@ impl Endpoints {
             (Endpoint::Oauth2(kind), Some(dialect)) => {
                 dialect.serve(kind, path, request, source).await
             }
+            (Endpoint::Passport, _) => match &self.passport {
+                Some(dialect) => dialect.serve(request, source).await,
+                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+            },
             // `paths` only holds endpoints of configured dialects.
             (Endpoint::Oauth2(_), None) => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
         }

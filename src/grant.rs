@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use crate::authn::Verifier;
 use crate::keyring::Keyring;
 use crate::store::{Client, KeyAlg, Store, User};
+pub use crate::tokens::TokenStyle;
 
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
@@ -75,6 +76,8 @@ pub struct IssueOptions {
     pub refresh_ttl: Option<Duration>,
     /// Extra `aud` values besides the client id.
     pub audiences: Vec<String>,
+    /// The access token's shape (the `passport` dialect's is Laravel Passport's).
+    pub style: TokenStyle,
 }
 
 impl Default for IssueOptions {
@@ -84,6 +87,7 @@ impl Default for IssueOptions {
             access_ttl: None,
             refresh_ttl: None,
             audiences: Vec::new(),
+            style: TokenStyle::Standard,
         }
     }
 }
@@ -97,6 +101,8 @@ pub enum Login {
     Account(String),
     /// Any login name: account, phone or e-mail.
     AnyName(String),
+    /// A phone number only (the `passport` dialect's `username`).
+    Phone(String),
 }
 
 impl std::fmt::Debug for Login {
@@ -105,6 +111,7 @@ impl std::fmt::Debug for Login {
             Login::UserId(id) => write!(f, "UserId({id})"),
             Login::Account(name) => write!(f, "Account({name:?})"),
             Login::AnyName(name) => write!(f, "AnyName({name:?})"),
+            Login::Phone(phone) => write!(f, "Phone({phone:?})"),
         }
     }
 }

@@ -117,6 +117,15 @@ impl Keyring {
     /// A store with no active key of `alg` (a fresh install) gets one, so tokens can be issued
     /// at once. Rotation afterwards is `authgate keys rotate`.
     pub async fn ensure_active(&self, alg: KeyAlg) -> Result<(), KeyringError> {
+        self.ensure_active_sized(alg, None).await
+    }
+
+    /// [`Keyring::ensure_active`] with the RSA size of a generated key.
+    pub async fn ensure_active_sized(
+        &self,
+        alg: KeyAlg,
+        rsa_bits: Option<u32>,
+    ) -> Result<(), KeyringError> {
         let now = crate::store::now();
         let stored = self.store.keys().await?;
         if stored
@@ -125,7 +134,7 @@ impl Keyring {
         {
             return Ok(());
         }
-        let key = self.store.add_key(alg, None, None, now).await?;
+        let key = self.store.add_key(alg, rsa_bits, None, now).await?;
         self.store.activate_key(&key.kid, now).await?;
         let event = AuditEvent::new("keys.bootstrap")
             .actor("system")

@@ -115,6 +115,12 @@ impl Gateway {
             Arc::clone(&keys),
         ));
         keyring.ensure_active(KeyAlg::Es256).await?;
+        if let Some(passport) = &config.dialects.passport {
+            // Passport tokens are RS256; a 4096-bit key takes a few seconds, once.
+            keyring
+                .ensure_active_sized(KeyAlg::Rs256, Some(passport.rsa_bits))
+                .await?;
+        }
         keyring.refresh().await?;
         let authn = Arc::new(Authenticator::new(
             &config,

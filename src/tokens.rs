@@ -41,6 +41,18 @@ pub struct AccessTokenSpec {
     pub actor: Option<String>,
     /// `typ` header; `None` means [`ACCESS_TOKEN_TYPE`].
     pub token_type: Option<&'static str>,
+    pub style: TokenStyle,
+}
+
+/// The shape of an access token. Both verify the same way on the proxy path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenStyle {
+    /// RFC 9068: `typ` `at+jwt`, `aud` an array, `scope` a space-separated string.
+    #[default]
+    Standard,
+    /// Laravel Passport's (seed 001): `typ` `JWT` and `jti` in the header, `aud` the client id
+    /// as a string, `scopes` an array; plus `iss`, `client_id`, `gid`, `roles` for our proxy.
+    Passport,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +109,9 @@ pub fn issue(
             .map(String::as_str)
             .filter(|a| Some(*a) != spec.client_id.as_deref()),
     );
+    if spec.style == TokenStyle::Passport {
+        return issue_passport(issuer, key, spec, now, jti, expires_at);
+    }
     let claims = Claims {
         iss: issuer,
         sub: &spec.user_id,
@@ -117,6 +132,81 @@ pub fn issue(
     let token = jsonwebtoken::encode(&header, &claims, &key.key)?;
     Ok(IssuedToken {
         token,
+        jti,
+        issued_at: now,
+        expires_at,
+    })
+}
+
+#[derive(Serialize)]
+struct PassportHeader<'a> {
+    typ: &'static str,
+    alg: Algorithm,
+    jti: &'a str,
+    kid: &'a str,
+}
+
+#[derive(Serialize)]
+struct PassportClaims<'a> {
+    aud: &'a str,
+    jti: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    sub: &'a str,
+    scopes: &'a [String],
+    iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<i64>,
+    roles: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Actor<'a>>,
+}
+
+/// jsonwebtoken's `Header` has no `jti`, which Passport puts there: the header is built here
+/// and only the signature comes from jsonwebtoken.
+fn issue_passport(
+    issuer: &str,
+    key: &SigningKey,
+    spec: &AccessTokenSpec,
+    now: u64,
+    jti: String,
+    expires_at: u64,
+) -> Result<IssuedToken, SignError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = PassportHeader {
+        typ: "JWT",
+        alg: key.alg,
+        jti: &jti,
+        kid: &key.kid,
+    };
+    let claims = PassportClaims {
+        aud: spec.client_id.as_deref().unwrap_or_default(),
+        jti: &jti,
+        iat: now,
+        nbf: now,
+        exp: expires_at,
+        sub: &spec.user_id,
+        scopes: &spec.scopes,
+        iss: issuer,
+        client_id: spec.client_id.as_deref(),
+        gid: spec.group_id,
+        roles: &spec.roles,
+        act: spec.actor.as_deref().map(|sub| Actor { sub }),
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| SignError(e.into()))?;
+    let claims = serde_json::to_vec(&claims).map_err(|e| SignError(e.into()))?;
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key.key, key.alg)?;
+    Ok(IssuedToken {
+        token: format!("{message}.{signature}"),
         jti,
         issued_at: now,
         expires_at,
@@ -224,6 +314,7 @@ mod tests {
             ttl: Duration::from_secs(600),
             actor: Some("9".into()),
             token_type: None,
+            style: TokenStyle::Standard,
         };
         let now = jsonwebtoken::get_current_timestamp();
         let issued = issue("https://gw", &signing, &spec, now).expect("signed");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::raw::{RawDialects, RawOauth2, RawTokens};
+use super::raw::{RawDialects, RawOauth2, RawPassport, RawTokens};
 use super::{ConfigError, Resolver};
 
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
@@ -22,6 +22,27 @@ pub struct TokensConfig {
 pub struct DialectsConfig {
     /// `None` when switched off.
     pub oauth2: Option<Oauth2Config>,
+    /// `None` unless `[dialects.passport]` is present (and not `enabled = false`).
+    pub passport: Option<PassportConfig>,
+}
+
+/// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
+#[derive(Debug, Clone)]
+pub struct PassportConfig {
+    pub path: String,
+    /// Default one year, as the document shows.
+    pub access_ttl: Duration,
+    pub refresh_ttl: Option<Duration>,
+    /// What `username` may be: the document's phone number, or any login name.
+    pub login: PassportLogin,
+    /// Size of the RS256 key generated when none is active (Passport's default: 4096).
+    pub rsa_bits: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassportLogin {
+    Phone,
+    Any,
 }
 
 /// The `oauth2` dialect (seed 003 plus the standard endpoints). `None` paths are switched off.
@@ -90,8 +111,54 @@ impl Resolver {
             .collect();
         let default = RawOauth2::default();
         let oauth2 = raw.oauth2.as_ref().unwrap_or(&default);
-        Ok(DialectsConfig {
-            oauth2: self.oauth2(oauth2, &mut seen)?,
+        let oauth2 = self.oauth2(oauth2, &mut seen)?;
+        let passport = match &raw.passport {
+            Some(raw) if raw.enabled != Some(false) => Some(self.passport(raw, &mut seen)?),
+            _ => None,
+        };
+        Ok(DialectsConfig { oauth2, passport })
+    }
+
+    fn passport(
+        &self,
+        raw: &RawPassport,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<PassportConfig, ConfigError> {
+        let path = self
+            .endpoint_path(
+                "dialects.passport.path",
+                raw.path.as_deref().unwrap_or("/oauth/token"),
+                seen,
+            )?
+            .ok_or_else(|| {
+                self.err(
+                    "dialects.passport.path",
+                    "must not be empty (set enabled = false to switch the dialect off)",
+                )
+            })?;
+        let login = match raw.login.as_deref() {
+            None | Some("phone") => PassportLogin::Phone,
+            Some("any") => PassportLogin::Any,
+            Some(other) => {
+                return Err(self.err(
+                    "dialects.passport.login",
+                    format!("`{other}` is not one of \"phone\", \"any\""),
+                ));
+            }
+        };
+        let rsa_bits = raw.rsa_bits.unwrap_or(4096);
+        if ![2048, 3072, 4096].contains(&rsa_bits) {
+            return Err(self.err("dialects.passport.rsa_bits", "must be 2048, 3072 or 4096"));
+        }
+        Ok(PassportConfig {
+            path,
+            access_ttl: self
+                .optional_ttl("dialects.passport.access_ttl", raw.access_ttl.as_deref())?
+                .unwrap_or(Duration::from_secs(31_536_000)),
+            refresh_ttl: self
+                .optional_ttl("dialects.passport.refresh_ttl", raw.refresh_ttl.as_deref())?,
+            login,
+            rsa_bits,
         })
     }
 

@@ -191,6 +191,18 @@ pub struct RawTokens {
 #[serde(deny_unknown_fields)]
 pub struct RawDialects {
     pub oauth2: Option<RawOauth2>,
+    pub passport: Option<RawPassport>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassport {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub login: Option<String>,
+    pub rsa_bits: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

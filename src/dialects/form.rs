@@ -18,6 +18,10 @@ pub enum FormError {
     Repeated(String),
     #[error("the Authorization header is not valid HTTP Basic client authentication")]
     BadBasic,
+    #[error("the request body must be a JSON object of strings and numbers")]
+    Json,
+    #[error("the request body must be application/x-www-form-urlencoded or application/json")]
+    FormOrJson,
 }
 
 /// Request parameters. RFC 6749 §3.1: a parameter without a value is treated as omitted, and
@@ -44,6 +48,38 @@ impl Form {
         Ok(Form { params })
     }
 
+    /// A JSON object body (the legacy dialects accept one): strings, numbers and booleans
+    /// become parameters; `null` and empty strings count as omitted.
+    pub fn from_json(input: &[u8]) -> Result<Form, FormError> {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(input).map_err(|_| FormError::Json)?;
+        let mut params = HashMap::new();
+        for (name, value) in object {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => continue,
+                _ => return Err(FormError::Json),
+            };
+            if !text.is_empty() {
+                params.insert(name, text);
+            }
+        }
+        Ok(Form { params })
+    }
+
+    /// The body as its `Content-Type` says: a form or a JSON object.
+    pub fn from_body(headers: &HeaderMap, body: &[u8]) -> Result<Form, FormError> {
+        if is_form(headers) {
+            Form::parse(body)
+        } else if is_json(headers) {
+            Form::from_json(body)
+        } else {
+            Err(FormError::FormOrJson)
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
@@ -64,6 +100,14 @@ pub fn is_form(headers: &HeaderMap) -> bool {
             v.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
+}
+
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// `Authorization: Basic` client credentials, if the request carries that scheme. The id and
@@ -123,6 +167,18 @@ mod tests {
             Form::parse(b"a=&a=2").is_ok(),
             "an empty repeat is no value"
         );
+    }
+
+    #[test]
+    fn json_bodies() {
+        let form = Form::from_json(br#"{"user_id": 42, "password": "pw", "x": null, "e": ""}"#)
+            .expect("json");
+        assert_eq!(form.get("user_id"), Some("42"));
+        assert_eq!(form.get("password"), Some("pw"));
+        assert_eq!(form.get("x"), None);
+        assert_eq!(form.get("e"), None);
+        assert_eq!(Form::from_json(br#"{"a": [1]}"#), Err(FormError::Json));
+        assert_eq!(Form::from_json(b"[1]"), Err(FormError::Json));
     }
 
     #[test]

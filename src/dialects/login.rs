@@ -390,12 +390,14 @@ impl Flow<'_> {
                 }
                 response
             }
+            // 400, not 401: a 401 must carry an HTTP authentication challenge (RFC 9110
+            // §15.5.2), and a login form is not one.
             Err(GrantError::InvalidGrant { .. }) => self.form(
                 target,
                 &csrf,
                 username,
                 Some("The login name or the password is wrong."),
-                StatusCode::UNAUTHORIZED,
+                StatusCode::BAD_REQUEST,
                 SetCookies::default(),
             ),
             Err(error) => internal(&error),

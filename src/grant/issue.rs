@@ -45,6 +45,7 @@ impl Engine {
             audiences: decision.options.audiences.clone(),
             scopes: decision.scope.clone(),
             ttl: decision.ttl,
+            style: decision.options.style,
             ..spec
         };
         let (issued, kid) = self.sign_spec(decision.options.alg, spec).await?;

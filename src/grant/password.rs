@@ -16,7 +16,9 @@ const BAD_LOGIN: &str = "invalid login name or password";
 fn throttle_key(login: &Login) -> String {
     match login {
         Login::UserId(id) => format!("user:#{id}"),
-        Login::Account(name) | Login::AnyName(name) => format!("user:{}", login_key(name)),
+        Login::Account(name) | Login::AnyName(name) | Login::Phone(name) => {
+            format!("user:{}", login_key(name))
+        }
     }
 }
 
@@ -87,6 +89,14 @@ impl Engine {
             Login::Account(name) => {
                 let user = self.store.verify_login(name, password, now()).await?;
                 if user.account == login_key(name) {
+                    Ok(user)
+                } else {
+                    Err(StoreError::BadCredentials)
+                }
+            }
+            Login::Phone(phone) => {
+                let user = self.store.verify_login(phone, password, now()).await?;
+                if user.phone.as_deref() == Some(login_key(phone).as_str()) {
                     Ok(user)
                 } else {
                     Err(StoreError::BadCredentials)

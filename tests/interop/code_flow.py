@@ -5,15 +5,16 @@ authlib's OAuth2Session (code_challenge_method S256) builds the authorization UR
 gateway's login page (/open/authorize/index); the same HTTP session then plays the browser:
 it opens the page, reads the login form with the standard library's html.parser, posts every
 hidden field plus the login name, the password and `action=login` (the CSRF token travels both
-as the form field and as the `authgate_csrf` cookie the page set), and takes the 303's Location
-without following it (the client's redirect URI does not exist). authlib turns that Location
-into the token request (`fetch_token(..., authorization_response=..., code_verifier=...)`),
+as the form field and as the `authgate_csrf` cookie the page set: Secure, HttpOnly,
+SameSite=Strict, Path=/open, so the jar sends it to the login pages only), and takes the
+303's Location without following it (the client's redirect URI does not exist). authlib turns
+that Location into the token request (`fetch_token(..., authorization_response=..., code_verifier=...)`),
 checking the state it generated on the way.
 
 Checked for a confidential client (client_secret_basic) and a public one (no secret,
 token_endpoint_auth_method "none", PKCE required), plus: a wrong code_verifier and a reused
 code are invalid_grant (and the reuse revokes what the first exchange issued), a wrong password
-re-renders the form with 401 and redirects nowhere, and the code is also accepted at the seed
+re-renders the form with 400 and redirects nowhere, and the code is also accepted at the seed
 endpoint /oauth2/authorize.
 
 Each check prints PASS or FAIL; the exit status is non-zero when any check fails.
@@ -25,6 +26,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Optional
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import jwt
@@ -37,12 +39,13 @@ from oauth2_interop import TIMEOUT, CheckFailed, expect, expect_oauth_error
 AUTHORIZE_PAGE = "/open/authorize/index"
 CSRF_COOKIE = "authgate_csrf"
 SESSION_COOKIE = "authgate_session"
+COOKIE_PATH = "/open"
 
 
 @dataclass
 class Client:
     id: str
-    secret: str | None  # None: a public client
+    secret: Optional[str]  # None: a public client
     redirect_uri: str
 
 
@@ -101,6 +104,21 @@ class FormParser(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "form":
             self._current = None
+
+
+def cookie(session, name):
+    """The cookie `name` in the session's jar (an http.cookiejar.Cookie), or None."""
+    return next((c for c in session.cookies if c.name == name), None)
+
+
+def expect_attributes(found, same_site=None):
+    """Scoped to the login pages (Path=/open), HTTPS only, out of reach of scripts."""
+    expect(found.path == COOKIE_PATH, f"{found.name}: Path={found.path!r}, expected {COOKIE_PATH!r}")
+    expect(found.secure, f"{found.name} is not Secure")
+    expect(found.has_nonstandard_attr("HttpOnly"), f"{found.name} is not HttpOnly")
+    if same_site:
+        given = found.get_nonstandard_attr("SameSite")
+        expect(given == same_site, f"{found.name}: SameSite={given!r}, expected {same_site!r}")
 
 
 def login_form(html):
@@ -168,8 +186,10 @@ class CodeFlow:
         expect(page.status_code == 200, f"login page: HTTP {page.status_code} {page.text[:300]}")
         expect(page.headers.get("Content-Type", "").startswith("text/html"),
                f"login page Content-Type: {page.headers.get('Content-Type')!r}")
-        csrf_cookie = session.cookies.get(CSRF_COOKIE)
+        csrf_cookie = cookie(session, CSRF_COOKIE)
         expect(csrf_cookie, f"the login page set no {CSRF_COOKIE} cookie: {page.headers.get('Set-Cookie')!r}")
+        expect_attributes(csrf_cookie, same_site="Strict")
+        csrf_cookie = csrf_cookie.value
 
         form = login_form(page.text)
         expect(form.method == "post", f"form method: {form.method!r}")
@@ -201,7 +221,9 @@ class CodeFlow:
         params = parse_qs(urlsplit(location).query)
         expect(params.get("code"), f"no code in the Location: {location!r}")
         expect(params.get("state") == [auth.state], f"state: {params.get('state')} (sent {auth.state!r})")
-        expect(auth.session.cookies.get(SESSION_COOKIE), "the login set no authgate_session cookie")
+        session_cookie = cookie(auth.session, SESSION_COOKIE)
+        expect(session_cookie, f"the login set no {SESSION_COOKIE} cookie: {answer.headers.get('Set-Cookie')!r}")
+        expect_attributes(session_cookie)
         return auth
 
     def exchange(self, auth, url=None, verifier=None):
@@ -280,7 +302,7 @@ class CodeFlow:
     def wrong_password(self):
         auth = self.authorize(self.confidential, password=self.args.user_password + " typo")
         answer = auth.answer
-        expect(answer.status_code == 401, f"HTTP {answer.status_code} (expected 401)")
+        expect(answer.status_code == 400, f"HTTP {answer.status_code} (expected 400)")
         expect("Location" not in answer.headers, f"a wrong password redirected to {auth.location!r}")
         expect(answer.headers.get("Content-Type", "").startswith("text/html"),
                f"Content-Type: {answer.headers.get('Content-Type')!r}")
@@ -289,7 +311,7 @@ class CodeFlow:
                f"the re-rendered form carries other hidden fields: {again.hidden()}")
         expect(dict(again.fields).get("username") == self.args.user, "the login name was not kept")
         expect(dict(again.fields).get("password", "") == "", "the password was echoed back")
-        expect(not auth.session.cookies.get(SESSION_COOKIE), "a wrong password started a session")
+        expect(not cookie(auth.session, SESSION_COOKIE), "a wrong password started a session")
 
     def run(self):
         return run_checks([
@@ -302,7 +324,7 @@ class CodeFlow:
             ("code flow: wrong code_verifier is invalid_grant (public)", self.wrong_verifier(self.public)),
             ("code flow: a reused code is invalid_grant", self.code_reuse),
             ("code flow: a reused code revokes the first use's tokens (RFC 6749 §4.1.2)", self.code_reuse_revokes),
-            ("code flow: wrong password re-renders the form (401, no Location)", self.wrong_password),
+            ("code flow: wrong password re-renders the form (400, no Location)", self.wrong_password),
         ])
 
 

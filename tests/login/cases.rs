@@ -397,7 +397,7 @@ async fn wrong_passwords_rerender_the_form_then_back_off() {
     let mut browser = Browser::default();
     let url = authorize_url("web", "");
     let r = browser.login(&s, &url, "alice", "wrong").await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 400);
     assert!(
         r.header("location").is_none(),
         "no code for a wrong password"
@@ -407,7 +407,7 @@ async fn wrong_passwords_rerender_the_form_then_back_off() {
     assert!(html.contains("The login name or the password is wrong."));
     assert!(html.contains("value=\"alice\""), "the name is kept");
     let unknown = browser.login(&s, &url, "nobody", "wrong").await;
-    assert_eq!(unknown.status, 401, "an unknown user looks the same");
+    assert_eq!(unknown.status, 400, "an unknown user looks the same");
     let mut last = None;
     for _ in 0..10 {
         let r = browser.login(&s, &url, "alice", "wrong").await;
