@@ -20,7 +20,9 @@ use ipnet::IpNet;
 
 pub use auth::{AuthConfig, IssuerConfig, KeySource};
 pub use describe::describe;
-pub use dialects::{DialectsConfig, Oauth2Config, PassportConfig, PassportLogin, TokensConfig};
+pub use dialects::{
+    AppConfig, DialectsConfig, Oauth2Config, PassportConfig, PassportLogin, TokensConfig,
+};
 use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};

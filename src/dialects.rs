@@ -3,9 +3,11 @@
 //! table) and what every adapter needs from HTTP: reading a bounded form body, and building
 //! JSON answers that caches never keep.
 //!
-//! Dialects: `oauth2` (seed 003 plus RFC 7009/7662/8414/8693). An adapter never decides what
+//! Dialects: `oauth2` (seed 003 plus RFC 7009/7662/8414/8693), `passport` (seed 001), `app`
+//! (seed 002). An adapter never decides what
 //! a grant means: it builds a [`crate::grant::TokenRequest`] and renders the result.
 
+pub mod app;
 pub mod form;
 pub mod login;
 pub mod oauth2;
@@ -23,7 +25,9 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::config::Config;
 use crate::grant::Engine;
+use crate::keyring::Keyring;
 use crate::proxy::Body;
+use crate::store::StoreError;
 
 /// Token requests are a few hundred bytes; anything near this is not one.
 pub const MAX_FORM_BYTES: usize = 64 << 10;
@@ -33,6 +37,7 @@ pub const MAX_FORM_BYTES: usize = 64 << 10;
 pub enum Endpoint {
     Oauth2(oauth2::Kind),
     Passport,
+    App(app::Kind),
 }
 
 /// The token endpoints, by exact (normalised) path.
@@ -40,10 +45,16 @@ pub struct Endpoints {
     paths: HashMap<String, Endpoint>,
     oauth2: Option<oauth2::Oauth2>,
     passport: Option<passport::Passport>,
+    app: Option<app::App>,
 }
 
 impl Endpoints {
-    pub fn new(config: &Config, engine: Arc<Engine>) -> Self {
+    /// Fails only when a dialect's shared secret cannot be read or created.
+    pub fn new(
+        config: &Config,
+        engine: Arc<Engine>,
+        keyring: Arc<Keyring>,
+    ) -> Result<Self, StoreError> {
         let mut paths = HashMap::new();
         let oauth2 = config.dialects.oauth2.as_ref().map(|dialect| {
             for (kind, path) in oauth2::Kind::paths(dialect) {
@@ -55,11 +66,21 @@ impl Endpoints {
             paths.insert(dialect.path.clone(), Endpoint::Passport);
             passport::Passport::new(dialect, Arc::clone(&engine))
         });
-        Endpoints {
+        let app = match &config.dialects.app {
+            Some(dialect) => {
+                for (kind, path) in app::Kind::paths(dialect) {
+                    paths.insert(path.to_owned(), Endpoint::App(kind));
+                }
+                Some(app::App::new(dialect, &config.store, engine, keyring)?)
+            }
+            None => None,
+        };
+        Ok(Endpoints {
             paths,
             oauth2,
             passport,
-        }
+            app,
+        })
     }
 
     pub fn find(&self, path: &str) -> Option<Endpoint> {
@@ -80,6 +101,10 @@ impl Endpoints {
             }
             (Endpoint::Passport, _) => match &self.passport {
                 Some(dialect) => dialect.serve(request, source).await,
+                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+            },
+            (Endpoint::App(kind), _) => match &self.app {
+                Some(dialect) => dialect.serve(kind, request, source).await,
                 None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
             },
             // `paths` only holds endpoints of configured dialects.
@@ -117,6 +142,15 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `Retry-After` in whole seconds, at least 1 (a 0 would invite an immediate retry).
+pub fn retry_after(mut response: Response<Body>, after: std::time::Duration) -> Response<Body> {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(after.as_secs().max(1)),
+    );
     response
 }
 

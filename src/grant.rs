@@ -133,10 +133,11 @@ pub enum GrantRequest {
     },
     ClientCredentials,
     /// RFC 8693: `subject_token` is the admin's own access token; `user_id` the user to act
-    /// as; `group_id` (only for the admin themself) the group to act as admin of.
+    /// as (`None`: the admin themself); `group_id` (only for the admin themself) the group to
+    /// act as admin of.
     TokenExchange {
         subject_token: String,
-        user_id: i64,
+        user_id: Option<i64>,
         group_id: Option<i64>,
     },
 }

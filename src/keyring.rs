@@ -72,6 +72,8 @@ pub struct Keyring {
     signing: RwLock<HashMap<KeyAlg, Arc<SigningKey>>>,
     /// The published JWKS document (pending, active and retiring public keys).
     jwks: RwLock<bytes::Bytes>,
+    /// Public keys as PEM (SubjectPublicKeyInfo) by `kid`, for clients that want the key itself.
+    pems: RwLock<HashMap<String, Arc<str>>>,
     revocations: Arc<RevocationCache>,
 }
 
@@ -83,6 +85,7 @@ impl Keyring {
             keys,
             signing: RwLock::new(HashMap::new()),
             jwks: RwLock::new(bytes::Bytes::from_static(b"{\"keys\":[]}")),
+            pems: RwLock::default(),
             revocations: Arc::new(RevocationCache {
                 issuer: issuer.to_owned(),
                 snapshot: RwLock::default(),
@@ -101,6 +104,11 @@ impl Keyring {
     /// `/.well-known/jwks.json`, as of the last refresh.
     pub fn jwks(&self) -> bytes::Bytes {
         self.jwks.read().map(|j| j.clone()).unwrap_or_default()
+    }
+
+    /// The PEM public key of `kid` (a published key), as of the last refresh.
+    pub fn public_pem(&self, kid: &str) -> Option<Arc<str>> {
+        self.pems.read().ok()?.get(kid).cloned()
     }
 
     /// The active signing key for `alg`.
@@ -152,8 +160,10 @@ impl Keyring {
         let mut verifying = Vec::new();
         let mut published = Vec::new();
         let mut signing = HashMap::new();
+        let mut pems = HashMap::new();
         for key in &stored {
             if key.state.verifies() {
+                pems.insert(key.kid.clone(), Arc::from(pem(&key.public_spki)));
                 let value: serde_json::Value =
                     serde_json::from_str(&key.public_jwk).map_err(|e| bad(&key.kid, e))?;
                 let jwk: Jwk =
@@ -177,6 +187,9 @@ impl Keyring {
         }
         if let Ok(mut current) = self.signing.write() {
             *current = signing;
+        }
+        if let Ok(mut current) = self.pems.write() {
+            *current = pems;
         }
         self.refresh_revocations_at(now).await
     }
@@ -219,6 +232,19 @@ impl Keyring {
             }
         }
     }
+}
+
+/// DER SubjectPublicKeyInfo → `-----BEGIN PUBLIC KEY-----` (RFC 7468, 64-column lines).
+fn pem(spki: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(spki);
+    let mut text = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str("-----END PUBLIC KEY-----\n");
+    text
 }
 
 fn bad(kid: &str, error: impl std::fmt::Display) -> KeyringError {

@@ -129,7 +129,7 @@ impl Gateway {
         )?);
         authn.load_external_keys().await;
         let engine = Arc::new(grant_engine(&config, &store, &keyring, keys));
-        let endpoints = Arc::new(Endpoints::new(&config, engine));
+        let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);
         let proxy = Arc::new(
             Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
                 .with_endpoints(endpoints),

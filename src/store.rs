@@ -37,7 +37,7 @@ use crate::config::{StoreBackend, StoreConfig};
 pub use audit::{AuditEvent, AuditRecord};
 pub use client::{Client, ClientPatch, GrantType, NewClient};
 pub use error::StoreError;
-pub use keys::{KeyAlg, KeyState, SigningKey};
+pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use revocation::Revocations;

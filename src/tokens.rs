@@ -269,6 +269,64 @@ pub fn issue_assertion(
     Ok(jsonwebtoken::encode(&header, &claims, &key.key)?)
 }
 
+/// `typ` of the `app` dialect's `store_token` and `push_token`: never an access token (the
+/// verifier accepts only the types in `authn::bearer::OWN_ACCESS_TOKEN_TYPES`).
+pub const STORE_TOKEN_TYPE: &str = "authgate-store+jwt";
+pub const PUSH_TOKEN_TYPE: &str = "authgate-push+jwt";
+
+/// A token for a companion service (storage, push) bound to one login session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionToken<'a> {
+    /// [`STORE_TOKEN_TYPE`] or [`PUSH_TOKEN_TYPE`].
+    pub token_type: &'static str,
+    pub audience: &'a str,
+    pub user_id: &'a str,
+    /// The session (the access token's `jti`), so the service can tie requests to it.
+    pub session: &'a str,
+    /// The device a push token is bound to.
+    pub device: Option<&'a str>,
+    pub expires_at: u64,
+}
+
+#[derive(Serialize)]
+struct SessionClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    nbf: u64,
+    jti: &'a str,
+    sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_guid: Option<&'a str>,
+}
+
+/// Signs a [`SessionToken`].
+pub fn issue_session_token(
+    issuer: &str,
+    key: &SigningKey,
+    token: &SessionToken<'_>,
+    now: u64,
+) -> Result<String, SignError> {
+    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let claims = SessionClaims {
+        iss: issuer,
+        sub: token.user_id,
+        aud: token.audience,
+        exp: token.expires_at,
+        iat: now,
+        nbf: now,
+        jti: &jti,
+        sid: token.session,
+        device_guid: token.device,
+    };
+    let mut header = Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    header.typ = Some(token.token_type.to_owned());
+    Ok(jsonwebtoken::encode(&header, &claims, &key.key)?)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

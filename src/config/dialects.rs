@@ -3,9 +3,10 @@
 //! dialect is switched off with `enabled = false`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawDialects, RawOauth2, RawPassport, RawTokens};
+use super::raw::{RawApp, RawDialects, RawOauth2, RawPassport, RawTokens};
 use super::{ConfigError, Resolver};
 
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
@@ -24,6 +25,31 @@ pub struct DialectsConfig {
     pub oauth2: Option<Oauth2Config>,
     /// `None` unless `[dialects.passport]` is present (and not `enabled = false`).
     pub passport: Option<PassportConfig>,
+    /// `None` unless `[dialects.app]` is present (and not `enabled = false`).
+    pub app: Option<AppConfig>,
+}
+
+/// The `app` dialect (seed 002): `/token/id`, `/token/login`, `/token/user`.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// By user id, by any login name, by user name; `None` is switched off.
+    pub id: Option<String>,
+    pub login: Option<String>,
+    pub user: Option<String>,
+    /// The document is silent; 7 days (it offers no refresh, so a session is a login).
+    pub access_ttl: Duration,
+    /// Returned as `encrypt_type` (whether the client should encrypt its connection).
+    pub encrypt_type: i32,
+    /// `aud` of the `store_token` (the file-storage service).
+    pub storage_audience: String,
+    /// `aud` of the `push_token` (the push service).
+    pub push_audience: String,
+    /// The secret shared with the storage service (`access_key_secret` is an HMAC under it):
+    /// this environment variable, else `storage_secret_file`.
+    pub storage_secret_env: String,
+    /// `None`: `storage-secret` beside the SQLite database (PostgreSQL: the variable is
+    /// required, so every instance shares it).
+    pub storage_secret_file: Option<PathBuf>,
 }
 
 /// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
@@ -116,7 +142,78 @@ impl Resolver {
             Some(raw) if raw.enabled != Some(false) => Some(self.passport(raw, &mut seen)?),
             _ => None,
         };
-        Ok(DialectsConfig { oauth2, passport })
+        let app = match &raw.app {
+            Some(raw) if raw.enabled != Some(false) => Some(self.app(raw, &mut seen)?),
+            _ => None,
+        };
+        Ok(DialectsConfig {
+            oauth2,
+            passport,
+            app,
+        })
+    }
+
+    fn app(
+        &self,
+        raw: &RawApp,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<AppConfig, ConfigError> {
+        let paths = raw.paths.as_ref();
+        let mut path = |field: &str, value: Option<&String>, default: &str| {
+            self.endpoint_path(
+                &format!("dialects.app.paths.{field}"),
+                value.map(String::as_str).unwrap_or(default),
+                seen,
+            )
+        };
+        let id = path("id", paths.and_then(|p| p.id.as_ref()), "/token/id")?;
+        let login = path(
+            "login",
+            paths.and_then(|p| p.login.as_ref()),
+            "/token/login",
+        )?;
+        let user = path("user", paths.and_then(|p| p.user.as_ref()), "/token/user")?;
+        let audience = |key: &str, value: Option<&String>, default: &str| {
+            let value = value.map(String::as_str).unwrap_or(default);
+            if value.trim().is_empty() {
+                return Err(self.err(key, "must not be empty"));
+            }
+            Ok(value.to_owned())
+        };
+        let storage_secret_env = raw
+            .storage_secret_env
+            .clone()
+            .unwrap_or_else(|| "AUTHGATE_STORAGE_SECRET".to_owned());
+        if storage_secret_env.is_empty()
+            || storage_secret_env.contains('=')
+            || storage_secret_env.contains('\0')
+        {
+            return Err(self.err(
+                "dialects.app.storage_secret_env",
+                format!("`{storage_secret_env}` is not an environment variable name"),
+            ));
+        }
+        Ok(AppConfig {
+            id,
+            login,
+            user,
+            access_ttl: self
+                .optional_ttl("dialects.app.access_ttl", raw.access_ttl.as_deref())?
+                .unwrap_or(Duration::from_secs(7 * 86_400)),
+            encrypt_type: raw.encrypt_type.unwrap_or(0),
+            storage_audience: audience(
+                "dialects.app.storage_audience",
+                raw.storage_audience.as_ref(),
+                "authgate:storage",
+            )?,
+            push_audience: audience(
+                "dialects.app.push_audience",
+                raw.push_audience.as_ref(),
+                "authgate:push",
+            )?,
+            storage_secret_env,
+            storage_secret_file: raw.storage_secret_file.as_deref().map(|f| self.path(f)),
+        })
     }
 
     fn passport(

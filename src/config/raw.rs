@@ -192,6 +192,28 @@ pub struct RawTokens {
 pub struct RawDialects {
     pub oauth2: Option<RawOauth2>,
     pub passport: Option<RawPassport>,
+    pub app: Option<RawApp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub enabled: Option<bool>,
+    pub access_ttl: Option<String>,
+    pub encrypt_type: Option<i32>,
+    pub storage_audience: Option<String>,
+    pub push_audience: Option<String>,
+    pub storage_secret_env: Option<String>,
+    pub storage_secret_file: Option<String>,
+    pub paths: Option<RawAppPaths>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAppPaths {
+    pub id: Option<String>,
+    pub login: Option<String>,
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,7 +7,7 @@
 //! an error page and redirects nowhere; every later error goes back to the redirect URI.
 //! A login session cookie (`Secure`, `HttpOnly`, `SameSite=Lax`, scoped to the pages' path)
 //! spares a person who just logged in; the forms carry a CSRF token that must equal the
-//! `SameSite=Strict` CSRF cookie (double submit). Pages are never cached or framed.
+//! `SameSite=Lax` CSRF cookie (double submit). Pages are never cached or framed.
 
 mod page;
 
@@ -205,8 +205,11 @@ impl LoginPages {
             return token.clone();
         }
         let token = random_token();
+        // Lax, not Strict: a person arriving from the client's site would not send a Strict
+        // cookie, so a second tab would replace it and the first tab's form would fail. Lax
+        // cookies still never ride on a cross-site POST, which is what double submit needs.
         set.0
-            .push(self.cookie(CSRF_COOKIE, &token, CSRF_MAX_AGE, "Strict"));
+            .push(self.cookie(CSRF_COOKIE, &token, CSRF_MAX_AGE, "Lax"));
         token
     }
 
@@ -376,7 +379,7 @@ impl Flow<'_> {
                     "Too many failed attempts. Try again in {} seconds.",
                     retry_after.as_secs().max(1)
                 );
-                let mut response = self.form(
+                let response = self.form(
                     target,
                     &csrf,
                     username,
@@ -384,11 +387,7 @@ impl Flow<'_> {
                     StatusCode::TOO_MANY_REQUESTS,
                     SetCookies::default(),
                 );
-                if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
-                {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                response
+                super::retry_after(response, retry_after)
             }
             // 400, not 401: a 401 must carry an HTTP authentication challenge (RFC 9110
             // §15.5.2), and a login form is not one.

@@ -328,7 +328,7 @@ fn exchange_request(form: &mut Form) -> Result<GrantRequest, GrantError> {
     };
     Ok(GrantRequest::TokenExchange {
         subject_token,
-        user_id,
+        user_id: Some(user_id),
         group_id,
     })
 }
@@ -458,16 +458,12 @@ fn grant_error(error: &GrantError) -> Response<Body> {
     match error {
         GrantError::InvalidClient { .. } => invalid_client(&error.to_string()),
         GrantError::TooManyAttempts { retry_after } => {
-            let mut response = error_response(
+            let response = error_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 error.code(),
                 &error.to_string(),
             );
-            let seconds = retry_after.as_secs().max(1).to_string();
-            if let Ok(value) = HeaderValue::from_str(&seconds) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            super::retry_after(response, *retry_after)
         }
         GrantError::Internal { .. } => {
             tracing::warn!(%error, "token request failed on our side");

@@ -194,15 +194,12 @@ fn render_error(e: &GrantError, refresh: bool) -> Response<Body> {
         }
         GrantError::TooManyAttempts { retry_after } => {
             let seconds = retry_after.as_secs().max(1);
-            let mut response = error(
+            let response = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 &format!("Too many login attempts. Please try again in {seconds} seconds."),
             );
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            super::retry_after(response, *retry_after)
         }
         GrantError::Internal { .. } => {
             tracing::warn!(error = %e, "passport token request failed on our side");

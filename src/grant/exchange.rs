@@ -14,7 +14,8 @@ use crate::store::{AuditEvent, Client, GrantType, StoreError, User};
 /// Whom the admin wants a token for.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Target {
-    pub user_id: i64,
+    /// `None`: the admin themself (acting as admin of `group_id`).
+    pub user_id: Option<i64>,
     pub group_id: Option<i64>,
 }
 
@@ -31,15 +32,16 @@ impl Engine {
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::TokenExchange)?;
         let (admin, token_expires) = self.acting_admin(subject_token).await?;
-        let user = if target.user_id == admin.id {
-            admin.clone()
-        } else {
-            if target.group_id.is_some() {
-                return Err(GrantError::request(
-                    "group_id can only be combined with the admin's own user id",
-                ));
+        let user = match target.user_id {
+            Some(id) if id != admin.id => {
+                if target.group_id.is_some() {
+                    return Err(GrantError::request(
+                        "group_id can only be combined with the admin's own user id",
+                    ));
+                }
+                self.target_user(id).await?
             }
-            self.target_user(target.user_id).await?
+            _ => admin.clone(),
         };
         let scope = scope::grant(requested, &client.scopes)?;
         // Short-lived, and never outliving the admin's own token.

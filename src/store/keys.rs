@@ -14,6 +14,22 @@
 
 mod material;
 
+/// A secret shared with another service: the environment variable `env` (32+ characters), or
+/// else the file `file`, generated (mode 0600, 256 random bits) on first use. Without a file
+/// (a PostgreSQL store: every instance must share it) the variable is required.
+pub fn shared_secret(env: &str, file: Option<&std::path::Path>) -> Result<Vec<u8>, StoreError> {
+    match (std::env::var(env), file) {
+        (Ok(value), _) if value.trim().len() >= 32 => Ok(value.trim().as_bytes().to_vec()),
+        (Ok(value), _) if !value.trim().is_empty() => Err(StoreError::KeySecret(format!(
+            "{env} must be at least 32 characters"
+        ))),
+        (_, Some(file)) => material::secret_file(file),
+        (_, None) => Err(StoreError::KeySecret(format!(
+            "{env} must be set (32+ characters, the same on every instance)"
+        ))),
+    }
+}
+
 use super::db::{Row, q};
 use super::{Store, StoreError};
 

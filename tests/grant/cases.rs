@@ -431,7 +431,7 @@ async fn client_credentials_speak_for_the_client_never_a_user() {
 fn act_as(subject_token: &str, user_id: i64, group_id: Option<i64>) -> GrantRequest {
     GrantRequest::TokenExchange {
         subject_token: subject_token.into(),
-        user_id,
+        user_id: Some(user_id),
         group_id,
     }
 }

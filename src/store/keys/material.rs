@@ -218,7 +218,7 @@ pub(crate) fn load_secret(config: &StoreConfig) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Reads the secret file, creating it (mode 0600, 256 random bits) if it does not exist.
-fn secret_file(path: &Path) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn secret_file(path: &Path) -> Result<Vec<u8>, StoreError> {
     let io = |context: &str, source| StoreError::Io {
         context: format!("{context} {}", path.display()),
         source,
@@ -244,7 +244,7 @@ fn secret_file(path: &Path) -> Result<Vec<u8>, StoreError> {
             file.write_all(format!("{fresh}\n").as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(|e| io("cannot write the key secret to", e))?;
-            tracing::info!(path = %path.display(), "generated a key secret for private keys");
+            tracing::info!(path = %path.display(), "generated a secret file");
             return Ok(fresh.into_bytes());
         }
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
