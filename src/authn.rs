@@ -8,6 +8,7 @@ mod bearer;
 mod cache;
 pub mod jwks;
 pub mod keyset;
+pub mod opaque;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 pub use bearer::{Authenticator, extract_token};
 pub use cache::{CacheStats, VerifiedCache};
 use keyset::KeySet;
+pub use opaque::OpaqueTokens;
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub enum AuthnError {
     /// Anything wrong with the token itself: 401 `invalid_token`.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// An opaque token could not be looked up (the store is unreachable): 503, retry.
+    #[error("the token cannot be checked right now")]
+    Unavailable,
     /// A trusted issuer, but a `kid` not in the key set (yet): worth one JWKS refresh.
     #[error("the token's signing key is unknown")]
     UnknownKey { issuer: String, kid: String },

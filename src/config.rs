@@ -21,7 +21,8 @@ use ipnet::IpNet;
 pub use auth::{AuthConfig, IssuerConfig, KeySource};
 pub use describe::describe;
 pub use dialects::{
-    AppConfig, DialectsConfig, Oauth2Config, PassportConfig, PassportLogin, TokensConfig,
+    AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,
+    TokensConfig,
 };
 use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use crate::authn::Verifier;
 use crate::keyring::Keyring;
 use crate::store::{Client, KeyAlg, Store, User};
-pub use crate::tokens::TokenStyle;
+pub use crate::tokens::{TokenFormat, TokenStyle};
 
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
@@ -78,6 +78,8 @@ pub struct IssueOptions {
     pub audiences: Vec<String>,
     /// The access token's shape (the `passport` dialect's is Laravel Passport's).
     pub style: TokenStyle,
+    /// JWT, or an opaque reference kept in the store.
+    pub format: TokenFormat,
 }
 
 impl Default for IssueOptions {
@@ -88,6 +90,7 @@ impl Default for IssueOptions {
             refresh_ttl: None,
             audiences: Vec::new(),
             style: TokenStyle::Standard,
+            format: TokenFormat::Jwt,
         }
     }
 }

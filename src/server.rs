@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::authn::jwks::JwksError;
 use crate::authn::keyset::KeySet;
-use crate::authn::{Authenticator, IssuerPolicy, Verifier};
+use crate::authn::{Authenticator, IssuerPolicy, OpaqueTokens, Verifier};
 use crate::config::Config;
 use crate::dialects::Endpoints;
 use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
@@ -122,11 +122,18 @@ impl Gateway {
                 .await?;
         }
         keyring.refresh().await?;
-        let authn = Arc::new(Authenticator::new(
-            &config,
-            Arc::clone(&keys),
+        // Opaque reference tokens (the `mobile` dialect's) are accepted whatever the dialect
+        // settings now say: tokens issued under an earlier config stay valid until they expire.
+        let opaque = Arc::new(OpaqueTokens::new(
+            store.clone(),
+            &config.auth.issuer,
             keyring.revocations(),
-        )?);
+            config.auth.token_cache_entries,
+        ));
+        let authn = Arc::new(
+            Authenticator::new(&config, Arc::clone(&keys), keyring.revocations())?
+                .with_opaque(opaque),
+        );
         authn.load_external_keys().await;
         let engine = Arc::new(grant_engine(&config, &store, &keyring, keys));
         let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawApp, RawDialects, RawOauth2, RawPassport, RawTokens};
+use super::raw::{RawApp, RawDialects, RawMobile, RawOauth2, RawPassport, RawTokens};
 use super::{ConfigError, Resolver};
+use crate::tokens::TokenFormat;
 
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
 #[derive(Debug, Clone)]
@@ -27,6 +28,19 @@ pub struct DialectsConfig {
     pub passport: Option<PassportConfig>,
     /// `None` unless `[dialects.app]` is present (and not `enabled = false`).
     pub app: Option<AppConfig>,
+    /// `None` unless `[dialects.mobile]` is present (and not `enabled = false`).
+    pub mobile: Option<MobileConfig>,
+}
+
+/// The `mobile` dialect (seed 000): `/auth/token` by GET or POST.
+#[derive(Debug, Clone)]
+pub struct MobileConfig {
+    pub path: String,
+    /// The document's `expires_in`: 3600.
+    pub access_ttl: Duration,
+    pub refresh_ttl: Option<Duration>,
+    /// Opaque 43-character references by default, like the document's tokens.
+    pub token_format: TokenFormat,
 }
 
 /// The `app` dialect (seed 002): `/token/id`, `/token/login`, `/token/user`.
@@ -146,11 +160,64 @@ impl Resolver {
             Some(raw) if raw.enabled != Some(false) => Some(self.app(raw, &mut seen)?),
             _ => None,
         };
+        let mobile = match &raw.mobile {
+            Some(raw) if raw.enabled != Some(false) => Some(self.mobile(raw, &mut seen)?),
+            _ => None,
+        };
         Ok(DialectsConfig {
             oauth2,
             passport,
             app,
+            mobile,
         })
+    }
+
+    fn mobile(
+        &self,
+        raw: &RawMobile,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<MobileConfig, ConfigError> {
+        let path = self
+            .endpoint_path(
+                "dialects.mobile.path",
+                raw.path.as_deref().unwrap_or("/auth/token"),
+                seen,
+            )?
+            .ok_or_else(|| {
+                self.err(
+                    "dialects.mobile.path",
+                    "must not be empty (set enabled = false to switch the dialect off)",
+                )
+            })?;
+        Ok(MobileConfig {
+            path,
+            access_ttl: self
+                .optional_ttl("dialects.mobile.access_ttl", raw.access_ttl.as_deref())?
+                .unwrap_or(Duration::from_secs(3600)),
+            refresh_ttl: self
+                .optional_ttl("dialects.mobile.refresh_ttl", raw.refresh_ttl.as_deref())?,
+            token_format: self.token_format(
+                "dialects.mobile.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Opaque,
+            )?,
+        })
+    }
+
+    fn token_format(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: TokenFormat,
+    ) -> Result<TokenFormat, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some("jwt") => Ok(TokenFormat::Jwt),
+            Some("opaque") => Ok(TokenFormat::Opaque),
+            Some(other) => {
+                Err(self.err(key, format!("`{other}` is not one of \"jwt\", \"opaque\"")))
+            }
+        }
     }
 
     fn app(

@@ -193,6 +193,17 @@ pub struct RawDialects {
     pub oauth2: Option<RawOauth2>,
     pub passport: Option<RawPassport>,
     pub app: Option<RawApp>,
+    pub mobile: Option<RawMobile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMobile {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

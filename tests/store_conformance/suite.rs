@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use authgate::store::{
     AccessLink, AuditEvent, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState, NewClient,
-    NewCode, NewRefresh, NewUser, Profile, StoreError, UserPatch,
+    NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError, UserPatch,
 };
 
 use super::Harness;
@@ -1000,6 +1000,45 @@ pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
         h.store.login_session(&after, T0 + 7).await.is_err(),
         "purged"
     );
+}
+
+pub async fn opaque_tokens_resolve_until_they_expire(h: &Harness) {
+    let (user_id, client_id) = user_and_client(h).await;
+    let new = NewOpaque {
+        jti: "jti-opaque-1".into(),
+        subject: user_id.to_string(),
+        group_id: Some(7),
+        roles: vec!["admin".into(), "ops".into()],
+        client_id: client_id.clone(),
+        scopes: vec![],
+        actor: Some("1".into()),
+        issued_at: T0,
+        expires_at: T0 + 3600,
+    };
+    let token = h.store.issue_opaque(new).await.unwrap();
+    assert_eq!(token.len(), 43);
+    let found = h.store.opaque_token(&token, T0 + 10).await.unwrap();
+    assert_eq!(
+        found,
+        OpaqueToken {
+            jti: "jti-opaque-1".into(),
+            subject: user_id.to_string(),
+            group_id: Some(7),
+            roles: vec!["admin".into(), "ops".into()],
+            client_id,
+            scopes: vec![],
+            actor: Some("1".into()),
+            issued_at: T0,
+            expires_at: T0 + 3600,
+        }
+    );
+    assert!(matches!(
+        h.store.opaque_token(&token, T0 + 3600).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(h.store.opaque_token("unknown", T0).await.is_err());
+    assert!(h.store.purge_expired(T0 + 3600).await.unwrap() >= 1);
+    assert!(h.store.opaque_token(&token, T0).await.is_err(), "purged");
 }
 
 pub async fn audit_log_is_append_only(h: &Harness) {
