@@ -64,6 +64,8 @@ pub struct AppConfig {
     /// `None`: `storage-secret` beside the SQLite database (PostgreSQL: the variable is
     /// required, so every instance shares it).
     pub storage_secret_file: Option<PathBuf>,
+    /// `public_key` is then the key of `store_token` and `push_token` only.
+    pub token_format: TokenFormat,
 }
 
 /// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
@@ -77,6 +79,7 @@ pub struct PassportConfig {
     pub login: PassportLogin,
     /// Size of the RS256 key generated when none is active (Passport's default: 4096).
     pub rsa_bits: u32,
+    pub token_format: TokenFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,7 @@ pub struct Oauth2Config {
     pub refresh_ttl: Option<Duration>,
     /// How long a person who logged in on the authorization page is not asked again.
     pub login_session_ttl: Duration,
+    pub token_format: TokenFormat,
 }
 
 /// Paths the gateway serves itself; no endpoint may take them.
@@ -280,6 +284,11 @@ impl Resolver {
             )?,
             storage_secret_env,
             storage_secret_file: raw.storage_secret_file.as_deref().map(|f| self.path(f)),
+            token_format: self.token_format(
+                "dialects.app.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         })
     }
 
@@ -323,6 +332,11 @@ impl Resolver {
                 .optional_ttl("dialects.passport.refresh_ttl", raw.refresh_ttl.as_deref())?,
             login,
             rsa_bits,
+            token_format: self.token_format(
+                "dialects.passport.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         })
     }
 
@@ -403,6 +417,11 @@ impl Resolver {
                 .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
             refresh_ttl: self
                 .optional_ttl("dialects.oauth2.refresh_ttl", raw.refresh_ttl.as_deref())?,
+            token_format: self.token_format(
+                "dialects.oauth2.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         }))
     }
 

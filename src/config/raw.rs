@@ -217,6 +217,7 @@ pub struct RawApp {
     pub storage_secret_env: Option<String>,
     pub storage_secret_file: Option<String>,
     pub paths: Option<RawAppPaths>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +237,7 @@ pub struct RawPassport {
     pub refresh_ttl: Option<String>,
     pub login: Option<String>,
     pub rsa_bits: Option<u32>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,6 +248,7 @@ pub struct RawOauth2 {
     pub refresh_ttl: Option<String>,
     pub login_session_ttl: Option<String>,
     pub paths: Option<RawOauth2Paths>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -78,6 +78,7 @@ impl App {
             engine,
             options: IssueOptions {
                 access_ttl: Some(config.access_ttl),
+                format: config.token_format,
                 ..IssueOptions::default()
             },
             sessions: Sessions::new(config, store, issuer, keyring)?,

@@ -41,6 +41,7 @@ impl Passport {
                 access_ttl: Some(config.access_ttl),
                 refresh_ttl: config.refresh_ttl,
                 style: TokenStyle::Passport,
+                format: config.token_format,
                 ..IssueOptions::default()
             },
             login: config.login,
