@@ -340,7 +340,15 @@ impl Resolver {
             },
             log: self.log(&raw.log)?,
             upstream: self.upstream(&raw.upstream)?,
-            store: self.store(&raw.store)?,
+            store: {
+                let mut store = self.store(&raw.store)?;
+                store.audit_file = match raw.audit.file.as_deref() {
+                    Some("") => return Err(self.err("audit.file", "must not be empty")),
+                    Some(file) => Some(self.path(file)),
+                    None => None,
+                };
+                store
+            },
             tokens: self.tokens(&raw.tokens)?,
             dialects: self.dialects(&raw.dialects)?,
             server,

@@ -35,7 +35,7 @@ mod user;
 
 use crate::config::{StoreBackend, StoreConfig};
 
-pub use audit::{AuditEvent, AuditRecord};
+pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use client::{Client, ClientPatch, GrantType, NewClient};
 pub use error::StoreError;
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
@@ -54,6 +54,8 @@ pub struct Store {
     db: db::Pool,
     passwords: password::Passwords,
     sealer: std::sync::Arc<keys::Sealer>,
+    /// Every audit record is also appended here as one JSON line (for a SIEM), if set.
+    audit_file: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 impl Store {
@@ -81,6 +83,7 @@ impl Store {
             db,
             passwords: password::Passwords::new(config.password_hash_concurrency),
             sealer: std::sync::Arc::new(keys::Sealer::from_secret(secret)?),
+            audit_file: config.audit_file.clone().map(std::sync::Arc::new),
         };
         let result = async {
             migrate::run(&store.db).await?;

@@ -28,6 +28,14 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     #[serde(default)]
     pub dialects: RawDialects,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub file: Option<String>,
 }
 
 /// A byte size written either as an integer or as a string with a unit.
