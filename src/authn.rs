@@ -112,6 +112,49 @@ impl IssuerPolicy {
     }
 }
 
+/// Counts of one issuer's key-set refreshes (ours: the keyring's reloads from the store;
+/// external issuers: JWKS fetches), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct KeySetCounters {
+    refreshes: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last good refresh; 0 = never.
+    last_success: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`KeySetCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySetStats {
+    pub refreshes: u64,
+    pub failures: u64,
+    pub last_success: Option<u64>,
+}
+
+impl KeySetCounters {
+    pub fn succeeded(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.refreshes.fetch_add(1, Relaxed);
+        self.last_success
+            .store(jsonwebtoken::get_current_timestamp(), Relaxed);
+    }
+
+    pub fn failed(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.refreshes.fetch_add(1, Relaxed);
+        self.failures.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> KeySetStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.last_success.load(Relaxed);
+        KeySetStats {
+            refreshes: self.refreshes.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            last_success: (last > 0).then_some(last),
+        }
+    }
+}
+
 /// Answers "was this token revoked?" from memory; the store keeps the source of truth.
 pub trait Revocations: Send + Sync {
     fn is_revoked(&self, principal: &Principal) -> bool;

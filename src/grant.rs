@@ -80,6 +80,8 @@ pub struct IssueOptions {
     pub style: TokenStyle,
     /// JWT, or an opaque reference kept in the store.
     pub format: TokenFormat,
+    /// The dialect asking (the `dialect` label of the tokens-issued metric).
+    pub dialect: &'static str,
 }
 
 impl Default for IssueOptions {
@@ -91,6 +93,7 @@ impl Default for IssueOptions {
             audiences: Vec::new(),
             style: TokenStyle::Standard,
             format: TokenFormat::Jwt,
+            dialect: "oauth2",
         }
     }
 }
@@ -252,6 +255,7 @@ pub struct Engine {
     verifier: Arc<Verifier>,
     throttle: Arc<Throttle>,
     config: EngineConfig,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Engine {
@@ -270,7 +274,14 @@ impl Engine {
             verifier,
             throttle,
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts issued tokens and failed logins in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -283,6 +294,15 @@ impl Engine {
 
     /// Runs one token request.
     pub async fn token(&self, request: TokenRequest) -> Result<Grant, GrantError> {
+        let (dialect, grant) = (request.options.dialect, request.grant.name());
+        let result = self.run(request).await;
+        if let (Ok(_), Some(metrics)) = (&result, &self.metrics) {
+            metrics.token_issued(dialect, grant);
+        }
+        result
+    }
+
+    async fn run(&self, request: TokenRequest) -> Result<Grant, GrantError> {
         let client = self.authenticate(&request.client, request.source).await?;
         let scope = request.scope.as_deref();
         let options = &request.options;

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::dialects::Endpoints;
 use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
 use crate::keyring::{Keyring, KeyringError};
+use crate::metrics::Metrics;
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
 use crate::store::{KeyAlg, Store, StoreError};
 use tls::TlsError;
@@ -87,6 +88,7 @@ pub struct Gateway {
     acceptor: TlsAcceptor,
     authn: Arc<Authenticator>,
     keyring: Arc<Keyring>,
+    metrics: Arc<Metrics>,
     proxy: Arc<Proxy>,
     https: (TcpListener, SocketAddr),
     plain: Option<(TcpListener, SocketAddr)>,
@@ -135,7 +137,10 @@ impl Gateway {
                 .with_opaque(opaque),
         );
         authn.load_external_keys().await;
-        let engine = Arc::new(grant_engine(&config, &store, &keyring, keys));
+        let metrics = Metrics::new();
+        let engine = Arc::new(
+            grant_engine(&config, &store, &keyring, keys).with_metrics(Arc::clone(&metrics)),
+        );
         let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);
         let proxy = Arc::new(
             Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
@@ -155,6 +160,7 @@ impl Gateway {
             acceptor,
             authn,
             keyring,
+            metrics,
             proxy,
             https,
             plain,
@@ -201,10 +207,15 @@ impl Gateway {
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
             tracing::info!(%addr, "admin listener ready (/healthz, /readyz, /metrics)");
+            let state = crate::admin::AdminState {
+                ready: Arc::clone(&ready),
+                authn: Arc::clone(&self.authn),
+                keyring: Arc::clone(&self.keyring),
+                metrics: Arc::clone(&self.metrics),
+            };
             tokio::spawn(crate::admin::serve(
                 listener,
-                Arc::clone(&ready),
-                Arc::clone(&self.authn),
+                Arc::new(state),
                 admin_stop_rx,
             ));
         }

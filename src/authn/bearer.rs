@@ -73,6 +73,17 @@ impl Authenticator {
         self.verifier.cache_stats()
     }
 
+    /// Each external issuer's key-set refresh counts.
+    pub fn issuer_stats(&self) -> Vec<(String, super::KeySetStats)> {
+        let mut stats: Vec<_> = self
+            .sources
+            .iter()
+            .map(|(issuer, source)| (issuer.clone(), source.stats()))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        stats
+    }
+
     pub fn token_headers(&self) -> &[HeaderName] {
         &self.token_headers
     }

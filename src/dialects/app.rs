@@ -79,6 +79,7 @@ impl App {
             options: IssueOptions {
                 access_ttl: Some(config.access_ttl),
                 format: config.token_format,
+                dialect: "app",
                 ..IssueOptions::default()
             },
             sessions: Sessions::new(config, store, issuer, keyring)?,

@@ -63,6 +63,7 @@ impl Mobile {
                 access_ttl: Some(config.access_ttl),
                 refresh_ttl: config.refresh_ttl,
                 format: config.token_format,
+                dialect: "mobile",
                 ..IssueOptions::default()
             },
         }

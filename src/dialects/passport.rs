@@ -42,6 +42,7 @@ impl Passport {
                 refresh_ttl: config.refresh_ttl,
                 style: TokenStyle::Passport,
                 format: config.token_format,
+                dialect: "passport",
                 ..IssueOptions::default()
             },
             login: config.login,
