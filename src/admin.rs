@@ -19,6 +19,7 @@ use crate::keyring::Keyring;
 use crate::metrics::{Metrics, Scraped};
 use crate::proxy::Body;
 use crate::proxy::error::json_response;
+use crate::store::StoreHealth;
 
 /// What the admin endpoints read.
 pub struct AdminState {
@@ -44,8 +45,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watc
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let response = answer(&request, &state);
-                async move { Ok::<_, Infallible>(response) }
+                let state = Arc::clone(&state);
+                async move { Ok::<_, Infallible>(answer(&request, &state).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -58,18 +59,41 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watc
     }
 }
 
-fn answer(request: &Request<Incoming>, state: &AdminState) -> Response<Body> {
+async fn answer(request: &Request<Incoming>, state: &AdminState) -> Response<Body> {
     let ready = state.ready.load(Ordering::Relaxed);
     match request.uri().path() {
-        "/metrics" => metrics(state),
-        "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        "/readyz" if ready => {
-            json_response(StatusCode::OK, &serde_json::json!({"status": "ready"}))
+        "/metrics" => {
+            let health = state.keyring.store().health(HEALTH_TIMEOUT).await;
+            metrics(state, &health)
         }
-        "/readyz" => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({"status": "draining"}),
-        ),
+        "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        // Ready while not draining, even with the store unreachable: JWTs (and cached opaque
+        // tokens) still validate, and every instance shares the one store anyway. The store's
+        // state is reported for operators and alerts.
+        "/readyz" => {
+            let health = state.keyring.store().health(HEALTH_TIMEOUT).await;
+            let (status, word) = if ready {
+                (StatusCode::OK, "ready")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "draining")
+            };
+            let body = serde_json::json!({
+                "status": word,
+                "store": {
+                    "backend": health.backend,
+                    "reachable": health.reachable,
+                    "latency_ms": health.latency.as_secs_f64() * 1000.0,
+                    "pool": {
+                        "open": health.open_connections,
+                        "idle": health.idle_connections,
+                        "max": health.max_connections,
+                    },
+                    "acquire_timeout_ms": health.acquire_timeout.as_millis() as u64,
+                    "statement_timeout_ms": health.statement_timeout.as_millis() as u64,
+                },
+            });
+            json_response(status, &body)
+        }
         _ => json_response(
             StatusCode::NOT_FOUND,
             &serde_json::json!({"error": "not_found", "error_description": "admin paths: /healthz, /readyz, /metrics"}),
@@ -77,7 +101,10 @@ fn answer(request: &Request<Incoming>, state: &AdminState) -> Response<Body> {
     }
 }
 
-fn metrics(state: &AdminState) -> Response<Body> {
+/// The store's health query is bounded: a scrape or a probe never hangs on a dead database.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn metrics(state: &AdminState, health: &StoreHealth) -> Response<Body> {
     use http_body_util::BodyExt;
     let mut key_sets = vec![(state.keyring.issuer().to_owned(), state.keyring.stats())];
     key_sets.extend(state.authn.issuer_stats());
@@ -85,6 +112,7 @@ fn metrics(state: &AdminState) -> Response<Body> {
         now: jsonwebtoken::get_current_timestamp(),
         token_cache: state.authn.cache_stats(),
         key_sets,
+        store: Some(health.clone()),
     });
     let text = state.metrics.render();
     let body = http_body_util::Full::new(bytes::Bytes::from(text))

@@ -169,6 +169,9 @@ impl Metrics {
             .absolute(cache.misses);
         self.gauge("authgate_token_cache_entries", vec![])
             .set(cache.entries as f64);
+        if let Some(health) = &scraped.store {
+            self.set_store(health);
+        }
         for (issuer, stats) in &scraped.key_sets {
             let label = || vec![Label::new("issuer", issuer.clone())];
             self.counter("authgate_keyset_refreshes_total", label())
@@ -182,6 +185,22 @@ impl Metrics {
                     .set(age as f64);
             }
         }
+    }
+
+    fn set_store(&self, health: &crate::store::StoreHealth) {
+        let backend = || vec![Label::new("backend", health.backend)];
+        self.gauge("authgate_store_up", backend())
+            .set(if health.reachable { 1.0 } else { 0.0 });
+        self.gauge("authgate_store_ping_seconds", backend())
+            .set(health.latency.as_secs_f64());
+        self.gauge("authgate_store_connections_open", backend())
+            .set(f64::from(health.open_connections));
+        self.gauge("authgate_store_connections_idle", backend())
+            .set(health.idle_connections as f64);
+        self.gauge("authgate_store_connections_max", backend())
+            .set(f64::from(health.max_connections));
+        self.gauge("authgate_store_statement_timeout_seconds", backend())
+            .set(health.statement_timeout.as_secs_f64());
     }
 
     /// The Prometheus text exposition.
@@ -198,4 +217,5 @@ pub struct Scraped {
     pub token_cache: crate::authn::CacheStats,
     /// Per issuer (ours and each external one).
     pub key_sets: Vec<(String, crate::authn::KeySetStats)>,
+    pub store: Option<crate::store::StoreHealth>,
 }

@@ -56,6 +56,22 @@ pub struct Store {
     sealer: std::sync::Arc<keys::Sealer>,
     /// Every audit record is also appended here as one JSON line (for a SIEM), if set.
     audit_file: Option<std::sync::Arc<std::path::PathBuf>>,
+    /// Pool size, acquire timeout and statement timeout, for [`Store::health`].
+    limits: (u32, std::time::Duration, std::time::Duration),
+}
+
+/// What `/readyz` and `/metrics` say about the database.
+#[derive(Debug, Clone)]
+pub struct StoreHealth {
+    pub backend: &'static str,
+    pub reachable: bool,
+    /// How long the health query took (or the timeout, when it failed).
+    pub latency: std::time::Duration,
+    pub open_connections: u32,
+    pub idle_connections: usize,
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+    pub statement_timeout: std::time::Duration,
 }
 
 impl Store {
@@ -74,16 +90,21 @@ impl Store {
         secret: &[u8],
     ) -> Result<Store, StoreError> {
         let db = match &config.backend {
-            StoreBackend::Sqlite { path } => sqlite::connect(path, config.max_connections).await?,
-            StoreBackend::Postgres { url } => {
-                postgres::connect(url, config.max_connections).await?
+            StoreBackend::Sqlite { path } => {
+                sqlite::connect(path, config.max_connections, config.acquire_timeout).await?
             }
+            StoreBackend::Postgres { url } => postgres::connect(url, config).await?,
         };
         let store = Store {
             db,
             passwords: password::Passwords::new(config.password_hash_concurrency),
             sealer: std::sync::Arc::new(keys::Sealer::from_secret(secret)?),
             audit_file: config.audit_file.clone().map(std::sync::Arc::new),
+            limits: (
+                config.max_connections,
+                config.acquire_timeout,
+                config.statement_timeout,
+            ),
         };
         let result = async {
             migrate::run(&store.db).await?;
@@ -140,6 +161,23 @@ impl Store {
     }
 
     /// Waits for in-flight operations and closes every connection.
+    /// Is the database answering (a trivial query within `timeout`), and how is the pool used?
+    pub async fn health(&self, timeout: std::time::Duration) -> StoreHealth {
+        let started = std::time::Instant::now();
+        let ping = tokio::time::timeout(timeout, self.db.fetch_optional(db::q("SELECT 1"))).await;
+        let (open, idle) = self.db.usage();
+        StoreHealth {
+            backend: self.backend(),
+            reachable: matches!(ping, Ok(Ok(_))),
+            latency: started.elapsed(),
+            open_connections: open,
+            idle_connections: idle,
+            max_connections: self.limits.0,
+            acquire_timeout: self.limits.1,
+            statement_timeout: self.limits.2,
+        }
+    }
+
     pub async fn close(&self) {
         self.db.close().await;
     }

@@ -25,6 +25,12 @@ async fn admin_healthz_and_readyz() {
     assert_eq!(r.status, 200, "{}", r.text());
     let r = get(&c, &gw.admin_url("/readyz")).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let ready = r.json();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["store"]["backend"], "sqlite");
+    assert_eq!(ready["store"]["reachable"], true);
+    assert_eq!(ready["store"]["pool"]["max"], 8);
+    assert_eq!(ready["store"]["statement_timeout_ms"], 5000);
     // Admin endpoints live on the admin listener only: on the HTTPS listener they are routes
     // like any other (none here).
     get(&gw.client(false), &gw.url("/healthz"))

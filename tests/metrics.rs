@@ -82,4 +82,9 @@ async fn known_traffic_shows_up_with_the_right_values() {
     );
     assert!(v(r#"authgate_keyset_age_seconds{issuer="https://gw.test"}"#) < 5.0);
     assert_eq!(v("authgate_token_cache_hits_total"), 0.0);
+    assert_eq!(v(r#"authgate_store_up{backend="sqlite"}"#), 1.0);
+    assert_eq!(
+        v(r#"authgate_store_connections_max{backend="sqlite"}"#),
+        8.0
+    );
 }

@@ -148,6 +148,8 @@ pub struct RawStore {
     pub key_secret_file: Option<String>,
     pub password_hash_concurrency: Option<usize>,
     pub key_activation_delay: Option<String>,
+    pub acquire_timeout: Option<String>,
+    pub statement_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -60,6 +60,11 @@ pub struct StoreConfig {
     pub password_hash_concurrency: usize,
     /// `keys rotate`: how long a new key is published (pending) before it starts signing.
     pub key_activation_delay: Duration,
+    /// How long a request waits for a pooled connection before the store counts as
+    /// unreachable (token endpoints then answer 503).
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: the server cancels a statement running longer (`statement_timeout`).
+    pub statement_timeout: Duration,
     /// `[audit] file`: every audit record is also appended here as a JSON line.
     pub audit_file: Option<PathBuf>,
 }
@@ -78,6 +83,8 @@ impl StoreConfig {
             key_secret_file,
             password_hash_concurrency: default_hash_concurrency(),
             key_activation_delay: Duration::from_secs(3600),
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(5),
             audit_file: None,
         }
     }
@@ -125,6 +132,24 @@ impl Resolver {
         }
         if let Some(file) = &raw.key_secret_file {
             store.key_secret_file = self.path(file);
+        }
+        for (key, value, field) in [
+            (
+                "store.acquire_timeout",
+                raw.acquire_timeout.as_deref(),
+                &mut store.acquire_timeout,
+            ),
+            (
+                "store.statement_timeout",
+                raw.statement_timeout.as_deref(),
+                &mut store.statement_timeout,
+            ),
+        ] {
+            let d = self.duration(key, value, *field)?;
+            if d.as_millis() < 10 {
+                return Err(self.err(key, "must be at least 10ms"));
+            }
+            *field = d;
         }
         if let Some(n) = raw.password_hash_concurrency {
             if n == 0 {

@@ -251,6 +251,16 @@ fn render_error(e: &GrantError, acting: bool) -> Response<Body> {
                 *retry_after,
             )
         }
+        GrantError::Internal { .. } if e.is_unavailable() => {
+            tracing::warn!(error = %e, "app token request failed: the store is unreachable");
+            super::retry_after(
+                failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the service is temporarily unavailable; retry shortly",
+                ),
+                std::time::Duration::from_secs(1),
+            )
+        }
         GrantError::Internal { .. } => {
             tracing::warn!(error = %e, "app token request failed on our side");
             failure(

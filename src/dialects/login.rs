@@ -509,6 +509,14 @@ impl Back<'_> {
     }
 
     fn failure(&self, error: &GrantError, set: SetCookies) -> Response<Body> {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "authorization failed: the store is unreachable");
+            return self.error(
+                "temporarily_unavailable",
+                "the server cannot complete the request right now; retry shortly",
+                set,
+            );
+        }
         if let GrantError::Internal { .. } = error {
             tracing::warn!(%error, "authorization failed on our side");
             return self.error(

@@ -39,6 +39,9 @@ pub enum ErrorCode {
     TooManyAttempts = 1506,
     /// Our side failed (HTTP 500).
     ServerError = 1507,
+    /// The store cannot be reached right now (HTTP 503, `Retry-After`): retry; the refresh
+    /// token is still good.
+    Unavailable = 1509,
     /// Wrong login or password, or an invalid, expired, reused or revoked refresh token.
     InvalidGrant = 1508,
 }
@@ -241,6 +244,15 @@ fn render_error(e: &GrantError) -> Response<Body> {
                 &e.to_string(),
             );
             return super::retry_after(response, *retry_after);
+        }
+        GrantError::Internal { .. } if e.is_unavailable() => {
+            tracing::warn!(error = %e, "mobile token request failed: the store is unreachable");
+            let response = failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the service is temporarily unavailable; retry shortly",
+            );
+            return super::retry_after(response, std::time::Duration::from_secs(1));
         }
         GrantError::Internal { .. } => {
             tracing::warn!(error = %e, "mobile token request failed on our side");

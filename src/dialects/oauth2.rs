@@ -466,6 +466,15 @@ fn grant_error(error: &GrantError) -> Response<Body> {
             );
             super::retry_after(response, *retry_after)
         }
+        GrantError::Internal { .. } if error.is_unavailable() => {
+            tracing::warn!(%error, "token request failed: the store is unreachable");
+            let response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server cannot complete the request right now; retry shortly",
+            );
+            super::retry_after(response, std::time::Duration::from_secs(1))
+        }
         GrantError::Internal { .. } => {
             tracing::warn!(%error, "token request failed on our side");
             error_response(

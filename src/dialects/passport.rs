@@ -203,6 +203,15 @@ fn render_error(e: &GrantError, refresh: bool) -> Response<Body> {
             );
             super::retry_after(response, *retry_after)
         }
+        GrantError::Internal { .. } if e.is_unavailable() => {
+            tracing::warn!(error = %e, "passport token request failed: the store is unreachable");
+            let response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "The authorization server is temporarily unavailable. Please try again.",
+            );
+            super::retry_after(response, std::time::Duration::from_secs(1))
+        }
         GrantError::Internal { .. } => {
             tracing::warn!(error = %e, "passport token request failed on our side");
             error(

@@ -94,6 +94,26 @@ impl GrantError {
         }
     }
 
+    /// Our store could not be reached (connection refused or lost, pool exhausted): the
+    /// request may succeed if retried, so dialects answer 503 — never `invalid_grant`, which
+    /// would make a client throw its refresh token away.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            GrantError::Internal {
+                source: InternalError::Store(StoreError::Backend(
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                )),
+                ..
+            }
+        )
+    }
+
     pub fn fault(&self) -> Fault {
         match self {
             GrantError::InvalidClient { .. } | GrantError::InvalidGrant { .. } => {

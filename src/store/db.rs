@@ -136,6 +136,14 @@ impl Pool {
         matches!(self, Pool::Postgres(_))
     }
 
+    /// Open connections and how many of them are idle.
+    pub(crate) fn usage(&self) -> (u32, usize) {
+        match self {
+            Pool::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {

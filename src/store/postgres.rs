@@ -3,18 +3,21 @@
 //! its own, `application_name=…`.
 
 use std::str::FromStr as _;
-use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::StoreError;
 use super::db::Pool;
+use crate::config::StoreConfig;
 
-pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<Pool, StoreError> {
-    let options = PgConnectOptions::from_str(url)?;
+pub(crate) async fn connect(url: &str, config: &StoreConfig) -> Result<Pool, StoreError> {
+    // `statement_timeout` is a session setting CockroachDB and YugabyteDB know too.
+    let timeout_ms = config.statement_timeout.as_millis().to_string();
+    let options =
+        PgConnectOptions::from_str(url)?.options([("statement_timeout", timeout_ms.as_str())]);
     let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
         .connect_with(options)
         .await?;
     Ok(Pool::Postgres(pool))

@@ -15,7 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::StoreError;
 use super::db::Pool;
 
-pub(crate) async fn connect(path: &Path, max_connections: u32) -> Result<Pool, StoreError> {
+pub(crate) async fn connect(
+    path: &Path,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<Pool, StoreError> {
     prepare_file(path)?;
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -26,6 +30,7 @@ pub(crate) async fn connect(path: &Path, max_connections: u32) -> Result<Pool, S
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Io {

@@ -1,0 +1,420 @@
+//! Cluster mode: two real `authgate serve` processes on one PostgreSQL store (a schema of
+//! their own). Instance A reaches the database through a TCP relay the test can cut, which is
+//! how "the database went away" is simulated without stopping the shared server.
+//!
+//! Shows: a token from A is accepted at B; a refresh token from A redeems at B, and redeeming
+//! it again at A fails and revokes the family everywhere; a revocation at A reaches B (the
+//! measured propagation time is printed, the ≤ 2 s target is a benchmark figure, not an
+//! assertion); `authgate keys rotate`: new tokens from A verify at B, old ones still do; with
+//! its database gone A answers token requests with 503 (never `invalid_grant`) while it keeps
+//! validating JWTs, and it recovers by itself when the database returns.
+//!
+//! Needs `AUTHGATE_TEST_DATABASE_URL`; without it the test says so and passes.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use serde_json::Value;
+use support::{Resp, plain_client, send};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
+
+const KEY_SECRET: &str = "cluster test key secret, 32+ characters long";
+const SECRET: &str = "web-secret-0123456789abcdef";
+const PASSWORD: &str = "correct horse battery";
+
+/// A TCP relay to the database that can be cut (listener and every open connection) and
+/// restored on the same port.
+struct Relay {
+    addr: SocketAddr,
+    target: String,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut relay = Relay {
+            addr,
+            target: target.to_owned(),
+            tasks: None,
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let target = self.target.clone();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut connections = JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    /// Drops the listener and every relayed connection (aborting the accept task drops the
+    /// inner JoinSet, which aborts the connections).
+    async fn cut(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            tasks.shutdown().await;
+        }
+    }
+
+    async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+struct Instance {
+    dir: tempfile::TempDir,
+    /// Held so the process dies with the test (`kill_on_drop`).
+    _child: Child,
+    http: SocketAddr,
+    admin: SocketAddr,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn write_config(dir: &Path, store_url: &str, http: u16, admin: u16) -> PathBuf {
+    let toml = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+plain_listen = "127.0.0.1:{http}"
+[tls]
+cert = "certs/cert.pem"
+key = "certs/key.pem"
+dev_self_signed = true
+[admin]
+listen = "127.0.0.1:{admin}"
+[log]
+level = "warn"
+access_log = false
+[auth]
+issuer = "https://cluster.test"
+refresh_interval = "500ms"
+[store]
+url = "{store_url}"
+[[routes]]
+prefix = "/echo"
+upstream = "builtin:echo"
+"#
+    );
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn authgate(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_authgate"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env("AUTHGATE_KEY_SECRET", KEY_SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs an admin CLI command to completion; panics unless it succeeds.
+async fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = authgate(config).args(args).spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).await.unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn spawn(store_url: &str) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, admin) = (free_port(), free_port());
+    let config = write_config(dir.path(), store_url, http, admin);
+    let mut child = authgate(&config).arg("serve").spawn().unwrap();
+    let client = plain_client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("authgate serve exited early: {status}");
+        }
+        let url = format!("http://127.0.0.1:{admin}/healthz");
+        let request = Request::get(url).body(Full::new(Bytes::new())).unwrap();
+        if let Ok(Ok(r)) =
+            tokio::time::timeout(Duration::from_secs(1), client.request(request)).await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "instance did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Instance {
+        dir,
+        _child: child,
+        http: SocketAddr::from(([127, 0, 0, 1], http)),
+        admin: SocketAddr::from(([127, 0, 0, 1], admin)),
+    }
+}
+
+impl Instance {
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("gateway.toml")
+    }
+
+    async fn token(&self, params: &[(&str, &str)]) -> Resp {
+        self.form("/oauth2/token", params).await
+    }
+
+    async fn form(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params {
+            form.append_pair(name, value);
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("web:{SECRET}"));
+        let request = Request::post(format!("http://{}{path}", self.http))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {basic}"))
+            .body(Full::new(Bytes::from(form.finish())))
+            .unwrap();
+        send(&plain_client(), request).await
+    }
+
+    async fn login(&self) -> Value {
+        let r = self
+            .token(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
+    /// GET /echo with the token: the status.
+    async fn echo(&self, token: &str) -> u16 {
+        let request = Request::get(format!("http://{}/echo", self.http))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send(&plain_client(), request).await.status.as_u16()
+    }
+}
+
+/// Polls until `check` is true; returns how long it took. Panics after `limit`.
+async fn within<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// `host:port` of a `postgres://user:pass@host:port/db?…` URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once('@').map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_act_as_one_gateway() {
+    let Ok(base) = std::env::var("AUTHGATE_TEST_DATABASE_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** cluster mode NOT tested: set AUTHGATE_TEST_DATABASE_URL ***\n"
+        );
+        return;
+    };
+    let schema = format!("authgate_cluster_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let direct = format!("{base}{sep}options[search_path]={schema}");
+    let mut relay = Relay::start(authority(&base)).await;
+    let relayed = direct.replacen(authority(&base), &relay.addr.to_string(), 1);
+
+    let a = spawn(&relayed).await;
+    let b = spawn(&direct).await;
+    cli(
+        &a.config(),
+        &["user", "add", "alice", "--id", "100", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    cli(
+        &a.config(),
+        &[
+            "client",
+            "add",
+            "web",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--secret-stdin",
+        ],
+        Some(&format!("{SECRET}\n")),
+    )
+    .await;
+
+    // A token issued at A is accepted at B.
+    let first = a.login().await;
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(b.echo(access).await, 200);
+
+    // A refresh token from A redeems at B; again at A it fails and revokes the family.
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let params = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let r = b.token(&params).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = r.json();
+    let access2 = second["access_token"].as_str().unwrap();
+    assert_eq!(a.echo(access2).await, 200);
+    let r = a.token(&params).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_grant");
+    for instance in [&a, &b] {
+        within(
+            "the reused family's access token refused",
+            Duration::from_secs(10),
+            || async { instance.echo(access2).await == 401 },
+        )
+        .await;
+    }
+
+    // A revocation at A reaches B.
+    let third = a.login().await;
+    let access3 = third["access_token"].as_str().unwrap();
+    assert_eq!(b.echo(access3).await, 200);
+    let r = a.form("/oauth2/revoke", &[("token", access3)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let propagation = within(
+        "revocation at A refused at B",
+        Duration::from_secs(10),
+        || async { b.echo(access3).await == 401 },
+    )
+    .await;
+    eprintln!("revocation propagation A → B: {propagation:?} (refresh_interval 500ms)");
+
+    // Key rotation: new tokens from A verify at B, old ones still do.
+    let before = a.login().await;
+    let old_token = before["access_token"].as_str().unwrap().to_owned();
+    cli(&a.config(), &["keys", "rotate", "--delay", "0s"], None).await;
+    let old_kid = kid(&old_token);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rotated = loop {
+        let token = a.login().await["access_token"].as_str().unwrap().to_owned();
+        if kid(&token) != old_kid {
+            break token;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A did not start signing with the new key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    within(
+        "B accepts the new key's token",
+        Duration::from_secs(10),
+        || async { b.echo(&rotated).await == 200 },
+    )
+    .await;
+    assert_eq!(b.echo(&old_token).await, 200, "the old key still verifies");
+
+    // A loses its database: token requests are 503 (never invalid_grant), JWTs still pass.
+    let current = a.login().await;
+    let refresh = current["refresh_token"].as_str().unwrap().to_owned();
+    let access = current["access_token"].as_str().unwrap().to_owned();
+    relay.cut().await;
+    let r = a
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    assert!(r.header("retry-after").is_some());
+    let r = a
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        a.echo(&access).await,
+        200,
+        "JWTs validate from the cached key set"
+    );
+    let ready = support::get(&plain_client(), &format!("http://{}/readyz", a.admin)).await;
+    assert_eq!(ready.json()["store"]["reachable"], false);
+    // …and recovers by itself; the refresh token it could not redeem is still good.
+    relay.restore().await;
+    let recovered = within(
+        "A answers token requests again",
+        Duration::from_secs(30),
+        || async {
+            a.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+                .await
+                .status
+                == 200
+        },
+    )
+    .await;
+    eprintln!("A recovered {recovered:?} after the database returned");
+
+    drop((a, b));
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut conn)
+    .await;
+}
