@@ -158,6 +158,12 @@ impl KeySetCounters {
 /// Answers "was this token revoked?" from memory; the store keeps the source of truth.
 pub trait Revocations: Send + Sync {
     fn is_revoked(&self, principal: &Principal) -> bool;
+
+    /// Is what we know about this principal's revocations too old to rely on (the store has
+    /// been unreachable for too long)? Then the token is refused as unavailable, not accepted.
+    fn is_stale(&self, _principal: &Principal) -> bool {
+        false
+    }
 }
 
 /// For deployments and tests without a store.
@@ -255,6 +261,9 @@ impl Verifier {
                 verified
             }
         };
+        if self.revocations.is_stale(&principal) {
+            return Err(AuthnError::Unavailable);
+        }
         if self.revocations.is_revoked(&principal) {
             return Err(AuthnError::InvalidToken("the token has been revoked"));
         }

@@ -102,6 +102,8 @@ impl Cli {
             .audit(&event, now())
             .await
             .context("cannot write the audit record")?;
+        // Every audited action may change revocations or keys: running instances reload now.
+        self.store.announce_change().await;
         Ok(())
     }
 }

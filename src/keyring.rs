@@ -5,6 +5,7 @@
 //! effect cluster-wide within one interval. The store stays the source of truth.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub enum KeyringError {
 pub struct RevocationCache {
     issuer: String,
     snapshot: RwLock<Snapshot>,
+    /// Unix seconds of the last successful load; 0 = never.
+    loaded_at: AtomicU64,
+    /// Seconds after which an unrefreshed snapshot is not trusted; 0 = always trusted.
+    max_staleness: AtomicU64,
 }
 
 #[derive(Default)]
@@ -42,6 +47,15 @@ struct Snapshot {
 }
 
 impl Revocations for RevocationCache {
+    fn is_stale(&self, principal: &Principal) -> bool {
+        let max = self.max_staleness.load(Ordering::Relaxed);
+        let loaded = self.loaded_at.load(Ordering::Relaxed);
+        principal.issuer == self.issuer
+            && max > 0
+            && loaded > 0
+            && jsonwebtoken::get_current_timestamp().saturating_sub(loaded) > max
+    }
+
     fn is_revoked(&self, principal: &Principal) -> bool {
         // Denylist and not-before are about our own tokens and our own users.
         if principal.issuer != self.issuer {
@@ -90,9 +104,19 @@ impl Keyring {
             revocations: Arc::new(RevocationCache {
                 issuer: issuer.to_owned(),
                 snapshot: RwLock::default(),
+                loaded_at: AtomicU64::new(0),
+                max_staleness: AtomicU64::new(0),
             }),
             stats: crate::authn::KeySetCounters::default(),
         }
+    }
+
+    /// Own tokens are refused (503) once revocations could not be reloaded for `max`
+    /// (`auth.max_staleness`); zero: never.
+    pub fn set_max_staleness(&self, max: Duration) {
+        self.revocations
+            .max_staleness
+            .store(max.as_secs(), Ordering::Relaxed);
     }
 
     pub fn revocations(&self) -> Arc<RevocationCache> {
@@ -228,7 +252,46 @@ impl Keyring {
         if let Ok(mut current) = self.revocations.snapshot.write() {
             *current = snapshot;
         }
+        self.revocations
+            .loaded_at
+            .store(u64::try_from(now).unwrap_or(0), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Reloads whenever another instance announces a change (PostgreSQL `LISTEN`), until
+    /// `stop`. Returns at once on SQLite; reconnects after failures. The periodic refresh runs
+    /// besides, so a missed announcement costs at most one interval.
+    pub async fn run_listener(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let mut listener = match self.store.change_listener().await {
+                Ok(Some(listener)) => listener,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot LISTEN for changes; relying on the periodic refresh");
+                    tokio::select! {
+                        _ = crate::server::stopped(&mut stop) => return,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    }
+                }
+            };
+            loop {
+                let announced = tokio::select! {
+                    _ = crate::server::stopped(&mut stop) => return,
+                    announced = listener.next() => announced,
+                };
+                if let Err(error) = announced {
+                    tracing::warn!(%error, "the change listener failed; reconnecting");
+                    break;
+                }
+                match self.refresh().await {
+                    Ok(()) => self.stats.succeeded(),
+                    Err(error) => {
+                        self.stats.failed();
+                        tracing::warn!(%error, "reloading after a change announcement failed");
+                    }
+                }
+            }
+        }
     }
 
     /// Refreshes every `interval` until `stop`. A failed refresh keeps the previous state.
@@ -301,4 +364,47 @@ fn signing_key(kid: &str, alg: KeyAlg, pkcs8: &[u8]) -> Result<SigningKey, Keyri
         alg: algorithm(alg),
         key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(issuer: &str) -> Principal {
+        Principal {
+            issuer: issuer.into(),
+            subject: "7".into(),
+            user_id: "7".into(),
+            group_id: None,
+            roles: vec![],
+            scopes: vec![],
+            client_id: None,
+            audiences: vec![],
+            jti: Some("j".into()),
+            key_id: "k".into(),
+            issued_at: Some(1),
+            expires_at: u64::MAX,
+            actor: None,
+        }
+    }
+
+    #[test]
+    fn an_old_snapshot_is_stale_for_our_own_tokens_only() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let cache = |loaded: u64, max: u64| RevocationCache {
+            issuer: "https://gw".into(),
+            snapshot: RwLock::default(),
+            loaded_at: AtomicU64::new(loaded),
+            max_staleness: AtomicU64::new(max),
+        };
+        let own = principal("https://gw");
+        assert!(cache(now - 100, 60).is_stale(&own));
+        assert!(!cache(now - 10, 60).is_stale(&own));
+        assert!(!cache(now - 100, 0).is_stale(&own), "0 disables the bound");
+        assert!(
+            !cache(0, 60).is_stale(&own),
+            "never loaded: not yet serving"
+        );
+        assert!(!cache(now - 100, 60).is_stale(&principal("https://idp")));
+    }
 }

@@ -116,6 +116,7 @@ impl Gateway {
             &config.auth.issuer,
             Arc::clone(&keys),
         ));
+        keyring.set_max_staleness(config.auth.max_staleness);
         keyring.ensure_active(KeyAlg::Es256).await?;
         if let Some(passport) = &config.dialects.passport {
             // Passport tokens are RS256; a 4096-bit key takes a few seconds, once.
@@ -203,6 +204,7 @@ impl Gateway {
             Arc::clone(&self.keyring)
                 .run_refresh(self.config.auth.refresh_interval, stop_rx.clone()),
         );
+        tokio::spawn(Arc::clone(&self.keyring).run_listener(stop_rx.clone()));
         let ready = Arc::new(AtomicBool::new(true));
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {

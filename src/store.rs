@@ -60,6 +60,18 @@ pub struct Store {
     limits: (u32, std::time::Duration, std::time::Duration),
 }
 
+/// A subscription to other instances' change announcements.
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+impl ChangeListener {
+    /// Waits for the next announcement. sqlx reconnects a lost connection by itself (what was
+    /// announced meanwhile is missed: the periodic reload covers that).
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
 /// What `/readyz` and `/metrics` say about the database.
 #[derive(Debug, Clone)]
 pub struct StoreHealth {
@@ -161,6 +173,32 @@ impl Store {
     }
 
     /// Waits for in-flight operations and closes every connection.
+    /// Tells every instance that revocations or keys changed, so they reload now instead of
+    /// at their next periodic refresh: PostgreSQL `NOTIFY`. A no-op on SQLite (one instance),
+    /// and a failure (a database without `LISTEN/NOTIFY`, e.g. CockroachDB) is only logged:
+    /// the periodic reload still covers it.
+    pub async fn announce_change(&self) {
+        if !self.db.is_postgres() {
+            return;
+        }
+        let notify = db::q("SELECT pg_notify('authgate_changes', '')");
+        if let Err(error) = self.db.fetch_optional(notify).await {
+            tracing::debug!(%error, "NOTIFY failed; other instances pick the change up by polling");
+        }
+    }
+
+    /// Change announcements from other instances (PostgreSQL `LISTEN`); `None` on SQLite.
+    pub async fn change_listener(&self) -> Result<Option<ChangeListener>, StoreError> {
+        match &self.db {
+            db::Pool::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen("authgate_changes").await?;
+                Ok(Some(ChangeListener(listener)))
+            }
+            db::Pool::Sqlite(_) => Ok(None),
+        }
+    }
+
     /// Is the database answering (a trivial query within `timeout`), and how is the pool used?
     pub async fn health(&self, timeout: std::time::Duration) -> StoreHealth {
         let started = std::time::Instant::now();

@@ -88,8 +88,8 @@ impl Relay {
 
 struct Instance {
     dir: tempfile::TempDir,
-    /// Held so the process dies with the test (`kill_on_drop`).
-    _child: Child,
+    /// The process (killed when the test drops it).
+    child: Child,
     http: SocketAddr,
     admin: SocketAddr,
 }
@@ -115,7 +115,7 @@ level = "warn"
 access_log = false
 [auth]
 issuer = "https://cluster.test"
-refresh_interval = "500ms"
+refresh_interval = "30s"          # so what spreads faster came by NOTIFY
 [store]
 url = "{store_url}"
 [[routes]]
@@ -183,10 +183,24 @@ async fn spawn(store_url: &str) -> Instance {
     }
     Instance {
         dir,
-        _child: child,
+        child,
         http: SocketAddr::from(([127, 0, 0, 1], http)),
         admin: SocketAddr::from(([127, 0, 0, 1], admin)),
     }
+}
+
+async fn token_request(http: SocketAddr, path: &str, params: &[(&str, &str)]) -> Resp {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        form.append_pair(name, value);
+    }
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("web:{SECRET}"));
+    let request = Request::post(format!("http://{http}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(Full::new(Bytes::from(form.finish())))
+        .unwrap();
+    send(&plain_client(), request).await
 }
 
 impl Instance {
@@ -199,17 +213,7 @@ impl Instance {
     }
 
     async fn form(&self, path: &str, params: &[(&str, &str)]) -> Resp {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in params {
-            form.append_pair(name, value);
-        }
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("web:{SECRET}"));
-        let request = Request::post(format!("http://{}{path}", self.http))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", format!("Basic {basic}"))
-            .body(Full::new(Bytes::from(form.finish())))
-            .unwrap();
-        send(&plain_client(), request).await
+        token_request(self.http, path, params).await
     }
 
     async fn login(&self) -> Value {
@@ -343,7 +347,20 @@ async fn two_instances_act_as_one_gateway() {
         || async { b.echo(access3).await == 401 },
     )
     .await;
-    eprintln!("revocation propagation A → B: {propagation:?} (refresh_interval 500ms)");
+    eprintln!("revocation propagation A → B: {propagation:?} (LISTEN/NOTIFY; polling every 30 s)");
+    assert!(
+        propagation < Duration::from_secs(10),
+        "with a 30 s poll, only the announcement can have been this fast"
+    );
+
+    // Two instances racing for one refresh token: exactly one wins.
+    let raced = a.login().await;
+    let token = raced["refresh_token"].as_str().unwrap();
+    let params = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    let (ra, rb) = tokio::join!(a.token(&params), b.token(&params));
+    let mut statuses = [ra.status.as_u16(), rb.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400], "{} / {}", ra.text(), rb.text());
 
     // Key rotation: new tokens from A verify at B, old ones still do.
     let before = a.login().await;
@@ -410,6 +427,66 @@ async fn two_instances_act_as_one_gateway() {
     )
     .await;
     eprintln!("A recovered {recovered:?} after the database returned");
+
+    // SIGKILL mid-load: every refresh token A handed out before it died redeems at B.
+    let issued = std::sync::Mutex::new(Vec::new());
+    let mut a = a;
+    let http = a.http;
+    let load = async {
+        // Not `send`: the request in flight when A dies fails, and that ends the load.
+        use http_body_util::BodyExt as _;
+        let client = plain_client();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("web:{SECRET}"));
+        let body =
+            format!("grant_type=password&username=alice&password={PASSWORD}").replace(' ', "+");
+        loop {
+            let request = Request::post(format!("http://{http}/oauth2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", format!("Basic {basic}"))
+                .body(Full::new(Bytes::from(body.clone())))
+                .unwrap();
+            let Ok(response) = client.request(request).await else {
+                return;
+            };
+            if response.status() != 200 {
+                return;
+            }
+            let Ok(bytes) = response.into_body().collect().await else {
+                return;
+            };
+            let json: Value = serde_json::from_slice(&bytes.to_bytes()).unwrap();
+            let token = json["refresh_token"].as_str().unwrap().to_owned();
+            issued.lock().unwrap().push(token);
+        }
+    };
+    let kill = async {
+        within(
+            "A has issued under load",
+            Duration::from_secs(30),
+            || async { issued.lock().unwrap().len() >= 20 },
+        )
+        .await;
+        a.child.start_kill().unwrap();
+        let _ = a.child.wait().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(60), async { tokio::join!(load, kill) }).await;
+    let tokens = issued.lock().unwrap().clone();
+    for token in &tokens {
+        let r = b
+            .token(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .await;
+        assert_eq!(
+            r.status,
+            200,
+            "a refresh token A issued was lost: {}",
+            r.text()
+        );
+    }
+    eprintln!(
+        "{} refresh tokens issued by A before SIGKILL all redeemed at B",
+        tokens.len()
+    );
+    assert_eq!(b.echo(&access).await, 200, "B keeps serving");
 
     drop((a, b));
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(

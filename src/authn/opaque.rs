@@ -77,6 +77,9 @@ impl OpaqueTokens {
             Some(hit) => hit,
             None => self.load(token, key, now).await?,
         };
+        if self.revocations.is_stale(&principal) {
+            return Err(AuthnError::Unavailable);
+        }
         if self.revocations.is_revoked(&principal) {
             return Err(AuthnError::InvalidToken("the token has been revoked"));
         }

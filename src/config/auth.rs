@@ -26,6 +26,9 @@ pub struct AuthConfig {
     pub token_cache_entries: usize,
     /// How often our keys and revocations are reloaded from the store (cluster propagation).
     pub refresh_interval: Duration,
+    /// Own tokens are refused (503) when revocations could not be reloaded for this long;
+    /// zero: never.
+    pub max_staleness: Duration,
     /// Pass the client's `Authorization` header on to upstreams (off: it is removed).
     pub forward_authorization: bool,
 }
@@ -93,6 +96,11 @@ impl Resolver {
                 "auth.refresh_interval",
                 raw.refresh_interval.as_deref(),
                 Duration::from_secs(5),
+            )?,
+            max_staleness: self.duration(
+                "auth.max_staleness",
+                raw.max_staleness.as_deref(),
+                Duration::from_secs(900),
             )?,
             forward_authorization: raw.forward_authorization.unwrap_or(false),
         })

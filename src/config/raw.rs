@@ -161,6 +161,7 @@ pub struct RawAuth {
     pub token_headers: Option<Vec<String>>,
     pub token_cache_entries: Option<usize>,
     pub refresh_interval: Option<String>,
+    pub max_staleness: Option<String>,
     pub forward_authorization: Option<bool>,
 }
 

@@ -113,8 +113,9 @@ impl Engine {
     }
 
     /// After this instance revoked something (or saw a replay revoke a family): refuse the
-    /// tokens here at once; other instances follow at their next periodic refresh.
+    /// tokens here at once, and tell the other instances (PostgreSQL NOTIFY; they also poll).
     pub(super) async fn reload_revocations(&self) {
+        self.store.announce_change().await;
         if let Err(error) = self.keyring.refresh_revocations().await {
             tracing::warn!(%error, "reloading revocations after a revocation failed");
         }
