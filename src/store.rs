@@ -21,6 +21,7 @@ mod client;
 mod db;
 mod error;
 mod keys;
+mod legacy;
 mod login_name;
 mod migrate;
 mod password;
@@ -52,6 +53,8 @@ pub struct Store {
     db: db::Pool,
     passwords: password::Passwords,
     sealer: std::sync::Arc<keys::Sealer>,
+    /// `[users.sql]`, attached by [`Store::with_legacy_users`].
+    legacy: Option<std::sync::Arc<legacy::LegacyUsers>>,
 }
 
 impl Store {
@@ -79,6 +82,7 @@ impl Store {
             db,
             passwords: password::Passwords::new(config.password_hash_concurrency),
             sealer: std::sync::Arc::new(keys::Sealer::from_secret(secret)?),
+            legacy: None,
         };
         let result = async {
             migrate::run(&store.db).await?;
@@ -137,6 +141,9 @@ impl Store {
     /// Waits for in-flight operations and closes every connection.
     pub async fn close(&self) {
         self.db.close().await;
+        if let Some(legacy) = &self.legacy {
+            legacy.close().await;
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     #[serde(default)]
     pub dialects: RawDialects,
+    #[serde(default)]
+    pub users: RawUsers,
 }
 
 /// A byte size written either as an integer or as a string with a unit.
@@ -140,6 +142,23 @@ pub struct RawStore {
     pub key_secret_file: Option<String>,
     pub password_hash_concurrency: Option<usize>,
     pub key_activation_delay: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    pub sql: Option<RawUsersSql>,
+}
+
+/// `[users.sql]`: a legacy users table owned by another application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsersSql {
+    pub url: String,
+    pub query: String,
+    pub update_query: Option<String>,
+    pub max_connections: Option<u32>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
