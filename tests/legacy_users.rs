@@ -146,8 +146,8 @@ impl LegacyDb {
         db
     }
 
-    /// Taylor (group 42, verified e-mail), Ada (an admin), and an `alice@example.com` whose
-    /// e-mail a local user with a password also has.
+    /// Taylor (group 42, verified e-mail), Ada (an admin), an `alice@example.com` whose e-mail
+    /// a local user with a password also has, and a user whose id is local Bob's.
     async fn seed(&self) {
         let hash = laravel_hash(LEGACY_PASSWORD);
         assert!(hash.starts_with("$2y$10$"), "{hash}");
@@ -169,7 +169,8 @@ impl LegacyDb {
              VALUES ({TAYLOR}, 'Taylor Otwell', 'taylor@laravel.test', {verified}, '{hash}',
                      {GROUP}, {not_admin}),
                     ({ADA}, 'Ada Admin', 'ada@laravel.test', NULL, '{hash}', 1, {admin}),
-                    (5003, 'Alice Legacy', 'alice@example.com', NULL, '{hash}', 9, {not_admin})"
+                    (5003, 'Alice Legacy', 'alice@example.com', NULL, '{hash}', 9, {not_admin}),
+                    ({BOB}, 'Bob Legacy', 'bob@laravel.test', NULL, '{hash}', 9, {not_admin})"
         ))
         .await;
     }
@@ -407,8 +408,38 @@ async fn read_only(db: &LegacyDb) {
     let local = legacy_login(&s, "alice@example.com", PASSWORD).await;
     assert_eq!(claims_sub(&local), ALICE.to_string());
 
+    // A legacy id that belongs to a local user with a password is refused, not merged.
+    let clash = password_grant(&s, "bob@laravel.test", LEGACY_PASSWORD).await;
+    assert_eq!(clash.status, 500, "{}", clash.text());
+    assert_eq!(s.store.user(BOB).await.unwrap().account, "bob");
+    assert_eq!(
+        claims_sub(&legacy_login(&s, "bob", PASSWORD).await),
+        BOB.to_string()
+    );
+
     // Read-only: the legacy hashes are still Laravel's.
     assert!(db.password_of(TAYLOR).await.starts_with("$2y$10$"));
+
+    // The e-mail moves to another legacy user: the stale mirror gives it up.
+    let table = db.table();
+    let hash = db.password_of(TAYLOR).await;
+    db.exec(&format!(
+        "UPDATE {table} SET email = 'taylor@old.test' WHERE id = {TAYLOR}"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO {table} (id, name, email, password, group_id)
+         VALUES (5004, 'New Taylor', 'taylor@laravel.test', '{hash}', 3)"
+    ))
+    .await;
+    let moved = legacy_login(&s, "taylor@laravel.test", LEGACY_PASSWORD).await;
+    assert_eq!(claims_sub(&moved), "5004");
+    let found = s.store.user_by_login("taylor@laravel.test").await.unwrap();
+    assert_eq!((found.id, found.group_id), (5004, 3));
+    let old = legacy_login(&s, "taylor@old.test", LEGACY_PASSWORD).await;
+    assert_eq!(claims_sub(&old), TAYLOR.to_string());
+    let mirror = s.store.user(TAYLOR).await.unwrap();
+    assert_eq!(mirror.email.as_deref(), Some("taylor@old.test"));
 }
 
 /// With an update query, a good bcrypt password is rehashed to Argon2id in the legacy table,

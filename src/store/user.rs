@@ -487,7 +487,8 @@ impl Store {
         if user.disabled {
             return Err(StoreError::UserDisabled);
         }
-        if upgrade {
+        // A legacy password shorter than today's minimum keeps its old hash.
+        if upgrade && check_new(password).is_ok() {
             let fresh = self.passwords.hash(password).await?;
             // Only if the hash is still the one we verified (a concurrent set-password wins).
             self.db
