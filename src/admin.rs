@@ -1,6 +1,6 @@
 //! The admin listener (plain HTTP, meant for localhost or a private network): `/healthz` says
 //! the process is alive, `/readyz` says it accepts traffic (503 while draining), `/metrics`
-//! gives counters in the Prometheus text format (the verified-token cache, for now).
+//! renders [`crate::metrics::Metrics`] in the Prometheus text format.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,15 +15,20 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::authn::Authenticator;
+use crate::keyring::Keyring;
+use crate::metrics::{Metrics, Scraped};
 use crate::proxy::Body;
 use crate::proxy::error::json_response;
 
-pub async fn serve(
-    listener: TcpListener,
-    ready: Arc<AtomicBool>,
-    authn: Arc<Authenticator>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// What the admin endpoints read.
+pub struct AdminState {
+    pub ready: Arc<AtomicBool>,
+    pub authn: Arc<Authenticator>,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
     loop {
         let (stream, _) = tokio::select! {
             _ = crate::server::stopped(&mut stop) => return,
@@ -36,11 +41,10 @@ pub async fn serve(
                 }
             },
         };
-        let ready = Arc::clone(&ready);
-        let authn = Arc::clone(&authn);
+        let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let response = answer(&request, ready.load(Ordering::Relaxed), &authn);
+                let response = answer(&request, &state);
                 async move { Ok::<_, Infallible>(response) }
             });
             let connection = http1::Builder::new()
@@ -54,9 +58,10 @@ pub async fn serve(
     }
 }
 
-fn answer(request: &Request<Incoming>, ready: bool, authn: &Authenticator) -> Response<Body> {
+fn answer(request: &Request<Incoming>, state: &AdminState) -> Response<Body> {
+    let ready = state.ready.load(Ordering::Relaxed);
     match request.uri().path() {
-        "/metrics" => metrics(authn),
+        "/metrics" => metrics(state),
         "/healthz" => json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         "/readyz" if ready => {
             json_response(StatusCode::OK, &serde_json::json!({"status": "ready"}))
@@ -72,18 +77,16 @@ fn answer(request: &Request<Incoming>, ready: bool, authn: &Authenticator) -> Re
     }
 }
 
-fn metrics(authn: &Authenticator) -> Response<Body> {
+fn metrics(state: &AdminState) -> Response<Body> {
     use http_body_util::BodyExt;
-    let stats = authn.cache_stats();
-    let text = format!(
-        "# TYPE authgate_token_cache_hits_total counter\n\
-         authgate_token_cache_hits_total {}\n\
-         # TYPE authgate_token_cache_misses_total counter\n\
-         authgate_token_cache_misses_total {}\n\
-         # TYPE authgate_token_cache_entries gauge\n\
-         authgate_token_cache_entries {}\n",
-        stats.hits, stats.misses, stats.entries
-    );
+    let mut key_sets = vec![(state.keyring.issuer().to_owned(), state.keyring.stats())];
+    key_sets.extend(state.authn.issuer_stats());
+    state.metrics.set_scraped(&Scraped {
+        now: jsonwebtoken::get_current_timestamp(),
+        token_cache: state.authn.cache_stats(),
+        key_sets,
+    });
+    let text = state.metrics.render();
     let body = http_body_util::Full::new(bytes::Bytes::from(text))
         .map_err(|never| match never {})
         .boxed_unsync();

@@ -8,6 +8,7 @@ mod bearer;
 mod cache;
 pub mod jwks;
 pub mod keyset;
+pub mod opaque;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 pub use bearer::{Authenticator, extract_token};
 pub use cache::{CacheStats, VerifiedCache};
 use keyset::KeySet;
+pub use opaque::OpaqueTokens;
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub enum AuthnError {
     /// Anything wrong with the token itself: 401 `invalid_token`.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// An opaque token could not be looked up (the store is unreachable): 503, retry.
+    #[error("the token cannot be checked right now")]
+    Unavailable,
     /// A trusted issuer, but a `kid` not in the key set (yet): worth one JWKS refresh.
     #[error("the token's signing key is unknown")]
     UnknownKey { issuer: String, kid: String },
@@ -103,6 +108,49 @@ impl IssuerPolicy {
             user_claim: "sub".to_owned(),
             group_claim: Some("gid".to_owned()),
             roles_claim: Some("roles".to_owned()),
+        }
+    }
+}
+
+/// Counts of one issuer's key-set refreshes (ours: the keyring's reloads from the store;
+/// external issuers: JWKS fetches), for `/metrics`.
+#[derive(Debug, Default)]
+pub struct KeySetCounters {
+    refreshes: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last good refresh; 0 = never.
+    last_success: std::sync::atomic::AtomicU64,
+}
+
+/// A snapshot of [`KeySetCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySetStats {
+    pub refreshes: u64,
+    pub failures: u64,
+    pub last_success: Option<u64>,
+}
+
+impl KeySetCounters {
+    pub fn succeeded(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.refreshes.fetch_add(1, Relaxed);
+        self.last_success
+            .store(jsonwebtoken::get_current_timestamp(), Relaxed);
+    }
+
+    pub fn failed(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.refreshes.fetch_add(1, Relaxed);
+        self.failures.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> KeySetStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.last_success.load(Relaxed);
+        KeySetStats {
+            refreshes: self.refreshes.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+            last_success: (last > 0).then_some(last),
         }
     }
 }

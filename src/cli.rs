@@ -1,9 +1,11 @@
-//! The admin commands on the store: `authgate user …`, `authgate client …`, `authgate keys …`.
+//! The admin commands on the store: `authgate user …`, `authgate client …`, `authgate keys …`,
+//! `authgate token …`, `authgate audit`.
 //! Each opens the store the config names (creating and migrating it on first use), does one
 //! thing, writes an audit record, and prints a short answer. Passwords and secrets are read from
 //! stdin or a terminal prompt, never from argv, and never printed (except a generated client
 //! secret, once, on stdout).
 
+mod audit;
 mod client;
 mod keys;
 mod token;
@@ -16,6 +18,7 @@ use anyhow::{Context as _, bail};
 use authgate::config::Config;
 use authgate::store::{AuditEvent, Store, now};
 
+pub use audit::AuditArgs;
 pub use client::ClientCommand;
 pub use keys::KeysCommand;
 pub use token::TokenCommand;
@@ -37,6 +40,11 @@ pub fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     with_store(config, move |store| {
         Box::pin(keys::run(store, command, delay))
     })
+}
+
+/// `authgate audit …`
+pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
+    with_store(config, |cli| Box::pin(audit::run(&cli.store, args)))
 }
 
 /// `authgate token …`

@@ -22,7 +22,8 @@ use ipnet::IpNet;
 pub use auth::{AuthConfig, IssuerConfig, KeySource};
 pub use describe::describe;
 pub use dialects::{
-    AppConfig, DialectsConfig, Oauth2Config, PassportConfig, PassportLogin, TokensConfig,
+    AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,
+    TokensConfig,
 };
 use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
@@ -343,7 +344,15 @@ impl Resolver {
             },
             log: self.log(&raw.log)?,
             upstream: self.upstream(&raw.upstream)?,
-            store: self.store(&raw.store)?,
+            store: {
+                let mut store = self.store(&raw.store)?;
+                store.audit_file = match raw.audit.file.as_deref() {
+                    Some("") => return Err(self.err("audit.file", "must not be empty")),
+                    Some(file) => Some(self.path(file)),
+                    None => None,
+                };
+                store
+            },
             tokens: self.tokens(&raw.tokens)?,
             dialects: self.dialects(&raw.dialects)?,
             legacy_users: raw

@@ -3,13 +3,14 @@
 //! table) and what every adapter needs from HTTP: reading a bounded form body, and building
 //! JSON answers that caches never keep.
 //!
-//! Dialects: `oauth2` (seed 003 plus RFC 7009/7662/8414/8693), `passport` (seed 001), `app`
-//! (seed 002). An adapter never decides what
+//! Dialects: `oauth2` (seed 003 plus RFC 7009/7662/8414/8693), `mobile` (seed 000),
+//! `passport` (seed 001), `app` (seed 002). An adapter never decides what
 //! a grant means: it builds a [`crate::grant::TokenRequest`] and renders the result.
 
 pub mod app;
 pub mod form;
 pub mod login;
+pub mod mobile;
 pub mod oauth2;
 pub mod passport;
 
@@ -38,6 +39,7 @@ pub enum Endpoint {
     Oauth2(oauth2::Kind),
     Passport,
     App(app::Kind),
+    Mobile,
 }
 
 /// The token endpoints, by exact (normalised) path.
@@ -46,6 +48,7 @@ pub struct Endpoints {
     oauth2: Option<oauth2::Oauth2>,
     passport: Option<passport::Passport>,
     app: Option<app::App>,
+    mobile: Option<mobile::Mobile>,
 }
 
 impl Endpoints {
@@ -66,6 +69,10 @@ impl Endpoints {
             paths.insert(dialect.path.clone(), Endpoint::Passport);
             passport::Passport::new(dialect, Arc::clone(&engine))
         });
+        let mobile = config.dialects.mobile.as_ref().map(|dialect| {
+            paths.insert(dialect.path.clone(), Endpoint::Mobile);
+            mobile::Mobile::new(dialect, Arc::clone(&engine))
+        });
         let app = match &config.dialects.app {
             Some(dialect) => {
                 for (kind, path) in app::Kind::paths(dialect) {
@@ -80,6 +87,7 @@ impl Endpoints {
             oauth2,
             passport,
             app,
+            mobile,
         })
     }
 
@@ -100,6 +108,10 @@ impl Endpoints {
                 dialect.serve(kind, path, request, source).await
             }
             (Endpoint::Passport, _) => match &self.passport {
+                Some(dialect) => dialect.serve(request, source).await,
+                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+            },
+            (Endpoint::Mobile, _) => match &self.mobile {
                 Some(dialect) => dialect.serve(request, source).await,
                 None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
             },

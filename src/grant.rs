@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use crate::authn::Verifier;
 use crate::keyring::Keyring;
 use crate::store::{Client, KeyAlg, Store, User};
-pub use crate::tokens::TokenStyle;
+pub use crate::tokens::{TokenFormat, TokenStyle};
 
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
@@ -78,6 +78,10 @@ pub struct IssueOptions {
     pub audiences: Vec<String>,
     /// The access token's shape (the `passport` dialect's is Laravel Passport's).
     pub style: TokenStyle,
+    /// JWT, or an opaque reference kept in the store.
+    pub format: TokenFormat,
+    /// The dialect asking (the `dialect` label of the tokens-issued metric).
+    pub dialect: &'static str,
 }
 
 impl Default for IssueOptions {
@@ -88,6 +92,8 @@ impl Default for IssueOptions {
             refresh_ttl: None,
             audiences: Vec::new(),
             style: TokenStyle::Standard,
+            format: TokenFormat::Jwt,
+            dialect: "oauth2",
         }
     }
 }
@@ -249,6 +255,7 @@ pub struct Engine {
     verifier: Arc<Verifier>,
     throttle: Arc<Throttle>,
     config: EngineConfig,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Engine {
@@ -267,7 +274,14 @@ impl Engine {
             verifier,
             throttle,
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts issued tokens and failed logins in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -280,6 +294,15 @@ impl Engine {
 
     /// Runs one token request.
     pub async fn token(&self, request: TokenRequest) -> Result<Grant, GrantError> {
+        let (dialect, grant) = (request.options.dialect, request.grant.name());
+        let result = self.run(request).await;
+        if let (Ok(_), Some(metrics)) = (&result, &self.metrics) {
+            metrics.token_issued(dialect, grant);
+        }
+        result
+    }
+
+    async fn run(&self, request: TokenRequest) -> Result<Grant, GrantError> {
         let client = self.authenticate(&request.client, request.source).await?;
         let scope = request.scope.as_deref();
         let options = &request.options;

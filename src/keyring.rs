@@ -75,6 +75,7 @@ pub struct Keyring {
     /// Public keys as PEM (SubjectPublicKeyInfo) by `kid`, for clients that want the key itself.
     pems: RwLock<HashMap<String, Arc<str>>>,
     revocations: Arc<RevocationCache>,
+    stats: crate::authn::KeySetCounters,
 }
 
 impl Keyring {
@@ -90,6 +91,7 @@ impl Keyring {
                 issuer: issuer.to_owned(),
                 snapshot: RwLock::default(),
             }),
+            stats: crate::authn::KeySetCounters::default(),
         }
     }
 
@@ -99,6 +101,15 @@ impl Keyring {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Our issuer's key-set reloads from the store, for `/metrics`.
+    pub fn stats(&self) -> crate::authn::KeySetStats {
+        self.stats.snapshot()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// `/.well-known/jwks.json`, as of the last refresh.
@@ -227,8 +238,12 @@ impl Keyring {
                 _ = crate::server::stopped(&mut stop) => return,
                 _ = tokio::time::sleep(interval) => {}
             }
-            if let Err(error) = self.refresh().await {
-                tracing::warn!(%error, "refreshing keys and revocations from the store failed; keeping the previous state");
+            match self.refresh().await {
+                Ok(()) => self.stats.succeeded(),
+                Err(error) => {
+                    self.stats.failed();
+                    tracing::warn!(%error, "refreshing keys and revocations from the store failed; keeping the previous state");
+                }
             }
         }
     }

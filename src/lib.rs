@@ -9,6 +9,7 @@ pub mod config;
 pub mod dialects;
 pub mod grant;
 pub mod keyring;
+pub mod metrics;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -53,6 +53,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// List audit records (logins acted for, revocations, key and admin changes).
+    Audit(cli::AuditArgs),
     /// Issue an access token for a user (service accounts, trying routes with curl).
     Token {
         #[command(subcommand)]
@@ -83,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client { command } => cli::client(&config, command),
         Command::Keys { command } => cli::keys(&config, command),
         Command::Token { command } => cli::token(&config, command),
+        Command::Audit(args) => cli::audit(&config, args),
     }
 }
 

@@ -19,11 +19,12 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::authn::jwks::JwksError;
 use crate::authn::keyset::KeySet;
-use crate::authn::{Authenticator, IssuerPolicy, Verifier};
+use crate::authn::{Authenticator, IssuerPolicy, OpaqueTokens, Verifier};
 use crate::config::Config;
 use crate::dialects::Endpoints;
 use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
 use crate::keyring::{Keyring, KeyringError};
+use crate::metrics::Metrics;
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
 use crate::store::{KeyAlg, Store, StoreError};
 use tls::TlsError;
@@ -87,6 +88,7 @@ pub struct Gateway {
     acceptor: TlsAcceptor,
     authn: Arc<Authenticator>,
     keyring: Arc<Keyring>,
+    metrics: Arc<Metrics>,
     proxy: Arc<Proxy>,
     https: (TcpListener, SocketAddr),
     plain: Option<(TcpListener, SocketAddr)>,
@@ -133,13 +135,23 @@ impl Gateway {
                 .await?;
         }
         keyring.refresh().await?;
-        let authn = Arc::new(Authenticator::new(
-            &config,
-            Arc::clone(&keys),
+        // Opaque reference tokens (the `mobile` dialect's) are accepted whatever the dialect
+        // settings now say: tokens issued under an earlier config stay valid until they expire.
+        let opaque = Arc::new(OpaqueTokens::new(
+            store.clone(),
+            &config.auth.issuer,
             keyring.revocations(),
-        )?);
+            config.auth.token_cache_entries,
+        ));
+        let authn = Arc::new(
+            Authenticator::new(&config, Arc::clone(&keys), keyring.revocations())?
+                .with_opaque(opaque),
+        );
         authn.load_external_keys().await;
-        let engine = Arc::new(grant_engine(&config, &store, &keyring, keys));
+        let metrics = Metrics::new();
+        let engine = Arc::new(
+            grant_engine(&config, &store, &keyring, keys).with_metrics(Arc::clone(&metrics)),
+        );
         let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);
         let proxy = Arc::new(
             Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
@@ -159,6 +171,7 @@ impl Gateway {
             acceptor,
             authn,
             keyring,
+            metrics,
             proxy,
             https,
             plain,
@@ -205,10 +218,15 @@ impl Gateway {
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
             tracing::info!(%addr, "admin listener ready (/healthz, /readyz, /metrics)");
+            let state = crate::admin::AdminState {
+                ready: Arc::clone(&ready),
+                authn: Arc::clone(&self.authn),
+                keyring: Arc::clone(&self.keyring),
+                metrics: Arc::clone(&self.metrics),
+            };
             tokio::spawn(crate::admin::serve(
                 listener,
-                Arc::clone(&ready),
-                Arc::clone(&self.authn),
+                Arc::new(state),
                 admin_stop_rx,
             ));
         }

@@ -24,6 +24,7 @@ mod keys;
 mod legacy;
 mod login_name;
 mod migrate;
+mod opaque;
 mod password;
 mod postgres;
 mod revocation;
@@ -35,12 +36,13 @@ mod user;
 
 use crate::config::{StoreBackend, StoreConfig};
 
-pub use audit::{AuditEvent, AuditRecord};
+pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use client::{Client, ClientPatch, GrantType, NewClient};
 pub use error::StoreError;
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
+pub use opaque::{NewOpaque, OpaqueToken};
 pub use revocation::Revocations;
 pub use token::{
     AccessLink, CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode,
@@ -53,6 +55,8 @@ pub struct Store {
     db: db::Pool,
     passwords: password::Passwords,
     sealer: std::sync::Arc<keys::Sealer>,
+    /// Every audit record is also appended here as one JSON line (for a SIEM), if set.
+    audit_file: Option<std::sync::Arc<std::path::PathBuf>>,
     /// `[users.sql]`, attached by [`Store::with_legacy_users`].
     legacy: Option<std::sync::Arc<legacy::LegacyUsers>>,
 }
@@ -82,6 +86,7 @@ impl Store {
             db,
             passwords: password::Passwords::new(config.password_hash_concurrency),
             sealer: std::sync::Arc::new(keys::Sealer::from_secret(secret)?),
+            audit_file: config.audit_file.clone().map(std::sync::Arc::new),
             legacy: None,
         };
         let result = async {

@@ -479,3 +479,31 @@ async fn admins_act_for_users_and_groups_everyone_else_is_refused() {
     .await;
     assert_failure(&r, 400);
 }
+
+#[tokio::test]
+async fn opaque_tokens_are_a_setting_here_too() {
+    let s =
+        setup_with(GatewayConfig::new().section("[dialects.app]\ntoken_format = \"opaque\"")).await;
+    let client = authgate::store::NewClient {
+        id: "mobile".into(),
+        public: true,
+        app_id: Some(APP_ID.into()),
+        grants: vec![authgate::store::GrantType::Password],
+        ..authgate::store::NewClient::default()
+    };
+    s.store
+        .add_client(client, None, authgate::store::now())
+        .await
+        .unwrap();
+    let data = login_by_id(&s, ALICE, None).await;
+    let token = data["token"].as_str().unwrap();
+    assert_eq!(token.len(), 43, "{token}");
+    // The PEM verifies the store token (the access token has no signature).
+    let key = DecodingKey::from_ec_pem(data["public_key"].as_str().unwrap().as_bytes()).unwrap();
+    let mut storage = Validation::new(Algorithm::ES256);
+    storage.set_audience(&["authgate:storage"]);
+    jsonwebtoken::decode::<Value>(data["store_token"].as_str().unwrap(), &key, &storage).unwrap();
+    let r = echo_access_token(&s, token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["headers"]["user_id"], ALICE.to_string());
+}

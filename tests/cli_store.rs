@@ -414,3 +414,68 @@ fn postgres_without_a_key_secret_refuses_to_start() {
     );
     assert_eq!(stderr.lines().count(), 1);
 }
+
+#[test]
+fn audit_lists_and_the_audit_file_ships_every_record() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = sqlite_env();
+    let config = env.config();
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("[audit]\nfile = \"audit.jsonl\"\n");
+    std::fs::write(&config, toml).unwrap();
+    env.ok(
+        &["user", "add", "alice", "--id", "100", "--password-stdin"],
+        Some("a password for alice\n"),
+    );
+    env.ok(
+        &["client", "add", "web", "--public", "--grant", "password"],
+        None,
+    );
+    env.ok(&["user", "revoke-tokens", "100"], None);
+
+    // The table: oldest first, one line each, never a password.
+    let table = env.ok(&["audit"], None);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].contains("user.add") && lines[0].contains("subject=user:100"));
+    assert!(!table.contains("a password for alice"));
+    // Filters: a family of actions, a subject, a time.
+    let users = env.ok(&["audit", "--kind", "user", "--json"], None);
+    let records: Vec<serde_json::Value> = users
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{users}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["action"].as_str().unwrap().starts_with("user."))
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["actor"].as_str().unwrap().starts_with("cli:"))
+    );
+    let web = env.ok(&["audit", "--subject", "client:web", "--json"], None);
+    assert_eq!(web.lines().count(), 1, "{web}");
+    assert_eq!(env.ok(&["audit", "--since", "2999-01-01"], None), "");
+    assert_eq!(env.ok(&["audit", "--since", "1h"], None).lines().count(), 3);
+    let bad = env.fails(&["audit", "--since", "yesterday"], None);
+    assert!(bad.contains("--since"), "{bad}");
+
+    // The file: the same records as JSON lines, owner-only.
+    let path = env.dir.path().join("audit.jsonl");
+    let shipped: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let listed: Vec<serde_json::Value> = env
+        .ok(&["audit", "--json"], None)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shipped, listed);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

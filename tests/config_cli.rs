@@ -110,6 +110,23 @@ async fn check_valid_config_prints_route_table() {
     }
 }
 
+/// The shipped configurations (development and the deployment template) stay valid.
+#[tokio::test]
+async fn shipped_configs_pass_check() {
+    for file in ["gateway.toml", "deploy/gateway.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let mut c = authgate();
+        c.arg("check").arg("--config").arg(&path);
+        let out = run(c).await;
+        assert!(
+            out.status.success(),
+            "{file}: stdout {:?} stderr {:?}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}
+
 #[tokio::test]
 async fn check_uses_gateway_toml_in_current_dir_by_default() {
     let (dir, _path) = config_dir(&valid_toml());

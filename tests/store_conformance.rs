@@ -200,5 +200,7 @@ conformance!(
     revocations_load_in_bulk_and_purge,
     revoking_a_family_denies_its_access_tokens,
     login_sessions_end_by_expiry_logout_and_revocation,
+    opaque_tokens_resolve_until_they_expire,
+    audit_log_is_searched_by_time_actor_subject_and_kind,
     audit_log_is_append_only,
 );

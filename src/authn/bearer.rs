@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::jwks::{JwksError, JwksSource};
 use super::keyset::KeySet;
+use super::opaque::{OpaqueTokens, is_opaque};
 use super::{AuthnError, IssuerPolicy, Principal, Revocations, Verifier};
 use crate::config::Config;
 
@@ -20,6 +21,8 @@ pub struct Authenticator {
     verifier: Verifier,
     sources: HashMap<String, Arc<JwksSource>>,
     token_headers: Vec<HeaderName>,
+    /// Resolves our opaque reference tokens; `None`: only JWTs are accepted.
+    opaque: Option<Arc<OpaqueTokens>>,
 }
 
 impl Authenticator {
@@ -56,11 +59,29 @@ impl Authenticator {
             ),
             sources,
             token_headers: config.auth.token_headers.clone(),
+            opaque: None,
         })
+    }
+
+    /// Also accept our opaque reference tokens.
+    pub fn with_opaque(mut self, opaque: Arc<OpaqueTokens>) -> Self {
+        self.opaque = Some(opaque);
+        self
     }
 
     pub fn cache_stats(&self) -> super::CacheStats {
         self.verifier.cache_stats()
+    }
+
+    /// Each external issuer's key-set refresh counts.
+    pub fn issuer_stats(&self) -> Vec<(String, super::KeySetStats)> {
+        let mut stats: Vec<_> = self
+            .sources
+            .iter()
+            .map(|(issuer, source)| (issuer.clone(), source.stats()))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        stats
     }
 
     pub fn token_headers(&self) -> &[HeaderName] {
@@ -89,6 +110,9 @@ impl Authenticator {
 
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
         let token = extract_token(headers, &self.token_headers)?;
+        if let Some(opaque) = self.opaque.as_ref().filter(|_| is_opaque(token)) {
+            return opaque.resolve(token).await;
+        }
         match self.verifier.verify(token) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {
                 Some(source) if source.refresh_for_kid(&kid).await => self.verifier.verify(token),

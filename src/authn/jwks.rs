@@ -53,6 +53,7 @@ pub struct JwksSource {
     keys: Arc<KeySet>,
     state: Mutex<FetchState>,
     unknown_kids: DashMap<String, Instant>,
+    stats: super::KeySetCounters,
 }
 
 impl JwksSource {
@@ -83,7 +84,13 @@ impl JwksSource {
             keys,
             state: Mutex::new(FetchState::default()),
             unknown_kids: DashMap::new(),
+            stats: super::KeySetCounters::default(),
         })
+    }
+
+    /// Refreshes, failures and the time of the last good key set, for `/metrics`.
+    pub fn stats(&self) -> super::KeySetStats {
+        self.stats.snapshot()
     }
 
     pub fn issuer(&self) -> &str {
@@ -98,8 +105,15 @@ impl JwksSource {
 
     async fn load_locked(&self, state: &mut FetchState) -> Result<Duration, JwksError> {
         state.last_attempt = Some(Instant::now());
-        let (keys, max_age) = self.fetch().await?;
+        let (keys, max_age) = match self.fetch().await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                self.stats.failed();
+                return Err(error);
+            }
+        };
         self.keys.replace_issuer(&self.config.issuer, keys);
+        self.stats.succeeded();
         self.unknown_kids.clear();
         state.last_success = Some(Instant::now());
         Ok(max_age

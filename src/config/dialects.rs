@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawApp, RawDialects, RawOauth2, RawPassport, RawTokens};
+use super::raw::{RawApp, RawDialects, RawMobile, RawOauth2, RawPassport, RawTokens};
 use super::{ConfigError, Resolver};
+use crate::tokens::TokenFormat;
 
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
 #[derive(Debug, Clone)]
@@ -27,6 +28,19 @@ pub struct DialectsConfig {
     pub passport: Option<PassportConfig>,
     /// `None` unless `[dialects.app]` is present (and not `enabled = false`).
     pub app: Option<AppConfig>,
+    /// `None` unless `[dialects.mobile]` is present (and not `enabled = false`).
+    pub mobile: Option<MobileConfig>,
+}
+
+/// The `mobile` dialect (seed 000): `/auth/token` by GET or POST.
+#[derive(Debug, Clone)]
+pub struct MobileConfig {
+    pub path: String,
+    /// The document's `expires_in`: 3600.
+    pub access_ttl: Duration,
+    pub refresh_ttl: Option<Duration>,
+    /// Opaque 43-character references by default, like the document's tokens.
+    pub token_format: TokenFormat,
 }
 
 /// The `app` dialect (seed 002): `/token/id`, `/token/login`, `/token/user`.
@@ -50,6 +64,8 @@ pub struct AppConfig {
     /// `None`: `storage-secret` beside the SQLite database (PostgreSQL: the variable is
     /// required, so every instance shares it).
     pub storage_secret_file: Option<PathBuf>,
+    /// `public_key` is then the key of `store_token` and `push_token` only.
+    pub token_format: TokenFormat,
 }
 
 /// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
@@ -63,6 +79,7 @@ pub struct PassportConfig {
     pub login: PassportLogin,
     /// Size of the RS256 key generated when none is active (Passport's default: 4096).
     pub rsa_bits: u32,
+    pub token_format: TokenFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +106,7 @@ pub struct Oauth2Config {
     pub refresh_ttl: Option<Duration>,
     /// How long a person who logged in on the authorization page is not asked again.
     pub login_session_ttl: Duration,
+    pub token_format: TokenFormat,
 }
 
 /// Paths the gateway serves itself; no endpoint may take them.
@@ -146,11 +164,64 @@ impl Resolver {
             Some(raw) if raw.enabled != Some(false) => Some(self.app(raw, &mut seen)?),
             _ => None,
         };
+        let mobile = match &raw.mobile {
+            Some(raw) if raw.enabled != Some(false) => Some(self.mobile(raw, &mut seen)?),
+            _ => None,
+        };
         Ok(DialectsConfig {
             oauth2,
             passport,
             app,
+            mobile,
         })
+    }
+
+    fn mobile(
+        &self,
+        raw: &RawMobile,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<MobileConfig, ConfigError> {
+        let path = self
+            .endpoint_path(
+                "dialects.mobile.path",
+                raw.path.as_deref().unwrap_or("/auth/token"),
+                seen,
+            )?
+            .ok_or_else(|| {
+                self.err(
+                    "dialects.mobile.path",
+                    "must not be empty (set enabled = false to switch the dialect off)",
+                )
+            })?;
+        Ok(MobileConfig {
+            path,
+            access_ttl: self
+                .optional_ttl("dialects.mobile.access_ttl", raw.access_ttl.as_deref())?
+                .unwrap_or(Duration::from_secs(3600)),
+            refresh_ttl: self
+                .optional_ttl("dialects.mobile.refresh_ttl", raw.refresh_ttl.as_deref())?,
+            token_format: self.token_format(
+                "dialects.mobile.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Opaque,
+            )?,
+        })
+    }
+
+    fn token_format(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: TokenFormat,
+    ) -> Result<TokenFormat, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some("jwt") => Ok(TokenFormat::Jwt),
+            Some("opaque") => Ok(TokenFormat::Opaque),
+            Some(other) => {
+                Err(self.err(key, format!("`{other}` is not one of \"jwt\", \"opaque\"")))
+            }
+        }
     }
 
     fn app(
@@ -213,6 +284,11 @@ impl Resolver {
             )?,
             storage_secret_env,
             storage_secret_file: raw.storage_secret_file.as_deref().map(|f| self.path(f)),
+            token_format: self.token_format(
+                "dialects.app.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         })
     }
 
@@ -256,6 +332,11 @@ impl Resolver {
                 .optional_ttl("dialects.passport.refresh_ttl", raw.refresh_ttl.as_deref())?,
             login,
             rsa_bits,
+            token_format: self.token_format(
+                "dialects.passport.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         })
     }
 
@@ -336,6 +417,11 @@ impl Resolver {
                 .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
             refresh_ttl: self
                 .optional_ttl("dialects.oauth2.refresh_ttl", raw.refresh_ttl.as_deref())?,
+            token_format: self.token_format(
+                "dialects.oauth2.token_format",
+                raw.token_format.as_deref(),
+                TokenFormat::Jwt,
+            )?,
         }))
     }
 

@@ -30,6 +30,14 @@ pub struct RawConfig {
     pub dialects: RawDialects,
     #[serde(default)]
     pub users: RawUsers,
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub file: Option<String>,
 }
 
 /// A byte size written either as an integer or as a string with a unit.
@@ -212,6 +220,17 @@ pub struct RawDialects {
     pub oauth2: Option<RawOauth2>,
     pub passport: Option<RawPassport>,
     pub app: Option<RawApp>,
+    pub mobile: Option<RawMobile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMobile {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub access_ttl: Option<String>,
+    pub refresh_ttl: Option<String>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,6 +244,7 @@ pub struct RawApp {
     pub storage_secret_env: Option<String>,
     pub storage_secret_file: Option<String>,
     pub paths: Option<RawAppPaths>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +264,7 @@ pub struct RawPassport {
     pub refresh_ttl: Option<String>,
     pub login: Option<String>,
     pub rsa_bits: Option<u32>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +275,7 @@ pub struct RawOauth2 {
     pub refresh_ttl: Option<String>,
     pub login_session_ttl: Option<String>,
     pub paths: Option<RawOauth2Paths>,
+    pub token_format: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

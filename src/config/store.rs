@@ -60,6 +60,8 @@ pub struct StoreConfig {
     pub password_hash_concurrency: usize,
     /// `keys rotate`: how long a new key is published (pending) before it starts signing.
     pub key_activation_delay: Duration,
+    /// `[audit] file`: every audit record is also appended here as a JSON line.
+    pub audit_file: Option<PathBuf>,
 }
 
 impl StoreConfig {
@@ -76,6 +78,7 @@ impl StoreConfig {
             key_secret_file,
             password_hash_concurrency: default_hash_concurrency(),
             key_activation_delay: Duration::from_secs(3600),
+            audit_file: None,
         }
     }
 }

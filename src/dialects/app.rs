@@ -78,6 +78,8 @@ impl App {
             engine,
             options: IssueOptions {
                 access_ttl: Some(config.access_ttl),
+                format: config.token_format,
+                dialect: "app",
                 ..IssueOptions::default()
             },
             sessions: Sessions::new(config, store, issuer, keyring)?,

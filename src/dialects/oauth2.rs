@@ -102,6 +102,7 @@ impl Oauth2 {
         let options = IssueOptions {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
+            format: config.token_format,
             ..IssueOptions::default()
         };
         let page_paths: Vec<&str> = [&config.authorize_page, &config.implicit, &config.logout]

@@ -40,8 +40,10 @@ impl Passport {
                 alg: KeyAlg::Rs256,
                 access_ttl: Some(config.access_ttl),
                 refresh_ttl: config.refresh_ttl,
-                audiences: Vec::new(),
                 style: TokenStyle::Passport,
+                format: config.token_format,
+                dialect: "passport",
+                ..IssueOptions::default()
             },
             login: config.login,
         }

@@ -19,6 +19,10 @@ pub enum ClientCredentials {
     Post { id: String, secret: Option<String> },
     /// Both at once: refused with `invalid_request` (RFC 6749 §2.3: one method per request).
     Both,
+    /// A secret shipped inside an app (the `mobile` dialect): it authenticates a confidential
+    /// client, but a *public* client is identified by the id alone and the secret, which
+    /// anyone can extract from the app, proves nothing and is ignored.
+    Shipped { id: String, secret: Option<String> },
     /// The `app` dialect's `app_id` header: identifies a *public* client by its alias; a
     /// confidential client must authenticate with its secret instead.
     AppId(String),
@@ -43,7 +47,9 @@ impl ClientCredentials {
     /// The client id it names, if any.
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            ClientCredentials::Basic { id, .. } | ClientCredentials::Post { id, .. } => Some(id),
+            ClientCredentials::Basic { id, .. }
+            | ClientCredentials::Post { id, .. }
+            | ClientCredentials::Shipped { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -63,6 +69,10 @@ impl std::fmt::Debug for ClientCredentials {
             ClientCredentials::Post { id, secret } => {
                 let secret = secret.as_ref().map(|_| "<redacted>");
                 write!(f, "Post({id:?}, {secret:?})")
+            }
+            ClientCredentials::Shipped { id, secret } => {
+                let secret = secret.as_ref().map(|_| "<redacted>");
+                write!(f, "Shipped({id:?}, {secret:?})")
             }
             ClientCredentials::AppId(app) => write!(f, "AppId({app:?})"),
         }
@@ -86,6 +96,15 @@ impl Engine {
             ClientCredentials::AppId(app_id) => return self.public_by_app_id(app_id).await,
             ClientCredentials::Basic { id, secret } => (id.as_str(), Some(secret.as_str())),
             ClientCredentials::Post { id, secret } => (id.as_str(), secret.as_deref()),
+            ClientCredentials::Shipped { id, secret } => {
+                match self.store.verify_client(id, None).await {
+                    Ok(public) => return Ok(public),
+                    Err(StoreError::BadClientCredentials) => (id.as_str(), secret.as_deref()),
+                    Err(other) => {
+                        return Err(GrantError::internal("authenticating the client", other));
+                    }
+                }
+            }
         };
         let key = format!("client:{id}");
         match self.throttle.check(&key, source, instant()) {

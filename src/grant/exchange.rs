@@ -71,13 +71,11 @@ impl Engine {
     /// The admin a subject token speaks for: our own token, verified (revocation included),
     /// whose user is still an enabled admin in the store. Also the token's expiry.
     async fn acting_admin(&self, subject_token: &str) -> Result<(User, u64), GrantError> {
+        // A JWT we signed or one of our opaque tokens; valid and unrevoked.
         let principal = self
-            .verifier
-            .verify(subject_token)
-            .map_err(|_| GrantError::grant(BAD_SUBJECT))?;
-        if principal.issuer != self.config.issuer {
-            return Err(GrantError::grant(BAD_SUBJECT));
-        }
+            .own_token(subject_token)
+            .await?
+            .ok_or(GrantError::grant(BAD_SUBJECT))?;
         let id: i64 = principal
             .user_id
             .parse()

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, Grant, GrantError, IssueOptions, Subject, now};
-use crate::store::{AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewRefresh, User};
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, TokenFormat, now};
+use crate::store::{
+    AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewOpaque, NewRefresh, User,
+};
 use crate::tokens::{self, AccessTokenSpec, IssuedToken};
 
 /// What a grant decided; [`Engine::sign`] turns it into a [`Grant`].
@@ -48,7 +50,10 @@ impl Engine {
             style: decision.options.style,
             ..spec
         };
-        let (issued, kid) = self.sign_spec(decision.options.alg, spec).await?;
+        let (issued, kid) = match decision.options.format {
+            TokenFormat::Jwt => self.sign_spec(decision.options.alg, spec).await?,
+            TokenFormat::Opaque => (self.store_opaque(spec).await?, String::new()),
+        };
         Ok(Grant {
             access_token: issued.token,
             token_type: "Bearer",
@@ -66,6 +71,35 @@ impl Engine {
             subject: decision.subject,
             actor: decision.actor,
             client: decision.client.clone(),
+        })
+    }
+
+    /// An opaque reference token carrying `spec`'s claims (no key: `kid` is empty).
+    async fn store_opaque(&self, spec: AccessTokenSpec) -> Result<IssuedToken, GrantError> {
+        let issued_at = now();
+        let expires_at = issued_at.saturating_add(i64::try_from(spec.ttl.as_secs()).unwrap_or(0));
+        let jti = uuid::Uuid::new_v4().simple().to_string();
+        let new = NewOpaque {
+            jti: jti.clone(),
+            subject: spec.user_id,
+            group_id: spec.group_id,
+            roles: spec.roles,
+            client_id: spec.client_id.unwrap_or_default(),
+            scopes: spec.scopes,
+            actor: spec.actor,
+            issued_at,
+            expires_at,
+        };
+        let token = self
+            .store
+            .issue_opaque(new)
+            .await
+            .map_err(|e| GrantError::internal("storing the opaque token", e))?;
+        Ok(IssuedToken {
+            token,
+            jti,
+            issued_at: u64::try_from(issued_at).unwrap_or(0),
+            expires_at: u64::try_from(expires_at).unwrap_or(0),
         })
     }
 

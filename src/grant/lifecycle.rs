@@ -9,9 +9,11 @@
 //! claims of an active token: an unknown, expired, revoked or foreign token is just inactive.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::{ClientCredentials, Engine, GrantError, now};
-use crate::authn::Principal;
+use crate::authn::opaque::{is_opaque, principal};
+use crate::authn::{Principal, Revocations as _};
 use crate::store::{Client, StoreError};
 
 /// RFC 7009 / RFC 7662 `token_type_hint`; unknown hints are ignored (RFC 7009 §2.1).
@@ -119,7 +121,7 @@ impl Engine {
     }
 
     async fn revoke_access(&self, client: &Client, token: &str) -> Result<bool, GrantError> {
-        let Some(principal) = self.own_token(token) else {
+        let Some(principal) = self.own_token(token).await? else {
             return Ok(false); // invalid, expired or already revoked: nothing to do
         };
         let (Some(jti), Some(owner)) = (&principal.jti, &principal.client_id) else {
@@ -147,6 +149,7 @@ impl Engine {
             let active = match kind {
                 TokenKind::AccessToken => self
                     .own_token(&query.token)
+                    .await?
                     .map(|p| ActiveToken::from_access(&p)),
                 TokenKind::RefreshToken => self.active_refresh(&client, &query.token).await?,
             };
@@ -157,12 +160,28 @@ impl Engine {
         Ok(None)
     }
 
-    /// Our own, valid, unrevoked access token.
-    fn own_token(&self, token: &str) -> Option<std::sync::Arc<Principal>> {
-        self.verifier
-            .verify(token)
-            .ok()
-            .filter(|p| p.issuer == self.config.issuer)
+    /// Our own, valid, unrevoked access token: a JWT we signed, or an opaque reference.
+    pub(super) async fn own_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<Principal>>, GrantError> {
+        if !is_opaque(token) {
+            return Ok(self
+                .verifier
+                .verify(token)
+                .ok()
+                .filter(|p| p.issuer == self.config.issuer));
+        }
+        let record = match self.store.opaque_token(token, now()).await {
+            Ok(record) => record,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(GrantError::internal("looking up the opaque token", e)),
+        };
+        let principal = principal(&record, &self.config.issuer);
+        if self.keyring.revocations().is_revoked(&principal) {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(principal)))
     }
 
     /// A refresh token is only ever shown to the client it was issued to.

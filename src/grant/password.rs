@@ -72,6 +72,9 @@ impl Engine {
             }
             Err(StoreError::BadCredentials) => {
                 self.throttle.failed(&key, source, instant());
+                if let Some(metrics) = &self.metrics {
+                    metrics.login_failed();
+                }
                 Err(GrantError::InvalidGrant {
                     reason: BAD_LOGIN,
                     source: Some(StoreError::BadCredentials),

@@ -47,6 +47,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Authn(AuthnError::InvalidRequest(_))
             | ProxyError::Denied(Denied::BadRequest(_)) => StatusCode::BAD_REQUEST,
+            ProxyError::Authn(AuthnError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -68,6 +69,7 @@ impl ProxyError {
             ProxyError::Authn(AuthnError::Missing) => "unauthorized",
             ProxyError::Authn(AuthnError::InvalidRequest(_))
             | ProxyError::Denied(Denied::BadRequest(_)) => "invalid_request",
+            ProxyError::Authn(AuthnError::Unavailable) => "temporarily_unavailable",
             ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => "invalid_token",
             ProxyError::Denied(Denied::InsufficientScope(_)) => "insufficient_scope",
             ProxyError::BodyTooLarge { .. } => "payload_too_large",
@@ -93,6 +95,10 @@ impl ProxyError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"authgate\""),
                 );
+            }
+            // Not the token's fault: no challenge, the client should simply retry.
+            ProxyError::Authn(AuthnError::Unavailable) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             // RFC 6750 §3: the error code and description ride in the challenge too.
             ProxyError::Authn(_)

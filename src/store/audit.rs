@@ -63,6 +63,19 @@ impl AuditEvent {
     }
 }
 
+/// Which audit records `authgate audit` lists. Empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Records at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    /// An action (`token.exchange`) or a family of them (`token` matches `token.*`).
+    pub kind: Option<String>,
+    /// The newest this many matches.
+    pub limit: i64,
+}
+
 /// A stored audit event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -88,8 +101,41 @@ fn record_from_row(row: &Row) -> Result<AuditRecord, StoreError> {
     })
 }
 
+impl AuditRecord {
+    /// One JSON object (the audit file's line format): `id`, `at` (Unix seconds), `action`,
+    /// `actor`, `subject`, `client_id`, `source_addr`, `request_id`, `details`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let e = &self.event;
+        serde_json::json!({
+            "id": self.id,
+            "at": self.at,
+            "action": e.action,
+            "actor": e.actor,
+            "subject": e.subject,
+            "client_id": e.client_id,
+            "source_addr": e.source_addr,
+            "request_id": e.request_id,
+            "details": e.details,
+        })
+    }
+}
+
+/// `%` and `_` are LIKE wildcards; `\` escapes them (the `ESCAPE` clause below).
+fn like_prefix(kind: &str) -> String {
+    let mut pattern = String::with_capacity(kind.len() + 2);
+    for c in kind.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str(".%");
+    pattern
+}
+
 impl Store {
-    /// Appends an event; returns its id.
+    /// Appends an event; returns its id. With an audit file configured the record is also
+    /// appended there; a failure to write it is logged, never fatal (the database has it).
     pub async fn audit(&self, event: &AuditEvent, now: i64) -> Result<i64, StoreError> {
         let row = self
             .db
@@ -111,7 +157,49 @@ impl Store {
             )
             .await?
             .ok_or_else(|| StoreError::not_found("inserted audit record"))?;
-        row.get("id")
+        let id = row.get("id")?;
+        if let Some(path) = &self.audit_file {
+            let record = AuditRecord {
+                id,
+                at: now,
+                event: event.clone(),
+            };
+            if let Err(error) = append_line(path, &record.to_json().to_string()).await {
+                tracing::warn!(path = %path.display(), %error, "cannot append to the audit file");
+            }
+        }
+        Ok(id)
+    }
+
+    /// The newest `filter.limit` records matching `filter`, oldest first.
+    pub async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let kind = filter.kind.clone().unwrap_or_default();
+        let rows = self
+            .db
+            .fetch_all(
+                q("SELECT * FROM audit_log
+                   WHERE at >= $1
+                     AND ($2 = '' OR actor = $3)
+                     AND ($4 = '' OR subject = $5)
+                     AND ($6 = '' OR action = $7 OR action LIKE $8 ESCAPE '\\')
+                   ORDER BY id DESC LIMIT $9")
+                .int(filter.since.unwrap_or(i64::MIN))
+                .text(filter.actor.clone().unwrap_or_default())
+                .text(filter.actor.clone().unwrap_or_default())
+                .text(filter.subject.clone().unwrap_or_default())
+                .text(filter.subject.clone().unwrap_or_default())
+                .text(kind.clone())
+                .text(kind.clone())
+                .text(like_prefix(&kind))
+                .int(filter.limit.clamp(1, 100_000)),
+            )
+            .await?;
+        let mut records = rows
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        records.reverse();
+        Ok(records)
     }
 
     /// Newest first, `limit` at a time, before the record `before_id`.
@@ -130,4 +218,18 @@ impl Store {
             .await?;
         rows.iter().map(record_from_row).collect()
     }
+}
+
+/// Appends one line (the file is created 0600: audit records name users and addresses).
+async fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .await?;
+    // One write of the whole line: appends from several processes do not interleave.
+    file.write_all(format!("{line}\n").as_bytes()).await?;
+    file.flush().await
 }

@@ -34,10 +34,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_login_sessions.sql"),
         postgres: include_str!("migrations/postgres/0003_login_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        description: "opaque reference access tokens",
+        sqlite: include_str!("migrations/sqlite/0004_opaque_tokens.sql"),
+        postgres: include_str!("migrations/postgres/0004_opaque_tokens.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -78,6 +78,9 @@ impl Store {
             .execute(q("DELETE FROM login_sessions WHERE expires_at <= $1").int(now))
             .await?;
         deleted += tx
+            .execute(q("DELETE FROM opaque_tokens WHERE expires_at <= $1").int(now))
+            .await?;
+        deleted += tx
             .execute(q("DELETE FROM auth_codes WHERE expires_at <= $1").int(now - 86_400))
             .await?;
         tx.commit().await?;

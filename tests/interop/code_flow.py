@@ -6,7 +6,7 @@ gateway's login page (/open/authorize/index); the same HTTP session then plays t
 it opens the page, reads the login form with the standard library's html.parser, posts every
 hidden field plus the login name, the password and `action=login` (the CSRF token travels both
 as the form field and as the `authgate_csrf` cookie the page set: Secure, HttpOnly,
-SameSite=Strict, Path=/open, so the jar sends it to the login pages only), and takes the
+SameSite=Lax, Path=/open, so the jar sends it to the login pages only), and takes the
 303's Location without following it (the client's redirect URI does not exist). authlib turns
 that Location into the token request (`fetch_token(..., authorization_response=..., code_verifier=...)`),
 checking the state it generated on the way.
@@ -188,7 +188,7 @@ class CodeFlow:
                f"login page Content-Type: {page.headers.get('Content-Type')!r}")
         csrf_cookie = cookie(session, CSRF_COOKIE)
         expect(csrf_cookie, f"the login page set no {CSRF_COOKIE} cookie: {page.headers.get('Set-Cookie')!r}")
-        expect_attributes(csrf_cookie, same_site="Strict")
+        expect_attributes(csrf_cookie, same_site="Lax")
         csrf_cookie = csrf_cookie.value
 
         form = login_form(page.text)

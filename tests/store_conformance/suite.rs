@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use authgate::store::{
-    AccessLink, AuditEvent, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState, NewClient,
-    NewCode, NewRefresh, NewUser, Profile, StoreError, UserPatch,
+    AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState,
+    NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
+    UserPatch,
 };
 
 use super::Harness;
@@ -1012,6 +1013,45 @@ pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
     );
 }
 
+pub async fn opaque_tokens_resolve_until_they_expire(h: &Harness) {
+    let (user_id, client_id) = user_and_client(h).await;
+    let new = NewOpaque {
+        jti: "jti-opaque-1".into(),
+        subject: user_id.to_string(),
+        group_id: Some(7),
+        roles: vec!["admin".into(), "ops".into()],
+        client_id: client_id.clone(),
+        scopes: vec![],
+        actor: Some("1".into()),
+        issued_at: T0,
+        expires_at: T0 + 3600,
+    };
+    let token = h.store.issue_opaque(new).await.unwrap();
+    assert_eq!(token.len(), 43);
+    let found = h.store.opaque_token(&token, T0 + 10).await.unwrap();
+    assert_eq!(
+        found,
+        OpaqueToken {
+            jti: "jti-opaque-1".into(),
+            subject: user_id.to_string(),
+            group_id: Some(7),
+            roles: vec!["admin".into(), "ops".into()],
+            client_id,
+            scopes: vec![],
+            actor: Some("1".into()),
+            issued_at: T0,
+            expires_at: T0 + 3600,
+        }
+    );
+    assert!(matches!(
+        h.store.opaque_token(&token, T0 + 3600).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(h.store.opaque_token("unknown", T0).await.is_err());
+    assert!(h.store.purge_expired(T0 + 3600).await.unwrap() >= 1);
+    assert!(h.store.opaque_token(&token, T0).await.is_err(), "purged");
+}
+
 pub async fn audit_log_is_append_only(h: &Harness) {
     let event = AuditEvent::new("user.add")
         .actor("cli:root")
@@ -1036,4 +1076,77 @@ pub async fn audit_log_is_append_only(h: &Harness) {
     assert!(h.raw("UPDATE audit_log SET action = 'x'").await.is_err());
     assert!(h.raw("DELETE FROM audit_log").await.is_err());
     assert_eq!(h.store.audit_log(None, 10).await.unwrap().len(), 2);
+}
+
+pub async fn audit_log_is_searched_by_time_actor_subject_and_kind(h: &Harness) {
+    let events = [
+        (T0, "token.exchange", "user:1", "user:100"),
+        (T0 + 10, "token.revoke", "user:1", "user:101"),
+        (T0 + 20, "user.add", "cli:root", "user:100"),
+        (T0 + 30, "tokenizer_x.odd", "cli:root", "user:7"),
+        (T0 + 40, "token_x", "cli:root", "user:7"),
+    ];
+    for (at, action, actor, subject) in events {
+        let event = AuditEvent::new(action).actor(actor).subject(subject);
+        h.store.audit(&event, at).await.unwrap();
+    }
+    let search = |filter: AuditFilter| async move {
+        h.store
+            .audit_search(&AuditFilter {
+                limit: 100,
+                ..filter
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event.action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        search(AuditFilter::default()).await,
+        [
+            "token.exchange",
+            "token.revoke",
+            "user.add",
+            "tokenizer_x.odd",
+            "token_x"
+        ],
+        "oldest first"
+    );
+    // A family is `kind` or `kind.*`; `_` and `%` are not wildcards.
+    let kind = |k: &str| AuditFilter {
+        kind: Some(k.into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        search(kind("token")).await,
+        ["token.exchange", "token.revoke"]
+    );
+    assert_eq!(search(kind("token.revoke")).await, ["token.revoke"]);
+    assert_eq!(search(kind("token_x")).await, ["token_x"]);
+    assert!(search(kind("%")).await.is_empty());
+    let actor = AuditFilter {
+        actor: Some("cli:root".into()),
+        since: Some(T0 + 25),
+        ..AuditFilter::default()
+    };
+    assert_eq!(search(actor).await, ["tokenizer_x.odd", "token_x"]);
+    let subject = AuditFilter {
+        subject: Some("user:100".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(search(subject).await, ["token.exchange", "user.add"]);
+    // The newest `limit`, still oldest first.
+    let newest = h
+        .store
+        .audit_search(&AuditFilter {
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = newest.iter().map(|r| r.event.action.as_str()).collect();
+    assert_eq!(actions, ["tokenizer_x.odd", "token_x"]);
+    assert_eq!(newest[1].to_json()["actor"], "cli:root");
+    assert_eq!(newest[1].to_json()["at"], T0 + 40);
 }

@@ -76,10 +76,16 @@ impl Sessions {
         let user = grant.user().ok_or(SessionError::NoUser)?;
         let user_id = user.id.to_string();
         let key = self.keyring.signing_key(KeyAlg::Es256)?;
+        // An opaque `token` has no key: the PEM is then that of the companion tokens.
+        let kid = if grant.kid.is_empty() {
+            &key.kid
+        } else {
+            &grant.kid
+        };
         let public_key = self
             .keyring
-            .public_pem(&grant.kid)
-            .ok_or_else(|| SessionError::NoPublicKey(grant.kid.clone()))?;
+            .public_pem(kid)
+            .ok_or_else(|| SessionError::NoPublicKey(kid.clone()))?;
         let session = |token_type, audience: &str, device| {
             let token = SessionToken {
                 token_type,

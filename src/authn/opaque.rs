@@ -1,0 +1,119 @@
+//! Opaque reference tokens on the proxy path: a bearer token that is not a JWT is looked up
+//! in the store by its SHA-256, turned into the same [`Principal`] a JWT of ours would give,
+//! and cached in memory until it expires. Revocation (the `jti` denylist, the user's
+//! not-before) is checked on every use, cached or not, exactly as for JWTs.
+//!
+//! Unknown tokens are remembered for a few seconds (bounded), so a client hammering with
+//! garbage costs one store query per token per few seconds, not one per request.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::cache::{TokenDigest, VerifiedCache, digest};
+use super::{AuthnError, Principal, Revocations};
+use crate::store::{OpaqueToken, Store, StoreError};
+
+/// How long an unknown token is answered from memory.
+const NEGATIVE_TTL_SECS: u64 = 5;
+const NEGATIVE_MAX: usize = 100_000;
+
+pub struct OpaqueTokens {
+    store: Store,
+    issuer: String,
+    revocations: Arc<dyn Revocations>,
+    cache: VerifiedCache,
+    unknown: DashMap<TokenDigest, u64>,
+}
+
+/// Does `token` look like one of ours (43 characters of base64url), not a JWT?
+pub fn is_opaque(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The principal an opaque token of issuer `issuer` speaks for.
+pub fn principal(record: &OpaqueToken, issuer: &str) -> Principal {
+    Principal {
+        issuer: issuer.to_owned(),
+        subject: record.subject.clone(),
+        user_id: record.subject.clone(),
+        group_id: record.group_id.map(|g| g.to_string()),
+        roles: record.roles.clone(),
+        scopes: record.scopes.clone(),
+        client_id: Some(record.client_id.clone()),
+        audiences: vec![record.client_id.clone()],
+        jti: Some(record.jti.clone()),
+        key_id: String::new(),
+        issued_at: u64::try_from(record.issued_at).ok(),
+        expires_at: u64::try_from(record.expires_at).unwrap_or(0),
+        actor: record.actor.clone(),
+    }
+}
+
+impl OpaqueTokens {
+    pub fn new(
+        store: Store,
+        issuer: &str,
+        revocations: Arc<dyn Revocations>,
+        max_entries: usize,
+    ) -> Self {
+        OpaqueTokens {
+            store,
+            issuer: issuer.to_owned(),
+            revocations,
+            cache: VerifiedCache::new(max_entries),
+            unknown: DashMap::new(),
+        }
+    }
+
+    /// The live, unrevoked principal of `token`.
+    pub async fn resolve(&self, token: &str) -> Result<Arc<Principal>, AuthnError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let key = digest(token);
+        let principal = match self.cache.get(&key, now) {
+            Some(hit) => hit,
+            None => self.load(token, key, now).await?,
+        };
+        if self.revocations.is_revoked(&principal) {
+            return Err(AuthnError::InvalidToken("the token has been revoked"));
+        }
+        Ok(principal)
+    }
+
+    async fn load(
+        &self,
+        token: &str,
+        key: TokenDigest,
+        now: u64,
+    ) -> Result<Arc<Principal>, AuthnError> {
+        let unknown = AuthnError::InvalidToken("the token is unknown or expired");
+        if self.unknown.get(&key).is_some_and(|until| *until > now) {
+            return Err(unknown);
+        }
+        let at = i64::try_from(now).unwrap_or(i64::MAX);
+        match self.store.opaque_token(token, at).await {
+            Ok(record) => {
+                let principal = Arc::new(principal(&record, &self.issuer));
+                self.cache.insert(key, Arc::clone(&principal), now);
+                Ok(principal)
+            }
+            Err(StoreError::NotFound { .. }) => {
+                if self.unknown.len() >= NEGATIVE_MAX {
+                    self.unknown.retain(|_, until| *until > now);
+                    if self.unknown.len() >= NEGATIVE_MAX {
+                        self.unknown.clear();
+                    }
+                }
+                self.unknown.insert(key, now + NEGATIVE_TTL_SECS);
+                Err(unknown)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "looking up an opaque token failed");
+                Err(AuthnError::Unavailable)
+            }
+        }
+    }
+}

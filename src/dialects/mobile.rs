@@ -1,0 +1,270 @@
+//! The `mobile` dialect (seed 000): `/auth/token` by GET (query) or POST (form), grants
+//! `password` (`username`, `password`) and `refresh_token`, client id and secret as parameters
+//! (a secret shipped in an app authenticates only a confidential client; a public client is
+//! identified by its id). Tokens are opaque 43-character references by default.
+//!
+//! Answers: the token fields, `user` (profile, `id` as a string, the document's `groupid` role
+//! code: 1 admin, 2 everyone else), and the same again under `response`. Failures:
+//! `{"has_error":true,"errors":{"system":{"message","code"}}}` with the codes of [`ErrorCode`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::form::Form;
+use super::{BodyError, json, read_body};
+use crate::config::MobileConfig;
+use crate::grant::{
+    ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
+};
+use crate::proxy::Body;
+use crate::store::User;
+
+/// The documented error codes (docs/config.md, `[dialects.mobile]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A parameter is missing, repeated or malformed; wrong method or body type.
+    InvalidRequest = 1501,
+    /// Unknown client, or a confidential client's wrong secret.
+    InvalidClient = 1502,
+    /// `grant_type` other than `password` / `refresh_token`.
+    UnsupportedGrantType = 1503,
+    /// The client is not registered for the grant.
+    UnauthorizedClient = 1504,
+    /// Too many failed logins from this address (HTTP 429, `Retry-After`).
+    TooManyAttempts = 1506,
+    /// Our side failed (HTTP 500).
+    ServerError = 1507,
+    /// Wrong login or password, or an invalid, expired, reused or revoked refresh token.
+    InvalidGrant = 1508,
+}
+
+pub struct Mobile {
+    engine: Arc<Engine>,
+    options: IssueOptions,
+}
+
+/// The two switches the document's clients send.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    secure_urls: bool,
+    include_policy: bool,
+}
+
+impl Mobile {
+    pub fn new(config: &MobileConfig, engine: Arc<Engine>) -> Self {
+        Mobile {
+            engine,
+            options: IssueOptions {
+                access_ttl: Some(config.access_ttl),
+                refresh_ttl: config.refresh_ttl,
+                format: config.token_format,
+                dialect: "mobile",
+                ..IssueOptions::default()
+            },
+        }
+    }
+
+    pub async fn serve(&self, request: Request<Incoming>, source: IpAddr) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let params = if parts.method == Method::GET {
+            Form::parse(parts.uri.query().unwrap_or_default().as_bytes())
+        } else if parts.method == Method::POST {
+            match read_body(body).await {
+                Ok(bytes) => Form::from_body(&parts.headers, &bytes),
+                Err(e @ BodyError::TooLarge) => {
+                    return failure(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        ErrorCode::InvalidRequest,
+                        &e.to_string(),
+                    );
+                }
+                Err(e @ BodyError::Read) => {
+                    return failure(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::InvalidRequest,
+                        &e.to_string(),
+                    );
+                }
+            }
+        } else {
+            let mut response = failure(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                "this endpoint accepts GET and POST",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            return response;
+        };
+        let mut params = match params {
+            Ok(params) => params,
+            Err(e) => {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidRequest,
+                    &e.to_string(),
+                );
+            }
+        };
+        let flags = Flags {
+            secure_urls: params.get("get_secure_url") == Some("true"),
+            include_policy: params.get("include_policy") == Some("true"),
+        };
+        let request = match self.token_request(&mut params, source) {
+            Ok(request) => request,
+            Err(e) => return render_error(&e),
+        };
+        match self.engine.token(request).await {
+            Ok(grant) => render(&grant, flags),
+            Err(e) => render_error(&e),
+        }
+    }
+
+    fn token_request(&self, params: &mut Form, source: IpAddr) -> Result<TokenRequest, GrantError> {
+        let required = |params: &mut Form, name: &str| {
+            params
+                .take(name)
+                .ok_or_else(|| GrantError::request(format!("the parameter `{name}` is required")))
+        };
+        let grant = match params.get("grant_type") {
+            Some("password") => GrantRequest::Password {
+                login: Login::AnyName(required(params, "username")?),
+                password: required(params, "password")?,
+            },
+            Some("refresh_token") => GrantRequest::RefreshToken {
+                refresh_token: required(params, "refresh_token")?,
+            },
+            Some(other) => {
+                return Err(GrantError::UnsupportedGrantType {
+                    grant: other.to_owned(),
+                });
+            }
+            None => {
+                return Err(GrantError::request(
+                    "the parameter `grant_type` is required",
+                ));
+            }
+        };
+        let client = ClientCredentials::Shipped {
+            id: required(params, "client_id")?,
+            secret: params.take("client_secret"),
+        };
+        Ok(TokenRequest {
+            client,
+            // The document's `scope` is always "": no scopes are asked for or granted.
+            scope: match grant {
+                GrantRequest::Password { .. } => Some(Vec::new()),
+                _ => None,
+            },
+            grant,
+            source,
+            options: self.options.clone(),
+        })
+    }
+}
+
+fn render(grant: &Grant, flags: Flags) -> Response<Body> {
+    let Some(user) = grant.user() else {
+        // Neither grant of this dialect yields a client token.
+        return failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::ServerError,
+            "the grant has no user",
+        );
+    };
+    let mut tokens = json!({
+        "access_token": grant.access_token,
+        "expires_in": grant.expires_in.as_secs(),
+        "token_type": "bearer",
+        "scope": grant.scope.join(" "),
+        "refresh_token": grant.refresh_token,
+        "user": user_json(user, flags),
+    });
+    let response = tokens.clone();
+    tokens["response"] = response;
+    json(StatusCode::OK, &tokens)
+}
+
+fn user_json(user: &User, flags: Flags) -> Value {
+    let profile = &user.profile;
+    let image = |url: &Option<String>| {
+        let url = url.as_deref().unwrap_or_default();
+        match url.strip_prefix("http://") {
+            Some(rest) if flags.secure_urls => format!("https://{rest}"),
+            _ => url.to_owned(),
+        }
+    };
+    let mut value = json!({
+        "profile_image_urls": {
+            "px_16x16": image(&profile.image_small),
+            "px_50x50": image(&profile.image_medium),
+            "px_170x170": image(&profile.image_large),
+        },
+        "id": user.id.to_string(),
+        "name": profile.display_name.as_deref().unwrap_or(&user.account),
+        "account": user.account,
+        "mail_address": user.email.as_deref().unwrap_or_default(),
+        "is_premium": profile.premium,
+        "x_restrict": profile.content_restriction,
+        "is_mail_authorized": profile.mail_verified,
+        "groupid": if user.is_admin() { 1 } else { 2 },
+    });
+    if flags.include_policy {
+        value["require_policy_agreement"] = profile.policy_agreement_needed.into();
+    }
+    value
+}
+
+fn render_error(e: &GrantError) -> Response<Body> {
+    let (status, code) = match e {
+        GrantError::InvalidRequest { .. } | GrantError::InvalidScope { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest)
+        }
+        GrantError::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient),
+        GrantError::UnsupportedGrantType { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedGrantType)
+        }
+        GrantError::UnauthorizedClient { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::UnauthorizedClient)
+        }
+        GrantError::InvalidGrant { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant),
+        GrantError::TooManyAttempts { retry_after } => {
+            let response = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyAttempts,
+                &e.to_string(),
+            );
+            return super::retry_after(response, *retry_after);
+        }
+        GrantError::Internal { .. } => {
+            tracing::warn!(error = %e, "mobile token request failed on our side");
+            return failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::ServerError,
+                "the server could not complete the request",
+            );
+        }
+    };
+    let message = match e {
+        // One message for every refused credential: no user enumeration.
+        GrantError::InvalidGrant { .. } => "the login name, password or refresh token is invalid",
+        _ => return failure(status, code, &e.to_string()),
+    };
+    failure(status, code, message)
+}
+
+fn failure(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {
+    json(
+        status,
+        &json!({
+            "has_error": true,
+            "errors": { "system": { "message": message, "code": code as i32 } },
+        }),
+    )
+}

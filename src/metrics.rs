@@ -1,0 +1,201 @@
+//! `/metrics`: the gateway's counters, gauges and histograms in the Prometheus text format.
+//!
+//! One recorder per gateway (never the process-global one), so several gateways in one process
+//! (tests, embedding) keep their own numbers. Events are counted where they happen through the
+//! typed methods below; state that already lives elsewhere (the verified-token cache, key-set
+//! refreshes) is read at scrape time instead of being mirrored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder as _};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+const META: Metadata<'static> = Metadata::new("authgate", Level::INFO, Some(module_path!()));
+
+/// Request latency buckets (seconds): sub-millisecond proxying up to slow upstreams.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0,
+];
+
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    open_connections: Gauge,
+    failed_logins: Counter,
+}
+
+/// Why a request was not authenticated or not allowed (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Malformed,
+    Expired,
+    BadSignature,
+    UnknownKey,
+    Revoked,
+    Invalid,
+    InsufficientScope,
+    ImpersonationRefused,
+    Unavailable,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Expired => "expired",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::UnknownKey => "unknown_kid",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::Invalid => "invalid",
+            AuthFailure::InsufficientScope => "insufficient_scope",
+            AuthFailure::ImpersonationRefused => "impersonation_refused",
+            AuthFailure::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let open_connections =
+            recorder.register_gauge(&Key::from_static_name("authgate_open_connections"), &META);
+        let failed_logins = recorder.register_counter(
+            &Key::from_static_name("authgate_failed_logins_total"),
+            &META,
+        );
+        Arc::new(Metrics {
+            recorder,
+            handle,
+            open_connections,
+            failed_logins,
+        })
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        self.recorder
+            .register_gauge(&Key::from_parts(name, labels), &META)
+    }
+
+    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &META)
+    }
+
+    /// One proxied or locally answered request: by route (`-` when none matched), method class
+    /// (`read`: GET/HEAD/OPTIONS, `write`: the rest) and status; total and upstream latency.
+    pub fn request(
+        &self,
+        route: &str,
+        method: &hyper::Method,
+        status: u16,
+        total: Duration,
+        upstream: Option<Duration>,
+    ) {
+        let class = if method.is_safe() { "read" } else { "write" };
+        let route = Label::new("route", route.to_owned());
+        self.counter(
+            "authgate_requests_total",
+            vec![
+                route.clone(),
+                Label::new("method", class),
+                Label::new("status", status.to_string()),
+            ],
+        )
+        .increment(1);
+        self.histogram("authgate_request_duration_seconds", vec![route.clone()])
+            .record(total.as_secs_f64());
+        if let Some(upstream) = upstream {
+            self.histogram("authgate_upstream_duration_seconds", vec![route])
+                .record(upstream.as_secs_f64());
+        }
+    }
+
+    pub fn auth_failure(&self, reason: AuthFailure) {
+        self.counter(
+            "authgate_auth_failures_total",
+            vec![Label::new("reason", reason.as_str())],
+        )
+        .increment(1);
+    }
+
+    pub fn token_issued(&self, dialect: &'static str, grant: &'static str) {
+        self.counter(
+            "authgate_tokens_issued_total",
+            vec![Label::new("dialect", dialect), Label::new("grant", grant)],
+        )
+        .increment(1);
+    }
+
+    pub fn login_failed(&self) {
+        self.failed_logins.increment(1);
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.increment(1.0);
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.decrement(1.0);
+    }
+
+    pub fn config_reload(&self, accepted: bool) {
+        let result = if accepted { "ok" } else { "rejected" };
+        self.counter(
+            "authgate_config_reloads_total",
+            vec![Label::new("result", result)],
+        )
+        .increment(1);
+    }
+
+    /// Values owned elsewhere, set just before rendering.
+    pub fn set_scraped(&self, scraped: &Scraped) {
+        let cache = &scraped.token_cache;
+        self.counter("authgate_token_cache_hits_total", vec![])
+            .absolute(cache.hits);
+        self.counter("authgate_token_cache_misses_total", vec![])
+            .absolute(cache.misses);
+        self.gauge("authgate_token_cache_entries", vec![])
+            .set(cache.entries as f64);
+        for (issuer, stats) in &scraped.key_sets {
+            let label = || vec![Label::new("issuer", issuer.clone())];
+            self.counter("authgate_keyset_refreshes_total", label())
+                .absolute(stats.refreshes);
+            self.counter("authgate_keyset_refresh_failures_total", label())
+                .absolute(stats.failures);
+            // Never refreshed: the age is unknown, so the series is left out rather than 0.
+            if let Some(at) = stats.last_success {
+                let age = scraped.now.saturating_sub(at);
+                self.gauge("authgate_keyset_age_seconds", label())
+                    .set(age as f64);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        self.handle.run_upkeep();
+        self.handle.render()
+    }
+}
+
+/// What `/metrics` reads from the rest of the gateway at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct Scraped {
+    pub now: u64,
+    pub token_cache: crate::authn::CacheStats,
+    /// Per issuer (ours and each external one).
+    pub key_sets: Vec<(String, crate::authn::KeySetStats)>,
+}

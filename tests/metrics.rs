@@ -1,0 +1,85 @@
+//! `/metrics` on the admin listener after known traffic: the expected series with the right
+//! values (each gateway has its own recorder, so other tests cannot disturb the numbers).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+#[path = "oauth2/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use support::{GatewayConfig, get, plain_client};
+
+/// The value of the series `name{labels}` (labels as rendered, sorted by the exporter).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+}
+
+async fn scrape(s: &Setup) -> String {
+    let r = get(&plain_client(), &s.gw.admin_url("/metrics")).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type").unwrap().starts_with("text/plain"),
+        "{:?}",
+        r.header("content-type")
+    );
+    r.text()
+}
+
+#[tokio::test]
+async fn known_traffic_shows_up_with_the_right_values() {
+    let s = setup_with(GatewayConfig::new().admin()).await;
+    // Two password grants, one client_credentials grant, two failed logins.
+    s.login("web", "alice").await;
+    s.login("web", "bob").await;
+    let r = s
+        .post(
+            "/oauth2/token",
+            Auth::Basic("svc", SECRET),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for _ in 0..2 {
+        let r = s
+            .post(
+                "/oauth2/token",
+                Auth::Basic("web", SECRET),
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", "wrong"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 400);
+    }
+    // Give the keyring a refresh or two (every 100 ms in this config).
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let text = scrape(&s).await;
+    let v = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
+    assert_eq!(
+        v(r#"authgate_tokens_issued_total{dialect="oauth2",grant="password"}"#),
+        2.0
+    );
+    assert_eq!(
+        v(r#"authgate_tokens_issued_total{dialect="oauth2",grant="client_credentials"}"#),
+        1.0
+    );
+    assert_eq!(v("authgate_failed_logins_total"), 2.0);
+    assert!(v(r#"authgate_keyset_refreshes_total{issuer="https://gw.test"}"#) >= 1.0);
+    assert_eq!(
+        v(r#"authgate_keyset_refresh_failures_total{issuer="https://gw.test"}"#),
+        0.0
+    );
+    assert!(v(r#"authgate_keyset_age_seconds{issuer="https://gw.test"}"#) < 5.0);
+    assert_eq!(v("authgate_token_cache_hits_total"), 0.0);
+}
