@@ -10,6 +10,7 @@ mod raw;
 mod route;
 mod store;
 mod units;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use raw::{RawConfig, RawSize};
 pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
 pub use units::{parse_duration, parse_size};
+pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};
 
 /// A config problem, always naming the file and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub tokens: TokensConfig,
     pub dialects: DialectsConfig,
+    /// `[users.sql]`: the legacy users table, if any.
+    pub legacy_users: Option<LegacyUsersConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -351,6 +355,12 @@ impl Resolver {
             },
             tokens: self.tokens(&raw.tokens)?,
             dialects: self.dialects(&raw.dialects)?,
+            legacy_users: raw
+                .users
+                .sql
+                .as_ref()
+                .map(|sql| self.legacy_users(sql))
+                .transpose()?,
             server,
             identity,
             routes,

@@ -109,7 +109,18 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let acceptor = tls::acceptor(&config.tls)?;
-        let store = Store::open(&config.store).await?;
+        let store = Store::open(&config.store)
+            .await?
+            .with_legacy_users(config.legacy_users.as_ref())?;
+        if let Some(legacy) = &config.legacy_users {
+            tracing::info!(url = %legacy.backend, "legacy users table configured");
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(error) = store.probe_legacy_users().await {
+                    tracing::warn!(%error, "the legacy users table is not reachable (yet)");
+                }
+            });
+        }
         let keys = Arc::new(KeySet::default());
         let keyring = Arc::new(Keyring::new(
             store.clone(),

@@ -21,6 +21,7 @@ mod client;
 mod db;
 mod error;
 mod keys;
+mod legacy;
 mod login_name;
 mod migrate;
 mod opaque;
@@ -58,6 +59,8 @@ pub struct Store {
     audit_file: Option<std::sync::Arc<std::path::PathBuf>>,
     /// Pool size, acquire timeout and statement timeout, for [`Store::health`].
     limits: (u32, std::time::Duration, std::time::Duration),
+    /// `[users.sql]`, attached by [`Store::with_legacy_users`].
+    legacy: Option<std::sync::Arc<legacy::LegacyUsers>>,
 }
 
 /// A subscription to other instances' change announcements.
@@ -117,6 +120,7 @@ impl Store {
                 config.acquire_timeout,
                 config.statement_timeout,
             ),
+            legacy: None,
         };
         let result = async {
             migrate::run(&store.db).await?;
@@ -218,6 +222,9 @@ impl Store {
 
     pub async fn close(&self) {
         self.db.close().await;
+        if let Some(legacy) = &self.legacy {
+            legacy.close().await;
+        }
     }
 }
 

@@ -390,3 +390,55 @@ async fn serve_resolves_relative_paths_and_stops_on_sigterm() {
         "serve should exit 0 after SIGTERM, got {status}"
     );
 }
+
+#[tokio::test]
+async fn legacy_users_table_errors_are_named() {
+    let sql = |body: &str| format!("{}\n[users.sql]\n{body}\n", valid_toml());
+    let mysql = "url = \"mysql://app:hunter2@127.0.0.1:3306/laravel\"";
+    let query = "query = \"SELECT id, password FROM users WHERE ? IN (name, email)\"";
+    let (_dir, path) = config_dir(&sql(&format!("{mysql}\n{query}")));
+    let out = run({
+        let mut c = authgate();
+        c.arg("check").arg("--config").arg(&path);
+        c
+    })
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    expect_check_error(
+        &sql(&format!("{mysql}\n{query}\nqurey = 1")),
+        &["users.sql.qurey"],
+    )
+    .await;
+    expect_check_error(&sql(mysql), &["users.sql.query", "required"]).await;
+    let err = expect_check_error(
+        &sql(&format!("url = \"oracle://app:hunter2@db/x\"\n{query}")),
+        &["users.sql.url", "app:***@db"],
+    )
+    .await;
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    expect_check_error(
+        &sql(&format!("url = \"postgres://db/x\"\n{query}")),
+        &["users.sql.query", "$1"],
+    )
+    .await;
+    expect_check_error(
+        &sql(&format!(
+            "{mysql}\nquery = \"SELECT id, password FROM users\""
+        )),
+        &["users.sql.query", "login name"],
+    )
+    .await;
+    expect_check_error(
+        &sql(&format!(
+            "{mysql}\n{query}\nupdate_query = \"UPDATE users SET password = ?\""
+        )),
+        &["users.sql.update_query", "user id"],
+    )
+    .await;
+    expect_check_error(
+        &sql(&format!("{mysql}\n{query}\ntimeout = \"soon\"")),
+        &["users.sql.timeout"],
+    )
+    .await;
+}

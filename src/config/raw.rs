@@ -29,6 +29,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub dialects: RawDialects,
     #[serde(default)]
+    pub users: RawUsers,
+    #[serde(default)]
     pub audit: RawAudit,
 }
 
@@ -150,6 +152,23 @@ pub struct RawStore {
     pub key_activation_delay: Option<String>,
     pub acquire_timeout: Option<String>,
     pub statement_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    pub sql: Option<RawUsersSql>,
+}
+
+/// `[users.sql]`: a legacy users table owned by another application.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsersSql {
+    pub url: String,
+    pub query: String,
+    pub update_query: Option<String>,
+    pub max_connections: Option<u32>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

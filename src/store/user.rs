@@ -120,7 +120,7 @@ fn user_from_row(row: &Row) -> Result<User, StoreError> {
 }
 
 /// Role names: lower-case letters, digits, `_`, `-`, `.`; stored sorted and unique.
-fn normalize_roles(roles: &[String]) -> Result<Vec<String>, StoreError> {
+pub(super) fn normalize_roles(roles: &[String]) -> Result<Vec<String>, StoreError> {
     let mut out: Vec<String> = Vec::with_capacity(roles.len());
     for role in roles {
         let role = role.trim().to_ascii_lowercase();
@@ -165,7 +165,7 @@ fn check_profile(p: &Profile) -> Result<(), StoreError> {
 
 /// Binds every column of `users` except `id`, `password_hash` and times, in the order of
 /// the INSERT/UPDATE statements below ($2 … $15).
-fn bind_user_columns(query: Q, u: &User) -> Q {
+pub(super) fn bind_user_columns(query: Q, u: &User) -> Q {
     query
         .text(u.account.clone())
         .opt_text(u.phone.clone())
@@ -181,6 +181,21 @@ fn bind_user_columns(query: Q, u: &User) -> Q {
         .int(u.profile.content_restriction)
         .bool(u.profile.mail_verified)
         .bool(u.profile.policy_agreement_needed)
+}
+
+/// A user, locked for the rest of `tx` (`FOR UPDATE` on PostgreSQL; SQLite's write
+/// transaction excludes other writers already).
+pub(super) async fn lock_user(tx: &mut Tx, id: i64) -> Result<Option<User>, StoreError> {
+    let row = tx
+        .fetch_optional(
+            Q::each(
+                user_select!("WHERE id = $1"),
+                user_select!("WHERE id = $1 FOR UPDATE"),
+            )
+            .int(id),
+        )
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
 }
 
 /// Claims `name` for `user_id`; a name another user holds is a conflict (whatever its kind).
@@ -435,6 +450,8 @@ impl Store {
     /// Checks a login: the user `login` names, with this password, not disabled. An unknown
     /// name costs one Argon2 verification like a wrong password, and fails the same way. A
     /// bcrypt (or older-Argon2) hash that matches is replaced by a current Argon2id hash.
+    /// A name with no local password behind it goes to the legacy users table when one is
+    /// configured (`legacy.rs`: precedence and mirroring).
     pub async fn verify_login(
         &self,
         login: &str,
@@ -457,6 +474,12 @@ impl Store {
             ),
             None => (None, None),
         };
+        // No local password behind the name: the legacy users table, if any, answers.
+        if stored.is_none()
+            && let Some(legacy) = &self.legacy
+        {
+            return self.verify_legacy_login(legacy, login, password, now).await;
+        }
         let verdict = self.passwords.verify(password, stored.clone()).await?;
         let (Verdict::Match { upgrade }, Some(user)) = (verdict, user) else {
             return Err(StoreError::BadCredentials);
@@ -464,7 +487,8 @@ impl Store {
         if user.disabled {
             return Err(StoreError::UserDisabled);
         }
-        if upgrade {
+        // A legacy password shorter than today's minimum keeps its old hash.
+        if upgrade && check_new(password).is_ok() {
             let fresh = self.passwords.hash(password).await?;
             // Only if the hash is still the one we verified (a concurrent set-password wins).
             self.db

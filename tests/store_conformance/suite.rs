@@ -335,6 +335,16 @@ pub async fn php_bcrypt_hash_logs_in_and_is_upgraded_to_argon2id(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(h.store.user(user.id).await.unwrap().not_before, None);
+    // A legacy password shorter than today's minimum still logs in (its hash stays bcrypt).
+    let short = bcrypt::hash_with_result("secret", 4)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    h.store
+        .import_password_hash(user.id, &short, T0)
+        .await
+        .unwrap();
+    h.store.verify_login("alice", "secret", T0).await.unwrap();
+    assert_eq!(h.raw_text("SELECT password_hash FROM users").await, short);
 }
 
 pub async fn unknown_login_costs_like_a_wrong_password(h: &Harness) {
