@@ -12,6 +12,7 @@
 //! subject can ever equal one, and the proxy's per-user revocation (keyed by user id) and
 //! impersonation (admin role) never apply to a client token.
 
+mod backoff;
 mod browser;
 mod client_auth;
 mod code;

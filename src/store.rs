@@ -17,6 +17,7 @@
 //! - Times are Unix seconds, passed in (`now`) so tests can move the clock.
 
 mod audit;
+mod backoff;
 mod client;
 mod db;
 mod error;
@@ -37,6 +38,7 @@ mod user;
 use crate::config::{StoreBackend, StoreConfig};
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
+pub use backoff::FailureCount;
 pub use client::{Client, ClientPatch, GrantType, NewClient};
 pub use error::StoreError;
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};

@@ -428,6 +428,27 @@ async fn two_instances_act_as_one_gateway() {
     .await;
     eprintln!("A recovered {recovered:?} after the database returned");
 
+    // The login back-off is shared: failures at A block the same guesses at B.
+    for _ in 0..5 {
+        let r = a
+            .token(&[
+                ("grant_type", "password"),
+                ("username", "mallory"),
+                ("password", "guess"),
+            ])
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    let r = b
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "mallory"),
+            ("password", "guess"),
+        ])
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+
     // SIGKILL mid-load: every refresh token A handed out before it died redeems at B.
     let issued = std::sync::Mutex::new(Vec::new());
     let mut a = a;

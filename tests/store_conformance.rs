@@ -202,5 +202,6 @@ conformance!(
     login_sessions_end_by_expiry_logout_and_revocation,
     opaque_tokens_resolve_until_they_expire,
     audit_log_is_searched_by_time_actor_subject_and_kind,
+    login_failures_are_counted_atomically_and_forgotten,
     audit_log_is_append_only,
 );

@@ -3,8 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::throttle::Verdict;
-use super::{Engine, GrantError, instant};
+use super::{Engine, GrantError};
 use crate::store::{Client, GrantType, StoreError};
 
 /// Where the client's credentials came from. Secrets are redacted from `Debug`.
@@ -107,20 +106,14 @@ impl Engine {
             }
         };
         let key = format!("client:{id}");
-        match self.throttle.check(&key, source, instant()) {
-            Verdict::Blocked { retry_after } => {
-                return Err(GrantError::TooManyAttempts { retry_after });
-            }
-            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Verdict::Proceed { .. } => {}
-        }
+        self.backoff_check(&key, source).await?;
         match self.store.verify_client(id, secret).await {
             Ok(client) => {
-                self.throttle.succeeded(&key, source);
+                self.backoff_succeeded(&key, source).await;
                 Ok(client)
             }
             Err(StoreError::BadClientCredentials) => {
-                self.throttle.failed(&key, source, instant());
+                self.backoff_failed(&key, source).await;
                 Err(GrantError::InvalidClient {
                     source: Some(StoreError::BadClientCredentials),
                 })

@@ -6,8 +6,7 @@ use std::net::IpAddr;
 
 use super::client_auth::require;
 use super::issue::Decision;
-use super::throttle::Verdict;
-use super::{Engine, Grant, GrantError, IssueOptions, Login, Subject, instant, now, scope};
+use super::{Engine, Grant, GrantError, IssueOptions, Login, Subject, now, scope};
 use crate::store::{Client, GrantType, StoreError, User, login_key};
 
 const BAD_LOGIN: &str = "invalid login name or password";
@@ -58,20 +57,14 @@ impl Engine {
         source: IpAddr,
     ) -> Result<User, GrantError> {
         let key = throttle_key(login);
-        match self.throttle.check(&key, source, instant()) {
-            Verdict::Blocked { retry_after } => {
-                return Err(GrantError::TooManyAttempts { retry_after });
-            }
-            Verdict::Proceed { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Verdict::Proceed { .. } => {}
-        }
+        self.backoff_check(&key, source).await?;
         match self.verify_login(login, password).await {
             Ok(user) => {
-                self.throttle.succeeded(&key, source);
+                self.backoff_succeeded(&key, source).await;
                 Ok(user)
             }
             Err(StoreError::BadCredentials) => {
-                self.throttle.failed(&key, source, instant());
+                self.backoff_failed(&key, source).await;
                 if let Some(metrics) = &self.metrics {
                     metrics.login_failed();
                 }

@@ -6,9 +6,11 @@
 //! (a small delay before checking): blocking by account would let anyone lock a victim out.
 //! IPv6 sources are counted per /64, what one subscriber usually gets.
 //!
-//! In memory, per instance: a cluster of N instances behind a load balancer allows up to N
-//! times the attempts. Memory is bounded: at most `capacity` entries; entries idle for longer
-//! than `forget_after` are dropped first, then the oldest.
+//! [`Throttle`] keeps the counts in memory (one instance: SQLite). A cluster shares them in
+//! the store instead (`grant/backoff.rs`), with the same policy and arithmetic
+//! ([`ThrottlePolicy::verdict`]), so N instances do not allow N times the attempts. Memory is
+//! bounded: at most `capacity` entries; entries idle for longer than `forget_after` are
+//! dropped first, then the oldest.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -49,6 +51,74 @@ impl Default for ThrottlePolicy {
             capacity: 100_000,
         }
     }
+}
+
+impl ThrottlePolicy {
+    /// How long `failures` failures, the last one `since` ago, still block when `free` are
+    /// allowed; whole seconds, rounded up, as `Retry-After` carries them.
+    fn block_left(&self, failures: u32, free: u32, since: Duration) -> Option<Duration> {
+        if failures < free || since >= self.forget_after {
+            return None;
+        }
+        let doublings = (failures - free).min(20);
+        let block = self
+            .base_block
+            .saturating_mul(1 << doublings)
+            .min(self.max_block);
+        let left = block.saturating_sub(since);
+        (!left.is_zero())
+            .then(|| Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)))
+    }
+
+    /// The slow-down for an account with `failures` failures, the last one `since` ago.
+    fn account_slowdown(&self, failures: u32, since: Duration) -> Duration {
+        if failures <= self.account_free || since >= self.forget_after {
+            return Duration::ZERO;
+        }
+        self.account_delay
+            .saturating_mul(failures - self.account_free)
+            .min(self.max_account_delay)
+    }
+
+    /// The verdict from the three counts, each `(failures, time since the last)` if any.
+    pub fn verdict(
+        &self,
+        pair: Option<(u32, Duration)>,
+        source: Option<(u32, Duration)>,
+        account: Option<(u32, Duration)>,
+    ) -> Verdict {
+        let blocked = [(pair, self.pair_free), (source, self.source_free)]
+            .into_iter()
+            .filter_map(|(count, free)| {
+                let (failures, since) = count?;
+                self.block_left(failures, free, since)
+            })
+            .max();
+        match blocked {
+            Some(retry_after) => Verdict::Blocked { retry_after },
+            None => Verdict::Proceed {
+                delay: account.map_or(Duration::ZERO, |(failures, since)| {
+                    self.account_slowdown(failures, since)
+                }),
+            },
+        }
+    }
+
+    /// Whether a count whose last failure was `since` ago still counts.
+    pub fn is_fresh(&self, since: Duration) -> bool {
+        since < self.forget_after
+    }
+}
+
+/// The names under which the three counts of an attempt are shared between instances (the
+/// store's back-off table): (account, source), source, account.
+pub fn shared_keys(account: &str, source: IpAddr) -> [String; 3] {
+    let source = source_key(source);
+    [
+        format!("pair:{source}|{account}"),
+        format!("source:{source}"),
+        format!("account:{account}"),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -110,29 +180,16 @@ impl Throttle {
                 retry_after: self.policy.base_block,
             };
         };
-        let p = &self.policy;
-        let blocked = [
-            (Key::Pair(account.to_owned(), source), p.pair_free),
-            (Key::Source(source), p.source_free),
-        ]
-        .into_iter()
-        .filter_map(|(key, free)| {
-            let entry = entries.get(&key)?;
-            self.remaining_block(entry, free, now)
-        })
-        .max();
-        if let Some(retry_after) = blocked {
-            return Verdict::Blocked { retry_after };
-        }
-        let delay = entries
-            .get(&Key::Account(account.to_owned()))
-            .filter(|e| e.failures > p.account_free && self.fresh(e, now))
-            .map_or(Duration::ZERO, |e| {
-                p.account_delay
-                    .saturating_mul(e.failures - p.account_free)
-                    .min(p.max_account_delay)
-            });
-        Verdict::Proceed { delay }
+        let count = |key: &Key| {
+            entries
+                .get(key)
+                .map(|e| (e.failures, now.saturating_duration_since(e.last)))
+        };
+        self.policy.verdict(
+            count(&Key::Pair(account.to_owned(), source)),
+            count(&Key::Source(source)),
+            count(&Key::Account(account.to_owned())),
+        )
     }
 
     /// A credential for `account` from `source` was wrong.
@@ -171,6 +228,10 @@ impl Throttle {
         }
     }
 
+    pub fn policy(&self) -> &ThrottlePolicy {
+        &self.policy
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.len())
     }
@@ -180,25 +241,8 @@ impl Throttle {
     }
 
     fn fresh(&self, entry: &Entry, now: Instant) -> bool {
-        now.saturating_duration_since(entry.last) < self.policy.forget_after
-    }
-
-    /// How long `entry` still blocks, if it does.
-    fn remaining_block(&self, entry: &Entry, free: u32, now: Instant) -> Option<Duration> {
-        if entry.failures < free || !self.fresh(entry, now) {
-            return None;
-        }
-        let doublings = (entry.failures - free).min(20);
-        let block = self
-            .policy
-            .base_block
-            .saturating_mul(1 << doublings)
-            .min(self.policy.max_block);
-        let until = entry.last + block;
-        let left = until.saturating_duration_since(now);
-        // Whole seconds, rounded up, as Retry-After carries them.
-        (!left.is_zero())
-            .then(|| Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)))
+        self.policy
+            .is_fresh(now.saturating_duration_since(entry.last))
     }
 
     /// Drops stale entries; if none is stale, the oldest tenth.

@@ -40,10 +40,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0004_opaque_tokens.sql"),
         postgres: include_str!("migrations/postgres/0004_opaque_tokens.sql"),
     },
+    Migration {
+        version: 5,
+        description: "login back-off counts shared by a cluster",
+        sqlite: include_str!("migrations/sqlite/0005_login_failures.sql"),
+        postgres: include_str!("migrations/postgres/0005_login_failures.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -80,6 +80,13 @@ impl Store {
         deleted += tx
             .execute(q("DELETE FROM opaque_tokens WHERE expires_at <= $1").int(now))
             .await?;
+        // Back-off counts matter for an hour by default; a day is beyond any sane policy.
+        deleted += tx
+            .execute(
+                q("DELETE FROM login_failures WHERE last_at <= $1")
+                    .int(now.saturating_sub(86_400).saturating_mul(1000)),
+            )
+            .await?;
         deleted += tx
             .execute(q("DELETE FROM auth_codes WHERE expires_at <= $1").int(now - 86_400))
             .await?;

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use authgate::store::{
-    AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, GrantType, KeyAlg, KeyState,
-    NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
+    AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, FailureCount, GrantType, KeyAlg,
+    KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
     UserPatch,
 };
 
@@ -1149,4 +1149,58 @@ pub async fn audit_log_is_searched_by_time_actor_subject_and_kind(h: &Harness) {
     assert_eq!(actions, ["tokenizer_x.odd", "token_x"]);
     assert_eq!(newest[1].to_json()["actor"], "cli:root");
     assert_eq!(newest[1].to_json()["at"], T0 + 40);
+}
+
+pub async fn login_failures_are_counted_atomically_and_forgotten(h: &Harness) {
+    let keys = [
+        "pair:192.0.2.1|user:alice".to_owned(),
+        "source:192.0.2.1".to_owned(),
+        "account:user:alice".to_owned(),
+    ];
+    assert_eq!(h.store.failure_counts(&keys).await.unwrap(), [None; 3]);
+    let ms = T0 * 1000;
+    for i in 0..3 {
+        h.store.count_failure(&keys, ms + i, 60_000).await.unwrap();
+    }
+    let counts = h.store.failure_counts(&keys).await.unwrap();
+    for count in counts {
+        assert_eq!(
+            count,
+            Some(FailureCount {
+                failures: 3,
+                last_at: ms + 2
+            })
+        );
+    }
+    // Counted at once from several tasks (instances): none is lost.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = h.store.clone();
+        let keys = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            store.count_failure(&keys, ms + 10 + i, 60_000).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let counts = h.store.failure_counts(&keys).await.unwrap();
+    assert_eq!(counts[0].unwrap().failures, 11);
+    // A good login clears the pair and the account, not the source.
+    h.store.clear_failures(&[&keys[0], &keys[2]]).await.unwrap();
+    let counts = h.store.failure_counts(&keys).await.unwrap();
+    assert_eq!(counts[0], None);
+    assert_eq!(counts[1].unwrap().failures, 11);
+    assert_eq!(counts[2], None);
+    // A failure long after the last one starts over.
+    h.store
+        .count_failure(&keys, ms + 200_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.failure_counts(&keys).await.unwrap()[1]
+            .unwrap()
+            .failures,
+        1
+    );
 }
