@@ -95,7 +95,7 @@ impl Resolver {
             refresh_interval: self.duration(
                 "auth.refresh_interval",
                 raw.refresh_interval.as_deref(),
-                Duration::from_secs(5),
+                Duration::from_secs(2),
             )?,
             max_staleness: self.duration(
                 "auth.max_staleness",
