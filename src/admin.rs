@@ -27,6 +27,8 @@ pub struct AdminState {
     pub authn: Arc<Authenticator>,
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
+    /// The connection slots and their number: open connections = number − available.
+    pub connections: Option<(Arc<tokio::sync::Semaphore>, usize)>,
 }
 
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
@@ -113,6 +115,10 @@ fn metrics(state: &AdminState, health: &StoreHealth) -> Response<Body> {
         token_cache: state.authn.cache_stats(),
         key_sets,
         store: Some(health.clone()),
+        open_connections: state
+            .connections
+            .as_ref()
+            .map(|(slots, max)| max.saturating_sub(slots.available_permits()) as u64),
     });
     let text = state.metrics.render();
     let body = http_body_util::Full::new(bytes::Bytes::from(text))

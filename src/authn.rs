@@ -78,6 +78,28 @@ pub enum AuthnError {
     UnknownKey { issuer: String, kid: String },
 }
 
+impl AuthnError {
+    /// The `reason` label of the auth-failures metric. The messages are this module's own.
+    pub fn failure(&self) -> crate::metrics::AuthFailure {
+        use crate::metrics::AuthFailure;
+        match self {
+            AuthnError::Missing => AuthFailure::Missing,
+            AuthnError::InvalidRequest(_) => AuthFailure::Malformed,
+            AuthnError::Unavailable => AuthFailure::Unavailable,
+            AuthnError::UnknownKey { .. } => AuthFailure::UnknownKey,
+            AuthnError::InvalidToken(message) => match *message {
+                "the token has expired" => AuthFailure::Expired,
+                "the token's signature is invalid" => AuthFailure::BadSignature,
+                "the token has been revoked" => AuthFailure::Revoked,
+                "the token's signing key is unknown" | "the token names no key (kid)" => {
+                    AuthFailure::UnknownKey
+                }
+                _ => AuthFailure::Invalid,
+            },
+        }
+    }
+}
+
 /// What an issuer's tokens must look like, and which claims carry the identity.
 #[derive(Debug, Clone)]
 pub struct IssuerPolicy {

@@ -40,6 +40,10 @@ pub enum Denied {
     /// 404: the user to act as does not exist.
     #[error("the user to act as does not exist")]
     NoSuchUser,
+    /// 403 `insufficient_scope`: acting for another user or group is not allowed here (counted
+    /// apart from other refusals).
+    #[error("{0}")]
+    Impersonation(&'static str),
 }
 
 /// What the client asked to act as, read from its identity headers before they are removed.
@@ -137,13 +141,13 @@ pub fn decide(
         return Ok(own);
     }
     if !admin {
-        return Err(Denied::InsufficientScope(
-            "only an admin may act for another user or group".into(),
+        return Err(Denied::Impersonation(
+            "only an admin may act for another user or group",
         ));
     }
     if !route.impersonation {
-        return Err(Denied::InsufficientScope(
-            "impersonation is switched off on this route".into(),
+        return Err(Denied::Impersonation(
+            "impersonation is switched off on this route",
         ));
     }
     Ok(match other_user {

@@ -143,14 +143,6 @@ impl Metrics {
         self.failed_logins.increment(1);
     }
 
-    pub fn connection_opened(&self) {
-        self.open_connections.increment(1.0);
-    }
-
-    pub fn connection_closed(&self) {
-        self.open_connections.decrement(1.0);
-    }
-
     pub fn config_reload(&self, accepted: bool) {
         let result = if accepted { "ok" } else { "rejected" };
         self.counter(
@@ -169,6 +161,9 @@ impl Metrics {
             .absolute(cache.misses);
         self.gauge("authgate_token_cache_entries", vec![])
             .set(cache.entries as f64);
+        if let Some(open) = scraped.open_connections {
+            self.open_connections.set(open as f64);
+        }
         if let Some(health) = &scraped.store {
             self.set_store(health);
         }
@@ -218,4 +213,6 @@ pub struct Scraped {
     /// Per issuer (ours and each external one).
     pub key_sets: Vec<(String, crate::authn::KeySetStats)>,
     pub store: Option<crate::store::StoreHealth>,
+    /// Client connections open now (HTTPS and plain listeners).
+    pub open_connections: Option<u64>,
 }

@@ -72,6 +72,7 @@ pub struct Proxy {
     log_query: bool,
     /// The token endpoints, served before the route table is consulted.
     endpoints: Option<Arc<Endpoints>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// What the access log reports besides the response.
@@ -79,6 +80,8 @@ pub struct Proxy {
 struct Exchange {
     route: Option<Arc<RouteConfig>>,
     path: Option<String>,
+    /// A token endpoint answered (its path is the metrics label: a bounded set).
+    endpoint: bool,
     upstream_time: Option<Duration>,
 }
 
@@ -107,7 +110,14 @@ impl Proxy {
             access_log: config.log.access_log,
             log_query: config.log.log_query,
             endpoints: None,
+            metrics: None,
         })
+    }
+
+    /// Counts requests, latencies and auth failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Serves the dialects' token endpoints too.
@@ -132,6 +142,9 @@ impl Proxy {
         {
             Ok(response) => response,
             Err(error) => {
+                if let (Some(metrics), Some(reason)) = (&self.metrics, error.auth_failure()) {
+                    metrics.auth_failure(reason);
+                }
                 if error.status().is_server_error() {
                     let cause = std::error::Error::source(&error).map(ToString::to_string);
                     tracing::warn!(request_id = request_id.to_str().unwrap_or_default(), %error, cause, "request failed");
@@ -142,6 +155,21 @@ impl Proxy {
         response
             .headers_mut()
             .insert(&X_REQUEST_ID, request_id.clone());
+        if let Some(metrics) = &self.metrics {
+            let route = match (&exchange.route, &exchange.path) {
+                (Some(route), _) => route.name.as_str(),
+                (None, Some(path)) if exchange.endpoint => path.as_str(),
+                _ => "-",
+            };
+            let status = response.status().as_u16();
+            metrics.request(
+                route,
+                &method,
+                status,
+                started.elapsed(),
+                exchange.upstream_time,
+            );
+        }
         if let Some(uri) = logged_uri {
             let path = exchange.path.as_deref().unwrap_or(uri.path());
             tracing::info!(
@@ -221,10 +249,10 @@ impl Proxy {
         };
         match self.keyring.store().user(id).await {
             Ok(user) if user.disabled => {
-                Err(Denied::InsufficientScope("the user to act as is disabled".into()).into())
+                Err(Denied::Impersonation("the user to act as is disabled").into())
             }
             Ok(user) if user.is_admin() => {
-                Err(Denied::InsufficientScope("an admin cannot act as another admin".into()).into())
+                Err(Denied::Impersonation("an admin cannot act as another admin").into())
             }
             Ok(user) => {
                 identity
@@ -339,6 +367,7 @@ impl Proxy {
         {
             let response = endpoints.serve(endpoint, &path, request, client.ip).await;
             exchange.path = Some(path);
+            exchange.endpoint = true;
             return Ok(response);
         }
         let authority = request_authority(&request);

@@ -156,7 +156,8 @@ impl Gateway {
         let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);
         let proxy = Arc::new(
             Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
-                .with_endpoints(endpoints),
+                .with_endpoints(endpoints)
+                .with_metrics(Arc::clone(&metrics)),
         );
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
@@ -225,6 +226,7 @@ impl Gateway {
                 authn: Arc::clone(&self.authn),
                 keyring: Arc::clone(&self.keyring),
                 metrics: Arc::clone(&self.metrics),
+                connections: Some((Arc::clone(&shared.slots), max_connections as usize)),
             };
             tokio::spawn(crate::admin::serve(
                 listener,

@@ -62,13 +62,32 @@ async fn known_traffic_shows_up_with_the_right_values() {
             .await;
         assert_eq!(r.status, 400);
     }
+    // Proxied traffic: two good requests, one without a token, one with garbage, one
+    // impersonation by a non-admin.
+    let token = s.login("web", "alice").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        assert_eq!(s.echo(&token).await.0, 200);
+    }
+    let client = s.gw.client(false);
+    let no_token = support::get(&client, &s.gw.url("/echo")).await;
+    assert_eq!(no_token.status, 401);
+    assert_eq!(s.echo("not-a-token").await.0, 401);
+    let request = hyper::Request::get(s.gw.url("/echo"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("user_id", BOB.to_string())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(support::send(&client, request).await.status, 403);
     // Give the keyring a refresh or two (every 100 ms in this config).
     tokio::time::sleep(Duration::from_millis(350)).await;
     let text = scrape(&s).await;
     let v = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
     assert_eq!(
         v(r#"authgate_tokens_issued_total{dialect="oauth2",grant="password"}"#),
-        2.0
+        3.0
     );
     assert_eq!(
         v(r#"authgate_tokens_issued_total{dialect="oauth2",grant="client_credentials"}"#),
@@ -81,8 +100,43 @@ async fn known_traffic_shows_up_with_the_right_values() {
         0.0
     );
     assert!(v(r#"authgate_keyset_age_seconds{issuer="https://gw.test"}"#) < 5.0);
-    assert_eq!(v("authgate_token_cache_hits_total"), 0.0);
+    // The first use of a token verifies it; the cache admits it on the second.
+    assert_eq!(
+        v("authgate_token_cache_hits_total") + v("authgate_token_cache_misses_total"),
+        4.0,
+        "two good uses, the garbage token and the impersonation attempt"
+    );
     assert_eq!(v(r#"authgate_store_up{backend="sqlite"}"#), 1.0);
+    // Present (the value depends on the test client's keep-alive pool).
+    assert!(v("authgate_open_connections") >= 0.0);
+    // Requests by route (token endpoints by path), method class and status.
+    let requests = |route: &str, method: &str, status: u16| {
+        v(&format!(
+            r#"authgate_requests_total{{route="{route}",method="{method}",status="{status}"}}"#
+        ))
+    };
+    assert_eq!(requests("/echo", "read", 200), 2.0);
+    assert_eq!(requests("/echo", "read", 401), 2.0);
+    assert_eq!(requests("/echo", "read", 403), 1.0);
+    assert_eq!(requests("/oauth2/token", "write", 200), 4.0);
+    assert_eq!(requests("/oauth2/token", "write", 400), 2.0);
+    assert_eq!(
+        v(r#"authgate_request_duration_seconds_count{route="/echo"}"#),
+        5.0
+    );
+    for (reason, count) in [
+        ("missing", 1.0),
+        ("invalid", 1.0),
+        ("impersonation_refused", 1.0),
+    ] {
+        assert_eq!(
+            v(&format!(
+                r#"authgate_auth_failures_total{{reason="{reason}"}}"#
+            )),
+            count,
+            "{reason}"
+        );
+    }
     assert_eq!(
         v(r#"authgate_store_connections_max{backend="sqlite"}"#),
         8.0

@@ -367,3 +367,28 @@ fn token_extraction_follows_rfc_6750() {
         Err(AuthnError::InvalidRequest(_))
     ));
 }
+
+#[test]
+fn refusals_are_counted_under_the_right_reason() {
+    use crate::metrics::AuthFailure;
+    let f = fixture();
+    let reason = |token: &str| f.verifier.verify(token).expect_err("refused").failure();
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 60);
+    assert_eq!(
+        reason(&sign(&f.ours, "k1", "at+jwt", &expired)),
+        AuthFailure::Expired
+    );
+    // Signed by the external issuer's key but claiming to be ours under our kid.
+    assert_eq!(
+        reason(&sign(&f.idp, "k1", "at+jwt", &claims())),
+        AuthFailure::BadSignature
+    );
+    assert_eq!(reason("garbage"), AuthFailure::Invalid);
+    assert_eq!(AuthnError::Missing.failure(), AuthFailure::Missing);
+    assert_eq!(AuthnError::Unavailable.failure(), AuthFailure::Unavailable);
+    assert_eq!(
+        AuthnError::InvalidToken("the token has been revoked").failure(),
+        AuthFailure::Revoked
+    );
+}

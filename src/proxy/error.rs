@@ -12,6 +12,7 @@ use super::path::PathError;
 use super::{Body, BoxError};
 use crate::authn::AuthnError;
 use crate::authz::Denied;
+use crate::metrics::AuthFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -51,7 +52,9 @@ impl ProxyError {
             ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => {
                 StatusCode::UNAUTHORIZED
             }
-            ProxyError::Denied(Denied::InsufficientScope(_)) => StatusCode::FORBIDDEN,
+            ProxyError::Denied(Denied::InsufficientScope(_) | Denied::Impersonation(_)) => {
+                StatusCode::FORBIDDEN
+            }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
@@ -71,13 +74,29 @@ impl ProxyError {
             | ProxyError::Denied(Denied::BadRequest(_)) => "invalid_request",
             ProxyError::Authn(AuthnError::Unavailable) => "temporarily_unavailable",
             ProxyError::Authn(_) | ProxyError::Denied(Denied::Audience(_)) => "invalid_token",
-            ProxyError::Denied(Denied::InsufficientScope(_)) => "insufficient_scope",
+            ProxyError::Denied(Denied::InsufficientScope(_) | Denied::Impersonation(_)) => {
+                "insufficient_scope"
+            }
             ProxyError::BodyTooLarge { .. } => "payload_too_large",
             ProxyError::HeadersTooLarge { .. } => "request_header_fields_too_large",
             ProxyError::UpstreamUnreachable(_) => "bad_gateway",
             ProxyError::UpstreamTimeout(_) => "gateway_timeout",
             ProxyError::Internal(_) => "server_error",
         }
+    }
+
+    /// Why authentication or authorization refused the request, for `/metrics`.
+    pub fn auth_failure(&self) -> Option<AuthFailure> {
+        Some(match self {
+            ProxyError::Authn(error) => error.failure(),
+            ProxyError::Denied(Denied::Impersonation(_) | Denied::NoSuchUser) => {
+                AuthFailure::ImpersonationRefused
+            }
+            ProxyError::Denied(Denied::InsufficientScope(_)) => AuthFailure::InsufficientScope,
+            ProxyError::Denied(Denied::Audience(_)) => AuthFailure::Invalid,
+            ProxyError::Denied(Denied::BadRequest(_)) => AuthFailure::Malformed,
+            _ => return None,
+        })
     }
 
     /// The client's answer. Upstream and internal details stay in the log, not in the body.
@@ -103,7 +122,10 @@ impl ProxyError {
             // RFC 6750 §3: the error code and description ride in the challenge too.
             ProxyError::Authn(_)
             | ProxyError::Denied(
-                Denied::InsufficientScope(_) | Denied::BadRequest(_) | Denied::Audience(_),
+                Denied::InsufficientScope(_)
+                | Denied::Impersonation(_)
+                | Denied::BadRequest(_)
+                | Denied::Audience(_),
             ) => {
                 let description = self.to_string().replace(['"', '\\'], "'");
                 let challenge = format!(
