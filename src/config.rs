@@ -26,7 +26,7 @@ pub use dialects::{
     TokensConfig,
 };
 use raw::{RawConfig, RawSize};
-pub use route::{AuthPolicy, HostMatch, RouteConfig, Upstream};
+pub use route::{AuthPolicy, HostMatch, RateKey, RateLimitConfig, RouteConfig, Upstream};
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
 pub use units::{parse_duration, parse_size};
 pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};

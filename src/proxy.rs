@@ -9,6 +9,7 @@ mod echo;
 pub(crate) mod error;
 pub mod headers;
 pub mod path;
+pub mod ratelimit;
 pub mod routes;
 pub(crate) mod upstream;
 
@@ -73,6 +74,7 @@ pub struct Proxy {
     /// The token endpoints, served before the route table is consulted.
     endpoints: Option<Arc<Endpoints>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    rate_limits: ratelimit::RateLimits,
 }
 
 /// What the access log reports besides the response.
@@ -111,6 +113,7 @@ impl Proxy {
             log_query: config.log.log_query,
             endpoints: None,
             metrics: None,
+            rate_limits: ratelimit::RateLimits::new(&config.routes),
         })
     }
 
@@ -384,9 +387,30 @@ impl Proxy {
         };
         exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
+        // Limits by address come before authentication (a flood never costs a signature
+        // check); limits by user need the verified identity.
+        let by_client = self.rate_limits.keyed_by_client(&route);
+        if by_client {
+            let caller = ratelimit::Caller {
+                user: None,
+                ip: client.ip,
+            };
+            self.rate_limits
+                .check(&route, &caller)
+                .map_err(ProxyError::RateLimited)?;
+        }
         let identity = self
             .authorize(&route, request.headers(), client, request_id)
             .await?;
+        if !by_client {
+            let caller = ratelimit::Caller {
+                user: identity.as_ref().map(|i| i.user_id.as_str()),
+                ip: client.ip,
+            };
+            self.rate_limits
+                .check(&route, &caller)
+                .map_err(ProxyError::RateLimited)?;
+        }
         if let Some(declared) = declared_length(&request).filter(|len| *len > route.max_body_bytes)
         {
             if declared - route.max_body_bytes <= LINGER_BYTES {
@@ -609,6 +633,7 @@ mod tests {
             impersonation: true,
             identity_assertion: false,
             allow_clients: false,
+            rate_limit: None,
         };
         let uri = |route: &RouteConfig, path, query| {
             upstream_uri(route, path, query).expect("uri").to_string()

@@ -44,6 +44,7 @@ fn route(auth: AuthPolicy) -> RouteConfig {
         impersonation: true,
         identity_assertion: false,
         allow_clients: false,
+        rate_limit: None,
     }
 }
 

@@ -139,6 +139,16 @@ pub struct RawRoute {
     pub allow_clients: bool,
     #[serde(default)]
     pub identity_assertion: bool,
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub requests: u32,
+    pub per: Option<String>,
+    pub burst: Option<u32>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

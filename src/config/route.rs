@@ -8,7 +8,7 @@ use hyper::header::HeaderName;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{Method, Uri};
 
-use super::raw::RawRoute;
+use super::raw::{RawRateLimit, RawRoute};
 use super::{ConfigError, IdentityConfig, Resolver};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +110,28 @@ pub struct RouteConfig {
     /// Accept `client_credentials` tokens (a client acting for itself, no user): the client id
     /// goes in `identity.client_header` and no user or group header is set. Default false.
     pub allow_clients: bool,
+    /// Requests allowed per key (token bucket); `None`: unlimited.
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+/// A token bucket: `requests` per `per`, up to `burst` at once, one bucket per key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub requests: u32,
+    pub per: Duration,
+    pub burst: u32,
+    pub key: RateKey,
+}
+
+/// Whose bucket a request takes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateKey {
+    /// The verified user (or client, for a client's own token); the client address on public
+    /// routes.
+    User,
+    /// The client address the core derives (socket peer, `X-Forwarded-For` only from
+    /// `trusted_proxies`); IPv6 per /64.
+    Client,
 }
 
 pub(super) fn resolve_all(
@@ -242,7 +264,46 @@ fn resolve(
         impersonation: raw.impersonation.unwrap_or(true),
         identity_assertion: raw.identity_assertion,
         allow_clients: raw.allow_clients,
+        rate_limit: match &raw.rate_limit {
+            Some(limit) => Some(resolve_rate_limit(r, i, limit)?),
+            None => None,
+        },
         prefix,
+    })
+}
+
+fn resolve_rate_limit(
+    r: &Resolver,
+    i: usize,
+    raw: &RawRateLimit,
+) -> Result<RateLimitConfig, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].rate_limit.{field}");
+    if raw.requests == 0 {
+        return Err(r.err(key("requests"), "must be at least 1"));
+    }
+    let per = r.duration(&key("per"), raw.per.as_deref(), Duration::from_secs(1))?;
+    if per.is_zero() {
+        return Err(r.err(key("per"), "must be longer than 0s"));
+    }
+    let burst = raw.burst.unwrap_or(raw.requests);
+    if burst == 0 {
+        return Err(r.err(key("burst"), "must be at least 1"));
+    }
+    let rate_key = match raw.key.as_deref() {
+        None | Some("user") => RateKey::User,
+        Some("client") => RateKey::Client,
+        Some(other) => {
+            return Err(r.err(
+                key("key"),
+                format!("`{other}` is not one of \"user\", \"client\""),
+            ));
+        }
+    };
+    Ok(RateLimitConfig {
+        requests: raw.requests,
+        per,
+        burst,
+        key: rate_key,
     })
 }
 

@@ -149,18 +149,9 @@ pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
-/// The source as counted: IPv4 as is, IPv6 per /64 (IPv4-mapped ones as IPv4).
+/// The source as counted: one subscriber (IPv6 per /64).
 fn source_key(source: IpAddr) -> IpAddr {
-    match source {
-        IpAddr::V4(_) => source,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let bits = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(bits.into())
-            }
-        },
-    }
+    crate::proxy::headers::subscriber(source)
 }
 
 impl Throttle {

@@ -38,6 +38,9 @@ pub enum ProxyError {
     UpstreamTimeout(Duration),
     #[error("the gateway could not build the upstream request")]
     Internal(#[source] BoxError),
+    /// The route's rate limit for this user or address: retry after the duration.
+    #[error("too many requests; retry after {} s", .0.as_secs())]
+    RateLimited(Duration),
 }
 
 impl ProxyError {
@@ -60,6 +63,7 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -82,6 +86,7 @@ impl ProxyError {
             ProxyError::UpstreamUnreachable(_) => "bad_gateway",
             ProxyError::UpstreamTimeout(_) => "gateway_timeout",
             ProxyError::Internal(_) => "server_error",
+            ProxyError::RateLimited(_) => "rate_limited",
         }
     }
 
@@ -135,6 +140,12 @@ impl ProxyError {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            ProxyError::RateLimited(after) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(after.as_secs().max(1)),
+                );
             }
             ProxyError::MethodNotAllowed(methods) => {
                 let list: Vec<&str> = methods.iter().map(Method::as_str).collect();

@@ -244,3 +244,16 @@ pub fn header_bytes(headers: &HeaderMap) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// The address as one subscriber: IPv4 as is, IPv6 per /64 (what one subscriber usually
+/// gets; IPv4-mapped ones as IPv4). Back-off and rate limits count per subscriber, so rotating
+/// addresses within one allocation changes nothing.
+pub fn subscriber(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}

@@ -75,13 +75,13 @@ pub fn request_host(authority: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{AuthPolicy, HostMatch, Upstream};
     use hyper::header::HeaderName;
     use std::time::Duration;
 
-    fn route(
+    pub(crate) fn route(
         name: &str,
         host: Option<&str>,
         prefix: &str,
@@ -107,6 +107,7 @@ mod tests {
             impersonation: true,
             identity_assertion: false,
             allow_clients: false,
+            rate_limit: None,
         }
     }
 
