@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, TokenFormat, now};
 use crate::store::{
-    AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewOpaque, NewRefresh, User,
+    AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewRefresh, OpaqueToken, User,
 };
 use crate::tokens::{self, AccessTokenSpec, IssuedToken};
 
@@ -79,7 +79,7 @@ impl Engine {
         let issued_at = now();
         let expires_at = issued_at.saturating_add(i64::try_from(spec.ttl.as_secs()).unwrap_or(0));
         let jti = uuid::Uuid::new_v4().simple().to_string();
-        let new = NewOpaque {
+        let new = OpaqueToken {
             jti: jti.clone(),
             subject: spec.user_id,
             group_id: spec.group_id,

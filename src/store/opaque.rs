@@ -6,23 +6,7 @@ use super::db::{Row, q};
 use super::secret::{digest_of, new_token};
 use super::{Store, StoreError};
 
-/// The claims of a new opaque token.
-#[derive(Debug, Clone)]
-pub struct NewOpaque {
-    pub jti: String,
-    /// The user id, or `client:<id>` for a client's own token.
-    pub subject: String,
-    pub group_id: Option<i64>,
-    pub roles: Vec<String>,
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    /// The admin acting as the subject (token exchange).
-    pub actor: Option<String>,
-    pub issued_at: i64,
-    pub expires_at: i64,
-}
-
-/// A live opaque token's claims.
+/// An opaque token's claims (what a JWT of ours would carry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpaqueToken {
     pub jti: String,
@@ -56,7 +40,7 @@ fn from_row(row: &Row) -> Result<OpaqueToken, StoreError> {
 
 impl Store {
     /// Stores `new` under a fresh random token; returns the token (once).
-    pub async fn issue_opaque(&self, new: NewOpaque) -> Result<String, StoreError> {
+    pub async fn issue_opaque(&self, new: OpaqueToken) -> Result<String, StoreError> {
         let token = new_token()?;
         let mut tx = self.db.begin().await?;
         tx.execute(

@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use authgate::store::{
     AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, FailureCount, GrantType, KeyAlg,
-    KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
-    UserPatch,
+    KeyState, NewClient, NewCode, NewRefresh, NewUser, OpaqueToken, Profile, StoreError, UserPatch,
 };
 
 use super::Harness;
@@ -1015,7 +1014,7 @@ pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
 
 pub async fn opaque_tokens_resolve_until_they_expire(h: &Harness) {
     let (user_id, client_id) = user_and_client(h).await;
-    let new = NewOpaque {
+    let new = OpaqueToken {
         jti: "jti-opaque-1".into(),
         subject: user_id.to_string(),
         group_id: Some(7),
