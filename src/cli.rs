@@ -7,6 +7,7 @@
 
 mod audit;
 mod client;
+mod explain;
 mod keys;
 mod token;
 mod user;
@@ -20,6 +21,7 @@ use authgate::store::{AuditEvent, Store, now};
 
 pub use audit::AuditArgs;
 pub use client::ClientCommand;
+pub use explain::ExplainArgs;
 pub use keys::KeysCommand;
 pub use token::TokenCommand;
 pub use user::UserCommand;
@@ -45,6 +47,11 @@ pub fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
 /// `authgate audit …`
 pub fn audit(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     with_store(config, |cli| Box::pin(audit::run(&cli.store, args)))
+}
+
+/// `authgate explain …`
+pub fn explain(config: &Config, args: ExplainArgs) -> anyhow::Result<()> {
+    explain::run(config, args)
 }
 
 /// `authgate token …`

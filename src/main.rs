@@ -53,6 +53,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// What the gateway would do with a request: route, policy, token verdict, headers.
+    Explain(cli::ExplainArgs),
     /// List audit records (logins acted for, revocations, key and admin changes).
     Audit(cli::AuditArgs),
     /// Issue an access token for a user (service accounts, trying routes with curl).
@@ -86,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => cli::keys(&config, command),
         Command::Token { command } => cli::token(&config, command),
         Command::Audit(args) => cli::audit(&config, args),
+        Command::Explain(args) => cli::explain(&config, args),
     }
 }
 

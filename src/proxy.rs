@@ -7,6 +7,7 @@
 
 mod echo;
 pub(crate) mod error;
+pub mod explain;
 pub mod headers;
 pub mod path;
 pub mod ratelimit;
@@ -75,6 +76,25 @@ pub struct Proxy {
     endpoints: Option<Arc<Endpoints>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     rate_limits: ratelimit::RateLimits,
+}
+
+/// Whether an impersonation is audited (serving) or only checked (`explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    Write,
+    DryRun,
+}
+
+/// The inputs of [`Proxy::rewrite`].
+struct Rewrite<'a> {
+    route: &'a RouteConfig,
+    identity: Option<&'a Identity>,
+    conn: &'a ConnInfo,
+    client: ClientAddr,
+    request_id: &'a HeaderValue,
+    authority: Option<HeaderValue>,
+    upgrade: bool,
+    path: &'a str,
 }
 
 /// What the access log reports besides the response.
@@ -199,6 +219,7 @@ impl Proxy {
         headers: &hyper::HeaderMap,
         client: ClientAddr,
         request_id: &HeaderValue,
+        audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
         if route.auth == AuthPolicy::Public {
             return Ok(None);
@@ -213,6 +234,12 @@ impl Proxy {
             .clone()
             .filter(|admin| principal.actor.as_ref() != Some(admin))
         {
+            if audit == Audit::DryRun {
+                // `explain`: the same checks, nothing written.
+                self.check_target(&principal, &requested, &mut identity)
+                    .await?;
+                return Ok(Some(identity));
+            }
             self.check_target(&principal, &requested, &mut identity)
                 .await?;
             let event = AuditEvent::new("impersonate")
@@ -348,6 +375,54 @@ impl Proxy {
         Ok(())
     }
 
+    /// The route for `path` on `host` and `method`, or why there is none.
+    fn select_route(
+        &self,
+        host: Option<&str>,
+        path: &str,
+        method: &hyper::Method,
+    ) -> Result<Arc<RouteConfig>, ProxyError> {
+        match self.routes.lookup(host, path, method) {
+            RouteMatch::Found(route) => Ok(Arc::clone(route)),
+            RouteMatch::MethodNotAllowed(methods) => Err(ProxyError::MethodNotAllowed(methods)),
+            RouteMatch::NotFound => Err(ProxyError::NoRoute),
+        }
+    }
+
+    /// What the upstream receives instead of what the client sent: hop-by-hop and identity
+    /// headers out, `X-Forwarded-*` and the request id set, the verified identity injected, the
+    /// Host and URI of the upstream.
+    fn rewrite(
+        &self,
+        parts: &mut hyper::http::request::Parts,
+        r: Rewrite<'_>,
+    ) -> Result<(), ProxyError> {
+        headers::remove_hop_by_hop(&mut parts.headers, r.upgrade);
+        headers::remove_identity(&mut parts.headers, &self.identity);
+        let proto = if r.conn.tls { "https" } else { "http" };
+        let host_text = r.authority.as_ref().and_then(|a| a.to_str().ok());
+        headers::set_forwarded(
+            &mut parts.headers,
+            r.conn.peer.ip(),
+            r.client,
+            proto,
+            host_text,
+        );
+        parts.headers.insert(&X_REQUEST_ID, r.request_id.clone());
+        if let Some(identity) = r.identity {
+            self.inject(&mut parts.headers, r.route, identity)?;
+        }
+        let keep_host = r.route.preserve_host || r.route.upstream == Upstream::Echo;
+        match r.authority.filter(|_| keep_host) {
+            Some(host) => parts.headers.insert(header::HOST, host),
+            None => parts.headers.remove(header::HOST),
+        };
+        parts.uri = upstream_uri(r.route, r.path, parts.uri.query())
+            .map_err(|e| ProxyError::Internal(e.into()))?;
+        parts.version = Version::HTTP_11;
+        Ok(())
+    }
+
     async fn process(
         &self,
         mut request: Request<Incoming>,
@@ -378,13 +453,7 @@ impl Proxy {
             .as_ref()
             .and_then(|a| a.to_str().ok())
             .map(routes::request_host);
-        let route = match self.routes.lookup(host.as_deref(), &path, request.method()) {
-            RouteMatch::Found(route) => Arc::clone(route),
-            RouteMatch::MethodNotAllowed(methods) => {
-                return Err(ProxyError::MethodNotAllowed(methods));
-            }
-            RouteMatch::NotFound => return Err(ProxyError::NoRoute),
-        };
+        let route = self.select_route(host.as_deref(), &path, request.method())?;
         exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
         // Limits by address come before authentication (a flood never costs a signature
@@ -400,7 +469,7 @@ impl Proxy {
                 .map_err(ProxyError::RateLimited)?;
         }
         let identity = self
-            .authorize(&route, request.headers(), client, request_id)
+            .authorize(&route, request.headers(), client, request_id, Audit::Write)
             .await?;
         if !by_client {
             let caller = ratelimit::Caller {
@@ -425,23 +494,17 @@ impl Proxy {
             request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers, upgrade);
-        headers::remove_identity(&mut parts.headers, &self.identity);
-        let proto = if conn.tls { "https" } else { "http" };
-        let host_text = authority.as_ref().and_then(|a| a.to_str().ok());
-        headers::set_forwarded(&mut parts.headers, conn.peer.ip(), client, proto, host_text);
-        parts.headers.insert(&X_REQUEST_ID, request_id.clone());
-        if let Some(identity) = &identity {
-            self.inject(&mut parts.headers, &route, identity)?;
-        }
-        let keep_host = route.preserve_host || route.upstream == Upstream::Echo;
-        match authority.filter(|_| keep_host) {
-            Some(host) => parts.headers.insert(header::HOST, host),
-            None => parts.headers.remove(header::HOST),
+        let rewrite = Rewrite {
+            route: &route,
+            identity: identity.as_ref(),
+            conn: &conn,
+            client,
+            request_id,
+            authority,
+            upgrade,
+            path: &path,
         };
-        parts.uri = upstream_uri(&route, &path, parts.uri.query())
-            .map_err(|e| ProxyError::Internal(e.into()))?;
-        parts.version = Version::HTTP_11;
+        self.rewrite(&mut parts, rewrite)?;
         let limit = route.max_body_bytes;
         // Trailers are headers too: a client must not smuggle an identity in them.
         let names = Arc::clone(&self.identity);

@@ -105,60 +105,83 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
 }
 
+/// Everything that serves requests, built from `config` (the store opened and migrated, keys
+/// bootstrapped and loaded, external issuers' keys fetched), without binding a socket:
+/// `serve` runs it behind its listeners, `explain` asks it about one request.
+pub struct Assembled {
+    pub authn: Arc<Authenticator>,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<Metrics>,
+    pub proxy: Arc<Proxy>,
+}
+
+pub async fn assemble(config: &Config) -> Result<Assembled, ServerError> {
+    let store = Store::open(&config.store)
+        .await?
+        .with_legacy_users(config.legacy_users.as_ref())?;
+    if let Some(legacy) = &config.legacy_users {
+        tracing::info!(url = %legacy.backend, "legacy users table configured");
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.probe_legacy_users().await {
+                tracing::warn!(%error, "the legacy users table is not reachable (yet)");
+            }
+        });
+    }
+    let keys = Arc::new(KeySet::default());
+    let keyring = Arc::new(Keyring::new(
+        store.clone(),
+        &config.auth.issuer,
+        Arc::clone(&keys),
+    ));
+    keyring.set_max_staleness(config.auth.max_staleness);
+    keyring.ensure_active(KeyAlg::Es256).await?;
+    if let Some(passport) = &config.dialects.passport {
+        // Passport tokens are RS256; a 4096-bit key takes a few seconds, once.
+        keyring
+            .ensure_active_sized(KeyAlg::Rs256, Some(passport.rsa_bits))
+            .await?;
+    }
+    keyring.refresh().await?;
+    // Opaque reference tokens (the `mobile` dialect's) are accepted whatever the dialect
+    // settings now say: tokens issued under an earlier config stay valid until they expire.
+    let opaque = Arc::new(OpaqueTokens::new(
+        store.clone(),
+        &config.auth.issuer,
+        keyring.revocations(),
+        config.auth.token_cache_entries,
+    ));
+    let authn = Arc::new(
+        Authenticator::new(config, Arc::clone(&keys), keyring.revocations())?.with_opaque(opaque),
+    );
+    authn.load_external_keys().await;
+    let metrics = Metrics::new();
+    let engine =
+        Arc::new(grant_engine(config, &store, &keyring, keys).with_metrics(Arc::clone(&metrics)));
+    let endpoints = Arc::new(Endpoints::new(config, engine, Arc::clone(&keyring))?);
+    let proxy = Arc::new(
+        Proxy::new(config, Arc::clone(&authn), Arc::clone(&keyring))?
+            .with_endpoints(endpoints)
+            .with_metrics(Arc::clone(&metrics)),
+    );
+    Ok(Assembled {
+        authn,
+        keyring,
+        metrics,
+        proxy,
+    })
+}
+
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let acceptor = tls::acceptor(&config.tls)?;
-        let store = Store::open(&config.store)
-            .await?
-            .with_legacy_users(config.legacy_users.as_ref())?;
-        if let Some(legacy) = &config.legacy_users {
-            tracing::info!(url = %legacy.backend, "legacy users table configured");
-            let store = store.clone();
-            tokio::spawn(async move {
-                if let Err(error) = store.probe_legacy_users().await {
-                    tracing::warn!(%error, "the legacy users table is not reachable (yet)");
-                }
-            });
-        }
-        let keys = Arc::new(KeySet::default());
-        let keyring = Arc::new(Keyring::new(
-            store.clone(),
-            &config.auth.issuer,
-            Arc::clone(&keys),
-        ));
-        keyring.set_max_staleness(config.auth.max_staleness);
-        keyring.ensure_active(KeyAlg::Es256).await?;
-        if let Some(passport) = &config.dialects.passport {
-            // Passport tokens are RS256; a 4096-bit key takes a few seconds, once.
-            keyring
-                .ensure_active_sized(KeyAlg::Rs256, Some(passport.rsa_bits))
-                .await?;
-        }
-        keyring.refresh().await?;
-        // Opaque reference tokens (the `mobile` dialect's) are accepted whatever the dialect
-        // settings now say: tokens issued under an earlier config stay valid until they expire.
-        let opaque = Arc::new(OpaqueTokens::new(
-            store.clone(),
-            &config.auth.issuer,
-            keyring.revocations(),
-            config.auth.token_cache_entries,
-        ));
-        let authn = Arc::new(
-            Authenticator::new(&config, Arc::clone(&keys), keyring.revocations())?
-                .with_opaque(opaque),
-        );
-        authn.load_external_keys().await;
-        let metrics = Metrics::new();
-        let engine = Arc::new(
-            grant_engine(&config, &store, &keyring, keys).with_metrics(Arc::clone(&metrics)),
-        );
-        let endpoints = Arc::new(Endpoints::new(&config, engine, Arc::clone(&keyring))?);
-        let proxy = Arc::new(
-            Proxy::new(&config, Arc::clone(&authn), Arc::clone(&keyring))?
-                .with_endpoints(endpoints)
-                .with_metrics(Arc::clone(&metrics)),
-        );
+        let Assembled {
+            authn,
+            keyring,
+            metrics,
+            proxy,
+        } = assemble(&config).await?;
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
             Some(addr) => Some(listen(addr).await?),

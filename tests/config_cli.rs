@@ -110,6 +110,49 @@ async fn check_valid_config_prints_route_table() {
     }
 }
 
+/// `authgate explain` from the command line: the route, the policy and what the upstream gets.
+#[tokio::test]
+async fn explain_prints_the_route_and_the_upstream_request() {
+    let (_dir, path) = config_dir(&valid_toml());
+    let mut c = authgate();
+    c.arg("explain")
+        .arg("--config")
+        .arg(&path)
+        .arg("https://gw.test/public/echo/a?b=1")
+        .args([
+            "-H",
+            "Connection: close, X-Hop",
+            "-H",
+            "X-Hop: 1",
+            "-H",
+            "user_id: 7",
+        ]);
+    let out = run(c).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    for needle in [
+        "route:    \"/public/echo\"",
+        "token:    not needed (public route)",
+        "stripped: connection, x-hop, user_id",
+        "the upstream receives:",
+        "x-forwarded-proto: https",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} in\n{stdout}");
+    }
+    let mut c = authgate();
+    c.arg("explain")
+        .arg("--config")
+        .arg(&path)
+        .arg("/api/x")
+        .args(["-X", "DELETE"]);
+    let out = run(c).await;
+    assert!(
+        text(&out.stdout).contains("refused:  405"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 /// The shipped configurations (development and the deployment template) stay valid.
 #[tokio::test]
 async fn shipped_configs_pass_check() {

@@ -67,7 +67,7 @@ impl ProxyError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) => "invalid_request",
             ProxyError::NoRoute => "not_found",

@@ -1,0 +1,233 @@
+//! `authgate explain`: what the gateway would do with one request, decided by the server's own
+//! code — the same path normalisation, route selection, authentication, authorization and
+//! header rewriting as `Proxy::process` — without sending anything upstream, taking from a
+//! rate-limit bucket or writing an audit record.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Method, Request, Uri};
+
+use super::error::ProxyError;
+use super::{Audit, ConnInfo, JWKS_PATH, Proxy, Rewrite, headers, path, request_authority, routes};
+use crate::authz::Identity;
+use crate::config::RouteConfig;
+
+/// Who answers the request.
+pub enum Target {
+    /// The gateway itself: a token endpoint or the JWKS document.
+    Gateway(String),
+    Route(Arc<RouteConfig>),
+    /// Nothing: the refusal says why.
+    None,
+}
+
+pub struct Explanation {
+    pub method: Method,
+    pub uri: Uri,
+    pub target: Target,
+    /// Why the request would be refused, if it would.
+    pub refusal: Option<ProxyError>,
+    pub identity: Option<Identity>,
+    /// What the client sent (once forwarding is decided: what survives the stripping) and,
+    /// when it would be forwarded, what the upstream receives.
+    pub sent: HeaderMap,
+    /// The client's headers the gateway removes before anything is added (hop-by-hop ones and
+    /// identity headers in every spelling; `Authorization` unless it is forwarded).
+    pub stripped: Vec<String>,
+    pub forwarded: Option<(Uri, HeaderMap)>,
+}
+
+impl Proxy {
+    /// Explains `request` as if it came from `peer` over TLS (`tls`) or plain HTTP.
+    pub async fn explain(&self, request: Request<()>, peer: SocketAddr, tls: bool) -> Explanation {
+        let mut explanation = Explanation {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            target: Target::None,
+            refusal: None,
+            identity: None,
+            sent: request.headers().clone(),
+            stripped: Vec::new(),
+            forwarded: None,
+        };
+        if let Err(error) = self.plan(request, peer, tls, &mut explanation).await {
+            explanation.refusal = Some(error);
+        }
+        explanation
+    }
+
+    async fn plan(
+        &self,
+        request: Request<()>,
+        peer: SocketAddr,
+        tls: bool,
+        out: &mut Explanation,
+    ) -> Result<(), ProxyError> {
+        if headers::header_bytes(request.headers()) > self.max_header_bytes {
+            return Err(ProxyError::HeadersTooLarge {
+                limit: self.max_header_bytes,
+            });
+        }
+        let path = path::normalize(request.uri().path())?.into_owned();
+        if path == JWKS_PATH {
+            out.target = Target::Gateway("the JWKS document (our public keys)".into());
+            return Ok(());
+        }
+        if let Some(endpoints) = &self.endpoints
+            && let Some(endpoint) = endpoints.find(&path)
+        {
+            out.target = Target::Gateway(format!("the token endpoint {path} ({endpoint:?})"));
+            return Ok(());
+        }
+        let client = headers::client_addr(peer.ip(), request.headers(), &self.trusted_proxies);
+        let authority = request_authority(&request);
+        let host = authority
+            .as_ref()
+            .and_then(|a| a.to_str().ok())
+            .map(routes::request_host);
+        let route = self.select_route(host.as_deref(), &path, request.method())?;
+        out.target = Target::Route(Arc::clone(&route));
+        let request_id = HeaderValue::from_static("explain");
+        let identity = self
+            .authorize(
+                &route,
+                request.headers(),
+                client,
+                &request_id,
+                Audit::DryRun,
+            )
+            .await?;
+        out.identity = identity.clone();
+        let upgrade = headers::is_upgrade_request(request.headers());
+        let (mut parts, ()) = request.into_parts();
+        let conn = ConnInfo { peer, tls };
+        let rewrite = Rewrite {
+            route: &route,
+            identity: identity.as_ref(),
+            conn: &conn,
+            client,
+            request_id: &request_id,
+            authority,
+            upgrade,
+            path: &path,
+        };
+        let mut kept = parts.headers.clone();
+        headers::remove_hop_by_hop(&mut kept, upgrade);
+        headers::remove_identity(&mut kept, &self.identity);
+        self.rewrite(&mut parts, rewrite)?;
+        out.stripped = out
+            .sent
+            .keys()
+            .filter(|name| !kept.contains_key(*name) || !parts.headers.contains_key(*name))
+            .map(|name| name.as_str().to_owned())
+            .collect();
+        out.stripped.dedup();
+        out.sent = kept;
+        out.forwarded = Some((parts.uri, parts.headers));
+        Ok(())
+    }
+}
+
+impl Explanation {
+    /// The explanation for a person.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "request:  {} {}", self.method, self.uri);
+        match &self.target {
+            Target::Gateway(what) => {
+                let _ = writeln!(out, "answered: by the gateway itself: {what}");
+            }
+            Target::Route(route) => describe_route(&mut out, route),
+            Target::None => {}
+        }
+        match (&self.refusal, &self.identity) {
+            (Some(error), _) => {
+                let _ = writeln!(
+                    out,
+                    "refused:  {} {}: {error}",
+                    error.status().as_u16(),
+                    error.code()
+                );
+            }
+            (None, Some(identity)) => {
+                let _ = write!(out, "token:    accepted: user {}", identity.user_id);
+                if let Some(group) = &identity.group_id {
+                    let _ = write!(out, ", group {group}");
+                }
+                if let Some(admin) = &identity.impersonator {
+                    let _ = write!(out, ", acted for by admin {admin}");
+                }
+                let _ = writeln!(out);
+            }
+            (None, None) if matches!(self.target, Target::Route(_)) => {
+                let _ = writeln!(out, "token:    not needed (public route)");
+            }
+            (None, None) => {}
+        }
+        let Some((uri, received)) = &self.forwarded else {
+            return out;
+        };
+        let _ = writeln!(out, "upstream: {} {uri}", self.method);
+        let stripped = if self.stripped.is_empty() {
+            "-".to_owned()
+        } else {
+            self.stripped.join(", ")
+        };
+        let _ = writeln!(out, "stripped: {stripped}");
+        let _ = writeln!(out, "set:");
+        for (name, value) in received {
+            let changed = self.sent.get_all(name).iter().all(|sent| sent != value);
+            if changed {
+                let _ = writeln!(out, "  {name}: {}", value.to_str().unwrap_or("<binary>"));
+            }
+        }
+        let _ = writeln!(out, "the upstream receives:");
+        for (name, value) in received {
+            let _ = writeln!(out, "  {name}: {}", value.to_str().unwrap_or("<binary>"));
+        }
+        out
+    }
+}
+
+fn describe_route(out: &mut String, route: &RouteConfig) {
+    let _ = writeln!(
+        out,
+        "route:    {:?}: the longest matching prefix {} (host {}, methods {}) → {}",
+        route.name,
+        route.prefix,
+        route
+            .host
+            .as_ref()
+            .map_or("any".to_owned(), |h| format!("{h:?}")),
+        route.methods.as_ref().map_or("any".to_owned(), |m| {
+            m.iter().map(Method::as_str).collect::<Vec<_>>().join(",")
+        }),
+        route.upstream,
+    );
+    let limit = route.rate_limit.as_ref().map_or("none".to_owned(), |l| {
+        format!(
+            "{} per {:?} (burst {}) by {:?}",
+            l.requests, l.per, l.burst, l.key
+        )
+    });
+    let _ = writeln!(
+        out,
+        "policy:   auth {:?}, scopes [{}], audiences [{}], impersonation {}, clients {}, rate limit {limit}",
+        route.auth,
+        route.scopes.join(" "),
+        route.audiences.join(" "),
+        if route.impersonation {
+            "allowed to admins"
+        } else {
+            "off"
+        },
+        if route.allow_clients {
+            "allowed"
+        } else {
+            "refused"
+        },
+    );
+}
