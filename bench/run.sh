@@ -33,8 +33,9 @@ NGINX=$(command -v nginx); HAPROXY=$(command -v haproxy)
 
 echo "== building authgate (release)"
 cargo build --release --quiet --bin authgate --example mint
-BIN=$ROOT/target/release/authgate
-MINT=$ROOT/target/release/examples/mint
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/authgate
+MINT=$TARGET/release/examples/mint
 
 echo "== minting $TOKENS distinct ES256 tokens"
 "$MINT" keygen "$WORK"
