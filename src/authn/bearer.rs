@@ -91,7 +91,10 @@ impl Authenticator {
         let token = extract_token(headers, &self.token_headers)?;
         match self.verifier.verify(token) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {
-                Some(source) if source.refresh_for_kid(&kid).await => self.verifier.verify(token),
+                // Boxed: a JWKS fetch is rare and its future large.
+                Some(source) if Box::pin(source.refresh_for_kid(&kid)).await => {
+                    self.verifier.verify(token)
+                }
                 _ => Err(AuthnError::UnknownKey { issuer, kid }),
             },
             other => other,
