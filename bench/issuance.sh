@@ -24,7 +24,7 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 echo "== building authgate (release)"
 cargo build --release --quiet --bin authgate
-BIN=$ROOT/target/release/authgate
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/authgate
 
 cat > "$WORK/gateway.toml" <<CONF
 [server]

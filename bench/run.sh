@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark on 127.0.0.1: direct, nginx (no auth), HAProxy (plain and with
 # jwt_verify ES256), authgate (ES256 bearer check + identity headers). One wrk thread; every
-# proxy limited to one worker thread. Writes bench/results/latest.md and prints it.
+# proxy limited to one worker thread. Then authgate and nginx over TLS (keep-alive, full
+# handshakes, resumed sessions) and authgate's RSS with 10,000 idle keep-alive connections.
+# Writes bench/results/latest.md and prints it.
 #
 #   bash bench/run.sh            # RUNS=3 DURATION=10 by default
 #   RUNS=1 DURATION=5 bash bench/run.sh
 #
-# Installs nginx, haproxy and wrk with apt-get when missing. Stops every process it started.
+# Installs nginx, haproxy, wrk and openssl with apt-get when missing. Stops every process it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,12 +21,13 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   sleep 0.3
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK" # the minted tokens alone are ~0.5 GB
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 need=()
-for tool in nginx haproxy wrk; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in nginx haproxy wrk openssl; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -33,8 +36,9 @@ NGINX=$(command -v nginx); HAPROXY=$(command -v haproxy)
 
 echo "== building authgate (release)"
 cargo build --release --quiet --bin authgate --example mint
-BIN=$ROOT/target/release/authgate
-MINT=$ROOT/target/release/examples/mint
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/authgate
+MINT=$TARGET/release/examples/mint
 
 echo "== minting $TOKENS distinct ES256 tokens"
 "$MINT" keygen "$WORK"
@@ -121,6 +125,11 @@ group_claim = "gid"
 [[routes]]
 prefix = "/"
 upstream = "http://127.0.0.1:18080"
+# Only for the TLS handshake rows (openssl s_time sends no token).
+[[routes]]
+prefix = "/public"
+upstream = "http://127.0.0.1:18080"
+auth = "public"
 CONF
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -139,7 +148,8 @@ CLK=$(getconf CLK_TCK)
 
 measure() { # setup name, port, pids ("" for direct), wrk extra args...
   local name=$1 port=$2 pids=$3; shift 3
-  local url=http://127.0.0.1:$port/bench
+  local scheme=http; case $port in 18443|18444) scheme=https ;; esac
+  local url=$scheme://127.0.0.1:$port/bench
   TOKENS_FILE=$WORK/tokens.warm wrk -t1 -c64 -d2s "$@" "$url" > /dev/null 2>&1 || true
   local before; before=$(ticks "$pids")
   TOKENS_FILE=$WORK/tokens.c64 wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
@@ -228,10 +238,54 @@ for s in socks:
     s.close()
 PY
 
+# ---- TLS: authgate and nginx with the same certificate ----------------------------------------
+# keep-alive: wrk over HTTPS (one handshake per connection); new: `openssl s_time -new`, a full
+# handshake and one request per connection, one connection at a time; resumed: `s_time -reuse`
+# (TLS session resumption). CPU µs per request or per connection of the proxy process.
+cat > "$WORK/nginx-tls.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/nginx-tls.pid; error_log $WORK/nginx-tls.err warn;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 10000000;
+  upstream u { server 127.0.0.1:18080; keepalive 128; }
+  ssl_session_cache shared:SSL:10m;
+  server { listen 127.0.0.1:18444 ssl backlog=4096;
+    ssl_certificate $WORK/authgate/cert.pem; ssl_certificate_key $WORK/authgate/key.pem;
+    location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+start nginx-tls "$NGINX" -p "$WORK" -c "$WORK/nginx-tls.conf"; wait_port 18444; sleep 0.3
+NGT=$(family "$(cat "$WORK/nginx-tls.pid.main")")
+curl -skf https://127.0.0.1:18444/bench > /dev/null
+curl -skf -H "Authorization: Bearer $SAME" https://127.0.0.1:18443/bench > /dev/null
+curl -skf https://127.0.0.1:18443/public > /dev/null
+s_time() { # name, port, pids, -new|-reuse
+  local name=$1 port=$2 pids=$3 mode=$4
+  local before; before=$(ticks "$pids")
+  openssl s_time -connect "127.0.0.1:$port" "$mode" -www /public -time "$DURATION" > "$WORK/$name.stime" 2>&1 || true
+  local after; after=$(ticks "$pids")
+  # "N connections in T real seconds": the line without "user sec".
+  local n t; read -r n t < <(awk '/connections in/ && /real seconds/{print $1, $4}' "$WORK/$name.stime" | tail -1)
+  awk -v n="${n:-0}" -v d=$((after - before)) -v clk="$CLK" -v t="${t:-$DURATION}" -v name="$name" \
+    'BEGIN{ if (n == 0) { print name "|0|-|-|-|-|0"; exit } printf "%s|%d|-|-|%.1f|-|0\n", name, n / t, d * 1e6 / clk / n }'
+}
+TLS_RESULTS=$WORK/tls-rows.txt
+: > "$TLS_RESULTS"
+for run in $(seq "$RUNS"); do
+  echo "== TLS run $run/$RUNS"
+  for row in \
+    "$(measure nginx-tls-keepalive 18444 "$NGT")" \
+    "$(measure authgate-tls-keepalive 18443 "$AG" "${AUTH_SAME[@]}")" \
+    "$(s_time nginx-tls-new 18444 "$NGT" -new)" \
+    "$(s_time authgate-tls-new 18443 "$AG" -new)" \
+    "$(s_time nginx-tls-resumed 18444 "$NGT" -reuse)" \
+    "$(s_time authgate-tls-resumed 18443 "$AG" -reuse)"; do
+    echo "$run|$row" | tee -a "$TLS_RESULTS"
+  done
+done
+
 # ---- report (medians over runs) -------------------------------------------------------------
 OUT=bench/results/latest.md
 mkdir -p bench/results
-python3 - "$RESULTS" "$WORK/idle.txt" "$WORK/cache.txt" "$RUNS" "$DURATION" > "$OUT" <<'PY'
+python3 - "$RESULTS" "$WORK/idle.txt" "$WORK/cache.txt" "$RUNS" "$DURATION" "$TLS_RESULTS" > "$OUT" <<'PY'
 import statistics, sys, re, platform, subprocess, datetime
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 order, data = [], {}
@@ -262,5 +316,25 @@ print(f"\nauthgate RSS with 10,000 idle keep-alive connections: {after} MB (befo
 print("\nVerified-token cache during the distinct-token runs (hits misses, cumulative):")
 for line in open(sys.argv[3]):
     print(f"- {line.strip()}")
+tls_order, tls = [], {}
+for l in open(sys.argv[6]):
+    if not l.strip(): continue
+    run, name, rate, p50, p99, cpu, rss, non2xx = l.strip().split("|")
+    if name not in tls:
+        tls_order.append(name); tls[name] = []
+    tls[name].append((int(rate), p50, p99, cpu, int(non2xx)))
+print("\nOver TLS (same certificate, ECDSA P-256; authgate with the same token). keep-alive: wrk, "
+      "req/s at c64, latency at c16; new / resumed: `openssl s_time -new` / `-reuse` with one "
+      "request per connection (`/public`, no token), connections/s, one at a time. CPU µs per "
+      "request or connection of the proxy process.\n")
+print("| setup | req/s or conn/s | p50 (c16) | p99 (c16) | CPU µs | non-2xx |")
+print("|---|---:|---:|---:|---:|---:|")
+for name in tls_order:
+    rs = tls[name]
+    rate = med([r[0] for r in rs])
+    lat = lambda i: f"{med([ms(r[i]) for r in rs]):.2f} ms" if rs[0][i] != "-" else "—"
+    cpus = [float(r[3]) for r in rs if r[3] != "-"]
+    cpu = f"{med(cpus):.1f}" if cpus else "—"
+    print(f"| {name} | {rate:,.0f} | {lat(1)} | {lat(2)} | {cpu} | {max(r[4] for r in rs)} |")
 PY
 cat "$OUT"

@@ -234,14 +234,12 @@ impl Proxy {
             .clone()
             .filter(|admin| principal.actor.as_ref() != Some(admin))
         {
+            // Boxed: rare, and an async fn's future is as large as its largest state.
+            Box::pin(self.check_target(&principal, &requested, &mut identity)).await?;
             if audit == Audit::DryRun {
                 // `explain`: the same checks, nothing written.
-                self.check_target(&principal, &requested, &mut identity)
-                    .await?;
                 return Ok(Some(identity));
             }
-            self.check_target(&principal, &requested, &mut identity)
-                .await?;
             let event = AuditEvent::new("impersonate")
                 .actor(format!("user:{admin}"))
                 .subject(format!("user:{}", identity.user_id))
@@ -250,8 +248,7 @@ impl Proxy {
                 .details(serde_json::json!({"route": route.name, "group_id": identity.group_id}));
             // Impersonation that cannot be audited does not happen.
             let store = self.keyring.store();
-            store
-                .audit(&event, crate::store::now())
+            Box::pin(store.audit(&event, crate::store::now()))
                 .await
                 .map_err(|e| ProxyError::Internal(e.into()))?;
         }
@@ -443,7 +440,9 @@ impl Proxy {
         if let Some(endpoints) = &self.endpoints
             && let Some(endpoint) = endpoints.find(&path)
         {
-            let response = endpoints.serve(endpoint, &path, request, client.ip).await;
+            // Boxed, like every rare path below: an async fn's future is as large as its
+            // largest state, and hyper moves the request future on every request.
+            let response = Box::pin(endpoints.serve(endpoint, &path, request, client.ip)).await;
             exchange.path = Some(path);
             exchange.endpoint = true;
             return Ok(response);
@@ -483,7 +482,7 @@ impl Proxy {
         if let Some(declared) = declared_length(&request).filter(|len| *len > route.max_body_bytes)
         {
             if declared - route.max_body_bytes <= LINGER_BYTES {
-                linger(request.into_body()).await;
+                Box::pin(linger(request.into_body())).await;
             }
             return Err(ProxyError::BodyTooLarge {
                 limit: route.max_body_bytes,
@@ -520,7 +519,7 @@ impl Proxy {
         let upstream_request = Request::from_parts(parts, body);
 
         if route.upstream == Upstream::Echo {
-            return echo::respond(upstream_request, limit).await;
+            return Box::pin(echo::respond(upstream_request, limit)).await;
         }
         let sent = Instant::now();
         let result =

@@ -337,33 +337,45 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
                 }
             },
         };
-        tokio::spawn(connection(
-            stream,
-            peer,
-            acceptor.clone(),
-            Arc::clone(&shared),
-            permit,
-        ));
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        // Two task types: a task is as large as its future's largest state, and a plain
+        // connection should not carry the room for a TLS handshake while it idles.
+        match &acceptor {
+            None => tokio::spawn(plain_connection(stream, peer, shared, permit)),
+            Some(acceptor) => tokio::spawn(tls_connection(
+                stream,
+                peer,
+                acceptor.clone(),
+                shared,
+                permit,
+            )),
+        };
     }
 }
 
-async fn connection(
+async fn plain_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    acceptor: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     _slot: OwnedSemaphorePermit,
 ) {
-    let _ = stream.set_nodelay(true);
-    let info = ConnInfo {
-        peer,
-        tls: acceptor.is_some(),
-    };
+    let info = ConnInfo { peer, tls: false };
     let proxy = Arc::clone(&shared.proxy);
     let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
-    let Some(acceptor) = acceptor else {
-        return conn::serve(stream, info, proxy, &shared.builder, idle, stop).await;
-    };
+    conn::serve(stream, info, proxy, &shared.builder, idle, stop).await;
+}
+
+async fn tls_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let info = ConnInfo { peer, tls: true };
+    let proxy = Arc::clone(&shared.proxy);
+    let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
     match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => conn::serve(tls, info, proxy, &shared.builder, idle, stop).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),

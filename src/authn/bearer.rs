@@ -115,7 +115,10 @@ impl Authenticator {
         }
         match self.verifier.verify(token) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {
-                Some(source) if source.refresh_for_kid(&kid).await => self.verifier.verify(token),
+                // Boxed: a JWKS fetch is rare and its future large.
+                Some(source) if Box::pin(source.refresh_for_kid(&kid)).await => {
+                    self.verifier.verify(token)
+                }
                 _ => Err(AuthnError::UnknownKey { issuer, kid }),
             },
             other => other,
@@ -172,5 +175,18 @@ pub fn extract_token<'a>(
 
 /// RFC 7235 token68 characters.
 fn is_token68(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+    TOKEN68[usize::from(b)]
 }
+
+/// [`is_token68`] as a table: the check runs over every byte of every token.
+static TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        i += 1;
+    }
+    table
+};

@@ -74,11 +74,11 @@ fn plain_users_get_their_own_identity() {
     );
     assert!(matches!(
         decide(&alice, &r, &asks(Some("2"), None)),
-        Err(Denied::InsufficientScope(_))
+        Err(Denied::Impersonation(_))
     ));
     assert!(matches!(
         decide(&alice, &r, &asks(None, Some("11"))),
-        Err(Denied::InsufficientScope(_))
+        Err(Denied::Impersonation(_))
     ));
 }
 
@@ -110,7 +110,7 @@ fn admins_impersonate_users_and_groups() {
     off.impersonation = false;
     assert!(matches!(
         decide(&admin, &off, &asks(Some("2"), None)),
-        Err(Denied::InsufficientScope(_))
+        Err(Denied::Impersonation(_))
     ));
 }
 

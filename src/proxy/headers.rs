@@ -102,24 +102,34 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// `Upgrade` field survives and `Connection: upgrade` is set again so the next hop sees the
 /// protocol switch. `TE: trailers` survives (gRPC relies on it; RFC 9113 §8.2.2).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Without any hop-by-hop field there is no `Connection` either, so nothing to do: one pass
+    // over the names instead of a hashed removal per hop-by-hop name (the common request).
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let upgrade = if keep_upgrade {
         headers.remove(header::UPGRADE)
     } else {
         None
     };
-    let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    let te_trailers = headers.get(header::TE).is_some_and(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+    // A `TE` that `Connection` names goes whole, `trailers` included.
+    let te_trailers = !connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("te"))
+        && headers.get(header::TE).is_some_and(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            })
+        });
+    // One pass: hop-by-hop fields and every field `Connection` names (names are lower case).
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            is_hop_by_hop(name)
+                || connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(name.as_str()))
         })
-    });
-    for name in HOP_BY_HOP {
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
     if te_trailers {
@@ -129,6 +139,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
 }
 
 /// Removes every header whose name is an identity name in any spelling.
@@ -194,11 +208,17 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<&str>,
 ) {
-    if !client.via_trusted_proxy {
-        headers.remove(&X_FORWARDED_FOR);
-        headers.remove(&X_FORWARDED_PROTO);
-        headers.remove(&X_FORWARDED_HOST);
-        headers.remove(&FORWARDED);
+    let forwarded = [
+        &X_FORWARDED_FOR,
+        &X_FORWARDED_PROTO,
+        &X_FORWARDED_HOST,
+        &FORWARDED,
+    ];
+    // One pass over the names; the hashed removals only for what a client actually sent.
+    if !client.via_trusted_proxy && headers.keys().any(|name| forwarded.contains(&name)) {
+        for name in forwarded {
+            headers.remove(name);
+        }
     }
     let chain: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
@@ -210,7 +230,7 @@ pub fn set_forwarded(
     } else {
         format!("{}, {peer}", chain.join(", "))
     };
-    if let Ok(value) = HeaderValue::from_str(&xff) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {

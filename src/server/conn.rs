@@ -93,14 +93,18 @@ pub async fn serve<I>(
             let proxy = Arc::clone(&proxy);
             let in_flight = activity.start();
             async move {
-                let response = proxy.handle(request, info).await;
+                // Boxed: hyper keeps room for this future in every connection, idle or not,
+                // and moves it on every request; the box lives only while a request does.
+                let response = Box::pin(proxy.handle(request, info)).await;
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
         })
     };
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(connection);
+    // On the heap, built in place: pinned on the stack it would take its room twice in this
+    // future (once before the pin, once after), and this future is the connection's task.
+    let mut connection =
+        Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let mut closing = false;
     loop {
         tokio::select! {
