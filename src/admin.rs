@@ -14,7 +14,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::authn::Authenticator;
 use crate::keyring::Keyring;
 use crate::metrics::{Metrics, Scraped};
 use crate::proxy::Body;
@@ -24,7 +23,8 @@ use crate::store::StoreHealth;
 /// What the admin endpoints read.
 pub struct AdminState {
     pub ready: Arc<AtomicBool>,
-    pub authn: Arc<Authenticator>,
+    /// The current proxy and authenticator (a reload replaces them).
+    pub live: Arc<crate::server::Live>,
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
     /// The connection slots and their number: open connections = number − available.
@@ -109,10 +109,11 @@ const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 fn metrics(state: &AdminState, health: &StoreHealth) -> Response<Body> {
     use http_body_util::BodyExt;
     let mut key_sets = vec![(state.keyring.issuer().to_owned(), state.keyring.stats())];
-    key_sets.extend(state.authn.issuer_stats());
+    let authn = state.live.authn.load();
+    key_sets.extend(authn.issuer_stats());
     state.metrics.set_scraped(&Scraped {
         now: jsonwebtoken::get_current_timestamp(),
-        token_cache: state.authn.cache_stats(),
+        token_cache: authn.cache_stats(),
         key_sets,
         store: Some(health.clone()),
         open_connections: state

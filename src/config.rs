@@ -78,6 +78,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
     pub trusted_proxies: Vec<IpNet>,
+    /// Written at start so `authgate reload` can find the process.
+    pub pid_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -398,6 +400,11 @@ impl Resolver {
             },
             max_connections,
             worker_threads: raw.worker_threads.unwrap_or(0),
+            pid_file: match raw.pid_file.as_deref() {
+                Some("") => return Err(self.err("server.pid_file", "must not be empty")),
+                Some(file) => Some(self.path(file)),
+                None => None,
+            },
             tls_handshake_timeout: self.duration(
                 "server.tls_handshake_timeout",
                 raw.tls_handshake_timeout.as_deref(),

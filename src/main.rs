@@ -58,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// Ask the running gateway to reload its config (SIGHUP to the pid in server.pid_file).
+    Reload,
     /// What the gateway would do with a request: route, policy, token verdict, headers.
     Explain(cli::ExplainArgs),
     /// List audit records (logins acted for, revocations, key and admin changes).
@@ -94,7 +96,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command } => cli::token(&config, command),
         Command::Audit(args) => cli::audit(&config, args),
         Command::Explain(args) => cli::explain(&config, args),
+        Command::Reload => reload(&config),
     }
+}
+
+/// Sends SIGHUP to the gateway whose pid `server.pid_file` holds; the gateway logs whether the
+/// new config was taken or refused (and why).
+fn reload(config: &Config) -> anyhow::Result<()> {
+    let Some(path) = &config.server.pid_file else {
+        anyhow::bail!("server.pid_file is not set in {}", config.source.display());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (is the gateway running?)", path.display()))?;
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} does not hold a process id", path.display()))?;
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .context("cannot run kill")?;
+    if !status.success() {
+        anyhow::bail!("kill -HUP {pid} failed (is the gateway still running?)");
+    }
+    println!(
+        "sent SIGHUP to {pid}: the gateway reloads {} (see its log)",
+        config.source.display()
+    );
+    Ok(())
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

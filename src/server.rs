@@ -3,6 +3,7 @@
 //! accepting and lets in-flight requests finish up to `server.shutdown_grace`.
 
 mod conn;
+pub mod reload;
 pub mod tls;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
@@ -27,7 +29,7 @@ use crate::keyring::{Keyring, KeyringError};
 use crate::metrics::Metrics;
 use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
 use crate::store::{KeyAlg, Store, StoreError};
-use tls::TlsError;
+use tls::{CertResolver, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -86,18 +88,33 @@ fn grant_engine(
 pub struct Gateway {
     config: Config,
     acceptor: TlsAcceptor,
-    authn: Arc<Authenticator>,
-    keyring: Arc<Keyring>,
-    metrics: Arc<Metrics>,
-    proxy: Arc<Proxy>,
+    base: Base,
+    live: Arc<Live>,
+    reloader: Arc<reload::Reloader>,
     https: (TcpListener, SocketAddr),
     plain: Option<(TcpListener, SocketAddr)>,
     admin: Option<(TcpListener, SocketAddr)>,
 }
 
+/// What a config reload replaces, read afresh by every request, handshake and scrape.
+pub struct Live {
+    pub proxy: ArcSwap<Proxy>,
+    pub authn: ArcSwap<Authenticator>,
+    pub certs: Arc<CertResolver>,
+}
+
+/// What lives as long as the process, whatever the config says later.
+#[derive(Clone)]
+pub struct Base {
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub keys: Arc<KeySet>,
+    pub metrics: Arc<Metrics>,
+}
+
 /// What every accepted connection needs.
 struct Shared {
-    proxy: Arc<Proxy>,
+    live: Arc<Live>,
     builder: auto::Builder<TokioExecutor>,
     slots: Arc<Semaphore>,
     handshake_timeout: Duration,
@@ -109,9 +126,8 @@ struct Shared {
 /// bootstrapped and loaded, external issuers' keys fetched), without binding a socket:
 /// `serve` runs it behind its listeners, `explain` asks it about one request.
 pub struct Assembled {
+    pub base: Base,
     pub authn: Arc<Authenticator>,
-    pub keyring: Arc<Keyring>,
-    pub metrics: Arc<Metrics>,
     pub proxy: Arc<Proxy>,
 }
 
@@ -134,8 +150,30 @@ pub async fn assemble(config: &Config) -> Result<Assembled, ServerError> {
         &config.auth.issuer,
         Arc::clone(&keys),
     ));
-    keyring.set_max_staleness(config.auth.max_staleness);
     keyring.ensure_active(KeyAlg::Es256).await?;
+    let base = Base {
+        store,
+        keyring,
+        keys,
+        metrics: Metrics::new(),
+    };
+    let (authn, proxy) = serving(config, &base).await?;
+    Ok(Assembled { base, authn, proxy })
+}
+
+/// The parts a config reload rebuilds: authentication (issuers), the grant engine and the
+/// dialects, the route table and upstreams. The store, keys and metrics carry over.
+pub(crate) async fn serving(
+    config: &Config,
+    base: &Base,
+) -> Result<(Arc<Authenticator>, Arc<Proxy>), ServerError> {
+    let Base {
+        store,
+        keyring,
+        keys,
+        metrics,
+    } = base;
+    keyring.set_max_staleness(config.auth.max_staleness);
     if let Some(passport) = &config.dialects.passport {
         // Passport tokens are RS256; a 4096-bit key takes a few seconds, once.
         keyring
@@ -152,36 +190,38 @@ pub async fn assemble(config: &Config) -> Result<Assembled, ServerError> {
         config.auth.token_cache_entries,
     ));
     let authn = Arc::new(
-        Authenticator::new(config, Arc::clone(&keys), keyring.revocations())?.with_opaque(opaque),
+        Authenticator::new(config, Arc::clone(keys), keyring.revocations())?.with_opaque(opaque),
     );
     authn.load_external_keys().await;
-    let metrics = Metrics::new();
-    let engine =
-        Arc::new(grant_engine(config, &store, &keyring, keys).with_metrics(Arc::clone(&metrics)));
-    let endpoints = Arc::new(Endpoints::new(config, engine, Arc::clone(&keyring))?);
-    let proxy = Arc::new(
-        Proxy::new(config, Arc::clone(&authn), Arc::clone(&keyring))?
-            .with_endpoints(endpoints)
-            .with_metrics(Arc::clone(&metrics)),
+    let engine = Arc::new(
+        grant_engine(config, store, keyring, Arc::clone(keys)).with_metrics(Arc::clone(metrics)),
     );
-    Ok(Assembled {
-        authn,
-        keyring,
-        metrics,
-        proxy,
-    })
+    let endpoints = Arc::new(Endpoints::new(config, engine, Arc::clone(keyring))?);
+    let proxy = Arc::new(
+        Proxy::new(config, Arc::clone(&authn), Arc::clone(keyring))?
+            .with_endpoints(endpoints)
+            .with_metrics(Arc::clone(metrics)),
+    );
+    Ok((authn, proxy))
 }
 
 impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
-        let acceptor = tls::acceptor(&config.tls)?;
-        let Assembled {
-            authn,
-            keyring,
-            metrics,
-            proxy,
-        } = assemble(&config).await?;
+        let certs = Arc::new(CertResolver::new(&config.tls)?);
+        let acceptor = tls::acceptor(Arc::clone(&certs));
+        let Assembled { base, authn, proxy } = assemble(&config).await?;
+        let live = Arc::new(Live {
+            proxy: ArcSwap::new(proxy),
+            authn: ArcSwap::new(authn),
+            certs,
+        });
+        let reloader = Arc::new(reload::Reloader::new(
+            config.clone(),
+            base.clone(),
+            Arc::clone(&live),
+        ));
+        reloader.watch();
         let https = listen(config.server.listen).await?;
         let plain = match config.server.plain_listen {
             Some(addr) => Some(listen(addr).await?),
@@ -194,14 +234,19 @@ impl Gateway {
         Ok(Gateway {
             config,
             acceptor,
-            authn,
-            keyring,
-            metrics,
-            proxy,
+            base,
+            live,
+            reloader,
             https,
             plain,
             admin,
         })
+    }
+
+    /// Reloads the config on demand (what SIGHUP, a change of the file and `authgate reload`
+    /// trigger while serving).
+    pub fn reloader(&self) -> Arc<reload::Reloader> {
+        Arc::clone(&self.reloader)
     }
 
     pub fn https_addr(&self) -> SocketAddr {
@@ -225,30 +270,31 @@ impl Gateway {
         let max_connections = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            proxy: self.proxy,
+            live: Arc::clone(&self.live),
             builder: conn::http_builder(server),
             slots: Arc::new(Semaphore::new(max_connections as usize)),
             handshake_timeout: server.tls_handshake_timeout,
             idle_timeout: server.idle_timeout,
             shutdown: stop_rx.clone(),
         });
-        self.authn.spawn_refreshers(&stop_rx);
-        let store = self.keyring.store().clone();
+        self.reloader.start(stop_rx.clone());
+        let keyring = &self.base.keyring;
+        let store = self.base.store.clone();
         let maintenance = tokio::spawn(store.clone().maintain());
         tokio::spawn(
-            Arc::clone(&self.keyring)
-                .run_refresh(self.config.auth.refresh_interval, stop_rx.clone()),
+            Arc::clone(keyring).run_refresh(self.config.auth.refresh_interval, stop_rx.clone()),
         );
-        tokio::spawn(Arc::clone(&self.keyring).run_listener(stop_rx.clone()));
+        tokio::spawn(Arc::clone(keyring).run_listener(stop_rx.clone()));
+        let _pid_file = PidFile::write(self.config.server.pid_file.as_deref());
         let ready = Arc::new(AtomicBool::new(true));
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
             tracing::info!(%addr, "admin listener ready (/healthz, /readyz, /metrics)");
             let state = crate::admin::AdminState {
                 ready: Arc::clone(&ready),
-                authn: Arc::clone(&self.authn),
-                keyring: Arc::clone(&self.keyring),
-                metrics: Arc::clone(&self.metrics),
+                live: Arc::clone(&self.live),
+                keyring: Arc::clone(&self.base.keyring),
+                metrics: Arc::clone(&self.base.metrics),
                 connections: Some((Arc::clone(&shared.slots), max_connections as usize)),
             };
             tokio::spawn(crate::admin::serve(
@@ -361,9 +407,9 @@ async fn plain_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let info = ConnInfo { peer, tls: false };
-    let proxy = Arc::clone(&shared.proxy);
+    let live = Arc::clone(&shared.live);
     let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
-    conn::serve(stream, info, proxy, &shared.builder, idle, stop).await;
+    conn::serve(stream, info, live, &shared.builder, idle, stop).await;
 }
 
 async fn tls_connection(
@@ -374,11 +420,40 @@ async fn tls_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let info = ConnInfo { peer, tls: true };
-    let proxy = Arc::clone(&shared.proxy);
+    let live = Arc::clone(&shared.live);
     let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
     match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => conn::serve(tls, info, proxy, &shared.builder, idle, stop).await,
+        Ok(Ok(tls)) => conn::serve(tls, info, live, &shared.builder, idle, stop).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+/// `server.pid_file`: written at start (for `authgate reload`), removed at exit.
+struct PidFile(Option<std::path::PathBuf>);
+
+impl PidFile {
+    fn write(path: Option<&std::path::Path>) -> PidFile {
+        let Some(path) = path else {
+            return PidFile(None);
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match std::fs::write(path, format!("{}\n", std::process::id())) {
+            Ok(()) => PidFile(Some(path.to_path_buf())),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot write the pid file; `authgate reload` will not find this process");
+                PidFile(None)
+            }
+        }
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }

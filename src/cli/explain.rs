@@ -44,7 +44,7 @@ pub fn run(config: &Config, args: ExplainArgs) -> anyhow::Result<()> {
             .explain(request, SocketAddr::new(args.from, 40000), tls)
             .await;
         print!("{}", explanation.render());
-        assembled.keyring.store().close().await;
+        assembled.base.store.close().await;
         Ok(())
     })
 }

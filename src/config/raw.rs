@@ -55,6 +55,7 @@ pub struct RawServer {
     pub plain_listen: Option<String>,
     pub max_connections: Option<usize>,
     pub worker_threads: Option<usize>,
+    pub pid_file: Option<String>,
     pub tls_handshake_timeout: Option<String>,
     pub header_read_timeout: Option<String>,
     pub idle_timeout: Option<String>,

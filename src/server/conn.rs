@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 use crate::config::ServerConfig;
-use crate::proxy::{ConnInfo, Proxy};
+use crate::proxy::ConnInfo;
 
 /// The HTTP server settings shared by every connection.
 pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
@@ -75,7 +75,7 @@ impl Activity {
 pub async fn serve<I>(
     io: I,
     info: ConnInfo,
-    proxy: Arc<Proxy>,
+    live: Arc<super::Live>,
     builder: &auto::Builder<TokioExecutor>,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -90,7 +90,9 @@ pub async fn serve<I>(
     let service = {
         let activity = Arc::clone(&activity);
         service_fn(move |request| {
-            let proxy = Arc::clone(&proxy);
+            // The proxy of the current config: a reload takes effect on the next request,
+            // also on connections that were open before it.
+            let proxy = live.proxy.load_full();
             let in_flight = activity.start();
             async move {
                 // Boxed: hyper keeps room for this future in every connection, idle or not,

@@ -5,9 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
@@ -38,8 +41,45 @@ pub enum TlsError {
     },
 }
 
-/// Builds the acceptor: HTTP/2 and HTTP/1.1 offered by ALPN, in that order of preference.
-pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+/// The certificate the listener presents, swappable while serving (a config reload): every
+/// new handshake takes the current one; established connections keep theirs.
+#[derive(Debug)]
+pub struct CertResolver {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+impl CertResolver {
+    /// Loads the certificate and key `config` names (generating a development certificate
+    /// only when `dev_self_signed` says so).
+    pub fn new(config: &TlsConfig) -> Result<Self, TlsError> {
+        Ok(CertResolver {
+            current: ArcSwap::from(Arc::new(load(config)?)),
+        })
+    }
+
+    /// Presents `other`'s certificate from the next handshake on.
+    pub fn replace_with(&self, other: CertResolver) {
+        self.current.store(other.current.load_full());
+    }
+}
+
+/// Builds the acceptor over `resolver`: HTTP/2 and HTTP/1.1 offered by ALPN, in that order of
+/// preference.
+pub fn acceptor(resolver: Arc<CertResolver>) -> TlsAcceptor {
+    let mut server = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    TlsAcceptor::from(Arc::new(server))
+}
+
+fn load(config: &TlsConfig) -> Result<CertifiedKey, TlsError> {
     if config.dev_self_signed {
         tracing::warn!(
             cert = %config.cert.display(),
@@ -65,11 +105,10 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
     }
     let key = PrivateKeyDer::from_pem_file(&config.key)
         .map_err(|source| pem_error(&config.key, source))?;
-    let mut server = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(server)))
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    Ok(CertifiedKey::from_der(certs, key, &provider)?)
 }
 
 fn pem_error(path: &Path, source: rustls::pki_types::pem::Error) -> TlsError {

@@ -158,6 +158,8 @@ pub struct TestGateway {
     pub admin_addr: Option<SocketAddr>,
     /// The certificate the gateway serves, trusted by the test clients.
     pub cert: CertificateDer<'static>,
+    /// Reloads the gateway's config file.
+    pub reloader: Arc<authgate::server::reload::Reloader>,
     shutdown_tx: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<Result<(), authgate::server::ServerError>>>,
 }
@@ -192,6 +194,7 @@ impl TestGateway {
         let https_addr = gw.https_addr();
         let plain_addr = gw.plain_addr();
         let admin_addr = gw.admin_addr();
+        let reloader = gw.reloader();
         let cert = CertificateDer::from_pem_file(&cert_path)
             .map_err(|e| format!("read {}: {e:?}", cert_path.display()))?
             .into_owned();
@@ -206,6 +209,7 @@ impl TestGateway {
             plain_addr,
             admin_addr,
             cert,
+            reloader,
             shutdown_tx: Some(tx),
             join: Some(join),
         })
