@@ -137,5 +137,16 @@ fn bench_mint(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_headers, bench_mint);
+/// What `/metrics` adds to every request: a counter and one or two histograms, by route.
+fn bench_metrics(c: &mut Criterion) {
+    let metrics = authgate::metrics::Metrics::new();
+    let method = hyper::Method::GET;
+    let total = std::time::Duration::from_micros(180);
+    let upstream = Some(std::time::Duration::from_micros(120));
+    c.bench_function("metrics/request (seen route and status)", |b| {
+        b.iter(|| metrics.request("orders", &method, 200, total, upstream));
+    });
+}
+
+criterion_group!(benches, bench_headers, bench_mint, bench_metrics);
 criterion_main!(benches);

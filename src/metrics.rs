@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dashmap::DashMap;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -24,6 +25,16 @@ pub struct Metrics {
     handle: PrometheusHandle,
     open_connections: Gauge,
     failed_logins: Counter,
+    /// Request series by route name (a bounded set: routes, token endpoints, `-`).
+    routes: DashMap<String, Arc<RouteHandles>>,
+}
+
+/// One route's request series.
+struct RouteHandles {
+    total: Histogram,
+    upstream: Histogram,
+    /// By (read method, status).
+    counts: DashMap<(bool, u16), Counter>,
 }
 
 /// Why a request was not authenticated or not allowed (the `reason` label).
@@ -76,6 +87,7 @@ impl Metrics {
             handle,
             open_connections,
             failed_logins,
+            routes: DashMap::new(),
         })
     }
 
@@ -96,6 +108,8 @@ impl Metrics {
 
     /// One proxied or locally answered request: by route (`-` when none matched), method class
     /// (`read`: GET/HEAD/OPTIONS, `write`: the rest) and status; total and upstream latency.
+    /// On the hot path: the handles are looked up by borrowed keys, nothing is allocated once a
+    /// route has been seen with a status.
     pub fn request(
         &self,
         route: &str,
@@ -104,22 +118,44 @@ impl Metrics {
         total: Duration,
         upstream: Option<Duration>,
     ) {
-        let class = if method.is_safe() { "read" } else { "write" };
-        let route = Label::new("route", route.to_owned());
-        self.counter(
-            "authgate_requests_total",
-            vec![
-                route.clone(),
-                Label::new("method", class),
-                Label::new("status", status.to_string()),
-            ],
-        )
-        .increment(1);
-        self.histogram("authgate_request_duration_seconds", vec![route.clone()])
-            .record(total.as_secs_f64());
+        let handles = match self.routes.get(route) {
+            Some(handles) => Arc::clone(handles.value()),
+            None => Arc::clone(
+                self.routes
+                    .entry(route.to_owned())
+                    .or_insert_with(|| Arc::new(self.route_handles(route)))
+                    .value(),
+            ),
+        };
+        let read = method.is_safe();
+        let counter = match handles.counts.get(&(read, status)) {
+            Some(counter) => counter.clone(),
+            None => {
+                let counter = self.counter(
+                    "authgate_requests_total",
+                    vec![
+                        Label::new("route", route.to_owned()),
+                        Label::new("method", if read { "read" } else { "write" }),
+                        Label::new("status", status.to_string()),
+                    ],
+                );
+                handles.counts.insert((read, status), counter.clone());
+                counter
+            }
+        };
+        counter.increment(1);
+        handles.total.record(total.as_secs_f64());
         if let Some(upstream) = upstream {
-            self.histogram("authgate_upstream_duration_seconds", vec![route])
-                .record(upstream.as_secs_f64());
+            handles.upstream.record(upstream.as_secs_f64());
+        }
+    }
+
+    fn route_handles(&self, route: &str) -> RouteHandles {
+        let label = || vec![Label::new("route", route.to_owned())];
+        RouteHandles {
+            total: self.histogram("authgate_request_duration_seconds", label()),
+            upstream: self.histogram("authgate_upstream_duration_seconds", label()),
+            counts: DashMap::new(),
         }
     }
 
