@@ -22,7 +22,7 @@ fn base() -> GatewayConfig {
         .public_route("/a", "builtin:echo")
 }
 
-/// The gateway's config file with `extra` routes appended.
+/// Replaces the gateway's config file with `config`.
 fn rewrite(gw: &TestGateway, config: GatewayConfig) {
     std::fs::write(&gw.config_path, config.render()).unwrap();
 }

@@ -110,13 +110,12 @@ impl App {
             }
             Err(e @ BodyError::Read) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
         };
-        let request = match self.token_request(kind, &parts.headers, &bytes, source) {
-            Ok(request) => request,
+        let (request, device) = match self.token_request(kind, &parts.headers, &bytes, source) {
+            Ok(parsed) => parsed,
             Err((status, message)) => return failure(status, &message),
         };
-        let device = request.1;
-        let acting = matches!(request.0.grant, GrantRequest::TokenExchange { .. });
-        match self.engine.token(request.0).await {
+        let acting = matches!(request.grant, GrantRequest::TokenExchange { .. });
+        match self.engine.token(request).await {
             Ok(grant) => match self.sessions.data(&grant, device.as_deref()) {
                 Ok(data) => success(data),
                 Err(error) => {

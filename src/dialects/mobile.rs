@@ -265,10 +265,12 @@ fn render_error(e: &GrantError) -> Response<Body> {
     };
     let message = match e {
         // One message for every refused credential: no user enumeration.
-        GrantError::InvalidGrant { .. } => "the login name, password or refresh token is invalid",
-        _ => return failure(status, code, &e.to_string()),
+        GrantError::InvalidGrant { .. } => {
+            "the login name, password or refresh token is invalid".to_owned()
+        }
+        _ => e.to_string(),
     };
-    failure(status, code, message)
+    failure(status, code, &message)
 }
 
 fn failure(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {

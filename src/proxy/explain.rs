@@ -124,7 +124,6 @@ impl Proxy {
             .filter(|name| !kept.contains_key(*name) || !parts.headers.contains_key(*name))
             .map(|name| name.as_str().to_owned())
             .collect();
-        out.stripped.dedup();
         out.sent = kept;
         out.forwarded = Some((parts.uri, parts.headers));
         Ok(())

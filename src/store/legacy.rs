@@ -333,18 +333,7 @@ async fn take_name(tx: &mut Tx, id: i64, kind: LoginKind, name: &str) -> Result<
         .int(id),
     )
     .await?;
-    let claimed = tx
-        .execute(
-            q(
-                "INSERT INTO login_names (name, user_id, kind) VALUES ($1, $2, $3)
-               ON CONFLICT (name) DO NOTHING",
-            )
-            .text(name)
-            .int(id)
-            .text(kind.as_str()),
-        )
-        .await?;
-    Ok(claimed == 1)
+    super::user::insert_name(tx, id, kind, name).await
 }
 
 impl LegacyUser {

@@ -205,7 +205,20 @@ async fn claim_name(
     kind: LoginKind,
     name: &str,
 ) -> Result<(), StoreError> {
-    let claimed = tx
+    if !insert_name(tx, user_id, kind, name).await? {
+        return Err(StoreError::conflict(format!("login name `{name}`")));
+    }
+    Ok(())
+}
+
+/// Records `name` for `user_id` unless someone holds it; `false` if someone does.
+pub(super) async fn insert_name(
+    tx: &mut Tx,
+    user_id: i64,
+    kind: LoginKind,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let inserted = tx
         .execute(
             q(
                 "INSERT INTO login_names (name, user_id, kind) VALUES ($1, $2, $3)
@@ -216,10 +229,7 @@ async fn claim_name(
             .text(kind.as_str()),
         )
         .await?;
-    if claimed == 0 {
-        return Err(StoreError::conflict(format!("login name `{name}`")));
-    }
-    Ok(())
+    Ok(inserted == 1)
 }
 
 impl Store {
