@@ -113,6 +113,9 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// How long an idle client connection keeps its own upstream connections; zero: never
+    /// (`proxy/affinity.rs`).
+    pub affinity_idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -474,6 +477,11 @@ impl Resolver {
                 Duration::from_secs(90),
             )?,
             pool_max_idle_per_host: raw.pool_max_idle_per_host.unwrap_or(64),
+            affinity_idle_timeout: self.duration(
+                "upstream.affinity_idle_timeout",
+                raw.affinity_idle_timeout.as_deref(),
+                Duration::from_secs(2),
+            )?,
         })
     }
 

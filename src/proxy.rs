@@ -5,6 +5,7 @@
 //! Architecture invariant: the path that `routes` matched is the path the upstream receives,
 //! and client identity headers are removed before anything is injected.
 
+pub mod affinity;
 mod echo;
 pub(crate) mod error;
 pub mod explain;
@@ -68,6 +69,9 @@ pub struct Proxy {
     client_header: header::HeaderName,
     identity: Arc<IdentityNames>,
     upstreams: Upstreams,
+    connect_timeout: Duration,
+    /// Zero: every request goes through the shared pool.
+    affinity_idle_timeout: Duration,
     trusted_proxies: Vec<IpNet>,
     max_header_bytes: usize,
     access_log: bool,
@@ -127,6 +131,8 @@ impl Proxy {
                 config.identity.all_names(&config.routes),
             )),
             upstreams: Upstreams::new(&config.upstream, &config.routes)?,
+            connect_timeout: config.upstream.connect_timeout,
+            affinity_idle_timeout: config.upstream.affinity_idle_timeout,
             trusted_proxies: config.server.trusted_proxies.clone(),
             max_header_bytes: config.server.max_header_bytes,
             access_log: config.log.access_log,
@@ -149,7 +155,19 @@ impl Proxy {
         self
     }
 
-    pub async fn handle(&self, request: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    /// How long an idle client connection keeps its upstream connections ([`affinity`]).
+    pub fn affinity_idle_timeout(&self) -> Duration {
+        self.affinity_idle_timeout
+    }
+
+    /// Serves one request. `affinity` holds the upstream connections of the client connection
+    /// it arrived on.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        conn: ConnInfo,
+        affinity: Option<&affinity::Affinity>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let request_id = match request.headers().get(&X_REQUEST_ID) {
             Some(value) if headers::valid_request_id(value) => value.clone(),
@@ -160,7 +178,7 @@ impl Proxy {
         let logged_uri = self.access_log.then(|| request.uri().clone());
         let mut exchange = Exchange::default();
         let mut response = match self
-            .process(request, conn, client, &request_id, &mut exchange)
+            .process(request, conn, affinity, client, &request_id, &mut exchange)
             .await
         {
             Ok(response) => response,
@@ -424,6 +442,7 @@ impl Proxy {
         &self,
         mut request: Request<Incoming>,
         conn: ConnInfo,
+        affinity: Option<&affinity::Affinity>,
         client: ClientAddr,
         request_id: &HeaderValue,
         exchange: &mut Exchange,
@@ -522,13 +541,13 @@ impl Proxy {
             return Box::pin(echo::respond(upstream_request, limit)).await;
         }
         let sent = Instant::now();
-        let result =
-            tokio::time::timeout(route.timeout, self.upstreams.send(&route, upstream_request))
-                .await;
+        let affinity = affinity.filter(|_| !upgrade);
+        let send = self.send(&route, upstream_request, affinity);
+        let result = tokio::time::timeout(route.timeout, send).await;
         exchange.upstream_time = Some(sent.elapsed());
         let mut response = match result {
             Err(_elapsed) => return Err(ProxyError::UpstreamTimeout(route.timeout)),
-            Ok(Err(error)) => return Err(classify_client_error(error, limit)),
+            Ok(Err(error)) => return Err(classify_send_error(error, limit)),
             Ok(Ok(response)) => response,
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -550,6 +569,42 @@ impl Proxy {
             parts,
             body.map_err(BoxError::from).boxed_unsync(),
         ))
+    }
+}
+
+impl Proxy {
+    /// Over a connection of the client connection's own when the upstream is plain HTTP/1.1
+    /// (and the request is no upgrade), else through the shared pool.
+    async fn send(
+        &self,
+        route: &RouteConfig,
+        request: Request<Body>,
+        affinity: Option<&affinity::Affinity>,
+    ) -> Result<Response<Incoming>, BoxError> {
+        let request = match (affinity, &route.upstream) {
+            (
+                Some(affinity),
+                Upstream::Http {
+                    scheme, authority, ..
+                },
+            ) if !self.affinity_idle_timeout.is_zero()
+                && !route.h2c
+                && *scheme == hyper::http::uri::Scheme::HTTP
+                && request.method() != hyper::Method::CONNECT =>
+            {
+                match affinity
+                    .send(authority, request, self.connect_timeout)
+                    .await
+                {
+                    Ok(response) => return Ok(response),
+                    Err(affinity::SendError::Busy(request)) => *request,
+                    Err(affinity::SendError::Connect(error)) => return Err(error),
+                    Err(affinity::SendError::Http(error)) => return Err(error.into()),
+                }
+            }
+            _ => request,
+        };
+        Ok(self.upstreams.send(route, request).await?)
     }
 }
 
@@ -633,11 +688,11 @@ fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn classify_client_error(error: hyper_util::client::legacy::Error, limit: u64) -> ProxyError {
-    if is_length_limit(&error) {
+fn classify_send_error(error: BoxError, limit: u64) -> ProxyError {
+    if is_length_limit(error.as_ref()) {
         ProxyError::BodyTooLarge { limit }
     } else {
-        ProxyError::UpstreamUnreachable(error.into())
+        ProxyError::UpstreamUnreachable(error)
     }
 }
 

@@ -96,6 +96,7 @@ pub struct RawUpstream {
     pub connect_timeout: Option<String>,
     pub pool_idle_timeout: Option<String>,
     pub pool_max_idle_per_host: Option<usize>,
+    pub affinity_idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,8 +2,10 @@
 //! preface), closed gracefully when it has been idle too long or when the gateway drains.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
@@ -11,9 +13,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::time::{Sleep, sleep_until};
 
 use crate::config::ServerConfig;
-use crate::proxy::ConnInfo;
+use crate::proxy::{ConnInfo, affinity};
 
 /// The HTTP server settings shared by every connection.
 pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
@@ -72,6 +75,44 @@ impl Activity {
     }
 }
 
+/// Closes the upstream connections of a client connection idle for `after`.
+struct UpstreamRelease {
+    after: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl UpstreamRelease {
+    /// Drives the upstream connections and releases them once idle; never completes.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        drivers: &mut affinity::Drivers,
+        affinity: &affinity::Affinity,
+        activity: &Activity,
+    ) -> Poll<()> {
+        let _ = drivers.poll_all(cx);
+        if drivers.is_empty() {
+            self.timer = None;
+            return Poll::Pending;
+        }
+        let after = self.after;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(sleep_until(activity.idle_deadline(after).into())));
+        while timer.as_mut().poll(cx).is_ready() {
+            if activity.is_idle(after) {
+                affinity.release(drivers);
+                self.timer = None;
+                return Poll::Pending;
+            }
+            // Busy: look again one idle period after the last request ends, at the earliest.
+            let next = activity.idle_deadline(after).max(Instant::now() + after);
+            timer.as_mut().reset(next.into());
+        }
+        Poll::Pending
+    }
+}
+
 pub async fn serve<I>(
     io: I,
     info: ConnInfo,
@@ -87,17 +128,23 @@ pub async fn serve<I>(
         in_flight: AtomicUsize::new(0),
         last_done_ms: AtomicU64::new(0),
     });
+    // Upstream connections that follow this client connection; driven below, in this task.
+    let (affinity, mut drivers) = affinity::new();
+    let affinity = Arc::new(affinity);
+    let release_after = live.proxy.load().affinity_idle_timeout();
     let service = {
         let activity = Arc::clone(&activity);
+        let affinity = Arc::clone(&affinity);
         service_fn(move |request| {
             // The proxy of the current config: a reload takes effect on the next request,
             // also on connections that were open before it.
             let proxy = live.proxy.load_full();
             let in_flight = activity.start();
+            let affinity = Arc::clone(&affinity);
             async move {
                 // Boxed: hyper keeps room for this future in every connection, idle or not,
                 // and moves it on every request; the box lives only while a request does.
-                let response = Box::pin(proxy.handle(request, info)).await;
+                let response = Box::pin(proxy.handle(request, info, Some(&affinity))).await;
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
@@ -108,8 +155,16 @@ pub async fn serve<I>(
     let mut connection =
         Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let mut closing = false;
+    let mut upstreams = UpstreamRelease {
+        after: release_after,
+        timer: None,
+    };
     loop {
         tokio::select! {
+            // The upstream connections first: a response they read is then written to the
+            // client in this same poll.
+            biased;
+            () = std::future::poll_fn(|cx| upstreams.poll(cx, &mut drivers, &affinity, &activity)) => {}
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(peer = %info.peer, %error, "connection ended with an error");

@@ -725,6 +725,8 @@ pub struct Recorded {
     pub body_len: u64,
     /// Reading the body failed (the gateway aborted it).
     pub body_error: bool,
+    /// The gateway's port of the upstream connection the request came on.
+    pub peer_port: u16,
 }
 
 impl Recorded {
@@ -767,6 +769,7 @@ type StubBody = BoxBody<Bytes, Infallible>;
 pub struct Stub {
     pub addr: SocketAddr,
     records: Arc<Mutex<Vec<Recorded>>>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -775,29 +778,37 @@ impl Stub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let records: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let open: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
         let recs = records.clone();
+        let opened = open.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
+                let Ok((tcp, peer)) = listener.accept().await else {
                     continue;
                 };
                 let recs = recs.clone();
                 let mode = mode.clone();
+                let opened = opened.clone();
+                opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let recs = recs.clone();
                         let mode = mode.clone();
-                        async move { Ok::<_, Infallible>(stub_handle(req, mode, recs).await) }
+                        async move {
+                            Ok::<_, Infallible>(stub_handle(req, mode, recs, peer.port()).await)
+                        }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(tcp), svc)
                         .await;
+                    opened.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
             }
         });
         Stub {
             addr,
             records,
+            open,
             task,
         }
     }
@@ -809,6 +820,11 @@ impl Stub {
 
     pub fn records(&self) -> Vec<Recorded> {
         self.records.lock().unwrap().clone()
+    }
+
+    /// Connections from the gateway open right now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The only recorded request (panics unless exactly one was recorded).
@@ -847,6 +863,7 @@ async fn stub_handle(
     mut req: Request<Incoming>,
     mode: Mode,
     recs: Arc<Mutex<Vec<Recorded>>>,
+    peer_port: u16,
 ) -> Response<StubBody> {
     let mut rec = Recorded {
         method: req.method().to_string(),
@@ -870,6 +887,7 @@ async fn stub_handle(
             .collect(),
         body_len: 0,
         body_error: false,
+        peer_port,
     };
 
     if let Mode::UpgradeEcho = mode {

@@ -1,0 +1,149 @@
+//! Upstream connections that follow a client connection (`proxy/affinity.rs`): reused by the
+//! client connection's next requests, never shared with another client connection, released
+//! when the client goes idle, replaced when the upstream closes them, and overflowing to the
+//! shared pool for concurrent HTTP/2 streams.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn gateway(upstream: &str, affinity_idle: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .section(&format!(
+            "[upstream]\naffinity_idle_timeout = {affinity_idle:?}"
+        ))
+        .public_route("/", upstream)
+}
+
+/// One TLS keep-alive connection; `n` requests one after another.
+async fn sequential(gw: &TestGateway, paths: &[&str]) -> Vec<RawResponse> {
+    let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+    let mut out = Vec::new();
+    for path in paths {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: front.example\r\n\r\n");
+        write_all_ignoring_reset(&mut s, request.as_bytes()).await;
+        out.push(within("read response", read_response(&mut s)).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_connection_reuses_one_upstream_connection() {
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(gateway(&stub.url(), "30s")).await;
+    let responses = sequential(&gw, &["/a?x=1", "/b", "/c", "/d"]).await;
+    assert!(responses.iter().all(|r| r.status == 200));
+    let records = stub.records();
+    let ports: HashSet<u16> = records.iter().map(|r| r.peer_port).collect();
+    assert_eq!(ports.len(), 1, "{records:#?}");
+    // Origin-form request line and the upstream's own Host, as the pooled client sends them.
+    assert_eq!(records[0].target, "/a?x=1");
+    assert_eq!(
+        records[0].header("host"),
+        Some(stub.addr.to_string().as_str())
+    );
+
+    // A second client connection gets a connection of its own.
+    sequential(&gw, &["/e"]).await;
+    let last = stub.records().pop().unwrap();
+    assert!(
+        !ports.contains(&last.peer_port),
+        "shared with another client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_connection_releases_its_upstream_connection() {
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(gateway(&stub.url(), "200ms")).await;
+    let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+    let get = b"GET /x HTTP/1.1\r\nHost: front.example\r\n\r\n";
+    write_all_ignoring_reset(&mut s, get).await;
+    assert_eq!(within("read", read_response(&mut s)).await.status, 200);
+    assert_eq!(stub.open_connections(), 1);
+    within("the upstream connection to close", async {
+        while stub.open_connections() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The client connection itself stays open and its next request opens a new one.
+    write_all_ignoring_reset(&mut s, get).await;
+    assert_eq!(within("read", read_response(&mut s)).await.status, 200);
+    let records = stub.records();
+    assert_eq!(records.len(), 2);
+    assert_ne!(records[0].peer_port, records[1].peer_port);
+}
+
+/// An upstream that answers one request per connection and then closes it shortly after, as a
+/// server with a short keep-alive timeout does.
+async fn one_request_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while find(&seen, b"\r\n\r\n").is_none() {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_closing_its_keep_alive_connection_costs_no_request() {
+    let (url, upstream) = one_request_upstream().await;
+    let gw = TestGateway::start(gateway(&url, "30s")).await;
+    let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+    for _ in 0..3 {
+        write_all_ignoring_reset(&mut s, b"GET /x HTTP/1.1\r\nHost: f\r\n\r\n").await;
+        let r = within("read", read_response(&mut s)).await;
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.body, b"ok");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    upstream.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_http2_streams_overflow_to_the_shared_pool() {
+    let stub = Stub::start(Mode::Sleep(Duration::from_millis(300))).await;
+    let gw = TestGateway::start(gateway(&stub.url(), "30s")).await;
+    let client = gw.client(true);
+    let mut streams = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let client = client.clone();
+        let url = gw.url(&format!("/s{i}"));
+        streams.spawn(async move {
+            let request = Request::get(url).body(Full::<Bytes>::default()).unwrap();
+            send(&client, request).await.status
+        });
+    }
+    let statuses = within("20 concurrent streams", streams.join_all()).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let ports: HashSet<u16> = stub.records().iter().map(|r| r.peer_port).collect();
+    // All 20 were in flight at once: each needed its own upstream connection, more than one
+    // client connection may hold, so the pool carried the rest.
+    assert_eq!(ports.len(), 20);
+}
