@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side proxy benchmark on 127.0.0.1: direct, nginx (no auth), HAProxy (plain and with
+# Side-by-side proxy benchmark on 127.0.0.1: direct, nginx (no auth), hyper-floor (a hyper proxy
+# that only forwards, bench/floor.rs), HAProxy (plain and with
 # jwt_verify ES256), authgate (ES256 bearer check + identity headers). One wrk thread; every
 # proxy limited to one worker thread. Then authgate and nginx over TLS (keep-alive, full
 # handshakes, resumed sessions) and authgate's RSS with 10,000 idle keep-alive connections.
@@ -35,10 +36,11 @@ fi
 NGINX=$(command -v nginx); HAPROXY=$(command -v haproxy)
 
 echo "== building authgate (release)"
-cargo build --release --quiet --bin authgate --example mint
+cargo build --release --quiet --bin authgate --example mint --example floor
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/release/authgate
 MINT=$TARGET/release/examples/mint
+FLOOR=$TARGET/release/examples/floor
 
 echo "== minting $TOKENS distinct ES256 tokens"
 "$MINT" keygen "$WORK"
@@ -174,7 +176,10 @@ start nginx-proxy "$NGINX" -p "$WORK" -c "$WORK/nginx-proxy.conf"; wait_port 180
 start haproxy-plain "$HAPROXY" -f "$WORK/haproxy-plain.cfg"; wait_port 18082
 start haproxy-jwt "$HAPROXY" -f "$WORK/haproxy-jwt.cfg"; wait_port 18083
 start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+# A hyper proxy that does nothing but forward (bench/floor.rs): what hyper and tokio cost.
+start hyper-floor "$FLOOR" 127.0.0.1:18085 127.0.0.1:18080; wait_port 18085
 sleep 0.5
+HF=$(cat "$WORK/hyper-floor.pid.main")
 NGX=$(family "$(cat "$WORK/nginx-proxy.pid.main")")
 HAP=$(cat "$WORK/haproxy-plain.pid.main"); HAJ=$(cat "$WORK/haproxy-jwt.pid.main")
 AG=$(cat "$WORK/authgate.pid.main")
@@ -182,7 +187,7 @@ AUTH_SAME=(-H "Authorization: Bearer $SAME")
 AUTH_DISTINCT=(-s "$ROOT/bench/distinct.lua")
 
 # Sanity: every setup answers 200 (a JWT setup refusing the token would look fast).
-for port in 18080 18081 18082; do curl -sf "http://127.0.0.1:$port/bench" > /dev/null; done
+for port in 18080 18081 18082 18085; do curl -sf "http://127.0.0.1:$port/bench" > /dev/null; done
 for port in 18083 18084; do curl -sf -H "Authorization: Bearer $SAME" "http://127.0.0.1:$port/bench" > /dev/null; done
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18084/bench)" = 401 ] || { echo "authgate let a request without a token through" >&2; exit 1; }
 
@@ -190,10 +195,11 @@ RESULTS=$WORK/rows.txt
 : > "$RESULTS"
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS"
-  for setup in direct nginx-proxy haproxy-plain haproxy-jwt-same authgate-same haproxy-jwt-distinct authgate-distinct; do
+  for setup in direct nginx-proxy hyper-floor haproxy-plain haproxy-jwt-same authgate-same haproxy-jwt-distinct authgate-distinct; do
     case $setup in
       direct) row=$(measure direct 18080 "") ;;
       nginx-proxy) row=$(measure nginx-proxy 18081 "$NGX") ;;
+      hyper-floor) row=$(measure hyper-floor 18085 "$HF") ;;
       haproxy-plain) row=$(measure haproxy-plain 18082 "$HAP") ;;
       haproxy-jwt-same) row=$(measure haproxy-jwt-same 18083 "$HAJ" "${AUTH_SAME[@]}") ;;
       authgate-same) row=$(measure authgate-same 18084 "$AG" "${AUTH_SAME[@]}") ;;

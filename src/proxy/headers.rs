@@ -113,20 +113,22 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         None
     };
     // A `TE` that `Connection` names goes whole, `trailers` included.
-    let te_trailers = !connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("te"))
-        && headers.get(header::TE).is_some_and(|v| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-            })
-        });
-    // One pass: hop-by-hop fields and every field `Connection` names (names are lower case).
+    let te_trailers = headers.get(header::TE).is_some_and(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
+    }) && !connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("te"));
+    // The fields `Connection` names besides the hop-by-hop ones, parsed once (usually none:
+    // `Connection: keep-alive` is the common value, and an empty Vec does not allocate).
+    let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| !HOP_BY_HOP.iter().any(|h| t.eq_ignore_ascii_case(h)))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect();
+    // One pass over the names.
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| {
-            is_hop_by_hop(name)
-                || connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(name.as_str()))
-        })
+        .filter(|name| is_hop_by_hop(name) || named.contains(name))
         .cloned()
         .collect();
     for name in doomed {
@@ -201,6 +203,34 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Clie
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer the client's own
 /// versions (and `Forwarded`) are discarded; from a trusted proxy they are kept and extended.
+/// An address as a header value; IPv4 without the formatting machinery (every request).
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_maybe_shared(bytes::Bytes::from(ip.to_string()))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    };
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        let (hundreds, tens, ones) = (octet / 100, octet / 10 % 10, octet % 10);
+        if hundreds > 0 {
+            text[len] = b'0' + hundreds;
+            len += 1;
+        }
+        if hundreds > 0 || tens > 0 {
+            text[len] = b'0' + tens;
+            len += 1;
+        }
+        text[len] = b'0' + ones;
+        len += 1;
+    }
+    HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
 pub fn set_forwarded(
     headers: &mut HeaderMap,
     peer: IpAddr,
@@ -226,11 +256,11 @@ pub fn set_forwarded(
         .filter_map(|v| v.to_str().ok())
         .collect();
     let xff = if chain.is_empty() {
-        peer.to_string()
+        Ok(ip_value(peer))
     } else {
-        format!("{}, {peer}", chain.join(", "))
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(format!("{}, {peer}", chain.join(", "))))
     };
-    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+    if let Ok(value) = xff {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {

@@ -217,3 +217,20 @@ fn request_ids() {
         &HeaderValue::from_str(&"a".repeat(129)).expect("value")
     ));
 }
+
+#[test]
+fn ip_values_match_display() {
+    for ip in [
+        "0.0.0.0",
+        "127.0.0.1",
+        "10.20.30.40",
+        "255.255.255.255",
+        "192.168.100.9",
+        "1.0.10.100",
+        "::1",
+        "2001:db8::42",
+    ] {
+        let ip: IpAddr = ip.parse().expect("ip");
+        assert_eq!(ip_value(ip).to_str().expect("ascii"), ip.to_string());
+    }
+}
