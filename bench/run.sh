@@ -209,10 +209,10 @@ for run in $(seq "$RUNS"); do
         kill "$AG"; wait "$AG" 2>/dev/null || true
         start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
         AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
-        before=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
+        before=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{sub(/^authgate_token_cache_/, "", $1); sub(/_total$/, "", $1); printf "%s=%s ", $1, $2}')
         row=$(measure authgate-distinct 18084 "$AG" "${AUTH_DISTINCT[@]}")
-        after=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{print $2}' | tr '\n' ' ')
-        echo "cache (hits misses) before: $before after: $after" >> "$WORK/cache.txt" ;;
+        after=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{sub(/^authgate_token_cache_/, "", $1); sub(/_total$/, "", $1); printf "%s=%s ", $1, $2}')
+        echo "before: $before after: $after" >> "$WORK/cache.txt" ;;
     esac
     echo "$run|$row" | tee -a "$RESULTS"
   done
@@ -319,7 +319,7 @@ for name in order:
     print(f"| {name} | {rps:,.0f} | {rps/direct:.2f} | {p50:.2f} ms | {p99:.2f} ms | {cpu} | {rs[-1][4] if rs[-1][4] != '-' else '—'} | {max(r[5] for r in rs)} |")
 before, after = open(sys.argv[2]).read().split()
 print(f"\nauthgate RSS with 10,000 idle keep-alive connections: {after} MB (before: {before} MB).")
-print("\nVerified-token cache during the distinct-token runs (hits misses, cumulative):")
+print("\nVerified-token cache of the fresh process of each distinct-token run:")
 for line in open(sys.argv[3]):
     print(f"- {line.strip()}")
 tls_order, tls = [], {}

@@ -27,7 +27,16 @@ pub struct Metrics {
     failed_logins: Counter,
     /// Request series by route name (a bounded set: routes, token endpoints, `-`).
     routes: DashMap<String, Arc<RouteHandles>>,
+    /// Upkeeps run by the background task (for its test).
+    upkeeps: std::sync::atomic::AtomicU64,
 }
+
+/// Histogram samples queue up until an upkeep folds them into the buckets. A scrape runs one,
+/// but without scrapes the queue would grow by every request: a task runs one this often.
+#[cfg(not(test))]
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+#[cfg(test)]
+const UPKEEP_EVERY: Duration = Duration::from_millis(50);
 
 /// One route's request series.
 struct RouteHandles {
@@ -69,6 +78,29 @@ impl AuthFailure {
     }
 }
 
+/// Runs an upkeep every [`UPKEEP_EVERY`] while `metrics` lives (outside a runtime: never).
+fn spawn_upkeep(metrics: &Arc<Metrics>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(metrics);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(metrics) = weak.upgrade() else {
+                return;
+            };
+            metrics.handle.run_upkeep();
+            metrics
+                .upkeeps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+}
+
 impl Metrics {
     pub fn new() -> Arc<Self> {
         let builder = PrometheusBuilder::new()
@@ -82,13 +114,16 @@ impl Metrics {
             &Key::from_static_name("authgate_failed_logins_total"),
             &META,
         );
-        Arc::new(Metrics {
+        let metrics = Arc::new(Metrics {
             recorder,
             handle,
             open_connections,
             failed_logins,
             routes: DashMap::new(),
-        })
+            upkeeps: std::sync::atomic::AtomicU64::new(0),
+        });
+        spawn_upkeep(&metrics);
+        metrics
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
@@ -251,4 +286,30 @@ pub struct Scraped {
     pub store: Option<crate::store::StoreHealth>,
     /// Client connections open now (HTTPS and plain listeners).
     pub open_connections: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upkeep_runs_without_scrapes_and_stops_with_the_metrics() {
+        let metrics = Metrics::new();
+        let weak = Arc::downgrade(&metrics);
+        metrics.request(
+            "r",
+            &hyper::Method::GET,
+            200,
+            Duration::from_millis(1),
+            None,
+        );
+        tokio::time::sleep(UPKEEP_EVERY * 2 + Duration::from_millis(10)).await;
+        assert!(metrics.upkeeps.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        drop(metrics);
+        tokio::time::sleep(UPKEEP_EVERY * 2).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the upkeep task keeps the metrics alive"
+        );
+    }
 }
