@@ -129,21 +129,49 @@ async fn an_upstream_closing_its_keep_alive_connection_costs_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_http2_streams_overflow_to_the_shared_pool() {
     let stub = Stub::start(Mode::Sleep(Duration::from_millis(300))).await;
-    let gw = TestGateway::start(gateway(&stub.url(), "30s")).await;
-    let client = gw.client(true);
+    // Pooled connections close soon after the burst; the client connection's stay.
+    let config = GatewayConfig::new()
+        .section("[upstream]\naffinity_idle_timeout = \"30s\"\npool_idle_timeout = \"200ms\"")
+        .public_route("/", &stub.url());
+    let gw = TestGateway::start(config).await;
+    // One HTTP/2 connection, kept open to the end: its upstream connections live with it.
+    let tls = tls_connect(gw.https_addr, &gw.cert, &[b"h2"]).await;
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
     let mut streams = tokio::task::JoinSet::new();
     for i in 0..20 {
-        let client = client.clone();
-        let url = gw.url(&format!("/s{i}"));
+        let mut sender = sender.clone();
         streams.spawn(async move {
-            let request = Request::get(url).body(Full::<Bytes>::default()).unwrap();
-            send(&client, request).await.status
+            let request = Request::get(format!("https://localhost/s{i}"))
+                .body(Full::<Bytes>::default())
+                .unwrap();
+            sender
+                .send_request(request)
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         });
     }
     let statuses = within("20 concurrent streams", streams.join_all()).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let ports: HashSet<u16> = stub.records().iter().map(|r| r.peer_port).collect();
-    // All 20 were in flight at once: each needed its own upstream connection, more than one
-    // client connection may hold, so the pool carried the rest.
+    // All 20 were in flight at once, each on an upstream connection of its own: the client
+    // connection held at most 8 of them, the pool carried the rest (through a URI it can
+    // route: every stream answered 200).
     assert_eq!(ports.len(), 20);
+    within("the pooled connections to close", async {
+        while stub.open_connections() > 8 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stub.open_connections(), 8, "the client connection's own");
+    drop(sender);
 }

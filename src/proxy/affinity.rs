@@ -20,7 +20,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::header::{self, HeaderValue};
-use hyper::http::uri::{Authority, PathAndQuery};
+use hyper::http::uri::{Authority, PathAndQuery, Scheme};
 use hyper::{Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -87,8 +87,8 @@ impl Affinity {
         mut request: Request<Body>,
         connect_timeout: Duration,
     ) -> Result<Response<Incoming>, SendError> {
-        to_origin_form(&mut request, authority);
         if let Some(mut sender) = self.take(authority) {
+            to_origin_form(&mut request, authority);
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     self.put(authority, sender);
@@ -97,15 +97,23 @@ impl Affinity {
                 // Closed (by the upstream's keep-alive timeout, say) before it took the
                 // request: nothing was sent, so a fresh connection may carry it.
                 Err(mut error) => match error.take_message() {
-                    Some(unsent) => request = unsent,
+                    Some(unsent) => {
+                        request = unsent;
+                        to_absolute_form(&mut request, authority);
+                    }
                     None => return Err(SendError::Http(error.into_error())),
                 },
             }
         }
-        if self.open.load(Ordering::Relaxed) >= MAX_PER_CLIENT {
+        // The slot is taken before connecting: requests arriving together (HTTP/2 streams)
+        // must not all pass the limit while their connections are still being opened.
+        if self.open.fetch_add(1, Ordering::Relaxed) >= MAX_PER_CLIENT {
+            self.open.fetch_sub(1, Ordering::Relaxed);
             return Err(SendError::Busy(Box::new(request)));
         }
-        let mut sender = self.connect(authority, connect_timeout).await?;
+        let slot = OpenGuard(Arc::clone(&self.open));
+        let mut sender = self.connect(authority, connect_timeout, slot).await?;
+        to_origin_form(&mut request, authority);
         match sender.try_send_request(request).await {
             Ok(response) => {
                 self.put(authority, sender);
@@ -113,11 +121,6 @@ impl Affinity {
             }
             Err(error) => Err(SendError::Http(error.into_error())),
         }
-    }
-
-    /// Whether any upstream connection is open.
-    pub fn holds_connections(&self) -> bool {
-        self.open.load(Ordering::Relaxed) > 0
     }
 
     fn take(&self, authority: &Authority) -> Option<http1::SendRequest<Body>> {
@@ -134,10 +137,12 @@ impl Affinity {
         idle.push((authority.clone(), sender));
     }
 
+    /// Opens a connection; `slot` (dropped on failure) then counts it until its driver ends.
     async fn connect(
         &self,
         authority: &Authority,
         timeout: Duration,
+        slot: OpenGuard,
     ) -> Result<http1::SendRequest<Body>, SendError> {
         let host = authority.host();
         let host = host
@@ -160,10 +165,8 @@ impl Affinity {
         let (sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(SendError::Http)?;
-        self.open.fetch_add(1, Ordering::Relaxed);
-        let guard = OpenGuard(Arc::clone(&self.open));
         let driver: Driver = Box::pin(async move {
-            let _open = guard;
+            let _open = slot;
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "upstream connection ended with an error");
             }
@@ -219,6 +222,24 @@ fn to_origin_form(request: &mut Request<Body>, authority: &Authority) {
     *request.uri_mut() = Uri::from(path);
 }
 
+/// Back to what the shared pool needs (it connects by the URI), for a request that a closed
+/// connection returned unsent and that now overflows to the pool.
+fn to_absolute_form(request: &mut Request<Body>, authority: &Authority) {
+    let path = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if let Ok(uri) = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
+    {
+        *request.uri_mut() = uri;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +270,7 @@ mod tests {
         let mut r = request("http://backend:80/x");
         to_origin_form(&mut r, &authority);
         assert_eq!(r.headers()[header::HOST], "backend");
+        to_absolute_form(&mut r, &authority);
+        assert_eq!(r.uri().to_string(), "http://backend:80/x");
     }
 }
