@@ -24,7 +24,7 @@ fn gateway(upstream: &str, affinity_idle: &str) -> GatewayConfig {
         .public_route("/", upstream)
 }
 
-/// One TLS keep-alive connection; `n` requests one after another.
+/// GETs `paths` one after another over one TLS keep-alive connection.
 async fn sequential(gw: &TestGateway, paths: &[&str]) -> Vec<RawResponse> {
     let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
     let mut out = Vec::new();
