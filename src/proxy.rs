@@ -390,15 +390,20 @@ impl Proxy {
         Ok(())
     }
 
-    /// The route for `path` on `host` and `method`, or why there is none.
-    fn select_route(
+    /// The route for the request's authority, `path` (normalised) and method, or why there is
+    /// none; with the authority the client addressed (the upstream may get it as `Host`).
+    fn select_route<B>(
         &self,
-        host: Option<&str>,
+        request: &Request<B>,
         path: &str,
-        method: &hyper::Method,
-    ) -> Result<Arc<RouteConfig>, ProxyError> {
-        match self.routes.lookup(host, path, method) {
-            RouteMatch::Found(route) => Ok(Arc::clone(route)),
+    ) -> Result<(Option<HeaderValue>, Arc<RouteConfig>), ProxyError> {
+        let authority = request_authority(request);
+        let host = authority
+            .as_ref()
+            .and_then(|a| a.to_str().ok())
+            .map(routes::request_host);
+        match self.routes.lookup(host.as_deref(), path, request.method()) {
+            RouteMatch::Found(route) => Ok((authority, Arc::clone(route))),
             RouteMatch::MethodNotAllowed(methods) => Err(ProxyError::MethodNotAllowed(methods)),
             RouteMatch::NotFound => Err(ProxyError::NoRoute),
         }
@@ -466,12 +471,7 @@ impl Proxy {
             exchange.endpoint = true;
             return Ok(response);
         }
-        let authority = request_authority(&request);
-        let host = authority
-            .as_ref()
-            .and_then(|a| a.to_str().ok())
-            .map(routes::request_host);
-        let route = self.select_route(host.as_deref(), &path, request.method())?;
+        let (authority, route) = self.select_route(&request, &path)?;
         exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
         // Limits by address come before authentication (a flood never costs a signature
@@ -570,9 +570,7 @@ impl Proxy {
             body.map_err(BoxError::from).boxed_unsync(),
         ))
     }
-}
 
-impl Proxy {
     /// Over a connection of the client connection's own when the upstream is plain HTTP/1.1
     /// (and the request is no upgrade), else through the shared pool.
     async fn send(

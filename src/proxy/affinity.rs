@@ -187,14 +187,13 @@ impl Affinity {
 }
 
 impl Drivers {
-    /// Drives every upstream connection of the client connection; never completes.
-    pub fn poll_all(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Drives every upstream connection of the client connection (registering `cx` with each).
+    pub fn poll_all(&mut self, cx: &mut Context<'_>) {
         while let Poll::Ready(Some(driver)) = self.incoming.poll_recv(cx) {
             self.running.push(driver);
         }
         self.running
             .retain_mut(|driver| driver.as_mut().poll(cx).is_pending());
-        Poll::Pending
     }
 
     pub fn is_empty(&self) -> bool {

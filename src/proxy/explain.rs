@@ -11,7 +11,7 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Request, Uri};
 
 use super::error::ProxyError;
-use super::{Audit, ConnInfo, JWKS_PATH, Proxy, Rewrite, headers, path, request_authority, routes};
+use super::{Audit, ConnInfo, JWKS_PATH, Proxy, Rewrite, headers, path};
 use crate::authz::Identity;
 use crate::config::RouteConfig;
 
@@ -83,12 +83,7 @@ impl Proxy {
             return Ok(());
         }
         let client = headers::client_addr(peer.ip(), request.headers(), &self.trusted_proxies);
-        let authority = request_authority(&request);
-        let host = authority
-            .as_ref()
-            .and_then(|a| a.to_str().ok())
-            .map(routes::request_host);
-        let route = self.select_route(host.as_deref(), &path, request.method())?;
+        let (authority, route) = self.select_route(&request, &path)?;
         out.target = Target::Route(Arc::clone(&route));
         let request_id = HeaderValue::from_static("explain");
         let identity = self

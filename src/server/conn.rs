@@ -90,7 +90,7 @@ impl UpstreamRelease {
         affinity: &affinity::Affinity,
         activity: &Activity,
     ) -> Poll<()> {
-        let _ = drivers.poll_all(cx);
+        drivers.poll_all(cx);
         if drivers.is_empty() {
             self.timer = None;
             return Poll::Pending;
