@@ -16,11 +16,23 @@ pub enum KeysCommand {
     /// Generate a key in state `pending` (published, not yet signing).
     Add(AlgArgs),
     /// pending → active; the algorithm's previous active key becomes retiring.
-    Activate { kid: String },
+    Activate {
+        /// A key id; generated ones are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// active → retiring (verifies, no longer signs); pending/retiring → retired.
-    Retire { kid: String },
+    Retire {
+        /// A key id; generated ones are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Emergency: tokens signed by this key stop verifying at once.
-    Revoke { kid: String },
+    Revoke {
+        /// A key id; generated ones are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Add a pending key that becomes active after a delay (`[store] key_activation_delay`).
     Rotate {
         #[command(flatten)]
@@ -125,4 +137,31 @@ pub(super) async fn run(cli: &Cli, command: KeysCommand, delay: Duration) -> any
 async fn audit(cli: &Cli, action: &str, key: &SigningKey) -> anyhow::Result<()> {
     let details = json!({"alg": key.alg.as_str(), "bits": key.bits, "state": key.state.as_str(), "activate_after": key.activate_after});
     cli.audit(action, format!("key:{}", key.kid), details).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    }
+
+    #[test]
+    fn a_key_id_may_start_with_a_hyphen() {
+        // One generated kid in 64 starts with `-` (base64url).
+        for verb in ["activate", "retire", "revoke"] {
+            let parsed = Keys::try_parse_from(["keys", verb, "-Oc26R6h1sXPRft"]);
+            let kid = match parsed.map(|k| k.command) {
+                Ok(KeysCommand::Activate { kid })
+                | Ok(KeysCommand::Retire { kid })
+                | Ok(KeysCommand::Revoke { kid }) => kid,
+                other => panic!("{verb}: {other:?}"),
+            };
+            assert_eq!(kid, "-Oc26R6h1sXPRft");
+        }
+    }
 }
