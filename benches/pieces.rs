@@ -1,5 +1,6 @@
 //! The per-request pieces besides token validation (`benches/verify.rs`): the header rewrite on
-//! the way to the upstream and back, and token minting (what `/oauth2/token` signs).
+//! the way to the upstream and back, the legacy-stack checks of a request (framing, path
+//! readings), and token minting (what `/oauth2/token` signs).
 //!
 //! `cargo bench --bench pieces`
 
@@ -7,7 +8,9 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use authgate::config::DEFAULT_STRIP_HEADERS;
 use authgate::proxy::headers::{self, ClientAddr, IdentityNames, X_REQUEST_ID};
+use authgate::proxy::{path, readings, rules};
 use authgate::tokens::{AccessTokenSpec, SigningKey, issue};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hyper::HeaderMap;
@@ -59,7 +62,13 @@ fn bench_headers(c: &mut Criterion) {
         HeaderName::from_static("x-client-id"),
         HeaderName::from_static("x-impersonator-id"),
     ];
-    let identity = IdentityNames::new(names.iter());
+    // The identity names plus the built-in strip list, as a gateway with defaults has them.
+    let identity = IdentityNames::new(names.iter()).with(DEFAULT_STRIP_HEADERS.iter().map(|n| {
+        match n.strip_suffix('*') {
+            Some(prefix) => (prefix, true),
+            None => (*n, false),
+        }
+    }));
     let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let client = ClientAddr {
         ip: peer,
@@ -82,6 +91,21 @@ fn bench_headers(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // Framing checks, normalisation and the path's other readings: a plain path (the common
+    // case) and one with a `;` parameter and a suffix (every reading computed).
+    for (label, raw) in [
+        ("plain", "/api/v1/orders/42"),
+        ("readings", "/api/v1/orders;jsessionid=1/42.json"),
+    ] {
+        c.bench_function(&format!("request/legacy_checks_{label}"), |b| {
+            b.iter(|| {
+                rules::check_framing(hyper::Version::HTTP_11, &hyper::Method::GET, &request)
+                    .expect("framing");
+                let normal = path::normalize(black_box(raw)).expect("path");
+                black_box(readings::read(&normal).expect("readings").paths.len())
+            })
+        });
+    }
     let response = response_headers();
     c.bench_function("headers/response_hop_by_hop", |b| {
         b.iter_batched_ref(

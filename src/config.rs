@@ -26,7 +26,9 @@ pub use dialects::{
     TokensConfig,
 };
 use raw::{RawConfig, RawSize};
-pub use route::{AuthPolicy, HostMatch, RateKey, RateLimitConfig, RouteConfig, Upstream};
+pub use route::{
+    AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, Upstream,
+};
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
 pub use units::{parse_duration, parse_size};
 pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};
@@ -129,9 +131,65 @@ pub struct IdentityConfig {
     pub assertion_header: HeaderName,
     /// Carries the client id of a `client_credentials` token (which has no user).
     pub client_header: HeaderName,
-    /// Further names a client must never be able to send upstream.
-    pub strip_headers: Vec<HeaderName>,
+    /// Names a client must never be able to send upstream besides the identity names: the
+    /// defaults ([`DEFAULT_STRIP_HEADERS`]) minus the `!`-kept ones, plus the operator's.
+    pub strip_headers: Vec<StripHeader>,
 }
+
+/// One `strip_headers` entry: a name, or with `prefix` every name that starts with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripHeader {
+    pub name: HeaderName,
+    pub prefix: bool,
+}
+
+/// Removed from every request before it is forwarded (`[identity] strip_headers` adds to
+/// these; `"!Name"` keeps one). Upstream frameworks trust them: routing by the original URL
+/// (Symfony, Zend, IIS), the client address (nginx realip, CDNs), method overrides (Laravel,
+/// Symfony, Express; a route's `method_override = true` keeps those three), and the identity
+/// headers of other auth proxies (oauth2-proxy, Authelia, Grafana, Envoy, Kong, Google IAP,
+/// AWS ALB, Cloudflare Access, Azure App Service, TLS terminators) that migrated apps still
+/// believe.
+pub const DEFAULT_STRIP_HEADERS: [&str; 31] = [
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Original-URI",
+    "X-Real-IP",
+    "True-Client-IP",
+    "X-Client-IP",
+    "CF-Connecting-IP",
+    "Fastly-Client-IP",
+    "X-Cluster-Client-IP",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "Remote-*",
+    "X-User",
+    "X-Group",
+    "X-Forwarded-User",
+    "X-Forwarded-Email",
+    "X-Forwarded-Preferred-Username",
+    "X-Auth-Request-*",
+    "X-WEBAUTH-USER",
+    "X-Forwarded-Client-Cert",
+    "X-SSL-Client-*",
+    "X-MS-CLIENT-PRINCIPAL*",
+    "x-envoy-*",
+    "X-Authenticated-User*",
+    "X-Consumer-*",
+    "X-Goog-Authenticated-User-*",
+    "X-Amzn-Oidc-*",
+    "Cf-Access-*",
+    "Client-IP",
+    "X-ProxyUser-Ip",
+];
+
+/// The method override headers among [`DEFAULT_STRIP_HEADERS`].
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 impl IdentityConfig {
     /// Every identity header name the config declares anywhere, routes included.
@@ -148,7 +206,6 @@ impl IdentityConfig {
         ]
         .into_iter()
         .chain(self.scope_header.iter())
-        .chain(self.strip_headers.iter())
         .chain(
             routes
                 .iter()
@@ -517,15 +574,53 @@ impl Resolver {
                 raw.client_header.as_deref(),
                 "x-client-id",
             )?,
-            strip_headers: raw
-                .strip_headers
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    self.header(&format!("identity.strip_headers[{i}]"), Some(name), "")
-                })
-                .collect::<Result<_, _>>()?,
+            strip_headers: self.strip_headers(&raw.strip_headers)?,
         })
+    }
+
+    /// The defaults, minus `"!Name"` entries, plus the operator's names (`"Name*"`: a prefix).
+    fn strip_headers(&self, raw: &[String]) -> Result<Vec<StripHeader>, ConfigError> {
+        let entry = |key: &str, text: &str| -> Result<StripHeader, ConfigError> {
+            let (name, prefix) = match text.strip_suffix('*') {
+                Some(name) => (name, true),
+                None => (text, false),
+            };
+            let name = self.header(key, Some(name), "")?;
+            // Compared without punctuation and leading `x`s (`proxy::headers::IdentityNames`).
+            if !name
+                .as_str()
+                .bytes()
+                .any(|b| b.is_ascii_alphanumeric() && b != b'x')
+            {
+                return Err(self.err(key, format!("`{text}` has no letter or digit besides `x`")));
+            }
+            Ok(StripHeader { name, prefix })
+        };
+        let mut list: Vec<StripHeader> = DEFAULT_STRIP_HEADERS
+            .iter()
+            .map(|text| entry("identity.strip_headers", text))
+            .collect::<Result<_, _>>()?;
+        for (i, text) in raw.iter().enumerate() {
+            let key = format!("identity.strip_headers[{i}]");
+            match text.strip_prefix('!') {
+                Some(kept) => {
+                    let kept = entry(&key, kept)?;
+                    let before = list.len();
+                    list.retain(|e| *e != kept);
+                    if list.len() == before {
+                        return Err(self.err(
+                            &key,
+                            format!(
+                                "`{text}` keeps a header, but `{}` is not a default",
+                                &text[1..]
+                            ),
+                        ));
+                    }
+                }
+                None => list.push(entry(&key, text)?),
+            }
+        }
+        Ok(list)
     }
 }
 

@@ -37,10 +37,16 @@ pub struct RevocationCache {
     loaded_at: AtomicU64,
     /// Seconds after which an unrefreshed snapshot is not trusted; 0 = always trusted.
     max_staleness: AtomicU64,
+    /// Loads are numbered when they start reading the store (`Snapshot::load`).
+    loads: AtomicU64,
 }
 
 #[derive(Default)]
 struct Snapshot {
+    /// The number of the load that read this snapshot: a load that started earlier (the
+    /// periodic refresh racing a reload right after a revocation) may finish later, and must
+    /// not put back what it read before the revocation committed.
+    load: u64,
     jtis: HashSet<String>,
     /// user id → not-before (Unix seconds).
     not_before: HashMap<String, u64>,
@@ -106,6 +112,7 @@ impl Keyring {
                 snapshot: RwLock::default(),
                 loaded_at: AtomicU64::new(0),
                 max_staleness: AtomicU64::new(0),
+                loads: AtomicU64::new(0),
             }),
             stats: crate::authn::KeySetCounters::default(),
         }
@@ -236,8 +243,10 @@ impl Keyring {
     }
 
     async fn refresh_revocations_at(&self, now: i64) -> Result<(), KeyringError> {
+        let load = self.revocations.loads.fetch_add(1, Ordering::SeqCst) + 1;
         let revoked = self.store.revocations(now).await?;
         let snapshot = Snapshot {
+            load,
             jtis: revoked
                 .denied_jtis
                 .into_iter()
@@ -249,7 +258,9 @@ impl Keyring {
                 .map(|(user, at)| (user.to_string(), u64::try_from(at).unwrap_or(0)))
                 .collect(),
         };
-        if let Ok(mut current) = self.revocations.snapshot.write() {
+        if let Ok(mut current) = self.revocations.snapshot.write()
+            && current.load < load
+        {
             *current = snapshot;
         }
         self.revocations
@@ -396,6 +407,7 @@ mod tests {
             snapshot: RwLock::default(),
             loaded_at: AtomicU64::new(loaded),
             max_staleness: AtomicU64::new(max),
+            loads: AtomicU64::new(0),
         };
         let own = principal("https://gw");
         assert!(cache(now - 100, 60).is_stale(&own));

@@ -12,7 +12,10 @@ pub mod explain;
 pub mod headers;
 pub mod path;
 pub mod ratelimit;
+pub mod readings;
 pub mod routes;
+pub mod rules;
+mod select;
 pub(crate) mod upstream;
 
 use std::net::SocketAddr;
@@ -21,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body as _, Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
@@ -35,8 +38,9 @@ use crate::dialects::Endpoints;
 use crate::keyring::Keyring;
 use crate::store::{AuditEvent, StoreError};
 pub use error::ProxyError;
-use headers::{ClientAddr, IdentityNames, X_REQUEST_ID};
-use routes::{RouteMatch, RouteTable};
+use headers::{ClientAddr, IdentityNames, UpgradeRequest, X_REQUEST_ID};
+use routes::RouteTable;
+use select::Selection;
 pub use upstream::UpstreamSetupError;
 use upstream::Upstreams;
 
@@ -92,6 +96,8 @@ enum Audit {
 /// The inputs of [`Proxy::rewrite`].
 struct Rewrite<'a> {
     route: &'a RouteConfig,
+    /// The strictest selected route: its identity header names are used.
+    policy: &'a RouteConfig,
     identity: Option<&'a Identity>,
     conn: &'a ConnInfo,
     client: ClientAddr,
@@ -99,6 +105,80 @@ struct Rewrite<'a> {
     authority: Option<HeaderValue>,
     upgrade: bool,
     path: &'a str,
+    /// The query to forward (an accepted `access_token` removed).
+    query: Option<&'a str>,
+    /// Method override headers are forwarded.
+    method_override: bool,
+}
+
+/// What [`Proxy::prepare`] decided.
+struct Prepared {
+    selection: Selection,
+    identity: Option<Identity>,
+    query: Option<String>,
+    upgrade: bool,
+}
+
+/// A form body is read (for `_method`) up to this much on routes with `method_override`.
+const FORM_BYTES: u64 = 1 << 20;
+
+/// The request body: streamed as it arrives, or already read (a form's `_method`).
+enum Inbound {
+    Stream(Incoming),
+    Buffered(Bytes),
+}
+
+impl Inbound {
+    /// Reads a streamed body whole, up to `limit` bytes.
+    async fn buffer(&mut self, limit: u64) -> Result<Bytes, ProxyError> {
+        let bytes = match std::mem::replace(self, Inbound::Buffered(Bytes::new())) {
+            Inbound::Buffered(bytes) => bytes,
+            Inbound::Stream(body) => {
+                Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+                    .collect()
+                    .await
+                    .map_err(|error| classify_body_error(error, limit))?
+                    .to_bytes()
+            }
+        };
+        *self = Inbound::Buffered(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The body the upstream gets: limited to `limit`, client errors marked as the client's,
+    /// identity names removed from trailers.
+    fn into_upstream(self, limit: u64, names: Arc<IdentityNames>) -> Body {
+        match self {
+            Inbound::Buffered(bytes) => Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            Inbound::Stream(body) => {
+                Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+                    .map_err(|error| BoxError::from(ClientBodyError(error)))
+                    // Trailers are headers too: a client must not smuggle an identity in them.
+                    .map_frame(move |frame| match frame.into_trailers() {
+                        Ok(mut trailers) => {
+                            headers::remove_identity(&mut trailers, &names);
+                            Frame::trailers(trailers)
+                        }
+                        Err(frame) => frame,
+                    })
+                    .boxed_unsync()
+            }
+        }
+    }
+}
+
+/// The client's request body failed (malformed chunking, a reset): the client's fault, 400,
+/// never the upstream's 502.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body could not be read")]
+struct ClientBodyError(#[source] BoxError);
+
+fn empty_body() -> Body {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// What the access log reports besides the response.
@@ -127,9 +207,15 @@ impl Proxy {
             scope_header: config.identity.scope_header.clone(),
             assertion_header: config.identity.assertion_header.clone(),
             client_header: config.identity.client_header.clone(),
-            identity: Arc::new(IdentityNames::new(
-                config.identity.all_names(&config.routes),
-            )),
+            identity: Arc::new(
+                IdentityNames::new(config.identity.all_names(&config.routes)).with(
+                    config
+                        .identity
+                        .strip_headers
+                        .iter()
+                        .map(|h| (h.name.as_str(), h.prefix)),
+                ),
+            ),
             upstreams: Upstreams::new(&config.upstream, &config.routes)?,
             connect_timeout: config.upstream.connect_timeout,
             affinity_idle_timeout: config.upstream.affinity_idle_timeout,
@@ -196,6 +282,10 @@ impl Proxy {
         response
             .headers_mut()
             .insert(&X_REQUEST_ID, request_id.clone());
+        if method == hyper::Method::HEAD {
+            // RFC 9110 §9.3.2: never a body (over HTTP/2 one is a protocol error to clients).
+            *response.body_mut() = empty_body();
+        }
         if let Some(metrics) = &self.metrics {
             let route = match (&exchange.route, &exchange.path) {
                 (Some(route), _) => route.name.as_str(),
@@ -229,22 +319,30 @@ impl Proxy {
         response
     }
 
-    /// Public routes: no identity. Others: a verified token, the route's policy, and any
-    /// impersonation the client asked for; nothing is forwarded when this fails.
+    /// Public routes: no identity. Others: a verified token, the policy of every selected
+    /// route, and any impersonation the client asked for (decided on the strictest route);
+    /// nothing is forwarded when this fails.
     async fn authorize(
         &self,
-        route: &RouteConfig,
+        selection: &Selection,
         headers: &hyper::HeaderMap,
+        query_token: Option<&str>,
         client: ClientAddr,
         request_id: &HeaderValue,
         audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
+        let route = &*selection.policy;
         if route.auth == AuthPolicy::Public {
             return Ok(None);
         }
-        let principal = self.authn.authenticate(headers).await?;
+        let principal = self.authn.authenticate_with(headers, query_token).await?;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
         let mut identity = authz::decide(&principal, route, &requested)?;
+        for other in selection.all() {
+            if !Arc::ptr_eq(other, &selection.policy) && other.auth != AuthPolicy::Public {
+                authz::decide(&principal, other, &requested)?;
+            }
+        }
         // Header-based impersonation is audited per request; a token-exchange token was
         // audited when it was issued.
         if let Some(admin) = identity
@@ -390,25 +488,6 @@ impl Proxy {
         Ok(())
     }
 
-    /// The route for the request's authority, `path` (normalised) and method, or why there is
-    /// none; with the authority the client addressed (the upstream may get it as `Host`).
-    fn select_route<B>(
-        &self,
-        request: &Request<B>,
-        path: &str,
-    ) -> Result<(Option<HeaderValue>, Arc<RouteConfig>), ProxyError> {
-        let authority = request_authority(request);
-        let host = authority
-            .as_ref()
-            .and_then(|a| a.to_str().ok())
-            .map(routes::request_host);
-        match self.routes.lookup(host.as_deref(), path, request.method()) {
-            RouteMatch::Found(route) => Ok((authority, Arc::clone(route))),
-            RouteMatch::MethodNotAllowed(methods) => Err(ProxyError::MethodNotAllowed(methods)),
-            RouteMatch::NotFound => Err(ProxyError::NoRoute),
-        }
-    }
-
     /// What the upstream receives instead of what the client sent: hop-by-hop and identity
     /// headers out, `X-Forwarded-*` and the request id set, the verified identity injected, the
     /// Host and URI of the upstream.
@@ -418,7 +497,19 @@ impl Proxy {
         r: Rewrite<'_>,
     ) -> Result<(), ProxyError> {
         headers::remove_hop_by_hop(&mut parts.headers, r.upgrade);
+        // A route that allows method overrides gets them; they are on the strip list otherwise.
+        let overrides: Vec<(&'static str, HeaderValue)> = if r.method_override {
+            crate::config::METHOD_OVERRIDE_HEADERS
+                .iter()
+                .filter_map(|name| parts.headers.get(*name).map(|v| (*name, v.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
         headers::remove_identity(&mut parts.headers, &self.identity);
+        for (name, value) in overrides {
+            parts.headers.insert(name, value);
+        }
         let proto = if r.conn.tls { "https" } else { "http" };
         let host_text = r.authority.as_ref().and_then(|a| a.to_str().ok());
         headers::set_forwarded(
@@ -430,22 +521,138 @@ impl Proxy {
         );
         parts.headers.insert(&X_REQUEST_ID, r.request_id.clone());
         if let Some(identity) = r.identity {
-            self.inject(&mut parts.headers, r.route, identity)?;
+            self.inject(&mut parts.headers, r.policy, identity)?;
         }
         let keep_host = r.route.preserve_host || r.route.upstream == Upstream::Echo;
         match r.authority.filter(|_| keep_host) {
             Some(host) => parts.headers.insert(header::HOST, host),
             None => parts.headers.remove(header::HOST),
         };
-        parts.uri = upstream_uri(r.route, r.path, parts.uri.query())
-            .map_err(|e| ProxyError::Internal(e.into()))?;
+        parts.uri =
+            upstream_uri(r.route, r.path, r.query).map_err(|e| ProxyError::Internal(e.into()))?;
         parts.version = Version::HTTP_11;
         Ok(())
     }
 
+    /// Everything decided before a byte goes upstream: framing, the path and its readings,
+    /// the routes, method override, query rules, rate limits, authorization and the upgrade.
+    /// `body` may be read here (a form's `_method`); on an error it is drained by the caller.
+    /// `seen` gets the forwarding route as soon as it is known (for the access log and metrics
+    /// of a refused request).
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: &mut Inbound,
+        path: &str,
+        client: ClientAddr,
+        request_id: &HeaderValue,
+        audit: Audit,
+        seen: &mut Option<Arc<RouteConfig>>,
+    ) -> Result<Prepared, ProxyError> {
+        let readings = readings::read(path)?;
+        let mut selection =
+            self.select_routes(&parts.uri, &parts.headers, path, &readings, &parts.method)?;
+        *seen = Some(Arc::clone(&selection.route));
+        let query = parts.uri.query();
+        if selection.route.rules.method_override {
+            let mut method = rules::override_method(&parts.headers, query)?;
+            if method.is_none()
+                && rules::is_form_post(&parts.method, &parts.headers)
+                && let Inbound::Stream(_) = body
+            {
+                let limit = selection.route.max_body_bytes.min(FORM_BYTES);
+                let bytes = Box::pin(body.buffer(limit)).await?;
+                method = rules::form_method(&bytes)?;
+            }
+            if let Some(method) = method.filter(|m| *m != parts.method) {
+                selection =
+                    self.select_routes(&parts.uri, &parts.headers, path, &readings, &method)?;
+                selection.method_override = true;
+                *seen = Some(Arc::clone(&selection.route));
+            }
+        } else if query.is_some_and(|q| rules::param(q, "_method").is_some())
+            && selection.all().any(|r| r.methods.is_some())
+        {
+            return Err(ProxyError::BadRequest(
+                "`_method` in the query overrides the method for some upstreams; this route does not allow it",
+            ));
+        }
+        if rules::refused_method(&selection.method, selection.route.methods.as_deref()) {
+            let allowed = selection
+                .route
+                .methods
+                .clone()
+                .unwrap_or_else(|| rules::DEFAULT_ALLOWED.to_vec());
+            return Err(ProxyError::MethodNotAllowed(allowed));
+        }
+        let query_token = query.and_then(|q| rules::param(q, "access_token"));
+        let forwarded_query = match &query_token {
+            None => query.map(str::to_owned),
+            Some(_) if selection.all().all(|r| r.rules.allow_query_token) => {
+                query.and_then(|q| rules::without_param(q, "access_token"))
+            }
+            Some(_) => {
+                return Err(ProxyError::BadRequest(
+                    "an access token in the query would reach upstream logs; send it in the Authorization header",
+                ));
+            }
+        };
+        let route = Arc::clone(&selection.route);
+        // Limits by address come before authentication (a flood never costs a signature
+        // check); limits by user need the verified identity.
+        let by_client = self.rate_limits.keyed_by_client(&route);
+        if by_client {
+            let caller = ratelimit::Caller {
+                user: None,
+                ip: client.ip,
+            };
+            self.rate_limits
+                .check(&route, &caller)
+                .map_err(ProxyError::RateLimited)?;
+        }
+        let identity = self
+            .authorize(
+                &selection,
+                &parts.headers,
+                query_token.as_deref(),
+                client,
+                request_id,
+                audit,
+            )
+            .await?;
+        if !by_client {
+            let caller = ratelimit::Caller {
+                user: identity.as_ref().map(|i| i.user_id.as_str()),
+                ip: client.ip,
+            };
+            self.rate_limits
+                .check(&route, &caller)
+                .map_err(ProxyError::RateLimited)?;
+        }
+        let upgrade = match headers::upgrade_request(&parts.method, &parts.headers) {
+            _ if parts.version != Version::HTTP_11 => false,
+            UpgradeRequest::WebSocket => route.rules.websocket,
+            UpgradeRequest::BadWebSocket if route.rules.websocket => {
+                return Err(ProxyError::BadRequest(
+                    "a WebSocket upgrade needs GET, Sec-WebSocket-Key and Sec-WebSocket-Version",
+                ));
+            }
+            // Anything else (h2c, unknown protocols, WebSocket where it is off) is removed
+            // with the other hop-by-hop fields and the request goes on as a plain one.
+            _ => false,
+        };
+        Ok(Prepared {
+            selection,
+            identity,
+            query: forwarded_query,
+            upgrade,
+        })
+    }
+
     async fn process(
         &self,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
         conn: ConnInfo,
         affinity: Option<&affinity::Affinity>,
         client: ClientAddr,
@@ -457,6 +664,7 @@ impl Proxy {
                 limit: self.max_header_bytes,
             });
         }
+        rules::check_framing(request.version(), request.method(), request.headers())?;
         let path = path::normalize(request.uri().path())?.into_owned();
         if path == JWKS_PATH {
             return self.jwks(request.method());
@@ -471,76 +679,74 @@ impl Proxy {
             exchange.endpoint = true;
             return Ok(response);
         }
-        let (authority, route) = self.select_route(&request, &path)?;
-        exchange.route = Some(Arc::clone(&route));
         exchange.path = Some(path.clone());
-        // Limits by address come before authentication (a flood never costs a signature
-        // check); limits by user need the verified identity.
-        let by_client = self.rate_limits.keyed_by_client(&route);
-        if by_client {
-            let caller = ratelimit::Caller {
-                user: None,
-                ip: client.ip,
-            };
-            self.rate_limits
-                .check(&route, &caller)
-                .map_err(ProxyError::RateLimited)?;
-        }
-        let identity = self
-            .authorize(&route, request.headers(), client, request_id, Audit::Write)
-            .await?;
-        if !by_client {
-            let caller = ratelimit::Caller {
-                user: identity.as_ref().map(|i| i.user_id.as_str()),
-                ip: client.ip,
-            };
-            self.rate_limits
-                .check(&route, &caller)
-                .map_err(ProxyError::RateLimited)?;
-        }
-        if let Some(declared) = declared_length(&request).filter(|len| *len > route.max_body_bytes)
+        let (parts, body) = request.into_parts();
+        let mut body = Inbound::Stream(body);
+        let prepared = match self
+            .prepare(
+                &parts,
+                &mut body,
+                &path,
+                client,
+                request_id,
+                Audit::Write,
+                &mut exchange.route,
+            )
+            .await
         {
-            if declared - route.max_body_bytes <= LINGER_BYTES {
-                Box::pin(linger(request.into_body())).await;
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // An answer before the body is read: read a bounded amount first, or an
+                // HTTP/2 client still sending it may see the stream reset and lose the answer.
+                if let Inbound::Stream(body) = body
+                    && !body.is_end_stream()
+                    && !parts.headers.contains_key(header::EXPECT)
+                {
+                    Box::pin(linger(body, LINGER_BYTES)).await;
+                }
+                return Err(error);
+            }
+        };
+        let route = Arc::clone(&prepared.selection.route);
+        if let Some(declared) =
+            declared_length(&parts.headers).filter(|len| *len > route.max_body_bytes)
+        {
+            if declared - route.max_body_bytes <= LINGER_BYTES
+                && let Inbound::Stream(body) = body
+            {
+                Box::pin(linger(body, LINGER_BYTES)).await;
             }
             return Err(ProxyError::BodyTooLarge {
                 limit: route.max_body_bytes,
             });
         }
 
-        let upgrade =
-            request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let (mut parts, body) = request.into_parts();
+        let mut request = Request::from_parts(parts, ());
+        let client_upgrade = prepared.upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, ()) = request.into_parts();
         let rewrite = Rewrite {
             route: &route,
-            identity: identity.as_ref(),
+            policy: &prepared.selection.policy,
+            identity: prepared.identity.as_ref(),
             conn: &conn,
             client,
             request_id,
-            authority,
-            upgrade,
+            authority: prepared.selection.authority.clone(),
+            upgrade: prepared.upgrade,
             path: &path,
+            query: prepared.query.as_deref(),
+            method_override: prepared.selection.method_override,
         };
         self.rewrite(&mut parts, rewrite)?;
         let limit = route.max_body_bytes;
-        // Trailers are headers too: a client must not smuggle an identity in them.
-        let names = Arc::clone(&self.identity);
-        let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-            .map_frame(move |frame| match frame.into_trailers() {
-                Ok(mut trailers) => {
-                    headers::remove_identity(&mut trailers, &names);
-                    Frame::trailers(trailers)
-                }
-                Err(frame) => frame,
-            })
-            .boxed_unsync();
+        let body = body.into_upstream(limit, Arc::clone(&self.identity));
         let upstream_request = Request::from_parts(parts, body);
 
         if route.upstream == Upstream::Echo {
             return Box::pin(echo::respond(upstream_request, limit)).await;
         }
         let sent = Instant::now();
+        let upgrade = prepared.upgrade;
         let affinity = affinity.filter(|_| !upgrade);
         let send = self.send(&route, upstream_request, affinity);
         let result = tokio::time::timeout(route.timeout, send).await;
@@ -613,27 +819,27 @@ fn new_request_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// The authority the client addressed: the URI's (HTTP/2, absolute-form) or the `Host` header.
-fn request_authority<B>(request: &Request<B>) -> Option<HeaderValue> {
-    match request.uri().authority() {
-        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-        None => request.headers().get(header::HOST).cloned(),
-    }
-}
-
 /// A body at most this much over the limit is read and discarded before the 413: closing a
 /// socket with unread data makes the kernel send a reset, and the client may then lose the
 /// answer while it is still writing (what nginx calls a lingering close).
 const LINGER_BYTES: u64 = 1 << 20;
 
-async fn linger(mut body: Incoming) {
-    let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+/// Reads and discards up to `limit` bytes of `body`, for at most 5 s.
+async fn linger(mut body: Incoming, limit: u64) {
+    let drain = async {
+        let mut read = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            if read > limit {
+                break;
+            }
+        }
+    };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
-fn declared_length<B>(request: &Request<B>) -> Option<u64> {
-    request
-        .headers()
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
@@ -686,9 +892,22 @@ fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+fn is_client_body(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<ClientBodyError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 fn classify_send_error(error: BoxError, limit: u64) -> ProxyError {
     if is_length_limit(error.as_ref()) {
         ProxyError::BodyTooLarge { limit }
+    } else if is_client_body(error.as_ref()) {
+        ProxyError::BodyRead(error)
     } else {
         ProxyError::UpstreamUnreachable(error)
     }
@@ -749,6 +968,7 @@ mod tests {
             identity_assertion: false,
             allow_clients: false,
             rate_limit: None,
+            rules: Default::default(),
         };
         let uri = |route: &RouteConfig, path, query| {
             upstream_uri(route, path, query).expect("uri").to_string()

@@ -109,7 +109,25 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
-        let token = extract_token(headers, &self.token_headers)?;
+        self.authenticate_with(headers, None).await
+    }
+
+    /// [`Self::authenticate`], with the `access_token` query parameter of a route that accepts
+    /// one (RFC 6750 §2.3); a token there and in a header is refused (§3.1).
+    pub async fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+    ) -> Result<Arc<Principal>, AuthnError> {
+        let token = match (extract_token(headers, &self.token_headers), query_token) {
+            (Err(AuthnError::Missing), Some(token)) if !token.is_empty() => token,
+            (Ok(_), Some(_)) => {
+                return Err(AuthnError::InvalidRequest(
+                    "the request carries more than one access token",
+                ));
+            }
+            (result, _) => result?,
+        };
         if let Some(opaque) = self.opaque.as_ref().filter(|_| is_opaque(token)) {
             return opaque.resolve(token).await;
         }

@@ -45,6 +45,7 @@ fn route(auth: AuthPolicy) -> RouteConfig {
         identity_assertion: false,
         allow_clients: false,
         rate_limit: None,
+        rules: Default::default(),
     }
 }
 

@@ -142,6 +142,14 @@ pub struct RawRoute {
     #[serde(default)]
     pub identity_assertion: bool,
     pub rate_limit: Option<RawRateLimit>,
+    pub path_parsing: Option<String>,
+    #[serde(default)]
+    pub allow_non_utf8_path: bool,
+    #[serde(default)]
+    pub method_override: bool,
+    pub websocket: Option<bool>,
+    #[serde(default)]
+    pub allow_query_token: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -112,6 +112,37 @@ pub struct RouteConfig {
     pub allow_clients: bool,
     /// Requests allowed per key (token bucket); `None`: unlimited.
     pub rate_limit: Option<RateLimitConfig>,
+    /// How the route reads what legacy upstreams could read differently.
+    pub rules: RequestRules,
+}
+
+/// A route's relaxations (and one tightening) of the rules that keep the gateway's reading of
+/// a request the upstream's (`proxy/readings.rs`, `proxy/headers.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRules {
+    /// `path_parsing = "strict"`: refuse a request whose path readings select different routes.
+    pub strict_paths: bool,
+    /// Percent-encoded bytes that are not UTF-8 (Shift_JIS, GBK paths); overlong forms never.
+    pub allow_non_utf8_path: bool,
+    /// `X-HTTP-Method-Override` (and its aliases) and `_method` (query or form field) reach the
+    /// upstream, and route selection and authorization use the overriding method.
+    pub method_override: bool,
+    /// WebSocket upgrades are forwarded (validated); other upgrades never are.
+    pub websocket: bool,
+    /// `access_token` in the query is a bearer token (RFC 6750 §2.3); it is never forwarded.
+    pub allow_query_token: bool,
+}
+
+impl Default for RequestRules {
+    fn default() -> Self {
+        RequestRules {
+            strict_paths: false,
+            allow_non_utf8_path: false,
+            method_override: false,
+            websocket: true,
+            allow_query_token: false,
+        }
+    }
 }
 
 /// A token bucket: `requests` per `per`, up to `burst` at once, one bucket per key.
@@ -267,6 +298,22 @@ fn resolve(
         rate_limit: match &raw.rate_limit {
             Some(limit) => Some(resolve_rate_limit(r, i, limit)?),
             None => None,
+        },
+        rules: RequestRules {
+            strict_paths: match raw.path_parsing.as_deref() {
+                None | Some("default") => false,
+                Some("strict") => true,
+                Some(other) => {
+                    return Err(r.err(
+                        key("path_parsing"),
+                        format!("`{other}` is not one of \"default\", \"strict\""),
+                    ));
+                }
+            },
+            allow_non_utf8_path: raw.allow_non_utf8_path,
+            method_override: raw.method_override,
+            websocket: raw.websocket.unwrap_or(true),
+            allow_query_token: raw.allow_query_token,
         },
         prefix,
     })

@@ -20,6 +20,12 @@ pub enum ProxyError {
     BadPath(#[from] PathError),
     #[error("no route matches this request")]
     NoRoute,
+    /// The request could be read differently by the upstream, or breaks HTTP's framing.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// RFC 9112 §6.1: a transfer coding the gateway does not implement.
+    #[error("{0}")]
+    NotImplemented(&'static str),
     #[error("this route does not allow the method")]
     MethodNotAllowed(Vec<Method>),
     #[error(transparent)]
@@ -46,7 +52,10 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadPath(_) | ProxyError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadPath(_) | ProxyError::BodyRead(_) | ProxyError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::NoRoute | ProxyError::Denied(Denied::NoSuchUser) => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Authn(AuthnError::InvalidRequest(_))
@@ -69,7 +78,10 @@ impl ProxyError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ProxyError::BadPath(_) | ProxyError::BodyRead(_) => "invalid_request",
+            ProxyError::BadPath(_) | ProxyError::BodyRead(_) | ProxyError::BadRequest(_) => {
+                "invalid_request"
+            }
+            ProxyError::NotImplemented(_) => "not_implemented",
             ProxyError::NoRoute => "not_found",
             ProxyError::Denied(Denied::NoSuchUser) => "user_not_found",
             ProxyError::MethodNotAllowed(_) => "method_not_allowed",
@@ -153,8 +165,9 @@ impl ProxyError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            // The request body was not read to the end: the connection cannot be reused.
-            ProxyError::BodyTooLarge { .. } => {
+            // The request body was not read to the end (or cannot be framed): the connection
+            // cannot be reused.
+            ProxyError::BodyTooLarge { .. } | ProxyError::NotImplemented(_) => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}

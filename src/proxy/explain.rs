@@ -11,7 +11,7 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Request, Uri};
 
 use super::error::ProxyError;
-use super::{Audit, ConnInfo, JWKS_PATH, Proxy, Rewrite, headers, path};
+use super::{Audit, ConnInfo, Inbound, JWKS_PATH, Proxy, Rewrite, headers, path, rules};
 use crate::authz::Identity;
 use crate::config::RouteConfig;
 
@@ -82,32 +82,51 @@ impl Proxy {
             out.target = Target::Gateway(format!("the token endpoint {path} ({endpoint:?})"));
             return Ok(());
         }
+        rules::check_framing(request.version(), request.method(), request.headers())?;
         let client = headers::client_addr(peer.ip(), request.headers(), &self.trusted_proxies);
-        let (authority, route) = self.select_route(&request, &path)?;
-        out.target = Target::Route(Arc::clone(&route));
         let request_id = HeaderValue::from_static("explain");
-        let identity = self
-            .authorize(
-                &route,
-                request.headers(),
+        let (mut parts, ()) = request.into_parts();
+        // No body: a form's `_method` is not seen here (the override headers and query are).
+        let mut body = Inbound::Buffered(bytes::Bytes::new());
+        let mut seen = None;
+        let prepared = match self
+            .prepare(
+                &parts,
+                &mut body,
+                &path,
                 client,
                 &request_id,
                 Audit::DryRun,
+                &mut seen,
             )
-            .await?;
-        out.identity = identity.clone();
-        let upgrade = headers::is_upgrade_request(request.headers());
-        let (mut parts, ()) = request.into_parts();
+            .await
+        {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // The route the request was refused on still explains.
+                if let Some(route) = seen {
+                    out.target = Target::Route(route);
+                }
+                return Err(error);
+            }
+        };
+        let route = Arc::clone(&prepared.selection.route);
+        out.target = Target::Route(Arc::clone(&route));
+        out.identity = prepared.identity.clone();
+        let upgrade = prepared.upgrade;
         let conn = ConnInfo { peer, tls };
         let rewrite = Rewrite {
             route: &route,
-            identity: identity.as_ref(),
+            policy: &prepared.selection.policy,
+            identity: prepared.identity.as_ref(),
             conn: &conn,
             client,
             request_id: &request_id,
-            authority,
+            authority: prepared.selection.authority.clone(),
             upgrade,
             path: &path,
+            query: prepared.query.as_deref(),
+            method_override: prepared.selection.method_override,
         };
         let mut kept = parts.headers.clone();
         headers::remove_hop_by_hop(&mut kept, upgrade);

@@ -15,8 +15,9 @@ use ipnet::IpNet;
 
 /// Hop-by-hop fields that never travel past one connection (RFC 9110 §7.6.1, plus the
 /// proxy-auth pair that is addressed to this proxy and the pre-standard `Proxy-Connection`).
-const HOP_BY_HOP: [&str; 9] = [
+const HOP_BY_HOP: [&str; 10] = [
     "connection",
+    "http2-settings",
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",
@@ -31,31 +32,97 @@ pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-fo
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-/// The identity header names a client may never set, in a canonical form: lower case, `_` as
-/// `-`, without an `x-` prefix. `User_Id`, `user-id` and `X-User-Id` are one name.
+/// The header names a client may never send upstream: the identity names and the
+/// `[identity] strip_headers` list (defaults included). Names are compared in a loose form,
+/// lower case with every character that is not a letter or digit removed and leading `x`s
+/// dropped, because CGI, PHP and WSGI read `-`, `_` and `.` alike and frameworks try `X-`
+/// prefixes: `User_Id`, `user.id`, `X-X-User-Id` and `userid` are one name. An entry may be a
+/// prefix (`X-Auth-Request-*`).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityNames {
-    canonical: Vec<String>,
+    /// Loose forms, sorted.
+    exact: Vec<Vec<u8>>,
+    prefixes: Vec<Vec<u8>>,
 }
 
 impl IdentityNames {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> Self {
-        let mut canonical: Vec<String> = names.into_iter().map(|n| canonical(n.as_str())).collect();
-        canonical.sort();
-        canonical.dedup();
-        IdentityNames { canonical }
+        IdentityNames::default().with(names.into_iter().map(|n| (n.as_str(), false)))
+    }
+
+    /// Adds names (`(name, true)`: every name that starts with it).
+    pub fn with<'a>(mut self, names: impl IntoIterator<Item = (&'a str, bool)>) -> Self {
+        for (name, prefix) in names {
+            let loose = loose_form(name.as_bytes());
+            if loose.is_empty() {
+                continue;
+            }
+            if prefix {
+                self.prefixes.push(loose);
+            } else {
+                self.exact.push(loose);
+            }
+        }
+        self.exact.sort();
+        self.exact.dedup();
+        self
     }
 
     pub fn matches(&self, name: &HeaderName) -> bool {
-        let name = strip_x_prefix(name.as_str().as_bytes());
-        self.canonical.iter().any(|c| folded_eq(c.as_bytes(), name))
+        with_loose(name.as_str().as_bytes(), |loose| {
+            self.exact
+                .binary_search_by(|c| c.as_slice().cmp(loose))
+                .is_ok()
+                || self.prefixes.iter().any(|p| loose.starts_with(p))
+        })
     }
 }
 
-/// `a` and `b` are the same identity header in the sense of [`IdentityNames`], compared
-/// without allocating (for per-request lookups of one configured name).
+/// Lower case, letters and digits only, leading `x`s dropped.
+pub fn loose_form(name: &[u8]) -> Vec<u8> {
+    with_loose(name, <[u8]>::to_vec)
+}
+
+/// Runs `f` on the loose form of `name`, built on the stack for every real header name.
+fn with_loose<T>(name: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut buffer = [0u8; 96];
+    let mut len = 0;
+    let mut leading = true;
+    let mut spill: Option<Vec<u8>> = None;
+    for &byte in name {
+        if !byte.is_ascii_alphanumeric() {
+            continue;
+        }
+        let byte = byte.to_ascii_lowercase();
+        if leading && byte == b'x' {
+            continue;
+        }
+        leading = false;
+        match &mut spill {
+            Some(vec) => vec.push(byte),
+            None if len < buffer.len() => {
+                buffer[len] = byte;
+                len += 1;
+            }
+            None => {
+                let mut vec = buffer.to_vec();
+                vec.push(byte);
+                spill = Some(vec);
+            }
+        }
+    }
+    match &spill {
+        Some(vec) => f(vec),
+        None => f(&buffer[..len]),
+    }
+}
+
+/// `a` and `b` are the same identity header in today's exact sense: case-insensitive, `_`
+/// and `-` equal, one `x-` prefix optional. These spellings are read as an impersonation
+/// request (`authz::Requested`); the looser ones of [`IdentityNames`] are only stripped.
 pub fn same_identity_name(a: &HeaderName, b: &HeaderName) -> bool {
     folded_eq(
         strip_x_prefix(a.as_str().as_bytes()),
@@ -76,9 +143,63 @@ fn strip_x_prefix(name: &[u8]) -> &[u8] {
     }
 }
 
-fn canonical(name: &str) -> String {
-    let lower = name.to_ascii_lowercase().replace('_', "-");
-    String::from_utf8_lossy(strip_x_prefix(lower.as_bytes())).into_owned()
+/// Framing and hop-by-hop fields: a client header that is one of these once `_` is read as
+/// `-` (CGI, PHP and WSGI map both to the same variable) is refused, never guessed at.
+const FRAMING: [&str; 7] = [
+    "transfer-encoding",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "http2-settings",
+];
+
+/// The first header whose name has a `_` and reads as a framing or hop-by-hop field.
+pub fn underscore_framing(headers: &HeaderMap) -> Option<&HeaderName> {
+    headers.keys().find(|name| {
+        let name = name.as_str().as_bytes();
+        name.contains(&b'_') && FRAMING.iter().any(|f| folded_eq(name, f.as_bytes()))
+    })
+}
+
+/// How a request asks to switch protocols (RFC 9110 §7.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeRequest {
+    None,
+    /// `Upgrade: websocket` with the handshake fields RFC 6455 §4.1 requires.
+    WebSocket,
+    /// `Upgrade: websocket` without them, or not a GET.
+    BadWebSocket,
+    /// `h2c` or anything else: removed, the request goes on as a plain one.
+    Other,
+}
+
+pub fn upgrade_request(method: &hyper::Method, headers: &HeaderMap) -> UpgradeRequest {
+    if !is_upgrade_request(headers) {
+        return UpgradeRequest::None;
+    }
+    let mut values = headers.get_all(header::UPGRADE).iter();
+    let websocket = match (values.next(), values.next()) {
+        (Some(value), None) => value
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("websocket")),
+        _ => false,
+    };
+    if !websocket {
+        return UpgradeRequest::Other;
+    }
+    let version_ok = headers
+        .get("sec-websocket-version")
+        .is_some_and(|v| !v.is_empty());
+    let key_ok = headers
+        .get("sec-websocket-key")
+        .is_some_and(|v| !v.is_empty());
+    if method == hyper::Method::GET && version_ok && key_ok {
+        UpgradeRequest::WebSocket
+    } else {
+        UpgradeRequest::BadWebSocket
+    }
 }
 
 /// True when the request asks to switch protocols (RFC 9110 §7.8): an `Upgrade` field and the
@@ -201,8 +322,6 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Clie
     }
 }
 
-/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From an untrusted peer the client's own
-/// versions (and `Forwarded`) are discarded; from a trusted proxy they are kept and extended.
 /// An address as a header value; IPv4 without the formatting machinery (every request).
 fn ip_value(ip: IpAddr) -> HeaderValue {
     let IpAddr::V4(v4) = ip else {
@@ -231,6 +350,9 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`, `X-Real-IP` and `Forwarded`. From an
+/// untrusted peer the client's own versions are discarded; from a trusted proxy they are kept
+/// and extended.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
     peer: IpAddr,
@@ -238,16 +360,19 @@ pub fn set_forwarded(
     proto: &'static str,
     host: Option<&str>,
 ) {
-    let forwarded = [
-        &X_FORWARDED_FOR,
-        &X_FORWARDED_PROTO,
-        &X_FORWARDED_HOST,
-        &FORWARDED,
-    ];
-    // One pass over the names; the hashed removals only for what a client actually sent.
-    if !client.via_trusted_proxy && headers.keys().any(|name| forwarded.contains(&name)) {
-        for name in forwarded {
-            headers.remove(name);
+    // From anyone but a trusted proxy, the whole `Forwarded` / `X-Forwarded-*` family goes, in
+    // every spelling (`X-Forwarded-Prefix`, `-Port`, `X_Forwarded_For`, …): frameworks build
+    // redirects, links and client addresses from them. One pass over the names first.
+    if !client.via_trusted_proxy {
+        let forwarded = |name: &HeaderName| {
+            with_loose(name.as_str().as_bytes(), |l| l.starts_with(b"forwarded"))
+        };
+        if headers.keys().any(forwarded) {
+            let doomed: Vec<HeaderName> =
+                headers.keys().filter(|n| forwarded(n)).cloned().collect();
+            for name in doomed {
+                headers.remove(name);
+            }
         }
     }
     let chain: Vec<&str> = headers
@@ -270,6 +395,52 @@ pub fn set_forwarded(
         && let Ok(value) = HeaderValue::from_str(host)
     {
         headers.insert(&X_FORWARDED_HOST, value);
+    }
+    // The client address the gateway trusts, for upstreams that read `X-Real-IP` (nginx's
+    // realip convention) and RFC 7239's `Forwarded` (a trusted proxy's list is extended).
+    headers.insert(&X_REAL_IP, ip_value(client.ip));
+    set_rfc7239(headers, peer, client, proto, host);
+}
+
+/// `Forwarded: for=…;proto=…;host="…"` (RFC 7239 §4): from an untrusted peer one element for
+/// the client; behind a trusted proxy its elements plus one for the hop to us.
+fn set_rfc7239(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    client: ClientAddr,
+    proto: &str,
+    host: Option<&str>,
+) {
+    let node = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let mut element = format!(
+        "for={};proto={proto}",
+        node(if client.via_trusted_proxy {
+            peer
+        } else {
+            client.ip
+        })
+    );
+    if let Some(host) = host.filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    }) {
+        element.push_str(&format!(";host=\"{host}\""));
+    }
+    let existing: Vec<&str> = headers
+        .get_all(&FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let value = if existing.is_empty() {
+        element
+    } else {
+        format!("{}, {element}", existing.join(", "))
+    };
+    if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
+        headers.insert(&FORWARDED, value);
     }
 }
 

@@ -21,6 +21,18 @@ pub enum PathError {
     EncodedSeparator,
     #[error("the path climbs above the root with `..`")]
     EscapesRoot,
+    #[error("the path contains `\\` or `%5C`, which some upstreams read as `/`")]
+    Backslash,
+    #[error("the path has a dot segment with a `;` parameter (`..;`)")]
+    DotParameter,
+    #[error("the path contains an overlong UTF-8 sequence")]
+    Overlong,
+    #[error("the path contains an encoded control character")]
+    ControlCharacter,
+    #[error("the path is not UTF-8 and this route does not allow other encodings")]
+    NotUtf8,
+    #[error("upstreams could read this path as a different route, and this route is strict")]
+    Ambiguous,
 }
 
 /// Normalises an absolute request path (without the query string).

@@ -31,6 +31,18 @@ impl RouteTable {
 
     /// `host` is the request's host, lower case, without port.
     pub fn lookup(&self, host: Option<&str>, path: &str, method: &Method) -> RouteMatch<'_> {
+        self.lookup_as(host, path, method, false)
+    }
+
+    /// [`Self::lookup`], with `fold_case` as an upstream that matches paths case-insensitively
+    /// (Express, IIS, many PHP routers) would choose.
+    pub fn lookup_as(
+        &self,
+        host: Option<&str>,
+        path: &str,
+        method: &Method,
+        fold_case: bool,
+    ) -> RouteMatch<'_> {
         let mut allowed: Vec<Method> = Vec::new();
         for route in &self.routes {
             let host_ok = match (&route.host, host) {
@@ -38,7 +50,7 @@ impl RouteTable {
                 (Some(want), Some(have)) => want.matches(have),
                 (Some(_), None) => false,
             };
-            if !host_ok || !prefix_matches(&route.prefix, path) {
+            if !host_ok || !prefix_matches(&route.prefix, path, fold_case) {
                 continue;
             }
             match &route.methods {
@@ -58,11 +70,19 @@ impl RouteTable {
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+fn prefix_matches(prefix: &str, path: &str, fold_case: bool) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let Some(head) = path.as_bytes().get(..prefix.len()) else {
+        return false;
+    };
+    let same = if fold_case {
+        head.eq_ignore_ascii_case(prefix.as_bytes())
+    } else {
+        head == prefix.as_bytes()
+    };
+    same && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
 }
 
 /// The host a request is addressed to: lower case, port removed (`[::1]:8443` → `[::1]`).
@@ -108,6 +128,7 @@ pub(crate) mod tests {
             identity_assertion: false,
             allow_clients: false,
             rate_limit: None,
+            rules: Default::default(),
         }
     }
 
@@ -173,6 +194,24 @@ pub(crate) mod tests {
             table.lookup(Some("c.example"), "/x", &Method::GET),
             RouteMatch::NotFound
         ));
+    }
+
+    #[test]
+    fn folded_lookup() {
+        let table = RouteTable::new(&[
+            route("pub", None, "/pub", None),
+            route("secret", None, "/pub/secret", None),
+        ]);
+        let folded = |path: &str| match table.lookup_as(None, path, &Method::GET, true) {
+            RouteMatch::Found(r) => Some(r.name.clone()),
+            _ => None,
+        };
+        assert_eq!(folded("/PUB/Secret/x").as_deref(), Some("secret"));
+        assert_eq!(folded("/pub/SECRETS").as_deref(), Some("pub"));
+        assert_eq!(
+            found(&table, None, "/pub/SECRET", Method::GET).as_deref(),
+            Some("pub")
+        );
     }
 
     #[test]

@@ -33,6 +33,14 @@ fn identity_names_match_in_every_spelling() {
         "X-Impersonator-Id",
         "impersonator_id",
         "x_impersonator_id",
+        // The loose spellings CGI, PHP and WSGI also read as the same variable.
+        "userid",
+        "user.id",
+        "user__id",
+        "x-x-user-id",
+        "X-Userid",
+        "groupid",
+        "xx_group.id",
     ] {
         let name = HeaderName::from_bytes(spelling.as_bytes()).expect("name");
         assert!(
@@ -42,7 +50,6 @@ fn identity_names_match_in_every_spelling() {
     }
     for other in [
         "user",
-        "userid",
         "user-ids",
         "x-user",
         "x-custom",
@@ -187,7 +194,92 @@ fn forwarded_headers_from_untrusted_peer_are_replaced() {
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "https");
     assert_eq!(headers["x-forwarded-host"], "api.example.com");
-    assert!(!headers.contains_key("forwarded"));
+    assert_eq!(headers["x-real-ip"], "127.0.0.1");
+    assert_eq!(
+        headers["forwarded"],
+        "for=127.0.0.1;proto=https;host=\"api.example.com\""
+    );
+}
+
+#[test]
+fn every_forwarded_spelling_from_untrusted_peer_goes() {
+    let mut headers = map(&[
+        ("x-forwarded-prefix", "/admin"),
+        ("x-forwarded-port", "443"),
+        ("x-forwarded-server", "evil"),
+        ("x-forwarded-ssl", "on"),
+        ("x-forwarded-scheme", "https"),
+        ("x_forwarded_for", "1.2.3.4"),
+        ("x-custom", "kept"),
+    ]);
+    let peer = ip("192.0.2.1");
+    let client = client_addr(peer, &headers, &[]);
+    set_forwarded(&mut headers, peer, client, "https", None);
+    let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+    for gone in [
+        "x-forwarded-prefix",
+        "x-forwarded-port",
+        "x-forwarded-server",
+        "x-forwarded-ssl",
+        "x-forwarded-scheme",
+        "x_forwarded_for",
+    ] {
+        assert!(!names.contains(&gone), "{gone} survived");
+    }
+    assert_eq!(headers["x-custom"], "kept");
+    assert_eq!(headers["x-forwarded-for"], "192.0.2.1");
+}
+
+#[test]
+fn strip_list_prefixes() {
+    let identity = IdentityNames::default().with([("X-Auth-Request-", true), ("x-envoy-", true)]);
+    for name in [
+        "x-auth-request-user",
+        "X-Auth-Request-Email",
+        "x_auth_request_groups",
+        "x-envoy-original-path",
+    ] {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("name");
+        assert!(identity.matches(&name), "{name}");
+    }
+    let name = HeaderName::from_static("x-auth");
+    assert!(!identity.matches(&name));
+}
+
+#[test]
+fn upgrades() {
+    let ws = map(&[
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ]);
+    assert_eq!(
+        upgrade_request(&hyper::Method::GET, &ws),
+        UpgradeRequest::WebSocket
+    );
+    assert_eq!(
+        upgrade_request(&hyper::Method::POST, &ws),
+        UpgradeRequest::BadWebSocket
+    );
+    let no_key = map(&[("connection", "upgrade"), ("upgrade", "WebSocket")]);
+    assert_eq!(
+        upgrade_request(&hyper::Method::GET, &no_key),
+        UpgradeRequest::BadWebSocket
+    );
+    let h2c = map(&[
+        ("connection", "Upgrade, HTTP2-Settings"),
+        ("upgrade", "h2c"),
+    ]);
+    assert_eq!(
+        upgrade_request(&hyper::Method::GET, &h2c),
+        UpgradeRequest::Other
+    );
+    let not_asked = map(&[("upgrade", "websocket")]);
+    assert_eq!(
+        upgrade_request(&hyper::Method::GET, &not_asked),
+        UpgradeRequest::None
+    );
 }
 
 #[test]
