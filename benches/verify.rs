@@ -49,6 +49,8 @@ fn verifier(alg: Algorithm, decoding: DecodingKey, cache_entries: usize) -> Veri
         user_claim: "sub".into(),
         group_claim: Some("gid".into()),
         roles_claim: Some("roles".into()),
+        subject_prefix: None,
+        delegation: true,
     };
     Verifier::new(
         keys,

@@ -113,6 +113,11 @@ pub struct IssuerPolicy {
     pub group_claim: Option<String>,
     /// Only issuers configured with a roles claim can grant roles (so: impersonation).
     pub roles_claim: Option<String>,
+    /// Put before the subject and group of every token (`None`: they are local ids).
+    pub subject_prefix: Option<String>,
+    /// The `act` claim is believed (ours: token exchange; an external issuer only when the
+    /// operator says so).
+    pub delegation: bool,
 }
 
 impl IssuerPolicy {
@@ -130,6 +135,8 @@ impl IssuerPolicy {
             user_claim: "sub".to_owned(),
             group_claim: Some("gid".to_owned()),
             roles_claim: Some("roles".to_owned()),
+            subject_prefix: None,
+            delegation: true,
         }
     }
 }
@@ -185,6 +192,13 @@ pub trait Revocations: Send + Sync {
     /// been unreachable for too long)? Then the token is refused as unavailable, not accepted.
     fn is_stale(&self, _principal: &Principal) -> bool {
         false
+    }
+
+    /// The principal with its user's **current** group and roles when they changed after the
+    /// token was issued (`Ok(None)`: the token's claims are current), or why the token may no
+    /// longer be used (the admin named in `act` is no longer one).
+    fn current(&self, _principal: &Principal) -> Result<Option<Principal>, &'static str> {
+        Ok(None)
     }
 }
 
@@ -289,7 +303,11 @@ impl Verifier {
         if self.revocations.is_revoked(&principal) {
             return Err(AuthnError::InvalidToken("the token has been revoked"));
         }
-        Ok(principal)
+        match self.revocations.current(&principal) {
+            Ok(None) => Ok(principal),
+            Ok(Some(current)) => Ok(Arc::new(current)),
+            Err(reason) => Err(AuthnError::InvalidToken(reason)),
+        }
     }
 
     fn verify_uncached(&self, token: &str) -> Result<Principal, AuthnError> {
@@ -385,15 +403,33 @@ fn principal(
     claims: &Map<String, Value>,
 ) -> Result<Principal, AuthnError> {
     let text = |name: &str| claims.get(name).and_then(scalar_text);
+    // What becomes an identity header must be one plain value: no list (`1002, 1`), no
+    // padding (` 1`), nothing an upstream could split or trim into another id.
+    let id = |value: String| -> Result<String, AuthnError> {
+        if !is_header_id(&value) {
+            return Err(AuthnError::InvalidToken(
+                "the token's identity claims cannot be forwarded as they are",
+            ));
+        }
+        Ok(match &policy.subject_prefix {
+            Some(prefix) => format!("{prefix}{value}"),
+            None => value,
+        })
+    };
     let user_id =
-        text(&policy.user_claim).ok_or(AuthnError::InvalidToken("the token names no user"))?;
+        id(text(&policy.user_claim).ok_or(AuthnError::InvalidToken("the token names no user"))?)?;
     let list = |name: &str| claims.get(name).map(string_list).unwrap_or_default();
     let mut scopes = list("scope");
     scopes.extend(list("scopes"));
     Ok(Principal {
         issuer: policy.issuer.clone(),
         subject: text("sub").unwrap_or_else(|| user_id.clone()),
-        group_id: policy.group_claim.as_deref().and_then(text),
+        group_id: policy
+            .group_claim
+            .as_deref()
+            .and_then(text)
+            .map(id)
+            .transpose()?,
         roles: policy.roles_claim.as_deref().map(list).unwrap_or_default(),
         scopes,
         client_id: text("client_id"),
@@ -407,10 +443,21 @@ fn principal(
             .ok_or(AuthnError::InvalidToken("the token lacks a required claim"))?,
         actor: claims
             .get("act")
+            .filter(|_| policy.delegation)
             .and_then(|act| act.get("sub"))
-            .and_then(scalar_text),
+            .and_then(scalar_text)
+            .map(id)
+            .transpose()?,
         user_id,
     })
+}
+
+/// At most 256 characters, none of them whitespace, a comma or a control character.
+fn is_header_id(value: &str) -> bool {
+    (1..=256).contains(&value.len())
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
 }
 
 /// Ids arrive as strings or numbers depending on the issuer.

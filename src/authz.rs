@@ -85,7 +85,23 @@ fn single_value(headers: &HeaderMap, wanted: &HeaderName) -> Result<Option<Strin
             _ => found = Some(value.to_owned()),
         }
     }
-    Ok(found.filter(|v| !v.is_empty()))
+    match found.filter(|v| !v.is_empty()) {
+        Some(value) if !is_canonical_id(&value) => Err(Denied::BadRequest(
+            "an identity header must be a canonical decimal id (no sign, leading zeros or spaces)",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `0` or a decimal number without sign or leading zeros that fits an i64: the one spelling
+/// of an id, so `01002`, `+1002` and `1002` cannot be three audit subjects or three upstream
+/// users.
+pub fn is_canonical_id(value: &str) -> bool {
+    let digits = value.bytes().all(|b| b.is_ascii_digit());
+    digits
+        && !value.is_empty()
+        && (value == "0" || !value.starts_with('0'))
+        && value.parse::<i64>().is_ok()
 }
 
 /// The route's policy (role, scopes, audience), then impersonation.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use hyper::header::HeaderName;
 use ipnet::IpNet;
 
-pub use auth::{AuthConfig, IssuerConfig, KeySource};
+pub use auth::{AuthConfig, IssuerConfig, KeySource, SubjectMapping};
 pub use describe::describe;
 pub use dialects::{
     AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,

@@ -50,6 +50,8 @@ struct Snapshot {
     jtis: HashSet<String>,
     /// user id → not-before (Unix seconds).
     not_before: HashMap<String, u64>,
+    /// user id → current (group, roles), for users whose group or roles changed.
+    identities: HashMap<String, (String, Vec<String>)>,
 }
 
 impl Revocations for RevocationCache {
@@ -82,6 +84,40 @@ impl Revocations for RevocationCache {
             Some(not_before) => principal.issued_at.is_none_or(|iat| iat <= *not_before),
             None => false,
         }
+    }
+
+    fn current(&self, principal: &Principal) -> Result<Option<Principal>, &'static str> {
+        if principal.issuer != self.issuer {
+            return Ok(None);
+        }
+        let Ok(snapshot) = self.snapshot.read() else {
+            return Err("the token cannot be checked right now"); // poisoned: fail closed
+        };
+        // A token-exchange token acts for its admin only while they are one.
+        if let Some(actor) = &principal.actor {
+            if snapshot
+                .identities
+                .get(actor)
+                .is_some_and(|(_, roles)| !roles.iter().any(|r| r == crate::authz::ADMIN_ROLE))
+            {
+                return Err("the admin acting for this user is no longer an admin");
+            }
+            if snapshot
+                .not_before
+                .get(actor)
+                .is_some_and(|nb| principal.issued_at.is_none_or(|iat| iat <= *nb))
+            {
+                return Err("the admin acting for this user has been signed out");
+            }
+        }
+        Ok(snapshot
+            .identities
+            .get(&principal.user_id)
+            .map(|(group, roles)| Principal {
+                group_id: Some(group.clone()),
+                roles: roles.clone(),
+                ..principal.clone()
+            }))
     }
 }
 
@@ -257,6 +293,11 @@ impl Keyring {
                 .into_iter()
                 .map(|(user, at)| (user.to_string(), u64::try_from(at).unwrap_or(0)))
                 .collect(),
+            identities: revoked
+                .identities
+                .into_iter()
+                .map(|c| (c.user_id.to_string(), (c.group_id.to_string(), c.roles)))
+                .collect(),
         };
         if let Ok(mut current) = self.revocations.snapshot.write()
             && current.load < load
@@ -397,6 +438,59 @@ mod tests {
             expires_at: u64::MAX,
             actor: None,
         }
+    }
+
+    fn cache_with(
+        identities: &[(&str, &str, &[&str])],
+        not_before: &[(&str, u64)],
+    ) -> RevocationCache {
+        let snapshot = Snapshot {
+            identities: identities
+                .iter()
+                .map(|(user, group, roles)| {
+                    let roles = roles.iter().map(|r| r.to_string()).collect();
+                    (user.to_string(), (group.to_string(), roles))
+                })
+                .collect(),
+            not_before: not_before
+                .iter()
+                .map(|(u, t)| (u.to_string(), *t))
+                .collect(),
+            ..Snapshot::default()
+        };
+        RevocationCache {
+            issuer: "https://gw".into(),
+            snapshot: RwLock::new(snapshot),
+            loaded_at: AtomicU64::new(0),
+            max_staleness: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn current_group_and_roles_replace_the_token_s() {
+        let cache = cache_with(&[("7", "9", &["admin"])], &[]);
+        let mut token = principal("https://gw");
+        token.group_id = Some("3".into());
+        let current = cache.current(&token).expect("usable").expect("changed");
+        assert_eq!(current.group_id.as_deref(), Some("9"));
+        assert_eq!(current.roles, vec!["admin".to_owned()]);
+        // Unchanged users and other issuers' tokens keep their claims.
+        assert_eq!(cache.current(&principal("https://idp")), Ok(None));
+        let cache = cache_with(&[("8", "9", &[])], &[]);
+        assert_eq!(cache.current(&principal("https://gw")), Ok(None));
+    }
+
+    #[test]
+    fn a_token_exchange_token_needs_its_admin_to_still_be_one() {
+        let mut token = principal("https://gw");
+        token.actor = Some("1".into());
+        let demoted = cache_with(&[("1", "1", &[])], &[]);
+        assert!(demoted.current(&token).is_err());
+        let still_admin = cache_with(&[("1", "1", &["admin"])], &[]);
+        assert_eq!(still_admin.current(&token), Ok(None));
+        let signed_out = cache_with(&[], &[("1", 5)]);
+        assert!(signed_out.current(&token).is_err(), "issued at 1, before 5");
     }
 
     #[test]

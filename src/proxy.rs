@@ -343,13 +343,13 @@ impl Proxy {
                 authz::decide(&principal, other, &requested)?;
             }
         }
-        // Header-based impersonation is audited per request; a token-exchange token was
-        // audited when it was issued.
-        if let Some(admin) = identity
-            .impersonator
-            .clone()
-            .filter(|admin| principal.actor.as_ref() != Some(admin))
-        {
+        // Header-based impersonation is audited per request, and so is acting by an external
+        // issuer trusted for delegation (its `act`); our own token-exchange token was audited
+        // when it was issued.
+        let issued_by_us = |admin: &String| {
+            principal.actor.as_ref() == Some(admin) && principal.issuer == self.own_issuer
+        };
+        if let Some(admin) = identity.impersonator.clone().filter(|a| !issued_by_us(a)) {
             // Boxed: rare, and an async fn's future is as large as its largest state.
             Box::pin(self.check_target(&principal, &requested, &mut identity)).await?;
             if audit == Audit::DryRun {

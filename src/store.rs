@@ -45,7 +45,7 @@ pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use opaque::OpaqueToken;
-pub use revocation::Revocations;
+pub use revocation::{CurrentIdentity, Revocations};
 pub use token::{
     AccessLink, CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode,
 };

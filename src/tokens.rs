@@ -371,6 +371,8 @@ mod tests {
             user_claim: "sub".into(),
             group_claim: Some("gid".into()),
             roles_claim: Some("roles".into()),
+            subject_prefix: None,
+            delegation: true,
         };
         let verifier = Verifier::new(keys, vec![policy], 30, 10, Arc::new(NoRevocations));
         let spec = AccessTokenSpec {

@@ -60,8 +60,14 @@ fn sign(idp: &Idp, kid: &str, claims: &Value) -> String {
 }
 
 async fn gateway(idp: &Idp, stub: &Stub) -> TestGateway {
+    gateway_with(idp, stub, "subject = \"local\"").await
+}
+
+/// The issuer's `extra` lines decide how its subjects map (`subject` / `subject_prefix`) and
+/// whether its `act` is believed.
+async fn gateway_with(idp: &Idp, stub: &Stub, extra: &str) -> TestGateway {
     let issuer = format!(
-        "[[issuers]]\nissuer = {ISS:?}\njwks_file = {:?}\nalgorithms = [\"ES256\"]\naudiences = [\"orders\"]\ngroup_claim = \"gid\"",
+        "[[issuers]]\nissuer = {ISS:?}\n{extra}\njwks_file = {:?}\nalgorithms = [\"ES256\"]\naudiences = [\"orders\"]\ngroup_claim = \"gid\"",
         idp.jwks_path.display().to_string()
     );
     TestGateway::start(
@@ -257,4 +263,106 @@ async fn a_non_admin_cannot_act_as_someone_else() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_prefix_keeps_external_subjects_apart_from_local_ids() {
+    let (idp, stub) = (idp(), Stub::start(Mode::Ok).await);
+    let gw = gateway_with(&idp, &stub, "subject_prefix = \"idp:\"").await;
+    let bearer = format!("Bearer {}", sign(&idp, "idp-1", &claims()));
+    let r = call(&gw, "/api/x", &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = stub.only();
+    assert_eq!(seen.header_all("user_id"), vec!["idp:1001"]);
+    assert_eq!(seen.header_all("group_id"), vec!["idp:77"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_claims_that_are_not_one_plain_value_are_401() {
+    let (idp, stub) = (idp(), Stub::start(Mode::Ok).await);
+    let gw = gateway(&idp, &stub).await;
+    let long = "9".repeat(300);
+    for (claim, value) in [
+        ("sub", json!(" 1")),
+        ("sub", json!("1002, 1")),
+        ("sub", json!("1\t2")),
+        ("sub", json!("1\r\nX-Evil: 1")),
+        ("sub", json!(long)),
+        ("gid", json!("7 8")),
+        ("gid", json!("7,8")),
+    ] {
+        let mut c = claims();
+        c[claim] = value.clone();
+        let bearer = format!("Bearer {}", sign(&idp, "idp-1", &c));
+        let r = call(&gw, "/api/x", &[("authorization", &bearer)]).await;
+        assert_eq!(r.status, 401, "{claim} = {value}: {}", r.text());
+    }
+    assert!(stub.records().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_act_is_ignored_unless_the_issuer_is_trusted_for_delegation() {
+    let (idp, stub) = (idp(), Stub::start(Mode::Ok).await);
+    let mut c = claims();
+    c["act"] = json!({"sub": "9"});
+    let bearer = format!("Bearer {}", sign(&idp, "idp-1", &c));
+
+    let gw = gateway(&idp, &stub).await;
+    let r = call(&gw, "/api/x", &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = stub.only();
+    assert_eq!(seen.header_all("user_id"), vec!["1001"]);
+    assert!(
+        !seen.has_header("x-impersonator-id"),
+        "an untrusted act became the impersonator: {:?}",
+        seen.headers
+    );
+
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = gateway_with(
+        &idp,
+        &stub,
+        "subject = \"local\"\ntrusted_for_delegation = true",
+    )
+    .await;
+    let r = call(&gw, "/api/x", &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = stub.only();
+    assert_eq!(seen.header_all("x-impersonator-id"), vec!["9"]);
+    // Acting is audited on every request.
+    let config = authgate::config::load(&gw.config_path).unwrap();
+    let store = authgate::store::Store::open(&config.store).await.unwrap();
+    let filter = authgate::store::AuditFilter {
+        kind: Some("impersonate".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let records = store.audit_search(&filter).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].event.actor.as_deref(), Some("user:9"));
+    assert_eq!(records[0].event.subject.as_deref(), Some("user:1001"));
+}
+
+#[test]
+fn an_issuer_must_say_how_its_subjects_map() {
+    let idp = idp();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    for (extra, key) in [
+        ("", "issuers[0].subject_prefix"),
+        ("subject = \"remote\"", "issuers[0].subject"),
+        ("subject_prefix = \"42\"", "issuers[0].subject_prefix"),
+        (
+            "subject = \"local\"\nsubject_prefix = \"idp:\"",
+            "issuers[0].subject_prefix",
+        ),
+    ] {
+        let toml = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[[issuers]]\nissuer = {ISS:?}\n{extra}\njwks_file = {:?}\nalgorithms = [\"ES256\"]\n",
+            idp.jwks_path.display().to_string()
+        );
+        std::fs::write(&path, &toml).unwrap();
+        let error = authgate::config::load(&path).expect_err(extra).to_string();
+        assert!(error.contains(key), "{extra:?}: {error}");
+    }
 }

@@ -133,7 +133,7 @@ impl JwksServer {
 
 async fn gateway(jwks: &JwksServer, stub: &Stub) -> TestGateway {
     let issuer = format!(
-        "[[issuers]]\nissuer = {ISS:?}\njwks_uri = {:?}\nca_file = {:?}\nalgorithms = [\"ES256\"]\nrefresh_min_interval = \"2s\"",
+        "[[issuers]]\nissuer = {ISS:?}\nsubject = \"local\"\njwks_uri = {:?}\nca_file = {:?}\nalgorithms = [\"ES256\"]\nrefresh_min_interval = \"2s\"",
         jwks.url,
         jwks.ca_file.display().to_string()
     );

@@ -217,15 +217,40 @@ impl Instance {
     }
 
     async fn login(&self) -> Value {
+        self.login_as("alice").await
+    }
+
+    async fn login_as(&self, account: &str) -> Value {
         let r = self
             .token(&[
                 ("grant_type", "password"),
-                ("username", "alice"),
+                ("username", account),
                 ("password", PASSWORD),
             ])
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
+    }
+
+    /// GET /echo with the token and `extra` headers: the status and, on 200, the headers the
+    /// upstream received.
+    async fn echo_with(&self, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = Request::get(format!("http://{}/echo", self.http))
+            .header("authorization", format!("Bearer {token}"));
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let r = send(
+            &plain_client(),
+            request.body(Full::new(Bytes::new())).unwrap(),
+        )
+        .await;
+        let headers = if r.status == 200 {
+            r.json()["headers"].clone()
+        } else {
+            Value::Null
+        };
+        (r.status.as_u16(), headers)
     }
 
     /// GET /echo with the token: the status.
@@ -352,6 +377,48 @@ async fn two_instances_act_as_one_gateway() {
         propagation < Duration::from_secs(10),
         "with a 30 s poll, only the announcement can have been this fast"
     );
+
+    // Identity changes made at A (the CLI) reach tokens already issued, at B: a group move
+    // injects the new group, a demoted admin's token stops impersonating; nobody is signed out.
+    cli(
+        &a.config(),
+        &[
+            "user",
+            "add",
+            "root",
+            "--id",
+            "1",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let alice_token = a.login().await["access_token"].as_str().unwrap().to_owned();
+    let root_token = a.login_as("root").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(b.echo_with(&root_token, &[("user_id", "100")]).await.0, 200);
+    cli(
+        &a.config(),
+        &["user", "set", "alice", "--group-id", "42"],
+        None,
+    )
+    .await;
+    cli(&a.config(), &["user", "set", "root", "--admin=false"], None).await;
+    let propagation = within(
+        "the group move and the demotion at A seen at B",
+        Duration::from_secs(2),
+        || async {
+            let (status, seen) = b.echo_with(&alice_token, &[]).await;
+            let demoted = b.echo_with(&root_token, &[("user_id", "100")]).await.0 == 403;
+            status == 200 && seen["group_id"] == "42" && demoted
+        },
+    )
+    .await;
+    eprintln!("identity change propagation A → B: {propagation:?}");
+    assert_eq!(b.echo(&root_token).await, 200, "demoted, not signed out");
 
     // Two instances racing for one refresh token: exactly one wins.
     let raced = a.login().await;

@@ -198,6 +198,7 @@ conformance!(
     codes_are_single_use_and_replay_revokes_what_they_issued,
     concurrent_code_redemptions_succeed_once,
     revocations_load_in_bulk_and_purge,
+    group_and_role_changes_are_mirrored_with_the_revocations,
     revoking_a_family_denies_its_access_tokens,
     login_sessions_end_by_expiry_logout_and_revocation,
     opaque_tokens_resolve_until_they_expire,

@@ -44,6 +44,11 @@ impl Authenticator {
                 user_claim: issuer.user_claim.clone(),
                 group_claim: issuer.group_claim.clone(),
                 roles_claim: issuer.roles_claim.clone(),
+                subject_prefix: match &issuer.subjects {
+                    crate::config::SubjectMapping::Local => None,
+                    crate::config::SubjectMapping::Prefix(prefix) => Some(prefix.clone()),
+                },
+                delegation: issuer.trusted_for_delegation,
             });
             let source = JwksSource::new(issuer.clone(), &config.upstream, Arc::clone(&keys))?;
             sources.insert(issuer.issuer.clone(), Arc::new(source));

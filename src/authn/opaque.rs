@@ -83,7 +83,11 @@ impl OpaqueTokens {
         if self.revocations.is_revoked(&principal) {
             return Err(AuthnError::InvalidToken("the token has been revoked"));
         }
-        Ok(principal)
+        match self.revocations.current(&principal) {
+            Ok(None) => Ok(principal),
+            Ok(Some(current)) => Ok(Arc::new(current)),
+            Err(reason) => Err(AuthnError::InvalidToken(reason)),
+        }
     }
 
     async fn load(

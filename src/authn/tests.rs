@@ -39,6 +39,8 @@ fn policy(issuer: &str, audiences: &[&str]) -> IssuerPolicy {
         user_claim: "sub".into(),
         group_claim: Some("gid".into()),
         roles_claim: Some("roles".into()),
+        subject_prefix: None,
+        delegation: true,
     }
 }
 
@@ -82,6 +84,8 @@ fn fixture() -> Fixture {
             IssuerPolicy {
                 accepted_types: vec![],
                 roles_claim: None,
+                subject_prefix: None,
+                delegation: true,
                 ..policy(IDP, &[])
             },
         ],

@@ -159,6 +159,44 @@ fn requested_identity_is_read_in_any_spelling() {
 }
 
 #[test]
+fn requested_ids_must_be_canonical() {
+    let user = HeaderName::from_static("user_id");
+    let group = HeaderName::from_static("group_id");
+    for bad in [
+        "01002",
+        "+1002",
+        "-1",
+        "abc",
+        "1e5",
+        "1 2",
+        "99999999999999999999",
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("user_id", HeaderValue::from_str(bad).expect("value"));
+        assert!(
+            matches!(
+                Requested::from_headers(&headers, &user, &group),
+                Err(Denied::BadRequest(_))
+            ),
+            "user_id {bad}"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("group_id", HeaderValue::from_str(bad).expect("value"));
+        assert!(
+            Requested::from_headers(&headers, &user, &group).is_err(),
+            "group_id {bad}"
+        );
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("user_id", HeaderValue::from_static("1002"));
+    headers.insert("group_id", HeaderValue::from_static("0"));
+    assert_eq!(
+        Requested::from_headers(&headers, &user, &group),
+        Ok(asks(Some("1002"), Some("0")))
+    );
+}
+
+#[test]
 fn a_token_exchange_token_names_its_admin_as_impersonator() {
     let mut acting = principal("100", Some("7"), &[], &[]);
     acting.actor = Some("1".into());

@@ -41,6 +41,18 @@ pub enum KeySource {
     PublicKeyFile { path: PathBuf, kid: String },
 }
 
+/// How an external issuer's `sub` (and group) values are kept apart from local user ids: an
+/// explicit choice per issuer, because an IdP's `sub: "1"` injected as `user_id: 1` is our
+/// local user 1 to every upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectMapping {
+    /// `subject = "local"`: the issuer's subjects are local user ids (an IdP fed from our
+    /// users table).
+    Local,
+    /// `subject_prefix = "idp:"`: forwarded as `idp:<sub>`, never a local id.
+    Prefix(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub issuer: String,
@@ -50,6 +62,10 @@ pub struct IssuerConfig {
     pub user_claim: String,
     pub group_claim: Option<String>,
     pub roles_claim: Option<String>,
+    /// How this issuer's subjects (and groups) relate to local ids.
+    pub subjects: SubjectMapping,
+    /// Its `act` claim (RFC 8693) names who acts for the user; audited on every request.
+    pub trusted_for_delegation: bool,
     pub accepted_types: Vec<String>,
     /// At most one JWKS fetch per this interval (unknown-kid refreshes included).
     pub refresh_min_interval: Duration,
@@ -177,8 +193,45 @@ impl Resolver {
         if cache_min > cache_max {
             return Err(self.err(key("cache_min"), "must not exceed cache_max"));
         }
+        let subjects = match (raw.subject.as_deref(), raw.subject_prefix.as_deref()) {
+            (Some("local"), None) => SubjectMapping::Local,
+            (Some(other), None) => {
+                return Err(self.err(
+                    key("subject"),
+                    format!("`{other}` is not \"local\" (or use subject_prefix)"),
+                ));
+            }
+            (None, Some(prefix)) => {
+                let usable = (1..=64).contains(&prefix.len())
+                    && !prefix.bytes().all(|b| b.is_ascii_digit())
+                    && prefix
+                        .chars()
+                        .all(|c| c.is_ascii_graphic() && c != ',' && c != '"');
+                if !usable {
+                    return Err(self.err(
+                        key("subject_prefix"),
+                        "1 to 64 visible ASCII characters, not only digits, no comma or quote (e.g. \"idp:\")",
+                    ));
+                }
+                SubjectMapping::Prefix(prefix.to_owned())
+            }
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    key("subject_prefix"),
+                    "set either subject = \"local\" or subject_prefix, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    key("subject_prefix"),
+                    "say how this issuer's subjects relate to local user ids: subject_prefix = \"idp:\" keeps them apart, subject = \"local\" declares them local user ids",
+                ));
+            }
+        };
         Ok(IssuerConfig {
             issuer: raw.issuer.clone(),
+            subjects,
+            trusted_for_delegation: raw.trusted_for_delegation,
             source,
             algorithms,
             audiences: raw.audiences.clone(),

@@ -219,6 +219,10 @@ pub struct RawIssuer {
     pub user_claim: Option<String>,
     pub group_claim: Option<String>,
     pub roles_claim: Option<String>,
+    pub subject: Option<String>,
+    pub subject_prefix: Option<String>,
+    #[serde(default)]
+    pub trusted_for_delegation: bool,
     #[serde(default)]
     pub accepted_types: Vec<String>,
     pub refresh_min_interval: Option<String>,

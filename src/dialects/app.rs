@@ -213,7 +213,13 @@ fn header_id(headers: &HeaderMap, name: &str) -> Result<Option<i64>, Refusal> {
     header_text(headers, name)?
         .map(|text| {
             text.parse()
-                .map_err(|_| bad_request(&format!("the {name} header must be an integer")))
+                .ok()
+                .filter(|_| crate::authz::is_canonical_id(&text))
+                .ok_or_else(|| {
+                    bad_request(&format!(
+                        "the {name} header must be a decimal id (no sign, leading zeros or spaces)"
+                    ))
+                })
         })
         .transpose()
 }

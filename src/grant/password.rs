@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::client_auth::require;
 use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Login, Subject, now, scope};
-use crate::store::{Client, GrantType, StoreError, User, login_key};
+use crate::store::{AuditEvent, Client, GrantType, StoreError, User, login_key};
 
 const BAD_LOGIN: &str = "invalid login name or password";
 
@@ -63,18 +63,39 @@ impl Engine {
                 self.backoff_succeeded(&key, source).await;
                 Ok(user)
             }
-            Err(StoreError::BadCredentials) => {
+            // A disabled account answers exactly as a wrong password does (and counts the
+            // same): telling them apart would confirm the password to whoever guessed it. The
+            // reason goes to the log and the audit log only.
+            Err(error @ (StoreError::BadCredentials | StoreError::UserDisabled)) => {
+                if matches!(error, StoreError::UserDisabled) {
+                    self.audit_disabled_login(&key, source);
+                }
                 self.backoff_failed(&key, source).await;
                 if let Some(metrics) = &self.metrics {
                     metrics.login_failed();
                 }
                 Err(GrantError::InvalidGrant {
                     reason: BAD_LOGIN,
-                    source: Some(StoreError::BadCredentials),
+                    source: Some(error),
                 })
             }
-            Err(error) => Err(GrantError::from_store("the account is disabled", error)),
+            Err(error) => Err(GrantError::from_store(BAD_LOGIN, error)),
         }
+    }
+
+    /// The right password for a disabled account: logged and audited, never answered. The
+    /// audit write runs beside the answer, so its time does not tell the two cases apart.
+    fn audit_disabled_login(&self, key: &str, source: IpAddr) {
+        tracing::info!(login = key, %source, "login refused: the account is disabled");
+        let event = AuditEvent::new("login.disabled")
+            .subject(key.to_owned())
+            .source(source.to_string());
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.audit(&event, now()).await {
+                tracing::warn!(%error, "writing the audit record of a disabled account's login");
+            }
+        });
     }
 
     /// `Store::verify_login` for every way of naming the user; any mismatch is the same

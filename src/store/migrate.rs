@@ -46,10 +46,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0005_login_failures.sql"),
         postgres: include_str!("migrations/postgres/0005_login_failures.sql"),
     },
+    Migration {
+        version: 6,
+        description: "when a user's group or roles last changed",
+        sqlite: include_str!("migrations/sqlite/0006_identity_changes.sql"),
+        postgres: include_str!("migrations/postgres/0006_identity_changes.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -13,6 +13,17 @@ pub struct Revocations {
     pub denied_jtis: Vec<(String, i64)>,
     /// (user id, not_before): tokens of that user issued before not_before are refused.
     pub not_before: Vec<(i64, i64)>,
+    /// The current group and roles of every user whose group or roles changed since the
+    /// store was created: their tokens' `gid` and `roles` may be out of date.
+    pub identities: Vec<CurrentIdentity>,
+}
+
+/// A user's group and roles as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentIdentity {
+    pub user_id: i64,
+    pub group_id: i64,
+    pub roles: Vec<String>,
 }
 
 pub(crate) async fn deny_jti_in(tx: &mut Tx, jti: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -48,7 +59,24 @@ impl Store {
                 "SELECT id, not_before FROM users WHERE not_before IS NOT NULL ORDER BY id",
             ))
             .await?;
+        let changed = self
+            .db
+            .fetch_all(q(
+                "SELECT id, group_id, roles FROM users WHERE identity_changed_at IS NOT NULL ORDER BY id",
+            ))
+            .await?;
         Ok(Revocations {
+            identities: changed
+                .iter()
+                .map(|r| {
+                    let roles: String = r.get("roles")?;
+                    Ok(CurrentIdentity {
+                        user_id: r.get("id")?,
+                        group_id: r.get("group_id")?,
+                        roles: roles.split_whitespace().map(str::to_owned).collect(),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
             denied_jtis: jtis
                 .iter()
                 .map(|r| Ok((r.get("jti")?, r.get("expires_at")?)))

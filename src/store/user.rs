@@ -370,6 +370,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("user {id}")))?;
         let mut user = user_from_row(&row)?;
+        let before = (user.group_id, user.roles.clone());
         let renamed = apply_patch(&mut user, patch)?;
         for (kind, name) in renamed {
             tx.execute(
@@ -399,6 +400,16 @@ impl Store {
             .int(now),
         )
         .await?;
+        // Tokens already issued carry the old group and roles: the proxy path reads the
+        // current ones for every user marked here (`Store::revocations`, `keyring`).
+        if before != (user.group_id, user.roles.clone()) {
+            tx.execute(
+                q("UPDATE users SET identity_changed_at = $1 WHERE id = $2")
+                    .int(now)
+                    .int(id),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(user)
     }

@@ -141,7 +141,8 @@ print(*[s.getsockname()[1] for s in socks])')
 # Waits until something answers HTTP on 127.0.0.1:$2 (plain), while process $3 lives.
 wait_http() {
   local name=$1 port=$2 pid=$3
-  if ! timeout 60 "$python" - "$port" "$pid" <<'EOF'; then
+  # Generous: a JVM on a busy 2-core CI machine can take a minute to start.
+  if ! timeout 180 "$python" - "$port" "$pid" <<'EOF'; then
 import http.client, sys, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
 while True:
@@ -160,7 +161,7 @@ while True:
         time.sleep(0.1)
 EOF
     echo "differential: $name did not start on 127.0.0.1:$port" >&2
-    exit 1
+    exit 2
   fi
 }
 

@@ -52,6 +52,8 @@ impl Harness {
             user_claim: "sub".into(),
             group_claim: Some("gid".into()),
             roles_claim: Some("roles".into()),
+            subject_prefix: None,
+            delegation: true,
         };
         let verifier = Arc::new(Verifier::new(
             keys,

@@ -917,6 +917,67 @@ pub async fn revocations_load_in_bulk_and_purge(h: &Harness) {
     assert_eq!(h.store.revocations(T0).await.unwrap().denied_jtis.len(), 1);
 }
 
+pub async fn group_and_role_changes_are_mirrored_with_the_revocations(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let other = h
+        .store
+        .add_user(
+            NewUser {
+                account: "bob".into(),
+                group_id: 5,
+                ..NewUser::default()
+            },
+            None,
+            T0,
+        )
+        .await
+        .unwrap();
+    assert!(h.store.revocations(T0).await.unwrap().identities.is_empty());
+    // A profile change or a rename is no identity change.
+    let rename = UserPatch {
+        account: Some("robert".into()),
+        display_name: Some(Some("Bob".into())),
+        ..UserPatch::default()
+    };
+    h.store.update_user(other.id, rename, T0 + 1).await.unwrap();
+    assert!(h.store.revocations(T0).await.unwrap().identities.is_empty());
+    // A group move and a demotion are, with the values as they are now.
+    let demote = UserPatch {
+        group_id: Some(9),
+        roles: Some(vec![]),
+        ..UserPatch::default()
+    };
+    h.store.update_user(user_id, demote, T0 + 2).await.unwrap();
+    let promote = UserPatch {
+        roles: Some(vec!["admin".into()]),
+        ..UserPatch::default()
+    };
+    h.store
+        .update_user(other.id, promote, T0 + 3)
+        .await
+        .unwrap();
+    let identities = h.store.revocations(T0 + 3).await.unwrap().identities;
+    let current: Vec<(i64, i64, Vec<String>)> = identities
+        .into_iter()
+        .map(|c| (c.user_id, c.group_id, c.roles))
+        .collect();
+    let mut expected = vec![
+        (user_id, 9, vec![]),
+        (other.id, 5, vec!["admin".to_owned()]),
+    ];
+    expected.sort();
+    assert_eq!(current, expected);
+    // Nobody was signed out by it.
+    assert!(
+        h.store
+            .revocations(T0 + 3)
+            .await
+            .unwrap()
+            .not_before
+            .is_empty()
+    );
+}
+
 pub async fn revoking_a_family_denies_its_access_tokens(h: &Harness) {
     let (user_id, client) = user_and_client(h).await;
     let ttl = Duration::from_secs(3600);
