@@ -3,6 +3,8 @@
 //! accepting and lets in-flight requests finish up to `server.shutdown_grace`.
 
 mod conn;
+pub mod limits;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod tls;
 
