@@ -107,6 +107,7 @@ listen = "127.0.0.1:18443"
 plain_listen = "127.0.0.1:18084"
 worker_threads = 1
 max_connections = 20000
+max_connections_per_ip = 0   # every load generator connects from 127.0.0.1
 [tls]
 cert = "cert.pem"
 key = "key.pem"

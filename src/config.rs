@@ -71,6 +71,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub plain_listen: Option<SocketAddr>,
     pub max_connections: usize,
+    /// Open connections per client address (IPv6 per /64), trusted proxies exempt; `None`: no
+    /// cap (`max_connections_per_ip = 0`).
+    pub max_connections_per_ip: Option<usize>,
+    /// Connections from `trusted_proxies` begin with a PROXY protocol header (v1 or v2) whose
+    /// source address becomes the connection's peer.
+    pub proxy_protocol: bool,
     /// Async worker threads; 0 = one per core.
     pub worker_threads: usize,
     pub tls_handshake_timeout: Duration,
@@ -444,6 +450,13 @@ impl Resolver {
         if max_connections == 0 {
             return Err(self.err("server.max_connections", "must be at least 1"));
         }
+        let proxy_protocol = raw.proxy_protocol.unwrap_or(false);
+        if proxy_protocol && raw.trusted_proxies.is_empty() {
+            return Err(self.err(
+                "server.proxy_protocol",
+                "is accepted only from server.trusted_proxies, which is empty",
+            ));
+        }
         let max_header_bytes = self.size(
             "server.max_header_bytes",
             raw.max_header_bytes.as_ref(),
@@ -459,6 +472,12 @@ impl Resolver {
                 None => None,
             },
             max_connections,
+            // 0 turns the cap off (every client behind one NAT address, say).
+            max_connections_per_ip: match raw.max_connections_per_ip.unwrap_or(256) {
+                0 => None,
+                max => Some(max),
+            },
+            proxy_protocol,
             worker_threads: raw.worker_threads.unwrap_or(0),
             pid_file: match raw.pid_file.as_deref() {
                 Some("") => return Err(self.err("server.pid_file", "must not be empty")),

@@ -78,6 +78,50 @@ impl AuthFailure {
     }
 }
 
+/// Where in its opening a connection ran out of time (the `phase` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnPhase {
+    /// Reading the PROXY protocol header (or looking for one).
+    ProxyHeader,
+    TlsHandshake,
+    /// The first request head (`server.header_read_timeout`).
+    RequestHead,
+}
+
+impl ConnPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnPhase::ProxyHeader => "proxy_header",
+            ConnPhase::TlsHandshake => "tls_handshake",
+            ConnPhase::RequestHead => "request_head",
+        }
+    }
+}
+
+/// What became of a PROXY protocol header, or of its absence (the `result` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// From a trusted proxy, with a client address.
+    Accepted,
+    /// From a trusted proxy, without one (v2 `LOCAL`, v1 `UNKNOWN`): the socket peer stands.
+    Local,
+    /// From a peer not in `server.trusted_proxies`: connection closed.
+    Untrusted,
+    /// From a trusted proxy, malformed or missing: connection closed.
+    Invalid,
+}
+
+impl ProxyHeader {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyHeader::Accepted => "accepted",
+            ProxyHeader::Local => "local",
+            ProxyHeader::Untrusted => "untrusted",
+            ProxyHeader::Invalid => "invalid",
+        }
+    }
+}
+
 /// Runs an upkeep every [`UPKEEP_EVERY`] while `metrics` lives (outside a runtime: never).
 fn spawn_upkeep(metrics: &Arc<Metrics>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -212,6 +256,32 @@ impl Metrics {
 
     pub fn login_failed(&self) {
         self.failed_logins.increment(1);
+    }
+
+    /// A connection closed at once: its address already had `server.max_connections_per_ip`.
+    pub fn connection_over_address_limit(&self) {
+        self.counter(
+            "authgate_connections_refused_total",
+            vec![Label::new("reason", "per_address_limit")],
+        )
+        .increment(1);
+    }
+
+    /// A connection closed because `phase` did not finish in time.
+    pub fn connection_timed_out(&self, phase: ConnPhase) {
+        self.counter(
+            "authgate_connections_timed_out_total",
+            vec![Label::new("phase", phase.as_str())],
+        )
+        .increment(1);
+    }
+
+    pub fn proxy_header(&self, result: ProxyHeader) {
+        self.counter(
+            "authgate_proxy_headers_total",
+            vec![Label::new("result", result.as_str())],
+        )
+        .increment(1);
     }
 
     pub fn config_reload(&self, accepted: bool) {

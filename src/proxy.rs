@@ -229,6 +229,11 @@ impl Proxy {
         })
     }
 
+    /// `server.trusted_proxies` of this config (the listeners read it for each new connection).
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
     /// Counts requests, latencies and auth failures in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);

@@ -1,8 +1,12 @@
 //! Listeners and lifecycle: binds the HTTPS listener (and the optional plain-HTTP and admin
-//! listeners), accepts connections up to `server.max_connections`, and on shutdown stops
-//! accepting and lets in-flight requests finish up to `server.shutdown_grace`.
+//! listeners), accepts connections up to `server.max_connections` (and
+//! `server.max_connections_per_ip`, `server/admission.rs`), and on shutdown stops accepting
+//! and lets in-flight requests finish up to `server.shutdown_grace`.
 
+mod admission;
 mod conn;
+pub mod limits;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod tls;
 
@@ -117,8 +121,15 @@ struct Shared {
     live: Arc<Live>,
     builder: auto::Builder<TokioExecutor>,
     slots: Arc<Semaphore>,
+    /// `server.max_connections_per_ip`; `None`: no cap.
+    per_address: Option<Arc<limits::PerAddress>>,
+    proxy_protocol: bool,
+    /// Also bounds reading the PROXY header.
     handshake_timeout: Duration,
+    /// For the first request head; hyper's own covers the later ones.
+    header_read_timeout: Duration,
     idle_timeout: Duration,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -273,8 +284,12 @@ impl Gateway {
             live: Arc::clone(&self.live),
             builder: conn::http_builder(server),
             slots: Arc::new(Semaphore::new(max_connections as usize)),
+            per_address: server.max_connections_per_ip.map(limits::PerAddress::new),
+            proxy_protocol: server.proxy_protocol,
             handshake_timeout: server.tls_handshake_timeout,
+            header_read_timeout: server.header_read_timeout,
             idle_timeout: server.idle_timeout,
+            metrics: Arc::clone(&self.base.metrics),
             shutdown: stop_rx.clone(),
         });
         self.reloader.start(stop_rx.clone());
@@ -384,48 +399,89 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
             },
         };
         let _ = stream.set_nodelay(true);
+        // A peer that is not a trusted proxy is its own client: counted against its address
+        // now, and closed at once (dropped) over the cap, before any task or TLS work.
+        let trusted = admission::is_trusted(&shared, peer.ip());
+        let address_slot = if trusted {
+            None
+        } else {
+            match admission::count(&shared, peer.ip()) {
+                Ok(slot) => slot,
+                Err(_) => continue,
+            }
+        };
+        let accepted = Accepted {
+            stream,
+            peer,
+            trusted,
+            address_slot,
+            _permit: permit,
+        };
         let shared = Arc::clone(&shared);
         // Two task types: a task is as large as its future's largest state, and a plain
         // connection should not carry the room for a TLS handshake while it idles.
         match &acceptor {
-            None => tokio::spawn(plain_connection(stream, peer, shared, permit)),
-            Some(acceptor) => tokio::spawn(tls_connection(
-                stream,
-                peer,
-                acceptor.clone(),
-                shared,
-                permit,
-            )),
+            None => tokio::spawn(plain_connection(accepted, shared)),
+            Some(acceptor) => tokio::spawn(tls_connection(accepted, acceptor.clone(), shared)),
         };
     }
 }
 
-async fn plain_connection(
+/// A connection as the accept loop hands it to its task.
+struct Accepted {
     stream: TcpStream,
     peer: SocketAddr,
-    shared: Arc<Shared>,
-    _slot: OwnedSemaphorePermit,
-) {
-    let info = ConnInfo { peer, tls: false };
-    let live = Arc::clone(&shared.live);
-    let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
-    conn::serve(stream, info, live, &shared.builder, idle, stop).await;
+    /// The socket peer is in `server.trusted_proxies`.
+    trusted: bool,
+    address_slot: Option<limits::AddressSlot>,
+    /// The connection's place in `server.max_connections`, held until the task ends.
+    _permit: OwnedSemaphorePermit,
 }
 
-async fn tls_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    shared: Arc<Shared>,
-    _slot: OwnedSemaphorePermit,
-) {
-    let info = ConnInfo { peer, tls: true };
-    let live = Arc::clone(&shared.live);
-    let (idle, stop) = (shared.idle_timeout, shared.shutdown.clone());
+async fn plain_connection(accepted: Accepted, shared: Arc<Shared>) {
+    let Accepted {
+        mut stream,
+        peer,
+        trusted,
+        address_slot,
+        _permit,
+    } = accepted;
+    let Some(admitted) = admission::admit(&shared, &mut stream, peer, trusted, address_slot).await
+    else {
+        return;
+    };
+    let info = ConnInfo {
+        peer: admitted.peer,
+        tls: false,
+    };
+    conn::serve(stream, info, &shared).await;
+}
+
+async fn tls_connection(accepted: Accepted, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    let Accepted {
+        mut stream,
+        peer,
+        trusted,
+        address_slot,
+        _permit,
+    } = accepted;
+    let Some(admitted) = admission::admit(&shared, &mut stream, peer, trusted, address_slot).await
+    else {
+        return;
+    };
+    let info = ConnInfo {
+        peer: admitted.peer,
+        tls: true,
+    };
     match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => conn::serve(tls, info, live, &shared.builder, idle, stop).await,
-        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Ok(tls)) => conn::serve(tls, info, &shared).await,
+        Ok(Err(error)) => tracing::debug!(peer = %info.peer, %error, "TLS handshake failed"),
+        Err(_) => {
+            tracing::debug!(peer = %info.peer, "TLS handshake timed out");
+            shared
+                .metrics
+                .connection_timed_out(crate::metrics::ConnPhase::TlsHandshake);
+        }
     }
 }
 

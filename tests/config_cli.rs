@@ -207,6 +207,20 @@ async fn unknown_key_is_named() {
 }
 
 #[tokio::test]
+async fn proxy_protocol_needs_trusted_proxies() {
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nproxy_protocol = true",
+    );
+    expect_check_error(&toml, &["server.proxy_protocol", "trusted_proxies"]).await;
+    let toml = valid_toml().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmax_connections_per_ip = \"many\"",
+    );
+    expect_check_error(&toml, &["server.max_connections_per_ip"]).await;
+}
+
+#[tokio::test]
 async fn unknown_route_key_is_named() {
     let toml = format!(
         "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\

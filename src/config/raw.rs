@@ -54,6 +54,8 @@ pub struct RawServer {
     pub listen: String,
     pub plain_listen: Option<String>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub proxy_protocol: Option<bool>,
     pub worker_threads: Option<usize>,
     pub pid_file: Option<String>,
     pub tls_handshake_timeout: Option<String>,

@@ -1,10 +1,11 @@
 //! One client connection: HTTP/1.1 or HTTP/2 (hyper-util's auto builder decides by ALPN or
-//! preface), closed gracefully when it has been idle too long or when the gateway drains.
+//! preface), closed when no first request head arrives within `server.header_read_timeout`,
+//! gracefully when it has been idle too long or when the gateway drains.
 
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 use tokio::time::{Sleep, sleep_until};
 
 use crate::config::ServerConfig;
+use crate::metrics::ConnPhase;
 use crate::proxy::{ConnInfo, affinity};
 
 /// The HTTP server settings shared by every connection.
@@ -43,6 +44,8 @@ pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
 /// Requests in flight on a connection, and when the last one finished.
 struct Activity {
     opened: Instant,
+    /// A request head has arrived (hyper called the service): the first-head deadline is off.
+    any_request: AtomicBool,
     in_flight: AtomicUsize,
     last_done_ms: AtomicU64,
 }
@@ -59,6 +62,9 @@ impl Drop for InFlight {
 
 impl Activity {
     fn start(self: &Arc<Self>) -> InFlight {
+        if !self.any_request.load(Ordering::Relaxed) {
+            self.any_request.store(true, Ordering::Relaxed);
+        }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(Arc::clone(self))
     }
@@ -113,21 +119,23 @@ impl UpstreamRelease {
     }
 }
 
-pub async fn serve<I>(
-    io: I,
-    info: ConnInfo,
-    live: Arc<super::Live>,
-    builder: &auto::Builder<TokioExecutor>,
-    idle_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) where
+/// Serves one connection (after the TLS handshake, if any) until it ends.
+pub(super) async fn serve<I>(io: I, info: ConnInfo, shared: &super::Shared)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let live = Arc::clone(&shared.live);
+    let (idle_timeout, mut shutdown) = (shared.idle_timeout, shared.shutdown.clone());
     let activity = Arc::new(Activity {
         opened: Instant::now(),
+        any_request: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
         last_done_ms: AtomicU64::new(0),
     });
+    // hyper's own header timeout starts at the first byte: a peer that sends nothing would
+    // hold its slot for the idle timeout. Until a first head arrives, this deadline stands.
+    let first_head_deadline = activity.opened + shared.header_read_timeout;
+    let mut awaiting_first_head = true;
     // Upstream connections that follow this client connection; driven below, in this task.
     let (affinity, mut drivers) = affinity::new();
     let affinity = Arc::new(affinity);
@@ -152,8 +160,11 @@ pub async fn serve<I>(
     };
     // On the heap, built in place: pinned on the stack it would take its room twice in this
     // future (once before the pin, once after), and this future is the connection's task.
-    let mut connection =
-        Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+    let mut connection = Box::pin(
+        shared
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service),
+    );
     let mut closing = false;
     let mut upstreams = UpstreamRelease {
         after: release_after,
@@ -170,6 +181,15 @@ pub async fn serve<I>(
                     tracing::debug!(peer = %info.peer, %error, "connection ended with an error");
                 }
                 return;
+            }
+            _ = tokio::time::sleep_until(first_head_deadline.into()), if awaiting_first_head && !closing => {
+                awaiting_first_head = false;
+                if !activity.any_request.load(Ordering::Relaxed) {
+                    tracing::debug!(peer = %info.peer, "no request head in time; closing");
+                    shared.metrics.connection_timed_out(ConnPhase::RequestHead);
+                    // Nothing is in flight: dropping the connection is all there is to do.
+                    return;
+                }
             }
             _ = crate::server::stopped(&mut shutdown), if !closing => {
                 closing = true;

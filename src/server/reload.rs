@@ -4,7 +4,9 @@
 //! ready is it swapped in, atomically: a request sees the old config or the new one, never a
 //! mix, and no connection is dropped. Otherwise the old config keeps serving and the log says
 //! exactly what is wrong. Settings bound at start (listeners, the store, runtime threads,
-//! logging, the refresh interval) are reported as needing a restart.
+//! logging, the refresh interval, the connection limits, `server.proxy_protocol`) are reported
+//! as needing a restart. `server.trusted_proxies` applies at once, to requests and to new
+//! connections (PROXY headers, the per-address cap's exemption).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -252,6 +254,14 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         "server.max_connections",
         old.server.max_connections != new.server.max_connections,
+    );
+    check(
+        "server.max_connections_per_ip",
+        old.server.max_connections_per_ip != new.server.max_connections_per_ip,
+    );
+    check(
+        "server.proxy_protocol",
+        old.server.proxy_protocol != new.server.proxy_protocol,
     );
     check(
         "server timeouts",
