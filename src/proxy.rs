@@ -316,8 +316,8 @@ impl Proxy {
                 query = if self.log_query { uri.query() } else { None },
                 route = exchange.route.as_ref().map(|r| r.name.as_str()),
                 status = response.status().as_u16(),
-                upstream_ms = exchange.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
-                total_ms = started.elapsed().as_secs_f64() * 1000.0,
+                upstream_ms = exchange.upstream_time.map(crate::telemetry::millis),
+                total_ms = crate::telemetry::millis(started.elapsed()),
                 client = %client.ip,
             );
         }

@@ -115,14 +115,9 @@ fn sqlite_env() -> Env {
     Env { dir, pg: None }
 }
 
-async fn postgres_env() -> Option<Env> {
-    let Ok(base) = std::env::var("AUTHGATE_TEST_DATABASE_URL") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** CLI on PostgreSQL NOT tested: set AUTHGATE_TEST_DATABASE_URL ***\n"
-        );
-        return None;
-    };
+async fn postgres_env() -> Env {
+    let base = std::env::var("AUTHGATE_TEST_DATABASE_URL")
+        .expect("set AUTHGATE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
     let schema = format!("authgate_cli_{}", uuid::Uuid::new_v4().simple());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
         .await
@@ -137,10 +132,10 @@ async fn postgres_env() -> Option<Env> {
         dir.path(),
         &format!("{base}{sep}options[search_path]={schema}"),
     );
-    Some(Env {
+    Env {
         dir,
         pg: Some((base, schema)),
-    })
+    }
 }
 
 const PASSWORD: &str = "a long password 1";
@@ -389,10 +384,9 @@ async fn cli_walk_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
 async fn cli_walk_on_postgres() {
-    if let Some(env) = postgres_env().await {
-        walk(&env).await;
-    }
+    walk(&postgres_env().await).await;
 }
 
 #[test]

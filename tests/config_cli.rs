@@ -499,3 +499,80 @@ async fn legacy_users_table_errors_are_named() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_a_bare_config_name_reloads_on_edit() {
+    let (plain, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    write_test_cert(dir.path());
+    let toml = |routes: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nplain_listen = \"127.0.0.1:{plain}\"\n\n\
+             [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\n{routes}"
+        )
+    };
+    let route = |prefix: &str| {
+        format!(
+            "[[routes]]\nprefix = \"{prefix}\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("gateway.toml"), toml(&route("/a"))).unwrap();
+    // The README's way: `serve` in the config's directory, the file named without a directory.
+    let mut c = authgate();
+    c.arg("serve")
+        .arg("--config")
+        .arg("gateway.toml")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    wait_healthy(admin, &mut child).await;
+    let client = plain_client();
+    let status = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let url = format!("http://127.0.0.1:{plain}{path}");
+            get(&client, &url).await.status.as_u16()
+        }
+    };
+    assert_eq!(status("/a").await, 200);
+    assert_eq!(status("/b").await, 404);
+    std::fs::write(
+        dir.path().join("gateway.toml"),
+        toml(&format!("{}\n{}", route("/a"), route("/b"))),
+    )
+    .unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if status("/b").await == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    send_sigterm(child.id().expect("child pid"));
+    let output = within("authgate serve to exit", child.wait_with_output())
+        .await
+        .unwrap();
+    let log = text(&output.stderr);
+    assert!(reloaded, "an edit of gateway.toml was not applied: {log}");
+    assert!(
+        log.contains("watching the config file"),
+        "the startup log names the watched file: {log}"
+    );
+    // Not a terminal: no colour codes in the file, and durations without float noise.
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file: {log:?}"
+    );
+    let durations: Vec<&str> = log
+        .split_whitespace()
+        .filter_map(|field| field.strip_prefix("total_ms="))
+        .collect();
+    assert!(!durations.is_empty(), "no access-log line: {log}");
+    for value in durations {
+        let decimals = value.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "total_ms={value}");
+    }
+}

@@ -201,11 +201,20 @@ fn watch_file(
     tx: tokio::sync::mpsc::UnboundedSender<()>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher as _};
-    let name = path.file_name()?.to_owned();
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())?
-        .to_owned();
+    // Resolved once: a bare `gateway.toml` (the README's `serve`) has an empty parent, and
+    // the directory to watch is then the working directory.
+    let path = match std::path::absolute(path) {
+        Ok(path) => path,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot resolve the config file's path; edits are not watched, reload with SIGHUP or `authgate reload`");
+            return None;
+        }
+    };
+    let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else {
+        tracing::warn!(path = %path.display(), "the config path names no file in a directory; edits are not watched, reload with SIGHUP or `authgate reload`");
+        return None;
+    };
+    let (name, dir) = (name.to_owned(), dir.to_owned());
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         let relevant = matches!(
@@ -227,6 +236,7 @@ fn watch_file(
         tracing::warn!(dir = %dir.display(), %error, "cannot watch the config directory; reload with SIGHUP or `authgate reload`");
         return None;
     }
+    tracing::info!(path = %path.display(), "watching the config file: an edit reloads it");
     Some(watcher)
 }
 

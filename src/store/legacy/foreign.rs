@@ -257,34 +257,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn mysql_and_postgres_sessions_are_read_only_without_an_update_query() {
+    #[cfg_attr(no_mysql, ignore = "needs MariaDB/MySQL: set AUTHGATE_TEST_MYSQL_URL")]
+    async fn mysql_sessions_are_read_only_without_an_update_query() {
         let table = format!("authgate_ro_{}", uuid::Uuid::new_v4().simple());
-        if let Ok(base) = std::env::var("AUTHGATE_TEST_MYSQL_URL") {
-            let base = base.trim_end_matches('/');
-            let setup = MySqlPool::connect(base).await.unwrap();
-            setup
-                .execute(AssertSqlSafe(format!("CREATE DATABASE {table}")))
-                .await
-                .unwrap();
-            let url = format!("{base}/{table}");
-            let db = MySqlPool::connect(&url).await.unwrap();
-            db.execute("CREATE TABLE t (x INT)").await.unwrap();
-            db.close().await;
-            let insert = "INSERT INTO t VALUES (1)";
-            read_only_unless_updating(LegacyBackend::MySql { url }, insert).await;
-            setup
-                .execute(AssertSqlSafe(format!("DROP DATABASE {table}")))
-                .await
-                .unwrap();
-        }
-        if let Ok(url) = std::env::var("AUTHGATE_TEST_DATABASE_URL") {
-            let setup = PgPool::connect(&url).await.unwrap();
-            let create = format!("CREATE TABLE {table} (x INT)");
-            setup.execute(AssertSqlSafe(create)).await.unwrap();
-            let insert = format!("INSERT INTO {table} VALUES (1)");
-            read_only_unless_updating(LegacyBackend::Postgres { url }, &insert).await;
-            let drop = format!("DROP TABLE {table}");
-            setup.execute(AssertSqlSafe(drop)).await.unwrap();
-        }
+        let base = std::env::var("AUTHGATE_TEST_MYSQL_URL").expect("AUTHGATE_TEST_MYSQL_URL");
+        let base = base.trim_end_matches('/');
+        let setup = MySqlPool::connect(base).await.unwrap();
+        setup
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {table}")))
+            .await
+            .unwrap();
+        let url = format!("{base}/{table}");
+        let db = MySqlPool::connect(&url).await.unwrap();
+        db.execute("CREATE TABLE t (x INT)").await.unwrap();
+        db.close().await;
+        let insert = "INSERT INTO t VALUES (1)";
+        read_only_unless_updating(LegacyBackend::MySql { url }, insert).await;
+        setup
+            .execute(AssertSqlSafe(format!("DROP DATABASE {table}")))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    #[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+    async fn postgres_sessions_are_read_only_without_an_update_query() {
+        let table = format!("authgate_ro_{}", uuid::Uuid::new_v4().simple());
+        let url = std::env::var("AUTHGATE_TEST_DATABASE_URL").expect("AUTHGATE_TEST_DATABASE_URL");
+        let setup = PgPool::connect(&url).await.unwrap();
+        let create = format!("CREATE TABLE {table} (x INT)");
+        setup.execute(AssertSqlSafe(create)).await.unwrap();
+        let insert = format!("INSERT INTO {table} VALUES (1)");
+        read_only_unless_updating(LegacyBackend::Postgres { url }, &insert).await;
+        let drop = format!("DROP TABLE {table}");
+        setup.execute(AssertSqlSafe(drop)).await.unwrap();
     }
 }
