@@ -115,13 +115,36 @@ impl Cli {
     }
 }
 
-/// `cli:<login name>` of whoever runs the command.
+/// `cli:<login name>` of whoever runs the command: the sudo caller, else `$USER`/`$LOGNAME`,
+/// else the OS user of the process (containers and CI often set no `$USER`).
 fn actor() -> String {
     let name = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".to_owned());
     format!("cli:{name}")
+}
+
+/// The process's real user: its uid (`/proc/self/status`) looked up in `/etc/passwd`, or
+/// `uid:<n>` when it has no entry there.
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
 }
 
 /// A secret (password, client secret) from the first line of stdin (`from_stdin`) or, on a

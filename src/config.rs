@@ -20,7 +20,7 @@ use hyper::header::HeaderName;
 use ipnet::IpNet;
 
 pub use auth::{AuthConfig, IssuerConfig, KeySource, SubjectMapping};
-pub use describe::describe;
+pub use describe::{Served, describe};
 pub use dialects::{
     AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,
     TokensConfig,

@@ -42,6 +42,65 @@ pub enum Endpoint {
     Mobile,
 }
 
+/// Every path the dialects serve under `config`, in path order: what `Endpoints` dispatches
+/// on and what `authgate check` lists.
+pub fn served(config: &Config) -> Vec<(String, Endpoint)> {
+    let mut paths: Vec<(String, Endpoint)> = Vec::new();
+    if let Some(dialect) = &config.dialects.oauth2 {
+        for (kind, path) in oauth2::Kind::paths(dialect) {
+            paths.push((path.to_owned(), Endpoint::Oauth2(kind)));
+        }
+    }
+    if let Some(dialect) = &config.dialects.passport {
+        paths.push((dialect.path.clone(), Endpoint::Passport));
+    }
+    if let Some(dialect) = &config.dialects.mobile {
+        paths.push((dialect.path.clone(), Endpoint::Mobile));
+    }
+    if let Some(dialect) = &config.dialects.app {
+        for (kind, path) in app::Kind::paths(dialect) {
+            paths.push((path.to_owned(), Endpoint::App(kind)));
+        }
+    }
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    paths
+}
+
+impl Endpoint {
+    /// For people (`check`, `explain`): the dialect, the methods it answers, what it does.
+    pub fn describe(self) -> (&'static str, &'static str, &'static str) {
+        use login::Page;
+        match self {
+            Endpoint::Oauth2(kind) => match kind {
+                oauth2::Kind::Token => ("oauth2", "POST", "token endpoint (every grant)"),
+                oauth2::Kind::Password => ("oauth2", "POST", "password grant"),
+                oauth2::Kind::ClientCredentials => ("oauth2", "POST", "client credentials grant"),
+                oauth2::Kind::RefreshToken => ("oauth2", "POST", "refresh token grant"),
+                oauth2::Kind::Authorize => ("oauth2", "POST", "authorization code exchange"),
+                oauth2::Kind::Revoke => ("oauth2", "POST", "token revocation (RFC 7009)"),
+                oauth2::Kind::Introspect => ("oauth2", "POST", "token introspection (RFC 7662)"),
+                oauth2::Kind::Metadata => {
+                    ("oauth2", "GET", "authorization server metadata (RFC 8414)")
+                }
+                oauth2::Kind::Page(Page::Authorize) => {
+                    ("oauth2", "GET, POST", "login page, authorization code flow")
+                }
+                oauth2::Kind::Page(Page::Implicit) => {
+                    ("oauth2", "GET, POST", "login page, implicit flow")
+                }
+                oauth2::Kind::Page(Page::Logout) => ("oauth2", "GET, POST", "login page logout"),
+            },
+            Endpoint::Passport => ("passport", "POST", "password grant (Laravel Passport)"),
+            Endpoint::Mobile => ("mobile", "GET, POST", "password and refresh grants"),
+            Endpoint::App(kind) => match kind {
+                app::Kind::Id => ("app", "POST", "log in by user id"),
+                app::Kind::Login => ("app", "POST", "log in by login name"),
+                app::Kind::User => ("app", "POST", "log in by user name"),
+            },
+        }
+    }
+}
+
 /// The token endpoints, by exact (normalised) path.
 pub struct Endpoints {
     paths: HashMap<String, Endpoint>,
@@ -58,28 +117,23 @@ impl Endpoints {
         engine: Arc<Engine>,
         keyring: Arc<Keyring>,
     ) -> Result<Self, StoreError> {
-        let mut paths = HashMap::new();
-        let oauth2 = config.dialects.oauth2.as_ref().map(|dialect| {
-            for (kind, path) in oauth2::Kind::paths(dialect) {
-                paths.insert(path.to_owned(), Endpoint::Oauth2(kind));
-            }
-            oauth2::Oauth2::new(dialect, &config.auth.issuer, Arc::clone(&engine))
-        });
-        let passport = config.dialects.passport.as_ref().map(|dialect| {
-            paths.insert(dialect.path.clone(), Endpoint::Passport);
-            passport::Passport::new(dialect, Arc::clone(&engine))
-        });
-        let mobile = config.dialects.mobile.as_ref().map(|dialect| {
-            paths.insert(dialect.path.clone(), Endpoint::Mobile);
-            mobile::Mobile::new(dialect, Arc::clone(&engine))
-        });
+        let paths: HashMap<String, Endpoint> = served(config).into_iter().collect();
+        let oauth2 =
+            config.dialects.oauth2.as_ref().map(|dialect| {
+                oauth2::Oauth2::new(dialect, &config.auth.issuer, Arc::clone(&engine))
+            });
+        let passport = config
+            .dialects
+            .passport
+            .as_ref()
+            .map(|dialect| passport::Passport::new(dialect, Arc::clone(&engine)));
+        let mobile = config
+            .dialects
+            .mobile
+            .as_ref()
+            .map(|dialect| mobile::Mobile::new(dialect, Arc::clone(&engine)));
         let app = match &config.dialects.app {
-            Some(dialect) => {
-                for (kind, path) in app::Kind::paths(dialect) {
-                    paths.insert(path.to_owned(), Endpoint::App(kind));
-                }
-                Some(app::App::new(dialect, &config.store, engine, keyring)?)
-            }
+            Some(dialect) => Some(app::App::new(dialect, &config.store, engine, keyring)?),
             None => None,
         };
         Ok(Endpoints {

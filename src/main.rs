@@ -76,17 +76,60 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes on one line, each cause once: many errors already quote their
+/// source in their own message (`cannot listen on …: Address already in use`).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = config::load(&cli.config)?;
+    let config = match config::load(&cli.config) {
+        Ok(config) => config,
+        // The running gateway would refuse it just the same: it is not asked.
+        Err(error) if matches!(cli.command, Command::Reload) => {
+            anyhow::bail!("refused, the gateway keeps its current config: {error}")
+        }
+        Err(error) => return Err(error.into()),
+    };
     match cli.command {
         Command::Check => {
-            print!("{}", authgate::config::describe(&config));
+            let mut served: Vec<authgate::config::Served> = authgate::dialects::served(&config)
+                .into_iter()
+                .map(|(path, endpoint)| {
+                    let (dialect, methods, what) = endpoint.describe();
+                    authgate::config::Served {
+                        path,
+                        methods,
+                        dialect,
+                        what,
+                    }
+                })
+                .collect();
+            served.push(authgate::config::Served {
+                path: authgate::proxy::JWKS_PATH.to_owned(),
+                methods: "GET, HEAD",
+                dialect: "-",
+                what: "our public signing keys (JWKS)",
+            });
+            served.sort_by(|a, b| a.path.cmp(&b.path));
+            print!("{}", authgate::config::describe(&config, &served));
             Ok(())
         }
         Command::Serve => serve(config),
@@ -100,8 +143,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Sends SIGHUP to the gateway whose pid `server.pid_file` holds; the gateway logs whether the
-/// new config was taken or refused (and why).
+/// Sends SIGHUP to the gateway whose pid `server.pid_file` holds and prints what it did with
+/// the config (it writes the outcome beside the pid file); a refusal exits 1.
 fn reload(config: &Config) -> anyhow::Result<()> {
     let Some(path) = &config.server.pid_file else {
         anyhow::bail!("server.pid_file is not set in {}", config.source.display());
@@ -112,6 +155,8 @@ fn reload(config: &Config) -> anyhow::Result<()> {
         .trim()
         .parse()
         .with_context(|| format!("{} does not hold a process id", path.display()))?;
+    let outcome_path = authgate::server::reload::outcome_path(path);
+    let before = std::fs::read_to_string(&outcome_path).ok();
     let status = std::process::Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
@@ -119,11 +164,24 @@ fn reload(config: &Config) -> anyhow::Result<()> {
     if !status.success() {
         anyhow::bail!("kill -HUP {pid} failed (is the gateway still running?)");
     }
-    println!(
-        "sent SIGHUP to {pid}: the gateway reloads {} (see its log)",
-        config.source.display()
-    );
-    Ok(())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now = std::fs::read_to_string(&outcome_path).ok();
+        if let Some(line) = now.filter(|line| Some(line) != before.as_ref()) {
+            let outcome = line.trim().split_once(' ').map_or("", |(_, o)| o);
+            if outcome == "reloaded" {
+                println!("reloaded {} (gateway {pid})", config.source.display());
+                return Ok(());
+            }
+            anyhow::bail!("{outcome} (gateway {pid})");
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "sent SIGHUP to {pid}, but it did not report a reload within 15 s (see its log)"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -473,3 +473,42 @@ fn audit_lists_and_the_audit_file_ships_every_record() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn audit_records_name_the_os_user_when_the_environment_does_not() {
+    let env = sqlite_env();
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["user", "add", "dora", "--password-stdin"])
+        .env("AUTHGATE_KEY_SECRET", KEY_SECRET)
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8(whoami.stdout).unwrap().trim().to_owned();
+    let audit = env.ok(&["audit", "--json"], None);
+    assert!(
+        audit.contains(&format!("\"cli:{me}\"")),
+        "expected actor cli:{me}: {audit}"
+    );
+    assert!(!audit.contains("cli:unknown"), "{audit}");
+}

@@ -171,6 +171,56 @@ async fn shipped_configs_pass_check() {
 }
 
 #[tokio::test]
+async fn check_lists_everything_the_gateway_answers_itself_then_the_routes_in_match_order() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway.toml");
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = text(&run(c).await.stdout);
+    for (path, dialect) in [
+        ("/auth/token", "mobile"),
+        ("/oauth/token", "passport"),
+        ("/token/id", "app"),
+        ("/token/login", "app"),
+        ("/token/user", "app"),
+        ("/oauth2/token", "oauth2"),
+        ("/open/authorize/index", "oauth2"),
+        ("/.well-known/oauth-authorization-server", "oauth2"),
+        ("/.well-known/jwks.json", "-"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(path))
+            .unwrap_or_else(|| panic!("{path} not listed: {out}"));
+        assert!(line.contains(dialect), "{line}");
+    }
+    // Routes numbered in the order they are matched, with their place in the file.
+    let routes: Vec<&str> = out.lines().filter(|l| l.contains("routes[")).collect();
+    assert!(routes[0].trim_start().starts_with("1  routes[1]"), "{out}");
+    assert!(routes[1].trim_start().starts_with("2  routes[0]"), "{out}");
+    assert!(!out.contains("Oauth2("), "internal names leak: {out}");
+}
+
+#[tokio::test]
+async fn check_warns_about_risky_settings() {
+    let toml = format!(
+        "{HEAD}trusted_proxies = []\n\n[[routes]]\nprefix = \"/api\"\nupstream = \"http://10.1.2.3:8080\"\n"
+    )
+    .replace("listen = \"127.0.0.1:0\"\n", "listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"0.0.0.0/0\"]\n")
+    .replace("trusted_proxies = []\n", "");
+    let (_dir, path) = config_dir(&toml);
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("warning: server.trusted_proxies[0]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("warning: routes[0]"), "{stdout}");
+}
+
+#[tokio::test]
 async fn check_uses_gateway_toml_in_current_dir_by_default() {
     let (dir, _path) = config_dir(&valid_toml());
     let mut c = authgate();
@@ -575,4 +625,81 @@ async fn serve_with_a_bare_config_name_reloads_on_edit() {
         let decimals = value.split_once('.').map_or(0, |(_, d)| d.len());
         assert!(decimals <= 3, "total_ms={value}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_prints_the_outcome_and_fails_on_a_refusal() {
+    let (plain, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    write_test_cert(dir.path());
+    let toml = |cert: &str, extra: &str| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nplain_listen = \"127.0.0.1:{plain}\"\n\
+             pid_file = \"run/authgate.pid\"\n\n\
+             [tls]\ncert = \"{cert}\"\nkey = \"key.pem\"\n\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\n\
+             [[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n{extra}"
+        )
+    };
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, toml("cert.pem", "")).unwrap();
+    let mut c = authgate();
+    c.arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    wait_healthy(admin, &mut child).await;
+    let reload = || {
+        let mut c = authgate();
+        c.arg("reload").arg("--config").arg(&config);
+        run(c)
+    };
+    let out = reload().await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("reloaded"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Valid to the CLI, refused by the gateway: the certificate file is missing.
+    std::fs::write(&config, toml("missing.pem", "")).unwrap();
+    let out = reload().await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("refused"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Invalid: refused with the key path, the gateway not even asked.
+    std::fs::write(&config, toml("cert.pem", "bogus = 1\n")).unwrap();
+    let out = reload().await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("refused") && err.contains("bogus"), "{err}");
+    send_sigterm(child.id().expect("pid"));
+    let _ = within("serve to exit", child.wait()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_port_is_reported_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let (dir, path) = config_dir(&format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"
+    ));
+    let mut c = authgate();
+    c.arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .current_dir(dir.path());
+    let out = run(c).await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default().to_owned();
+    assert!(last.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert_eq!(last.matches("Address already in use").count(), 1, "{last}");
 }

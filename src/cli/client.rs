@@ -20,16 +20,22 @@ pub enum ClientCommand {
     List,
     /// Replace a confidential client's secret (generated and printed once, or from stdin).
     RotateSecret {
+        /// The client id (`client_id`).
         id: String,
+        /// Read the new secret from the first line of stdin instead of generating one.
         #[arg(long)]
         secret_stdin: bool,
     },
     /// Remove a client with its refresh tokens and codes.
-    Remove { id: String },
+    Remove {
+        /// The client id (`client_id`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
+    /// The client id its requests send (`client_id`).
     id: String,
     /// Allowed grant (repeatable): authorization_code, implicit, password, client_credentials,
     /// refresh_token, token_exchange (RFC 8693: admins acting for users).
@@ -47,6 +53,7 @@ pub struct AddArgs {
     /// The alias the `app` dialect sends in its `app_id` header.
     #[arg(long)]
     app_id: Option<String>,
+    /// A name for people (`client list`, the login page).
     #[arg(long)]
     name: Option<String>,
     /// Access-token lifetime for this client (e.g. "1h"; default: the dialect's).
@@ -63,25 +70,33 @@ pub struct AddArgs {
 /// Text flags clear the field when given an empty string (`--app-id ""`, `--access-ttl ""`).
 #[derive(Debug, Args)]
 pub struct SetArgs {
+    /// The client id (`client_id`).
     id: String,
+    /// Allowed grant (repeatable; replaces the list).
     #[arg(long = "grant")]
     grants: Vec<String>,
+    /// Redirect URI, matched exactly (repeatable; replaces the list).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
     /// Remove every redirect URI.
     #[arg(long, conflicts_with = "redirect_uris")]
     no_redirect_uris: bool,
+    /// Allowed scope (repeatable; replaces the list).
     #[arg(long = "scope")]
     scopes: Vec<String>,
     /// Remove every scope.
     #[arg(long, conflicts_with = "scopes")]
     no_scopes: bool,
+    /// The alias the `app` dialect sends in its `app_id` header ("" removes it).
     #[arg(long)]
     app_id: Option<String>,
+    /// A name for people ("" removes it).
     #[arg(long)]
     name: Option<String>,
+    /// Access-token lifetime for this client (e.g. "1h"; "" for the dialect's).
     #[arg(long)]
     access_ttl: Option<String>,
+    /// Refresh-token lifetime for this client (e.g. "30d"; "" for the default).
     #[arg(long)]
     refresh_ttl: Option<String>,
 }

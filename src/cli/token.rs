@@ -22,6 +22,7 @@ const CLI_CLIENT: &str = "authgate-cli";
 pub enum TokenCommand {
     /// Print a signed access token for a user (login name or numeric id).
     Issue {
+        /// The user: login name (account, phone or e-mail) or numeric id.
         #[arg(long)]
         user: String,
         /// Scopes to grant (repeatable).

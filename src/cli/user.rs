@@ -22,21 +22,34 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// Refuse the user's logins and every token issued until now.
-    Disable { user: String },
+    Disable {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+    },
     /// Allow logins again (tokens revoked by `disable` stay revoked).
-    Enable { user: String },
+    Enable {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+    },
     /// Log the user out everywhere: every token issued until now is refused.
-    RevokeTokens { user: String },
+    RevokeTokens {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+    },
     /// List users by id.
     List {
         /// Start after this id.
         #[arg(long)]
         after: Option<i64>,
+        /// At most this many users.
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
     /// Show one user.
-    Show { user: String },
+    Show {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -46,10 +59,13 @@ pub struct AddArgs {
     /// A fixed numeric id (default: the next free one).
     #[arg(long)]
     id: Option<i64>,
+    /// A phone number, also a login name (normalised to digits).
     #[arg(long)]
     phone: Option<String>,
+    /// An e-mail address, also a login name (lower-cased).
     #[arg(long)]
     email: Option<String>,
+    /// The group the user belongs to (injected as group_id).
     #[arg(long, default_value_t = 0)]
     group_id: i64,
     /// Give the user the `admin` role.
@@ -58,6 +74,7 @@ pub struct AddArgs {
     /// More roles (repeatable).
     #[arg(long = "role")]
     roles: Vec<String>,
+    /// The name shown by the dialects (default: the account).
     #[arg(long)]
     display_name: Option<String>,
     /// Read the password from the first line of stdin.
@@ -70,12 +87,16 @@ pub struct AddArgs {
 pub struct SetArgs {
     /// Login name (account, phone or e-mail) or numeric id.
     user: String,
+    /// A new account (user name).
     #[arg(long)]
     account: Option<String>,
+    /// A new phone number ("" removes it).
     #[arg(long)]
     phone: Option<String>,
+    /// A new e-mail address ("" removes it).
     #[arg(long)]
     email: Option<String>,
+    /// Move the user to this group (tokens already issued follow within seconds).
     #[arg(long)]
     group_id: Option<i64>,
     /// Add (`--admin`) or remove (`--admin=false`) the admin role.
@@ -87,6 +108,7 @@ pub struct SetArgs {
     /// Remove a role (repeatable).
     #[arg(long)]
     remove_role: Vec<String>,
+    /// The name shown by the dialects ("" resets it).
     #[arg(long)]
     display_name: Option<String>,
     /// Profile image URL, small (16×16).
@@ -98,13 +120,16 @@ pub struct SetArgs {
     /// Profile image URL, large (170×170).
     #[arg(long)]
     image_large: Option<String>,
+    /// The premium flag the mobile dialect reports.
     #[arg(long)]
     premium: Option<bool>,
     /// Content-restriction level (0 = none).
     #[arg(long)]
     content_restriction: Option<i64>,
+    /// Whether the e-mail address is verified (mobile dialect).
     #[arg(long)]
     mail_verified: Option<bool>,
+    /// Whether the user must accept the policy again (mobile dialect).
     #[arg(long)]
     policy_agreement_needed: Option<bool>,
 }

@@ -79,7 +79,10 @@ impl Proxy {
         if let Some(endpoints) = &self.endpoints
             && let Some(endpoint) = endpoints.find(&path)
         {
-            out.target = Target::Gateway(format!("the token endpoint {path} ({endpoint:?})"));
+            let (dialect, methods, what) = endpoint.describe();
+            out.target = Target::Gateway(format!(
+                "{path}: the {dialect} dialect's {what} ({methods})"
+            ));
             return Ok(());
         }
         rules::check_framing(request.version(), request.method(), request.headers())?;
@@ -214,7 +217,7 @@ fn describe_route(out: &mut String, route: &RouteConfig) {
         route
             .host
             .as_ref()
-            .map_or("any".to_owned(), |h| format!("{h:?}")),
+            .map_or("any".to_owned(), |h| h.to_string()),
         route.methods.as_ref().map_or("any".to_owned(), |m| {
             m.iter().map(Method::as_str).collect::<Vec<_>>().join(",")
         }),
@@ -222,14 +225,20 @@ fn describe_route(out: &mut String, route: &RouteConfig) {
     );
     let limit = route.rate_limit.as_ref().map_or("none".to_owned(), |l| {
         format!(
-            "{} per {:?} (burst {}) by {:?}",
-            l.requests, l.per, l.burst, l.key
+            "{} per {:?} (burst {}) by {}",
+            l.requests,
+            l.per,
+            l.burst,
+            match l.key {
+                crate::config::RateKey::User => "user",
+                crate::config::RateKey::Client => "client address",
+            }
         )
     });
     let _ = writeln!(
         out,
-        "policy:   auth {:?}, scopes [{}], audiences [{}], impersonation {}, clients {}, rate limit {limit}",
-        route.auth,
+        "policy:   auth {}, scopes [{}], audiences [{}], impersonation {}, clients {}, rate limit {limit}",
+        route.auth.as_str(),
         route.scopes.join(" "),
         route.audiences.join(" "),
         if route.impersonation {

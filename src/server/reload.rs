@@ -88,6 +88,11 @@ impl Reloader {
         let mut current = self.current.lock().await;
         let result = self.try_reload().await;
         self.base.metrics.config_reload(result.is_ok());
+        let outcome = match &result {
+            Ok(_) => "reloaded".to_owned(),
+            Err(error) => format!("refused: {error}"),
+        };
+        write_outcome(current.server.pid_file.as_deref(), &outcome);
         match result {
             Ok(new) => {
                 for setting in needs_restart(&current, &new) {
@@ -191,6 +196,29 @@ impl Reloader {
                 }
             }
         }
+    }
+}
+
+/// Where the outcome of the last reload is written for `authgate reload`: beside the pid file.
+pub fn outcome_path(pid_file: &Path) -> PathBuf {
+    let mut name = pid_file.as_os_str().to_owned();
+    name.push(".reload");
+    PathBuf::from(name)
+}
+
+/// One line, `<unix millis> <outcome>`, replaced atomically (a reader never sees half).
+fn write_outcome(pid_file: Option<&Path>, outcome: &str) {
+    let Some(pid_file) = pid_file else { return };
+    let path = outcome_path(pid_file);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let line = format!("{millis} {}\n", outcome.replace('\n', " "));
+    let temporary = path.with_extension("reload.tmp");
+    let written =
+        std::fs::write(&temporary, line).and_then(|()| std::fs::rename(&temporary, &path));
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "cannot write the reload outcome for `authgate reload`");
     }
 }
 
