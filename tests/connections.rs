@@ -378,6 +378,17 @@ async fn per_address_cap_counts_the_proxy_source_not_the_proxy() {
         tcp.write_all(&proxy_v1(source)).await.unwrap();
         held.push(tcp);
     }
+    // Connections are admitted in tasks of their own: wait until all four are counted, or
+    // the next one could overtake them on a busy machine.
+    let accepted = "authgate_proxy_headers_total{result=\"accepted\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&gw, accepted).await < 4.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the four PROXY headers were not all accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // A third from 203.0.113.5 is closed before TLS.
     let mut tcp = connect_from("127.0.0.1", gw.https_addr).await;
     tcp.write_all(&proxy_v1("203.0.113.5:3")).await.unwrap();
