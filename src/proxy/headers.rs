@@ -411,34 +411,30 @@ fn set_rfc7239(
     proto: &str,
     host: Option<&str>,
 ) {
-    let node = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    use std::fmt::Write as _;
+    // One buffer, written once: this runs on every proxied request.
+    let mut value = String::with_capacity(64);
+    for existing in headers.get_all(&FORWARDED) {
+        if let Ok(text) = existing.to_str() {
+            value.push_str(text);
+            value.push_str(", ");
+        }
+    }
+    let node = if client.via_trusted_proxy {
+        peer
+    } else {
+        client.ip
     };
-    let mut element = format!(
-        "for={};proto={proto}",
-        node(if client.via_trusted_proxy {
-            peer
-        } else {
-            client.ip
-        })
-    );
+    let _ = match node {
+        IpAddr::V4(v4) => write!(value, "for={v4};proto={proto}"),
+        IpAddr::V6(v6) => write!(value, "for=\"[{v6}]\";proto={proto}"),
+    };
     if let Some(host) = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     }) {
-        element.push_str(&format!(";host=\"{host}\""));
+        let _ = write!(value, ";host=\"{host}\"");
     }
-    let existing: Vec<&str> = headers
-        .get_all(&FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let value = if existing.is_empty() {
-        element
-    } else {
-        format!("{}, {element}", existing.join(", "))
-    };
     if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(&FORWARDED, value);
     }

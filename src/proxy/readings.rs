@@ -111,7 +111,7 @@ fn has_overlong(bytes: &[u8]) -> bool {
 }
 
 /// Decodes every valid `%XX`; anything else stays as it is.
-pub(crate) fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {

@@ -69,21 +69,14 @@ pub fn refused_method(method: &Method, listed: Option<&[Method]>) -> bool {
     tracing && !listed.is_some_and(|methods| methods.contains(method))
 }
 
-/// The parameter names of a query (or form body) as the upstreams read them: `+` as space,
-/// percent-decoded, and PHP's mangling (`.`, space and `[` become `_`, `name[]` is `name`).
-fn param_names(query: &str) -> impl Iterator<Item = (String, &str)> {
+/// The parameters of a query (or form body) as the upstreams read them: form-urlencoded
+/// (`+` as space, percent-decoded), split at `;` as well as `&` (older PHP and Python did),
+/// and names mangled as PHP does (`.`, space and `[` become `_`, `name[]` is `name`).
+fn param_names(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query
         .split(['&', ';'])
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (php_name(&decode_component(name)), value)
-        })
-}
-
-fn decode_component(text: &str) -> String {
-    let plus = text.replace('+', " ");
-    String::from_utf8_lossy(&super::readings::percent_decode(plus.as_bytes())).into_owned()
+        .flat_map(|pair| form_urlencoded::parse(pair.as_bytes()))
+        .map(|(name, value)| (php_name(&name), value.into_owned()))
 }
 
 fn php_name(name: &str) -> String {
@@ -104,7 +97,7 @@ pub fn param(query: &str, wanted: &str) -> Option<String> {
     }
     param_names(query)
         .find(|(name, _)| name == wanted)
-        .map(|(_, value)| decode_component(value))
+        .map(|(_, value)| value)
 }
 
 /// `query` without any `wanted` parameter (`None` when nothing is left).

@@ -316,45 +316,46 @@ async fn http2_body_refused_early_gets_its_401_cleanly() {
         }
     }
 
-    // curl, when installed (it is the client that showed the failure).
+    // curl: the client that showed the failure. Required (the README walks need it too), so
+    // this part can never be skipped silently.
     let curl = tokio::process::Command::new("curl")
         .arg("--version")
         .output()
         .await;
-    if curl.is_ok_and(|o| o.status.success()) {
-        let file = env.gw.dir.path().join("upload.bin");
-        std::fs::write(&file, vec![0u8; LEN as usize]).unwrap();
-        for i in 0..TRIES {
-            let out = within(
-                "curl",
-                tokio::process::Command::new("curl")
-                    .args([
-                        "-sS",
-                        "-k",
-                        "--http2",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}",
-                    ])
-                    .arg("--data-binary")
-                    .arg(format!("@{}", file.display()))
-                    .arg(env.gw.url("/app/upload"))
-                    .output(),
-            )
-            .await
-            .unwrap();
-            let code = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !out.status.success() || code != "401" {
-                failures.push(format!(
-                    "curl attempt {i}: exit {:?}, status {code:?}, {}",
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
+    assert!(
+        curl.is_ok_and(|o| o.status.success()),
+        "this test needs curl (Debian package curl)"
+    );
+    let file = env.gw.dir.path().join("upload.bin");
+    std::fs::write(&file, vec![0u8; LEN as usize]).unwrap();
+    for i in 0..TRIES {
+        let out = within(
+            "curl",
+            tokio::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "-k",
+                    "--http2",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg("--data-binary")
+                .arg(format!("@{}", file.display()))
+                .arg(env.gw.url("/app/upload"))
+                .output(),
+        )
+        .await
+        .unwrap();
+        let code = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || code != "401" {
+            failures.push(format!(
+                "curl attempt {i}: exit {:?}, status {code:?}, {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
-    } else {
-        eprintln!("curl not installed: the curl part of this test was skipped");
     }
 
     assert!(
