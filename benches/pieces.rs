@@ -9,8 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use authgate::config::DEFAULT_STRIP_HEADERS;
+use authgate::http::path;
 use authgate::proxy::headers::{self, ClientAddr, IdentityNames, X_REQUEST_ID};
-use authgate::proxy::{path, readings, rules};
+use authgate::proxy::{readings, rules};
 use authgate::tokens::{AccessTokenSpec, SigningKey, issue};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hyper::HeaderMap;

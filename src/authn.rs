@@ -6,6 +6,7 @@
 
 mod bearer;
 mod cache;
+mod failure;
 pub mod jwks;
 pub mod keyset;
 pub mod opaque;
@@ -18,8 +19,13 @@ use serde_json::{Map, Value};
 
 pub use bearer::{Authenticator, extract_token};
 pub use cache::{CacheStats, VerifiedCache};
+pub use failure::AuthFailure;
 use keyset::KeySet;
 pub use opaque::OpaqueTokens;
+
+/// The role that makes a user an admin: may act for other users (impersonation, token
+/// exchange) while they hold it.
+pub const ADMIN_ROLE: &str = "admin";
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +86,7 @@ pub enum AuthnError {
 
 impl AuthnError {
     /// The `reason` label of the auth-failures metric. The messages are this module's own.
-    pub fn failure(&self) -> crate::metrics::AuthFailure {
-        use crate::metrics::AuthFailure;
+    pub fn failure(&self) -> AuthFailure {
         match self {
             AuthnError::Missing => AuthFailure::Missing,
             AuthnError::InvalidRequest(_) => AuthFailure::Malformed,

@@ -6,11 +6,9 @@
 use hyper::HeaderMap;
 use hyper::header::HeaderName;
 
-use crate::authn::Principal;
+use crate::authn::{ADMIN_ROLE, Principal};
 use crate::config::{AuthPolicy, RouteConfig};
-use crate::proxy::headers::same_identity_name;
-
-pub const ADMIN_ROLE: &str = "admin";
+use crate::http::names::same_identity_name;
 
 /// The identity forwarded upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]

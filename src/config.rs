@@ -23,7 +23,7 @@ pub use auth::{AuthConfig, IssuerConfig, KeySource, SubjectMapping};
 pub use describe::{Served, describe};
 pub use dialects::{
     AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,
-    TokensConfig,
+    TokenFormat, TokensConfig,
 };
 use raw::{RawConfig, RawSize};
 pub use route::{

@@ -19,15 +19,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
 use crate::config::Config;
 use crate::grant::Engine;
+use crate::http::{Body, respond};
 use crate::keyring::Keyring;
-use crate::proxy::Body;
 use crate::store::StoreError;
 
 /// Token requests are a few hundred bytes; anything near this is not one.
@@ -216,29 +216,6 @@ pub fn retry_after(mut response: Response<Body>, after: std::time::Duration) -> 
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(after.as_secs().max(1)),
-    );
-    response
-}
-
-/// A complete answer the gateway makes itself.
-pub fn respond(
-    status: StatusCode,
-    content_type: Option<&'static str>,
-    cache_control: &'static str,
-    body: Bytes,
-) -> Response<Body> {
-    let body = Full::new(body)
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if let Some(content_type) = content_type {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
     );
     response
 }

@@ -2,7 +2,7 @@
 //!
 //! A dialect parses its wire format into a [`TokenRequest`] and renders the [`Grant`] or
 //! [`GrantError`] that [`Engine::token`] returns in its own shape. The engine knows no HTTP and
-//! no wire format (no hyper, no serde derives here): it authenticates the client, checks that
+//! no wire format (no HTTP types, no serde derives): it authenticates the client, checks that
 //! the client is registered for the grant and the scopes, runs the grant against the store
 //! (which owns every single-use and rotation invariant), applies the brute-force back-off, and
 //! signs the access token with the keyring's active key.
@@ -31,9 +31,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::authn::Verifier;
+pub use crate::config::TokenFormat;
 use crate::keyring::Keyring;
 use crate::store::{Client, KeyAlg, Store, User};
-pub use crate::tokens::{TokenFormat, TokenStyle};
+pub use crate::tokens::TokenStyle;
 
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;

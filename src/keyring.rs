@@ -18,6 +18,9 @@ use crate::authn::{Principal, Revocations};
 use crate::store::{AuditEvent, KeyAlg, KeyState, Store, StoreError};
 use crate::tokens::SigningKey;
 
+/// Where our public signing keys are published (RFC 8414 `jwks_uri`): [`Keyring::jwks`].
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
     #[error(transparent)]
@@ -98,7 +101,7 @@ impl Revocations for RevocationCache {
             if snapshot
                 .identities
                 .get(actor)
-                .is_some_and(|(_, roles)| !roles.iter().any(|r| r == crate::authz::ADMIN_ROLE))
+                .is_some_and(|(_, roles)| !roles.iter().any(|r| r == crate::authn::ADMIN_ROLE))
             {
                 return Err("the admin acting for this user is no longer an admin");
             }
@@ -321,14 +324,14 @@ impl Keyring {
                 Err(error) => {
                     tracing::warn!(%error, "cannot LISTEN for changes; relying on the periodic refresh");
                     tokio::select! {
-                        _ = crate::server::stopped(&mut stop) => return,
+                        _ = crate::shutdown::stopped(&mut stop) => return,
                         _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
                     }
                 }
             };
             loop {
                 let announced = tokio::select! {
-                    _ = crate::server::stopped(&mut stop) => return,
+                    _ = crate::shutdown::stopped(&mut stop) => return,
                     announced = listener.next() => announced,
                 };
                 if let Err(error) = announced {
@@ -350,7 +353,7 @@ impl Keyring {
     pub async fn run_refresh(self: Arc<Self>, interval: Duration, mut stop: watch::Receiver<bool>) {
         loop {
             tokio::select! {
-                _ = crate::server::stopped(&mut stop) => return,
+                _ = crate::shutdown::stopped(&mut stop) => return,
                 _ = tokio::time::sleep(interval) => {}
             }
             match self.refresh().await {

@@ -2,16 +2,19 @@
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
 pub mod authn;
 pub mod authz;
 pub mod config;
 pub mod dialects;
 pub mod grant;
+pub mod http;
 pub mod keyring;
 pub mod metrics;
+pub mod net;
+pub mod outbound;
 pub mod proxy;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

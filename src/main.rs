@@ -123,7 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .collect();
             served.push(authgate::config::Served {
-                path: authgate::proxy::JWKS_PATH.to_owned(),
+                path: authgate::keyring::JWKS_PATH.to_owned(),
                 methods: "GET, HEAD",
                 dialect: "-",
                 what: "our public signing keys (JWKS)",

@@ -12,6 +12,8 @@ use dashmap::DashMap;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::authn::AuthFailure;
+
 const META: Metadata<'static> = Metadata::new("authgate", Level::INFO, Some(module_path!()));
 
 /// Request latency buckets (seconds): sub-millisecond proxying up to slow upstreams.
@@ -44,38 +46,6 @@ struct RouteHandles {
     upstream: Histogram,
     /// By (read method, status).
     counts: DashMap<(bool, u16), Counter>,
-}
-
-/// Why a request was not authenticated or not allowed (the `reason` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
-    Missing,
-    Malformed,
-    Expired,
-    BadSignature,
-    UnknownKey,
-    Revoked,
-    Invalid,
-    InsufficientScope,
-    ImpersonationRefused,
-    Unavailable,
-}
-
-impl AuthFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthFailure::Missing => "missing",
-            AuthFailure::Malformed => "malformed",
-            AuthFailure::Expired => "expired",
-            AuthFailure::BadSignature => "bad_signature",
-            AuthFailure::UnknownKey => "unknown_kid",
-            AuthFailure::Revoked => "revoked",
-            AuthFailure::Invalid => "invalid",
-            AuthFailure::InsufficientScope => "insufficient_scope",
-            AuthFailure::ImpersonationRefused => "impersonation_refused",
-            AuthFailure::Unavailable => "unavailable",
-        }
-    }
 }
 
 /// Where in its opening a connection ran out of time (the `phase` label).

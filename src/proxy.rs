@@ -10,7 +10,6 @@ mod echo;
 pub(crate) mod error;
 pub mod explain;
 pub mod headers;
-pub mod path;
 pub mod ratelimit;
 pub mod readings;
 pub mod routes;
@@ -23,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Frame, Incoming};
 use hyper::header::{self, HeaderValue};
@@ -35,24 +33,19 @@ use crate::authn::{Authenticator, Principal};
 use crate::authz::{self, Denied, Identity, Requested};
 use crate::config::{AuthPolicy, Config, RouteConfig, Upstream};
 use crate::dialects::Endpoints;
-use crate::keyring::Keyring;
+use crate::http::path;
+use crate::http::{Body, BoxError};
+use crate::keyring::{JWKS_PATH, Keyring};
+use crate::outbound::UpstreamSetupError;
 use crate::store::{AuditEvent, StoreError};
 pub use error::ProxyError;
 use headers::{ClientAddr, IdentityNames, UpgradeRequest, X_REQUEST_ID};
 use routes::RouteTable;
 use select::Selection;
-pub use upstream::UpstreamSetupError;
 use upstream::Upstreams;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Lifetime of an identity assertion: it only has to survive one hop.
 const ASSERTION_TTL: Duration = Duration::from_secs(60);
-
-/// Where our public signing keys are published (RFC 8414 `jwks_uri`).
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-/// The body type on both sides of the gateway: streamed, never collected.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Facts about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
@@ -423,7 +416,7 @@ impl Proxy {
             ]));
         }
         // Short enough that verifiers learn a new pending key long before it signs.
-        Ok(crate::dialects::respond(
+        Ok(crate::http::respond(
             StatusCode::OK,
             Some("application/jwk-set+json"),
             "public, max-age=300",

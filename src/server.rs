@@ -3,6 +3,7 @@
 //! `server.max_connections_per_ip`, `server/admission.rs`), and on shutdown stops accepting
 //! and lets in-flight requests finish up to `server.shutdown_grace`.
 
+pub mod admin;
 mod admission;
 mod conn;
 pub mod limits;
@@ -31,7 +32,8 @@ use crate::dialects::Endpoints;
 use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
 use crate::keyring::{Keyring, KeyringError};
 use crate::metrics::Metrics;
-use crate::proxy::{ConnInfo, Proxy, UpstreamSetupError};
+use crate::outbound::UpstreamSetupError;
+use crate::proxy::{ConnInfo, Proxy};
 use crate::store::{KeyAlg, Store, StoreError};
 use tls::{CertResolver, TlsError};
 
@@ -305,18 +307,14 @@ impl Gateway {
         let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
         if let Some((listener, addr)) = self.admin {
             tracing::info!(%addr, "admin listener ready (/healthz, /readyz, /metrics)");
-            let state = crate::admin::AdminState {
+            let state = admin::AdminState {
                 ready: Arc::clone(&ready),
                 live: Arc::clone(&self.live),
                 keyring: Arc::clone(&self.base.keyring),
                 metrics: Arc::clone(&self.base.metrics),
                 connections: Some((Arc::clone(&shared.slots), max_connections as usize)),
             };
-            tokio::spawn(crate::admin::serve(
-                listener,
-                Arc::new(state),
-                admin_stop_rx,
-            ));
+            tokio::spawn(admin::serve(listener, Arc::new(state), admin_stop_rx));
         }
         let mut loops = vec![];
         tracing::info!(addr = %self.https.1, "HTTPS listener ready");
@@ -359,12 +357,6 @@ impl Gateway {
     }
 }
 
-/// Resolves once the stop flag is set (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns must not live across an await (it is not Send).
-    let _ = stop.wait_for(|stop| *stop).await;
-}
-
 async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
     let bind_error = |source| ServerError::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
@@ -379,7 +371,7 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
         // kernel's backlog instead of being accepted and starved.
         let permit = tokio::select! {
             biased;
-            _ = crate::server::stopped(&mut shutdown) => return,
+            _ = crate::shutdown::stopped(&mut shutdown) => return,
             permit = Arc::clone(&shared.slots).acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
@@ -387,7 +379,7 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, share
         };
         let (stream, peer) = tokio::select! {
             biased;
-            _ = crate::server::stopped(&mut shutdown) => return,
+            _ = crate::shutdown::stopped(&mut shutdown) => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {

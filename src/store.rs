@@ -138,6 +138,13 @@ impl Store {
         }
     }
 
+    /// Whether several instances share this store's state (PostgreSQL, a cluster) rather than
+    /// one instance owning it (SQLite): counts that must hold across the cluster (the login
+    /// back-off) then live in the store instead of in memory.
+    pub fn shares_state(&self) -> bool {
+        self.db.is_postgres()
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
         if self.db.is_postgres() {

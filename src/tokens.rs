@@ -55,17 +55,6 @@ pub enum TokenStyle {
     Passport,
 }
 
-/// What an access token is on the wire. Both pass the proxy path.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TokenFormat {
-    /// A signed JWT: verified with the key set, no store lookup.
-    #[default]
-    Jwt,
-    /// A 43-character random reference; its claims live in the store (resolved and cached on
-    /// the proxy path). For clients that keep tokens in fixed-width columns.
-    Opaque,
-}
-
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     pub token: String,

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, watch};
 
 use super::keyset::{KeySet, VerifyingKey};
 use crate::config::{IssuerConfig, KeySource, UpstreamConfig};
-use crate::proxy::upstream::{self, HttpClient};
+use crate::outbound::{self, HttpClient};
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 256 << 10;
@@ -66,13 +66,13 @@ impl JwksSource {
             KeySource::JwksUri { ca_file, .. } => {
                 let roots = match ca_file {
                     Some(path) => {
-                        upstream::load_roots(path).map_err(|e| JwksError::Setup(e.to_string()))?
+                        outbound::load_roots(path).map_err(|e| JwksError::Setup(e.to_string()))?
                     }
-                    None => upstream::native_roots(),
+                    None => outbound::native_roots(),
                 };
-                Some(upstream::build(
+                Some(outbound::build(
                     upstream,
-                    upstream::tls_config(roots),
+                    outbound::tls_config(roots),
                     false,
                 ))
             }
@@ -163,7 +163,7 @@ impl JwksSource {
         let mut wait = self.config.cache_min.mul_f64(0.8);
         loop {
             tokio::select! {
-                _ = crate::server::stopped(&mut stop) => return,
+                _ = crate::shutdown::stopped(&mut stop) => return,
                 _ = tokio::time::sleep(wait) => {}
             }
             let mut state = self.state.lock().await;

@@ -374,7 +374,7 @@ fn token_extraction_follows_rfc_6750() {
 
 #[test]
 fn refusals_are_counted_under_the_right_reason() {
-    use crate::metrics::AuthFailure;
+    use crate::authn::AuthFailure;
     let f = fixture();
     let reason = |token: &str| f.verifier.verify(token).expect_err("refused").failure();
     let mut expired = claims();

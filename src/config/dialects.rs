@@ -1,6 +1,7 @@
 //! `[tokens]` (engine-wide lifetimes) and `[dialects.*]` (which token endpoints are served, at
 //! which paths, with which lifetimes). A path set to `""` switches that endpoint off; a whole
-//! dialect is switched off with `enabled = false`.
+//! dialect is switched off with `enabled = false`. Also [`TokenFormat`], what a dialect's
+//! `token_format` chooses (the grant engine issues it).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,7 +9,17 @@ use std::time::Duration;
 
 use super::raw::{RawApp, RawDialects, RawMobile, RawOauth2, RawPassport, RawTokens};
 use super::{ConfigError, Resolver};
-use crate::tokens::TokenFormat;
+
+/// What an access token is on the wire. Both pass the proxy path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// A signed JWT: verified with the key set, no store lookup.
+    #[default]
+    Jwt,
+    /// A 43-character random reference; its claims live in the store (resolved and cached on
+    /// the proxy path). For clients that keep tokens in fixed-width columns.
+    Opaque,
+}
 
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
 #[derive(Debug, Clone)]
@@ -453,7 +464,7 @@ impl Resolver {
         if value.is_empty() {
             return Ok(None);
         }
-        let normalized = crate::proxy::path::normalize(value).ok();
+        let normalized = crate::http::path::normalize(value).ok();
         if !value.starts_with('/') || normalized.as_deref() != Some(value) || value.contains('?') {
             return Err(self.err(
                 key,

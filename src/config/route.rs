@@ -364,7 +364,7 @@ fn resolve_prefix(text: &str) -> Result<String, String> {
     } else {
         text
     };
-    match crate::proxy::path::normalize(trimmed) {
+    match crate::http::path::normalize(trimmed) {
         Ok(normal) if normal == trimmed => Ok(normal.into_owned()),
         Ok(normal) => Err(format!("`{text}` is not in normal form; write `{normal}`")),
         Err(e) => Err(format!("`{text}`: {e}")),

@@ -26,8 +26,8 @@ use crate::config::{AppConfig, StoreConfig};
 use crate::grant::{
     ClientCredentials, Engine, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
 };
+use crate::http::Body;
 use crate::keyring::Keyring;
-use crate::proxy::Body;
 use crate::store::StoreError;
 
 pub use session::Sessions;

@@ -29,7 +29,7 @@ use crate::grant::{
     AuthorizationRequest, Engine, GrantError, IssueOptions, Login, RedirectTarget, ResponseType,
     scope,
 };
-use crate::proxy::Body;
+use crate::http::Body;
 
 const SESSION_COOKIE: &str = "authgate_session";
 const CSRF_COOKIE: &str = "authgate_csrf";

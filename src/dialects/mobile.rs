@@ -21,7 +21,7 @@ use crate::config::MobileConfig;
 use crate::grant::{
     ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
 };
-use crate::proxy::Body;
+use crate::http::Body;
 use crate::store::User;
 
 /// The documented error codes (docs/config.md, `[dialects.mobile]`).

@@ -28,7 +28,8 @@ use crate::grant::{
     ActiveToken, ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login,
     TokenKind, TokenQuery, TokenRequest, scope,
 };
-use crate::proxy::{Body, JWKS_PATH};
+use crate::http::Body;
+use crate::keyring::JWKS_PATH;
 
 /// RFC 8414 §3: where clients discover us.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";

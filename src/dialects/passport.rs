@@ -23,7 +23,7 @@ use crate::grant::{
     ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
     TokenStyle, scope,
 };
-use crate::proxy::Body;
+use crate::http::Body;
 use crate::store::KeyAlg;
 
 pub struct Passport {

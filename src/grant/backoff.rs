@@ -11,7 +11,7 @@ use crate::store::FailureCount;
 
 impl Engine {
     fn shared_backoff(&self) -> bool {
-        self.store.backend() == "postgres"
+        self.store.shares_state()
     }
 
     /// Before checking a credential for `account` from `source`: refused (429) or allowed,

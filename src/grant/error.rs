@@ -101,16 +101,9 @@ impl GrantError {
         matches!(
             self,
             GrantError::Internal {
-                source: InternalError::Store(StoreError::Backend(
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::Tls(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                        | sqlx::Error::Protocol(_)
-                )),
+                source: InternalError::Store(error),
                 ..
-            }
+            } if error.is_unavailable()
         )
     }
 

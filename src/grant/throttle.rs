@@ -151,7 +151,7 @@ pub struct Throttle {
 
 /// The source as counted: one subscriber (IPv6 per /64).
 fn source_key(source: IpAddr) -> IpAddr {
-    crate::proxy::headers::subscriber(source)
+    crate::net::subscriber(source)
 }
 
 impl Throttle {

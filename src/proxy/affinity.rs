@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::{Body, BoxError};
+use crate::http::{Body, BoxError};
 
 /// Upstream connections one client connection may hold at once; more concurrent requests (an
 /// HTTP/2 client) share the pool instead of opening ever more connections.

@@ -6,8 +6,8 @@ use http_body_util::BodyExt;
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde_json::{Map, Value};
 
-use super::Body;
-use super::error::{ProxyError, json_response};
+use super::error::ProxyError;
+use crate::http::{Body, json_response};
 
 pub async fn respond(request: Request<Body>, limit: u64) -> Result<Response<Body>, ProxyError> {
     let (parts, mut body) = request.into_parts();

@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
-use super::path::PathError;
-use super::{Body, BoxError};
+use crate::authn::AuthFailure;
 use crate::authn::AuthnError;
 use crate::authz::Denied;
-use crate::metrics::AuthFailure;
+use crate::http::path::PathError;
+use crate::http::{Body, BoxError, json_response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -175,19 +173,4 @@ impl ProxyError {
         headers.insert(&super::headers::X_REQUEST_ID, request_id.clone());
         response
     }
-}
-
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let bytes = Bytes::from(body.to_string());
-    let mut response = Response::new(
-        Full::new(bytes)
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }

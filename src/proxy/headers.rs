@@ -13,6 +13,8 @@ use hyper::HeaderMap;
 use hyper::header::{self, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
+use crate::http::names::folded_eq;
+
 /// Hop-by-hop fields that never travel past one connection (RFC 9110 §7.6.1, plus the
 /// proxy-auth pair that is addressed to this proxy and the pre-standard `Proxy-Connection`).
 const HOP_BY_HOP: [&str; 10] = [
@@ -117,29 +119,6 @@ fn with_loose<T>(name: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
     match &spill {
         Some(vec) => f(vec),
         None => f(&buffer[..len]),
-    }
-}
-
-/// `a` and `b` are the same identity header in today's exact sense: case-insensitive, `_`
-/// and `-` equal, one `x-` prefix optional. These spellings are read as an impersonation
-/// request (`authz::Requested`); the looser ones of [`IdentityNames`] are only stripped.
-pub fn same_identity_name(a: &HeaderName, b: &HeaderName) -> bool {
-    folded_eq(
-        strip_x_prefix(a.as_str().as_bytes()),
-        strip_x_prefix(b.as_str().as_bytes()),
-    )
-}
-
-/// Byte equality with `_` and `-` equal (header names are lower case already).
-fn folded_eq(a: &[u8], b: &[u8]) -> bool {
-    let fold = |c: u8| if c == b'_' { b'-' } else { c };
-    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
-}
-
-fn strip_x_prefix(name: &[u8]) -> &[u8] {
-    match name {
-        [b'x', b'-' | b'_', rest @ ..] if !rest.is_empty() => rest,
-        _ => name,
     }
 }
 
@@ -461,16 +440,3 @@ pub fn header_bytes(headers: &HeaderMap) -> usize {
 
 #[cfg(test)]
 mod tests;
-
-/// The address as one subscriber: IPv4 as is, IPv6 per /64 (what one subscriber usually
-/// gets; IPv4-mapped ones as IPv4). Back-off and rate limits count per subscriber, so rotating
-/// addresses within one allocation changes nothing.
-pub fn subscriber(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-    }
-}

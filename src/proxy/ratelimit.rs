@@ -81,7 +81,7 @@ impl RateLimits {
         };
         let key = match (limiter.key, caller.user) {
             (RateKey::User, Some(user)) => format!("user:{user}"),
-            _ => format!("ip:{}", super::headers::subscriber(caller.ip)),
+            _ => format!("ip:{}", crate::net::subscriber(caller.ip)),
         };
         let checks = limiter.checks.fetch_add(1, Ordering::Relaxed);
         if checks % SWEEP_EVERY == 0 || limiter.buckets.len() > MAX_KEYS {

@@ -19,7 +19,7 @@
 //! decoded control characters, and any reading that climbs above the root. Bytes that are not
 //! UTF-8 are reported ([`Readings::non_utf8`]); a route may allow them (Shift_JIS, GBK paths).
 
-use super::path::{PathError, normalize};
+use crate::http::path::{PathError, normalize};
 
 /// The extra readings of one path (the normalised path itself is not repeated).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

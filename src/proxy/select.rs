@@ -8,11 +8,11 @@ use std::sync::Arc;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Uri};
 
-use super::path::PathError;
 use super::readings::Readings;
 use super::routes::{self, RouteMatch};
 use super::{Proxy, ProxyError};
 use crate::config::{AuthPolicy, RouteConfig};
+use crate::http::path::PathError;
 
 /// The routes of one request.
 #[derive(Debug, Clone)]

@@ -1,35 +1,19 @@
-//! Pooled HTTP clients to upstreams: one for plain and public-CA https upstreams, one for h2c,
-//! and one per custom CA file (that CA is then the only trust anchor for those routes).
+//! The upstreams' pooled HTTP clients, chosen per route: one for plain and public-CA https
+//! upstreams, one for h2c, and one per custom CA file (that CA is then the only trust anchor
+//! for those routes). The clients themselves are built by `crate::outbound`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
-use super::Body;
 use crate::config::{RouteConfig, UpstreamConfig};
-
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamSetupError {
-    #[error("cannot read the CA file {path}: {source}")]
-    CaFile {
-        path: PathBuf,
-        #[source]
-        source: rustls::pki_types::pem::Error,
-    },
-    #[error("the CA file {path} holds no usable certificate")]
-    NoCertificate { path: PathBuf },
-}
+use crate::http::Body;
+use crate::outbound::{
+    HttpClient, UpstreamSetupError, build, load_roots, native_roots, tls_config,
+};
 
 pub struct Upstreams {
     default: HttpClient,
@@ -68,60 +52,4 @@ impl Upstreams {
         };
         client.request(request).await
     }
-}
-
-pub(crate) fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(config.connect_timeout));
-    let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(config.pool_idle_timeout)
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
-        .http2_only(h2c)
-        .build(connector)
-}
-
-pub(crate) fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
-    rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth()
-}
-
-pub(crate) fn native_roots() -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!(%error, "could not load some system CA certificates");
-    }
-    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        tracing::warn!("no system CA certificates found: https upstreams need a ca_file");
-    }
-    roots
-}
-
-pub(crate) fn load_roots(path: &Path) -> Result<RootCertStore, UpstreamSetupError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|source| UpstreamSetupError::CaFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(UpstreamSetupError::NoCertificate {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(roots)
 }

@@ -191,7 +191,7 @@ where
                     return;
                 }
             }
-            _ = crate::server::stopped(&mut shutdown), if !closing => {
+            _ = crate::shutdown::stopped(&mut shutdown), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }

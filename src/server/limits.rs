@@ -10,7 +10,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::proxy::headers::subscriber;
+use crate::net::subscriber;
 
 /// Open connections per subscriber address, capped at `max` each.
 #[derive(Debug)]

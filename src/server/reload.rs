@@ -143,7 +143,7 @@ impl Reloader {
         // The gateway's shutdown stops this generation too.
         tokio::spawn(async move {
             tokio::select! {
-                _ = super::stopped(&mut shutdown) => { let _ = stop_tx.send(true); }
+                _ = crate::shutdown::stopped(&mut shutdown) => { let _ = stop_tx.send(true); }
                 _ = stop_tx.closed() => {}
             }
         });
@@ -160,7 +160,7 @@ impl Reloader {
         };
         loop {
             tokio::select! {
-                _ = super::stopped(&mut shutdown) => return,
+                _ = crate::shutdown::stopped(&mut shutdown) => return,
                 received = hangup.recv() => {
                     if received.is_none() {
                         return;
@@ -182,7 +182,7 @@ impl Reloader {
         };
         loop {
             tokio::select! {
-                _ = super::stopped(&mut shutdown) => return,
+                _ = crate::shutdown::stopped(&mut shutdown) => return,
                 changed = rx.recv() => {
                     if changed.is_none() {
                         return;

@@ -58,6 +58,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached (connection refused or lost, TLS, pool exhausted or
+    /// closed, worker crashed, protocol broken): the same operation may succeed if retried.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+                    | sqlx::Error::Protocol(_)
+            )
+        )
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         StoreError::NotFound { what: what.into() }
     }

@@ -14,17 +14,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::http::{Body, json_response};
 use crate::keyring::Keyring;
 use crate::metrics::{Metrics, Scraped};
-use crate::proxy::Body;
-use crate::proxy::error::json_response;
 use crate::store::StoreHealth;
 
 /// What the admin endpoints read.
 pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// The current proxy and authenticator (a reload replaces them).
-    pub live: Arc<crate::server::Live>,
+    pub live: Arc<super::Live>,
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
     /// The connection slots and their number: open connections = number − available.
@@ -34,7 +33,7 @@ pub struct AdminState {
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
     loop {
         let (stream, _) = tokio::select! {
-            _ = crate::server::stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
