@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
+/// A gateway with the `[tls]` lines `tls` and one public route `/echo` to the built-in echo.
+fn echo_config(tls: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .tls(tls)
+        .public_route("/echo", "builtin:echo")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,11 +45,10 @@ async fn admin_healthz_and_readyz() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_self_signed_cert_is_generated_when_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path = echo_config(
+        "cert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true",
+    )
+    .write_to(dir.path());
     let cert_path = dir.path().join("certs/dev-cert.pem");
     let key_path = dir.path().join("certs/dev-key.pem");
     assert!(!cert_path.exists());
@@ -69,11 +68,8 @@ async fn dev_self_signed_keeps_existing_cert() {
     let dir = tempfile::tempdir().unwrap();
     write_test_cert(dir.path());
     let before = std::fs::read(dir.path().join("cert.pem")).unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\ndev_self_signed = true\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path = echo_config("cert = \"cert.pem\"\nkey = \"key.pem\"\ndev_self_signed = true")
+        .write_to(dir.path());
     let cert_path = dir.path().join("cert.pem");
     let gw = TestGateway::launch(dir, config_path, cert_path.clone())
         .await
@@ -85,11 +81,8 @@ async fn dev_self_signed_keeps_existing_cert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_cert_without_dev_flag_fails_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"nope/cert.pem\"\nkey = \"nope/key.pem\"\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path =
+        echo_config("cert = \"nope/cert.pem\"\nkey = \"nope/key.pem\"").write_to(dir.path());
     let cert_path = dir.path().join("nope/cert.pem");
     let res = TestGateway::launch(dir, config_path, cert_path.clone()).await;
     assert!(res.is_err(), "gateway started without its certificate");

@@ -11,13 +11,13 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use authgate::store::{GrantType, NewClient, UserPatch};
+use authgate::store::{GrantType, UserPatch};
 use bytes::Bytes;
 use harness::*;
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
-use support::{GatewayConfig, Resp, send};
+use support::{GatewayConfig, Resp, add_clients, new_client, send};
 
 /// The document's client id and secret; registered public (the secret ships in the app).
 const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
@@ -27,18 +27,14 @@ const IMAGE: &str = "http://img.example/u/100";
 async fn mobile(section: &str) -> Setup {
     let s = setup_with(GatewayConfig::new().section(section)).await;
     let now = authgate::store::now();
-    for (id, public) in [(CLIENT_ID, true), ("mobile-conf", false)] {
-        let client = NewClient {
-            id: id.into(),
+    let clients = [(CLIENT_ID, true), ("mobile-conf", false)].map(|(id, public)| {
+        new_client(
+            id,
             public,
-            grants: vec![GrantType::Password, GrantType::RefreshToken],
-            ..NewClient::default()
-        };
-        s.store
-            .add_client(client, (!public).then_some(SECRET), now)
-            .await
-            .unwrap();
-    }
+            vec![GrantType::Password, GrantType::RefreshToken],
+        )
+    });
+    add_clients(&s.store, clients, SECRET, now).await;
     let patch = UserPatch {
         display_name: Some(Some("某亚瑟".into())),
         image_small: Some(Some(format!("{IMAGE}_16.jpg"))),
