@@ -194,10 +194,24 @@ async fn shutdown_grace_bounds_the_drain() {
         let _ = client.request(req).await;
     });
     stub.wait_for(1).await;
+    let stopping = std::time::Instant::now();
     gw.trigger_shutdown();
-    // within() fails the test after 20 s.
+    // join() fails the test after 20 s.
     let res = gw.join().await;
-    eprintln!("run() after grace expiry returned {res:?}");
+    let took = stopping.elapsed();
+    assert_eq!(
+        res,
+        Ok(()),
+        "run() returns Ok once the grace period is over"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "run() returned after {took:?}, before the 1 s grace period for the in-flight request was over"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "run() took {took:?}: the 1 s grace period did not bound the drain"
+    );
 }
 
 /// With `max_connections = 1`, a second client is not served while the first connection is
@@ -213,16 +227,22 @@ async fn max_connections_holds_back_further_clients() {
     .await;
     let first = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
 
-    // The second connection waits in the accept backlog: its TLS handshake cannot complete.
+    // The second connection waits in the accept backlog (the kernel completes its TCP
+    // handshake): its TLS handshake cannot complete.
+    let tcp = within("TCP connect", tokio::net::TcpStream::connect(gw.https_addr))
+        .await
+        .unwrap();
     let second = tokio::spawn({
-        let (addr, cert) = (gw.https_addr, gw.cert.clone());
+        let cert = gw.cert.clone();
         async move {
-            let mut s = tls_connect(addr, &cert, &[b"http/1.1"]).await;
+            let mut s = tls_handshake(tcp, &cert, &[b"http/1.1"]).await;
             let request = b"GET /pub/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
             write_all_ignoring_reset(&mut s, request).await;
             read_response(&mut s).await
         }
     });
+    // Not a wait for a condition: that the second client is *not* served can only be seen
+    // over a span, here many times a loopback handshake.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !second.is_finished(),
