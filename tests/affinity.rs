@@ -7,6 +7,8 @@
 mod support;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -70,10 +72,8 @@ async fn an_idle_client_connection_releases_its_upstream_connection() {
     write_all_ignoring_reset(&mut s, get).await;
     assert_eq!(within("read", read_response(&mut s)).await.status, 200);
     assert_eq!(stub.open_connections(), 1);
-    within("the upstream connection to close", async {
-        while stub.open_connections() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("the upstream connection to close", || async {
+        stub.open_connections() == 0
     })
     .await;
     // The client connection itself stays open and its next request opens a new one.
@@ -86,44 +86,79 @@ async fn an_idle_client_connection_releases_its_upstream_connection() {
 
 /// An upstream that answers one request per connection and then closes it shortly after, as a
 /// server with a short keep-alive timeout does.
-async fn one_request_upstream() -> (String, tokio::task::JoinHandle<()>) {
+struct OneRequestUpstream {
+    url: String,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicUsize>,
+    /// Connections closed so far (by the upstream, after its answer, or by the peer).
+    closed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn one_request_upstream() -> OneRequestUpstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (counted, gone) = (Arc::clone(&accepted), Arc::clone(&closed));
     let task = tokio::spawn(async move {
         loop {
-            let (mut tcp, _) = listener.accept().await.unwrap();
+            let (tcp, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            let gone = Arc::clone(&gone);
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut seen = Vec::new();
-                while find(&seen, b"\r\n\r\n").is_none() {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tcp
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                answer_once(tcp).await;
+                // `answer_once` consumed the connection: it is closed now.
+                gone.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
-    (url, task)
+    OneRequestUpstream {
+        url,
+        accepted,
+        closed,
+        task,
+    }
+}
+
+/// Reads one request head on `tcp`, answers it, and closes the connection 50 ms later.
+async fn answer_once(mut tcp: tokio::net::TcpStream) {
+    let mut buf = vec![0u8; 4096];
+    let mut seen = Vec::new();
+    while find(&seen, b"\r\n\r\n").is_none() {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = tcp
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_closing_its_keep_alive_connection_costs_no_request() {
-    let (url, upstream) = one_request_upstream().await;
-    let gw = TestGateway::start(gateway(&url, "30s")).await;
+    let upstream = one_request_upstream().await;
+    let gw = TestGateway::start(gateway(&upstream.url, "30s")).await;
     let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
-    for _ in 0..3 {
+    for i in 1..=3 {
         write_all_ignoring_reset(&mut s, b"GET /x HTTP/1.1\r\nHost: f\r\n\r\n").await;
         let r = within("read", read_response(&mut s)).await;
         assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.body, b"ok");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The next request goes out only once the upstream has closed the connection this
+        // one came on: it meets the case under test, a kept-alive connection closed.
+        eventually_within(
+            &format!("the upstream to close connection {i}"),
+            Duration::from_secs(5),
+            || async { upstream.closed.load(Ordering::SeqCst) >= i },
+        )
+        .await;
     }
-    upstream.abort();
+    // Every request came on a connection of its own: the gateway never reused a closed one.
+    assert_eq!(upstream.accepted.load(Ordering::SeqCst), 3);
+    upstream.task.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,12 +200,12 @@ async fn concurrent_http2_streams_overflow_to_the_shared_pool() {
     // connection held at most 8 of them, the pool carried the rest (through a URI it can
     // route: every stream answered 200).
     assert_eq!(ports.len(), 20);
-    within("the pooled connections to close", async {
-        while stub.open_connections() > 8 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually("the pooled connections to close", || async {
+        stub.open_connections() <= 8
     })
     .await;
+    // Not a wait for a condition: that the client connection's own stay open can only be seen
+    // over a span, here longer than the pool's idle timeout again.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stub.open_connections(), 8, "the client connection's own");
     drop(sender);

@@ -19,7 +19,7 @@ use http_body_util::Full;
 use hyper::Request;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
-use support::{GatewayConfig, Resp, send};
+use support::{GatewayConfig, Resp, add_clients, jwt_header, new_client, send};
 
 const APP_ID: &str = "app-1";
 
@@ -27,17 +27,14 @@ async fn app() -> Setup {
     let s = setup_with(GatewayConfig::new().section("[dialects.app]\nencrypt_type = 1")).await;
     let now = authgate::store::now();
     use authgate::store::GrantType::{Password, TokenExchange};
-    for (id, app_id, public) in [("mobile", APP_ID, true), ("backend", "app-conf", false)] {
-        let client = authgate::store::NewClient {
-            id: id.into(),
-            public,
-            app_id: Some(app_id.into()),
-            grants: vec![Password, TokenExchange],
-            ..authgate::store::NewClient::default()
-        };
-        let secret = (!public).then_some(SECRET);
-        s.store.add_client(client, secret, now).await.unwrap();
-    }
+    let clients =
+        [("mobile", APP_ID, true), ("backend", "app-conf", false)].map(|(id, app_id, public)| {
+            authgate::store::NewClient {
+                app_id: Some(app_id.into()),
+                ..new_client(id, public, vec![Password, TokenExchange])
+            }
+        });
+    add_clients(&s.store, clients, SECRET, now).await;
     s
 }
 
@@ -85,11 +82,6 @@ fn kind(value: &Value) -> &'static str {
         Value::Bool(_) => "bool",
         Value::Null => "null",
     }
-}
-
-fn header(token: &str) -> Value {
-    let text = token.split('.').next().unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).unwrap()).unwrap()
 }
 
 fn sorted_keys(value: &Value) -> Vec<String> {
@@ -195,7 +187,7 @@ async fn the_documents_answer_field_by_field() {
 
     // `store_token`: its own type, the storage audience, the session id; verifies too.
     let store_token = data["store_token"].as_str().unwrap();
-    assert_eq!(header(store_token)["typ"], "authgate-store+jwt");
+    assert_eq!(jwt_header(store_token)["typ"], "authgate-store+jwt");
     let mut storage = Validation::new(Algorithm::ES256);
     storage.set_audience(&["authgate:storage"]);
     let store_claims = jsonwebtoken::decode::<Value>(store_token, &key, &storage)
@@ -219,7 +211,7 @@ async fn the_documents_answer_field_by_field() {
 
     // `push_token`: bound to the device, the push audience.
     let push_token = data["push_token"].as_str().unwrap();
-    assert_eq!(header(push_token)["typ"], "authgate-push+jwt");
+    assert_eq!(jwt_header(push_token)["typ"], "authgate-push+jwt");
     let mut push = Validation::new(Algorithm::ES256);
     push.set_audience(&["authgate:push"]);
     let push_claims = jsonwebtoken::decode::<Value>(push_token, &key, &push)

@@ -8,6 +8,7 @@ mod support;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -131,18 +132,35 @@ impl JwksServer {
     }
 }
 
-async fn gateway(jwks: &JwksServer, stub: &Stub) -> TestGateway {
+/// A gateway trusting `jwks` with `refresh_min_interval`, and when it was started: its start-up
+/// fetch, from which that interval runs, happened before.
+async fn gateway(
+    jwks: &JwksServer,
+    stub: &Stub,
+    refresh_min_interval: Duration,
+) -> (TestGateway, Instant) {
     let issuer = format!(
-        "[[issuers]]\nissuer = {ISS:?}\nsubject = \"local\"\njwks_uri = {:?}\nca_file = {:?}\nalgorithms = [\"ES256\"]\nrefresh_min_interval = \"2s\"",
+        "[[issuers]]\nissuer = {ISS:?}\nsubject = \"local\"\njwks_uri = {:?}\nca_file = {:?}\nalgorithms = [\"ES256\"]\nrefresh_min_interval = \"{}ms\"",
         jwks.url,
-        jwks.ca_file.display().to_string()
+        jwks.ca_file.display().to_string(),
+        refresh_min_interval.as_millis()
     );
-    TestGateway::start(
+    let gw = TestGateway::start(
         GatewayConfig::new()
             .section(&issuer)
             .route(&format!("prefix = \"/api\"\nupstream = \"{}\"", stub.url())),
     )
-    .await
+    .await;
+    (gw, Instant::now())
+}
+
+/// Waits until `refresh_min_interval` has passed since `started` (see [`gateway`]), so that
+/// an unknown kid may fetch again. The gateway measures this interval on the wall clock
+/// (`std::time::Instant`) and no signal says it has passed: this wait is for real time, from
+/// when the interval began rather than a fixed span.
+async fn refresh_allowed(started: Instant, refresh_min_interval: Duration) {
+    let margin = Duration::from_millis(50);
+    tokio::time::sleep_until((started + refresh_min_interval + margin).into()).await;
 }
 
 async fn status_with(gw: &TestGateway, token: &str) -> u16 {
@@ -158,14 +176,16 @@ async fn unknown_kid_refreshes_once_and_floods_are_rate_limited() {
     let (a, b) = (key("a"), key("b"));
     let jwks = JwksServer::start(vec![a.jwk.clone()]).await;
     let stub = Stub::start(Mode::Ok).await;
-    let gw = gateway(&jwks, &stub).await;
+    // Long enough for the flood below to fit in one interval on a busy machine.
+    let interval = Duration::from_secs(2);
+    let (gw, started) = gateway(&jwks, &stub, interval).await;
     assert_eq!(jwks.fetches(), 1, "keys are loaded at start");
     assert_eq!(status_with(&gw, &token(&a, a.kid)).await, 200);
     assert_eq!(jwks.fetches(), 1, "a known kid needs no fetch");
 
     // The IdP rotates: a token under the new kid triggers one refresh and passes.
     jwks.keys.lock().unwrap().push(b.jwk.clone());
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    refresh_allowed(started, interval).await;
     assert_eq!(status_with(&gw, &token(&b, b.kid)).await, 200);
     assert_eq!(jwks.fetches(), 2);
 
@@ -199,9 +219,11 @@ async fn a_failing_endpoint_keeps_the_last_good_keys() {
     let a = key("a");
     let jwks = JwksServer::start(vec![a.jwk.clone()]).await;
     let stub = Stub::start(Mode::Ok).await;
-    let gw = gateway(&jwks, &stub).await;
+    // No flood here: a short interval will do.
+    let interval = Duration::from_millis(300);
+    let (gw, started) = gateway(&jwks, &stub, interval).await;
     jwks.failing.store(true, Ordering::SeqCst);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    refresh_allowed(started, interval).await;
     // An unknown kid forces a fetch, which fails ...
     assert_eq!(status_with(&gw, &token(&a, "c")).await, 401);
     assert_eq!(jwks.fetches(), 2);

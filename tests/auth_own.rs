@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use authgate::authn::keyset::KeySet;
 use authgate::keyring::Keyring;
-use authgate::store::{KeyAlg, NewUser, Store};
+use authgate::store::{KeyAlg, Store};
 use authgate::tokens::{self, AccessTokenSpec};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -35,21 +35,13 @@ async fn setup() -> Setup {
     let config = authgate::config::load(&gw.config_path).unwrap();
     let store = Store::open(&config.store).await.unwrap();
     let now = authgate::store::now();
-    for (id, account, group, roles) in [
-        (1, "alice", 10, vec![]),
-        (2, "bob", 20, vec![]),
-        (9, "root", 1, vec!["admin"]),
-        (8, "root2", 1, vec!["admin"]),
-    ] {
-        let user = NewUser {
-            id: Some(id),
-            account: account.into(),
-            group_id: group,
-            roles: roles.into_iter().map(String::from).collect(),
-            ..NewUser::default()
-        };
-        store.add_user(user, None, now).await.unwrap();
-    }
+    let users = [
+        new_user(1, "alice", 10, &[]),
+        new_user(2, "bob", 20, &[]),
+        new_user(9, "root", 1, &["admin"]),
+        new_user(8, "root2", 1, &["admin"]),
+    ];
+    add_users(&store, users, None, now).await;
     let keyring = Keyring::new(
         store.clone(),
         "https://gw.test",
@@ -67,17 +59,7 @@ async fn setup() -> Setup {
 impl Setup {
     async fn token(&self, user: i64, group: i64, roles: &[&str]) -> String {
         self.keyring.refresh().await.unwrap();
-        let key = self.keyring.signing_key(KeyAlg::Es256).unwrap();
-        let spec = AccessTokenSpec {
-            user_id: user.to_string(),
-            group_id: Some(group),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            client_id: Some("test-app".into()),
-            ttl: Duration::from_secs(600),
-            ..AccessTokenSpec::default()
-        };
-        let now = jsonwebtoken::get_current_timestamp();
-        tokens::issue(&self.issuer, &key, &spec, now).unwrap().token
+        access_token(&self.keyring, &self.issuer, user, group, roles)
     }
 
     async fn get(&self, path: &str, token: &str, extra: &[(&str, &str)]) -> Resp {
@@ -317,16 +299,8 @@ async fn identity_assertion_and_scope_header() {
     .await;
     let config = authgate::config::load(&gw.config_path).unwrap();
     let store = Store::open(&config.store).await.unwrap();
-    let user = NewUser {
-        id: Some(5),
-        account: "eve".into(),
-        group_id: 3,
-        ..NewUser::default()
-    };
-    store
-        .add_user(user, None, authgate::store::now())
-        .await
-        .unwrap();
+    let eve = new_user(5, "eve", 3, &[]);
+    add_users(&store, [eve], None, authgate::store::now()).await;
     let keyring = Keyring::new(
         store.clone(),
         "https://gw.test",

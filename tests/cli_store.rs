@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use authgate::store::Store;
+use support::PgSchema;
 
 const KEY_SECRET: &str = "cli test key secret, at least 32 characters";
 
@@ -19,7 +22,7 @@ struct Output {
 
 struct Env {
     dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    _pg: Option<PgSchema>,
 }
 
 impl Env {
@@ -76,31 +79,6 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.pg.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-                    .await
-                    .unwrap();
-                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            });
-        })
-        .join();
-    }
-}
-
 fn write_config(dir: &Path, store_url: &str) {
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
@@ -112,29 +90,16 @@ fn write_config(dir: &Path, store_url: &str) {
 fn sqlite_env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "sqlite://state/authgate.db");
-    Env { dir, pg: None }
+    Env { dir, _pg: None }
 }
 
 async fn postgres_env() -> Env {
-    let base = std::env::var("AUTHGATE_TEST_DATABASE_URL")
-        .expect("set AUTHGATE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!("authgate_cli_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
+    let schema = PgSchema::create("authgate_cli").await;
     let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        &format!("{base}{sep}options[search_path]={schema}"),
-    );
+    write_config(dir.path(), &schema.url);
     Env {
         dir,
-        pg: Some((base, schema)),
+        _pg: Some(schema),
     }
 }
 

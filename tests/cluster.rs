@@ -24,7 +24,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
-use support::{Resp, plain_client, send};
+use support::{PgSchema, Resp, plain_client, send};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
@@ -291,20 +291,10 @@ fn authority(url: &str) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
 async fn two_instances_act_as_one_gateway() {
-    let base = std::env::var("AUTHGATE_TEST_DATABASE_URL")
-        .expect("set AUTHGATE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)");
-    let schema = format!("authgate_cluster_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let direct = format!("{base}{sep}options[search_path]={schema}");
-    let mut relay = Relay::start(authority(&base)).await;
-    let relayed = direct.replacen(authority(&base), &relay.addr.to_string(), 1);
+    let schema = PgSchema::create("authgate_cluster").await;
+    let direct = schema.url.clone();
+    let mut relay = Relay::start(authority(&schema.base)).await;
+    let relayed = direct.replacen(authority(&schema.base), &relay.addr.to_string(), 1);
 
     let a = spawn(&relayed).await;
     let b = spawn(&direct).await;
@@ -571,10 +561,7 @@ async fn two_instances_act_as_one_gateway() {
     );
     assert_eq!(b.echo(&access).await, 200, "B keeps serving");
 
+    // The instances go before the schema does.
     drop((a, b));
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&mut conn)
-    .await;
+    drop(schema);
 }

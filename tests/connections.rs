@@ -129,13 +129,6 @@ async fn metric(gw: &TestGateway, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
 // ----- first request head and per-address cap -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

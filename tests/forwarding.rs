@@ -9,10 +9,6 @@ use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn public(prefix: &str, upstream: &str) -> String {
-    format!("prefix = {prefix:?}\nupstream = {upstream:?}\nauth = \"public\"")
-}
-
 // ----- X-Forwarded-* -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

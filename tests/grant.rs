@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 #[path = "grant/harness.rs"]
 mod harness;
 

@@ -6,13 +6,6 @@ mod support;
 
 use support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
 /// Identity headers a client may try to smuggle, spelled in every way the gateway must catch.
 const SMUGGLED_IDENTITY: &[&str] = &[
     "user_id: 1",
@@ -302,11 +295,7 @@ async fn upstream_response_headers_and_body_pass_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_echo_reflects_rewritten_request() {
-    let gw = TestGateway::start(
-        GatewayConfig::new()
-            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\""),
-    )
-    .await;
+    let gw = TestGateway::start(GatewayConfig::new().public_route("/echo", "builtin:echo")).await;
     let body = "hello";
     let req = format!(
         "POST /echo/x/./y?a=1&b=%41 HTTP/1.1\r\n\
@@ -368,11 +357,7 @@ async fn builtin_echo_reflects_rewritten_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_echo_over_http2() {
-    let gw = TestGateway::start(
-        GatewayConfig::new()
-            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\""),
-    )
-    .await;
+    let gw = TestGateway::start(GatewayConfig::new().public_route("/echo", "builtin:echo")).await;
     let r = get(&gw.client(true), &gw.url("/echo?z=1")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.version, hyper::Version::HTTP_2);

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
+/// A gateway with the `[tls]` lines `tls` and one public route `/echo` to the built-in echo.
+fn echo_config(tls: &str) -> GatewayConfig {
+    GatewayConfig::new()
+        .tls(tls)
+        .public_route("/echo", "builtin:echo")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,11 +45,10 @@ async fn admin_healthz_and_readyz() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_self_signed_cert_is_generated_when_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path = echo_config(
+        "cert = \"certs/dev-cert.pem\"\nkey = \"certs/dev-key.pem\"\ndev_self_signed = true",
+    )
+    .write_to(dir.path());
     let cert_path = dir.path().join("certs/dev-cert.pem");
     let key_path = dir.path().join("certs/dev-key.pem");
     assert!(!cert_path.exists());
@@ -69,11 +68,8 @@ async fn dev_self_signed_keeps_existing_cert() {
     let dir = tempfile::tempdir().unwrap();
     write_test_cert(dir.path());
     let before = std::fs::read(dir.path().join("cert.pem")).unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\ndev_self_signed = true\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path = echo_config("cert = \"cert.pem\"\nkey = \"key.pem\"\ndev_self_signed = true")
+        .write_to(dir.path());
     let cert_path = dir.path().join("cert.pem");
     let gw = TestGateway::launch(dir, config_path, cert_path.clone())
         .await
@@ -85,11 +81,8 @@ async fn dev_self_signed_keeps_existing_cert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_cert_without_dev_flag_fails_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n\
-                [tls]\ncert = \"nope/cert.pem\"\nkey = \"nope/key.pem\"\n\n\
-                [[routes]]\nprefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"\n";
-    let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, toml).unwrap();
+    let config_path =
+        echo_config("cert = \"nope/cert.pem\"\nkey = \"nope/key.pem\"").write_to(dir.path());
     let cert_path = dir.path().join("nope/cert.pem");
     let res = TestGateway::launch(dir, config_path, cert_path.clone()).await;
     assert!(res.is_err(), "gateway started without its certificate");
@@ -201,10 +194,24 @@ async fn shutdown_grace_bounds_the_drain() {
         let _ = client.request(req).await;
     });
     stub.wait_for(1).await;
+    let stopping = std::time::Instant::now();
     gw.trigger_shutdown();
-    // within() fails the test after 20 s.
+    // join() fails the test after 20 s.
     let res = gw.join().await;
-    eprintln!("run() after grace expiry returned {res:?}");
+    let took = stopping.elapsed();
+    assert_eq!(
+        res,
+        Ok(()),
+        "run() returns Ok once the grace period is over"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "run() returned after {took:?}, before the 1 s grace period for the in-flight request was over"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "run() took {took:?}: the 1 s grace period did not bound the drain"
+    );
 }
 
 /// With `max_connections = 1`, a second client is not served while the first connection is
@@ -220,16 +227,22 @@ async fn max_connections_holds_back_further_clients() {
     .await;
     let first = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
 
-    // The second connection waits in the accept backlog: its TLS handshake cannot complete.
+    // The second connection waits in the accept backlog (the kernel completes its TCP
+    // handshake): its TLS handshake cannot complete.
+    let tcp = within("TCP connect", tokio::net::TcpStream::connect(gw.https_addr))
+        .await
+        .unwrap();
     let second = tokio::spawn({
-        let (addr, cert) = (gw.https_addr, gw.cert.clone());
+        let cert = gw.cert.clone();
         async move {
-            let mut s = tls_connect(addr, &cert, &[b"http/1.1"]).await;
+            let mut s = tls_handshake(tcp, &cert, &[b"http/1.1"]).await;
             let request = b"GET /pub/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
             write_all_ignoring_reset(&mut s, request).await;
             read_response(&mut s).await
         }
     });
+    // Not a wait for a condition: that the second client is *not* served can only be seen
+    // over a span, here many times a loopback handshake.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !second.is_finished(),

@@ -8,13 +8,6 @@ use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
 // ----- 413 -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,8 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
-use std::time::Duration;
-
 use harness::*;
-use support::{GatewayConfig, get, plain_client};
+use support::{GatewayConfig, eventually_some, get, plain_client};
 
 /// The value of the series `name{labels}` (labels as rendered, sorted by the exporter).
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -81,9 +79,26 @@ async fn known_traffic_shows_up_with_the_right_values() {
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
     assert_eq!(support::send(&client, request).await.status, 403);
-    // Give the keyring a refresh or two (every 100 ms in this config).
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    let text = scrape(&s).await;
+    // Wait for the keyring's first refresh (every 100 ms in this config) and for the last
+    // proxied request to be counted.
+    let text = eventually_some(
+        "a keyset refresh and five /echo requests in /metrics",
+        || async {
+            let text = scrape(&s).await;
+            let refreshed = value(
+                &text,
+                r#"authgate_keyset_refreshes_total{issuer="https://gw.test"}"#,
+            )
+            .is_some_and(|n| n >= 1.0);
+            let counted = value(
+                &text,
+                r#"authgate_request_duration_seconds_count{route="/echo"}"#,
+            )
+            .is_some_and(|n| n >= 5.0);
+            (refreshed && counted).then_some(text)
+        },
+    )
+    .await;
     let v = |series: &str| value(&text, series).unwrap_or_else(|| panic!("{series} in\n{text}"));
     assert_eq!(
         v(r#"authgate_tokens_issued_total{dialect="oauth2",grant="password"}"#),

@@ -9,15 +9,17 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use authgate::store::{GrantType, NewClient, UserPatch};
+use authgate::store::{GrantType, UserPatch};
 use bytes::Bytes;
 use harness::*;
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
-use support::{GatewayConfig, Resp, send};
+use support::{
+    GatewayConfig, Resp, add_clients, eventually, eventually_some_within, new_client, send,
+};
 
 /// The document's client id and secret; registered public (the secret ships in the app).
 const CLIENT_ID: &str = "MOBrBDS8blbauoSck0ZfDbtuzpyT";
@@ -27,18 +29,14 @@ const IMAGE: &str = "http://img.example/u/100";
 async fn mobile(section: &str) -> Setup {
     let s = setup_with(GatewayConfig::new().section(section)).await;
     let now = authgate::store::now();
-    for (id, public) in [(CLIENT_ID, true), ("mobile-conf", false)] {
-        let client = NewClient {
-            id: id.into(),
+    let clients = [(CLIENT_ID, true), ("mobile-conf", false)].map(|(id, public)| {
+        new_client(
+            id,
             public,
-            grants: vec![GrantType::Password, GrantType::RefreshToken],
-            ..NewClient::default()
-        };
-        s.store
-            .add_client(client, (!public).then_some(SECRET), now)
-            .await
-            .unwrap();
-    }
+            vec![GrantType::Password, GrantType::RefreshToken],
+        )
+    });
+    add_clients(&s.store, clients, SECRET, now).await;
     let patch = UserPatch {
         display_name: Some(Some("某亚瑟".into())),
         image_small: Some(Some(format!("{IMAGE}_16.jpg"))),
@@ -97,14 +95,14 @@ fn assert_failure(r: &Resp, status: u16, code: i64) -> String {
 /// Polls `/echo` until `token` is refused (revocations reach the gateway within its refresh
 /// interval); panics after a generous deadline.
 async fn refused_soon(s: &Setup, token: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let refused = || async move {
         match s.echo(token).await.0 {
-            401 => return,
-            200 if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            401 => Some(()),
+            200 => None,
             other => panic!("expected the token to be refused, got {other}"),
         }
-    }
+    };
+    eventually_some_within("the token to be refused", Duration::from_secs(10), refused).await
 }
 
 #[tokio::test]
@@ -232,14 +230,17 @@ async fn refresh_rotates_and_reuse_or_revocation_kills_the_opaque_tokens() {
     let token = third["access_token"].as_str().unwrap();
     assert_eq!(s.echo(token).await.0, 200);
     // Whole seconds: a revocation in the token's own second refuses it too.
-    s.store
-        .revoke_user_tokens(ALICE, authgate::store::now())
-        .await
-        .unwrap();
+    let revoked_at = authgate::store::now();
+    s.store.revoke_user_tokens(ALICE, revoked_at).await.unwrap();
     refused_soon(&s, token).await;
 
-    // RFC 7009 revocation at the oauth2 endpoint works for opaque tokens as well.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // RFC 7009 revocation at the oauth2 endpoint works for opaque tokens as well. The next
+    // token must be issued after the revocation's second (the wall clock the gateway stamps
+    // tokens with), or the revocation refuses it too.
+    eventually("the second after the revocation", || async {
+        authgate::store::now() > revoked_at
+    })
+    .await;
     let fourth = get(&s, &password("alice", PASSWORD)).await.json();
     let token = fourth["access_token"].as_str().unwrap();
     assert_eq!(s.echo(token).await.0, 200);

@@ -8,14 +8,12 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use harness::*;
 use http_body_util::Full;
 use hyper::Request;
 use serde_json::{Value, json};
-use support::{GatewayConfig, Resp, send};
+use support::{GatewayConfig, Resp, jwt_part, send};
 
 const PASSPORT: &str = "[dialects.passport]\nrsa_bits = 2048";
 const PHONE: &str = "+86 138 0000 0000";
@@ -39,11 +37,6 @@ fn login<'a>(username: &'a str, password: &'a str) -> Vec<(&'static str, &'a str
         ("password", password),
         ("scope", ""),
     ]
-}
-
-fn part(token: &str, index: usize) -> Value {
-    let text = token.split('.').nth(index).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).unwrap()).unwrap()
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -86,13 +79,13 @@ async fn the_documents_answer_field_by_field() {
     assert_eq!(kind(&body["refresh_token"]), "string");
     let token = body["access_token"].as_str().unwrap();
     // Header: typ JWT, alg RS256, jti (and our kid).
-    let header = part(token, 0);
+    let header = jwt_part(token, 0);
     assert_eq!(header["typ"], "JWT");
     assert_eq!(header["alg"], "RS256");
     assert_eq!(kind(&header["jti"]), "string");
     assert_eq!(kind(&header["kid"]), "string");
     // Claims: the document's, with its JSON types, plus what the proxy needs.
-    let claims = part(token, 1);
+    let claims = jwt_part(token, 1);
     for (name, expected) in [
         ("aud", "string"),
         ("jti", "string"),
@@ -123,7 +116,7 @@ async fn the_documents_answer_field_by_field() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let claims = part(r.json()["access_token"].as_str().unwrap(), 1);
+    let claims = jwt_part(r.json()["access_token"].as_str().unwrap(), 1);
     assert_eq!(claims["scopes"], json!(["read"]));
 }
 
@@ -224,7 +217,7 @@ async fn refresh_at_the_same_path_rotates() {
     let second = r.json();
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(
-        part(second["access_token"].as_str().unwrap(), 0)["alg"],
+        jwt_part(second["access_token"].as_str().unwrap(), 0)["alg"],
         "RS256"
     );
     let r = s

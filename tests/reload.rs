@@ -6,7 +6,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +14,10 @@ use http_body_util::Full;
 use hyper::Request;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use support::{GatewayConfig, TestGateway, get, plain_client, tls_connect, write_test_cert};
+use support::{
+    GatewayConfig, STEP_TIMEOUT, TestGateway, eventually, get, plain_client, tls_connect,
+    write_test_cert,
+};
 
 fn base() -> GatewayConfig {
     GatewayConfig::new()
@@ -45,15 +48,15 @@ async fn metric(gw: &TestGateway, series: &str) -> f64 {
 async fn reloads_under_load_fail_not_one_request() {
     let gw = TestGateway::start(base()).await;
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let until = Instant::now() + Duration::from_secs(3);
+    let done = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for h2 in [false, true] {
         // Keep-alive connections opened before the reloads keep being used across them.
         let client = gw.client(h2);
         let url = gw.url("/a/x");
-        let (ok, failed) = (Arc::clone(&ok), Arc::clone(&failed));
+        let (ok, failed, done) = (Arc::clone(&ok), Arc::clone(&failed), Arc::clone(&done));
         clients.push(tokio::spawn(async move {
-            while Instant::now() < until {
+            while !done.load(Ordering::Relaxed) {
                 let request = Request::get(&url).body(Full::new(Bytes::new())).unwrap();
                 match client.request(request).await {
                     Ok(response) if response.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
@@ -62,8 +65,17 @@ async fn reloads_under_load_fail_not_one_request() {
             }
         }));
     }
+    // Every reload lands in the middle of the load: before each, and after the last, the
+    // clients have been answered another batch of requests.
+    let answered = || ok.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed);
+    let another_batch = || {
+        let from = answered();
+        eventually("another 25 requests answered", move || async move {
+            answered() >= from + 25
+        })
+    };
     for i in 0..6 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        another_batch().await;
         let config = if i % 2 == 0 {
             base().public_route("/b", "builtin:echo")
         } else {
@@ -72,6 +84,8 @@ async fn reloads_under_load_fail_not_one_request() {
         rewrite(&gw, config);
         gw.reloader.reload().await.unwrap();
     }
+    another_batch().await;
+    done.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.unwrap();
     }
@@ -135,24 +149,41 @@ async fn a_new_certificate_is_presented_to_new_handshakes() {
 async fn editing_the_file_or_sighup_reloads() {
     let gw = TestGateway::start(base()).await;
     rewrite(&gw, base().public_route("/b", "builtin:echo"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while status(&gw, "/b/x").await != 200 {
-        assert!(Instant::now() < deadline, "the edit was not picked up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the edit to be picked up", || async {
+        status(&gw, "/b/x").await == 200
+    })
+    .await;
     // SIGHUP to this process: every gateway in it reloads its own file (harmless for the
-    // others). Give the watcher's debounce time to settle first, so the count is clean.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let before = metric(&gw, r#"authgate_config_reloads_total{result="ok"}"#).await;
+    // others). So that the count is clean, wait until the watcher is done with the edit: it
+    // reloads once per burst of file events, its debounce (300 ms of real time in the
+    // gateway) after the burst began. Nothing signals that no burst is pending, so wait for
+    // the count to stand still for longer than the debounce.
+    let before = settled(&gw, r#"authgate_config_reloads_total{result="ok"}"#).await;
     let pid = std::process::id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-HUP", &pid])
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&gw, r#"authgate_config_reloads_total{result="ok"}"#).await <= before {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+    eventually("SIGHUP to reload", || async {
+        metric(&gw, r#"authgate_config_reloads_total{result="ok"}"#).await > before
+    })
+    .await;
+}
+
+/// The value of `series` once it has not changed for 500 ms (longer than the watcher's
+/// 300 ms debounce).
+async fn settled(gw: &TestGateway, series: &str) -> f64 {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let mut value = metric(gw, series).await;
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(500) {
+        assert!(Instant::now() < deadline, "{series} never settled");
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = metric(gw, series).await;
+        if now != value {
+            (value, since) = (now, Instant::now());
+        }
     }
+    value
 }

@@ -7,10 +7,7 @@ use support::*;
 
 /// Routes distinguished by their upstream base path, all on one stub.
 fn route(prefix: &str, stub: &Stub, base: &str) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}{base}\"\nauth = \"public\"",
-        stub.url()
-    )
+    public(prefix, &format!("{}{base}", stub.url()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use authgate::config::{StoreBackend, StoreConfig};
 use authgate::store::Store;
+use support::PgSchema;
 
 const SECRET: &[u8] = b"conformance-suite key secret, 32+ bytes";
 
@@ -17,14 +20,10 @@ pub struct Harness {
     backend: Backend,
 }
 
+/// What the harness holds on to until it goes (the database itself).
 enum Backend {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { base_url: String, schema: String },
-}
-
-fn with_param(url: &str, param: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{param}")
+    Postgres(#[allow(dead_code)] PgSchema),
 }
 
 impl Harness {
@@ -44,24 +43,15 @@ impl Harness {
     /// A schema of its own on `AUTHGATE_TEST_DATABASE_URL` (the tests that call this are
     /// ignored when it is unset).
     pub async fn postgres() -> Harness {
-        let base_url = std::env::var("AUTHGATE_TEST_DATABASE_URL").expect(
-            "set AUTHGATE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test)",
-        );
-        let schema = format!("authgate_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base_url)
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let url = with_param(&base_url, &format!("options[search_path]={schema}"));
-        let config = StoreConfig::new(StoreBackend::Postgres { url });
+        let schema = PgSchema::create("authgate_test").await;
+        let config = StoreConfig::new(StoreBackend::Postgres {
+            url: schema.url.clone(),
+        });
         let store = Store::open_with_secret(&config, SECRET).await.unwrap();
         Harness {
             store,
             config,
-            backend: Backend::Postgres { base_url, schema },
+            backend: Backend::Postgres(schema),
         }
     }
 
@@ -69,7 +59,7 @@ impl Harness {
     pub async fn reopen(&self) -> Result<Store, authgate::store::StoreError> {
         match self.backend {
             Backend::Sqlite(_) => Store::open(&self.config).await,
-            Backend::Postgres { .. } => Store::open_with_secret(&self.config, SECRET).await,
+            Backend::Postgres(_) => Store::open_with_secret(&self.config, SECRET).await,
         }
     }
 
@@ -106,33 +96,6 @@ impl Harness {
                     .unwrap();
                 sqlx::query(sql).fetch_one(&mut conn).await.unwrap().get(0)
             }
-        }
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Backend::Postgres { base_url, schema } = &self.backend {
-            let (base_url, schema) = (base_url.clone(), schema.clone());
-            // Drop runs inside the test's runtime (or while unwinding): use a thread of its own.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base_url)
-                        .await
-                        .unwrap();
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                    )))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                });
-            })
-            .join();
         }
     }
 }

@@ -14,6 +14,8 @@ use authgate::keyring::Keyring;
 use authgate::store::{GrantType, KeyAlg, NewClient, NewUser, Store, now};
 use jsonwebtoken::Algorithm;
 
+use crate::support::{add_clients, add_users, new_user, oauth_client};
+
 pub const ISSUER: &str = "https://gw.test";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ALICE: i64 = 100;
@@ -83,28 +85,15 @@ impl Harness {
     async fn populate(&self) {
         let t = now();
         let users = [
-            (
-                ALICE,
-                "alice",
-                Some("138 0000 0000"),
-                Some("Alice@Example.com"),
-                vec![],
-            ),
-            (BOSS, "boss", None, None, vec!["admin".to_owned()]),
-            (OTHER_ADMIN, "root2", None, None, vec!["admin".to_owned()]),
+            NewUser {
+                phone: Some("138 0000 0000".into()),
+                email: Some("Alice@Example.com".into()),
+                ..new_user(ALICE, "alice", 7, &[])
+            },
+            new_user(BOSS, "boss", 7, &["admin"]),
+            new_user(OTHER_ADMIN, "root2", 7, &["admin"]),
         ];
-        for (id, account, phone, email, roles) in users {
-            let new = NewUser {
-                id: Some(id),
-                account: account.into(),
-                phone: phone.map(Into::into),
-                email: email.map(Into::into),
-                group_id: 7,
-                roles,
-                ..NewUser::default()
-            };
-            self.store.add_user(new, Some(PASSWORD), t).await.unwrap();
-        }
+        add_users(&self.store, users, Some(PASSWORD), t).await;
         use GrantType::*;
         let clients = [
             (
@@ -115,20 +104,12 @@ impl Harness {
             ("spa", true, vec![AuthorizationCode, RefreshToken]),
             ("svc", false, vec![ClientCredentials]),
             ("norefresh", false, vec![Password]),
-        ];
-        for (id, public, grants) in clients {
-            let new = NewClient {
-                id: id.into(),
-                app_id: public.then(|| format!("{id}-app")),
-                public,
-                grants,
-                redirect_uris: vec![REDIRECT.into()],
-                scopes: vec!["read".into(), "write".into()],
-                ..NewClient::default()
-            };
-            let secret = (!public).then_some(WEB_SECRET);
-            self.store.add_client(new, secret, t).await.unwrap();
-        }
+        ]
+        .map(|(id, public, grants)| NewClient {
+            app_id: public.then(|| format!("{id}-app")),
+            ..oauth_client(id, public, grants, REDIRECT)
+        });
+        add_clients(&self.store, clients, WEB_SECRET, t).await;
     }
 
     pub async fn token(
@@ -185,11 +166,4 @@ pub fn refresh(token: &str) -> GrantRequest {
 }
 
 /// The JWT's claims, unverified (for looking at `act`, `sub`, …).
-pub fn claims(token: &str) -> serde_json::Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
+pub use crate::support::jwt_claims as claims;

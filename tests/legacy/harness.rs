@@ -3,12 +3,10 @@
 //! status + JSON-shape check that does not insist on one error code.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use authgate::authn::keyset::KeySet;
 use authgate::keyring::Keyring;
-use authgate::store::{KeyAlg, NewUser, Store};
-use authgate::tokens::{self, AccessTokenSpec};
+use authgate::store::Store;
 
 use crate::support::*;
 
@@ -29,20 +27,12 @@ impl Env {
         let config = authgate::config::load(&gw.config_path).unwrap();
         let store = Store::open(&config.store).await.unwrap();
         let now = authgate::store::now();
-        for (id, account, group, roles) in [
-            (1, "alice", 10, vec![]),
-            (2, "bob", 20, vec![]),
-            (9, "root", 1, vec!["admin"]),
-        ] {
-            let user = NewUser {
-                id: Some(id),
-                account: account.into(),
-                group_id: group,
-                roles: roles.into_iter().map(String::from).collect(),
-                ..NewUser::default()
-            };
-            store.add_user(user, None, now).await.unwrap();
-        }
+        let users = [
+            new_user(1, "alice", 10, &[]),
+            new_user(2, "bob", 20, &[]),
+            new_user(9, "root", 1, &["admin"]),
+        ];
+        add_users(&store, users, None, now).await;
         let keyring = Keyring::new(store.clone(), ISSUER, Arc::new(KeySet::default()));
         keyring.refresh().await.unwrap();
         Env {
@@ -53,17 +43,7 @@ impl Env {
     }
 
     pub fn token(&self, user: i64, group: i64, roles: &[&str]) -> String {
-        let key = self.keyring.signing_key(KeyAlg::Es256).unwrap();
-        let spec = AccessTokenSpec {
-            user_id: user.to_string(),
-            group_id: Some(group),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            client_id: Some("test-app".into()),
-            ttl: Duration::from_secs(600),
-            ..AccessTokenSpec::default()
-        };
-        let now = jsonwebtoken::get_current_timestamp();
-        tokens::issue(ISSUER, &key, &spec, now).unwrap().token
+        access_token(&self.keyring, ISSUER, user, group, roles)
     }
 
     /// alice: user 1, group 10, no roles.

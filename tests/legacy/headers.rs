@@ -5,13 +5,6 @@
 use crate::harness::*;
 use crate::support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
 /// A header name compared the way the gateway compares them: every non-alphanumeric removed,
 /// lower case, leading `x`s dropped.
 fn canon(name: &str) -> String {

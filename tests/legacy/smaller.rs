@@ -7,27 +7,13 @@ use http_body_util::{BodyExt, Full};
 use crate::harness::*;
 use crate::support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
-fn authenticated(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"authenticated\"",
-        stub.url()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_token_in_the_query_is_refused() {
     let stub = Stub::start(Mode::Ok).await;
     let env = Env::start(
         GatewayConfig::new()
             .route(&public("/pub", &stub))
-            .route(&authenticated("/app", &stub)),
+            .route(&route_body("/app", &stub, "authenticated")),
     )
     .await;
     let token = env.alice();
@@ -58,7 +44,7 @@ async fn allow_query_token_authenticates_and_removes_it_from_the_query() {
     let stub = Stub::start(Mode::Ok).await;
     let env = Env::start(GatewayConfig::new().route(&format!(
         "{}\nallow_query_token = true",
-        authenticated("/app", &stub)
+        route_body("/app", &stub, "authenticated")
     )))
     .await;
     let token = env.alice();
@@ -178,7 +164,7 @@ async fn head_over_http2_has_no_body() {
     let stub = Stub::start(Mode::Ok).await;
     let env = Env::start(
         GatewayConfig::new()
-            .route("prefix = \"/echo\"\nupstream = \"builtin:echo\"\nauth = \"public\"")
+            .public_route("/echo", "builtin:echo")
             .route(&public("/pub", &stub)),
     )
     .await;
@@ -258,7 +244,8 @@ async fn http2_body_refused_early_gets_its_401_cleanly() {
     const LEN: u64 = 256 * 1024;
     const TRIES: usize = 20;
     let stub = Stub::start(Mode::Ok).await;
-    let env = Env::start(GatewayConfig::new().route(&authenticated("/app", &stub))).await;
+    let env =
+        Env::start(GatewayConfig::new().route(&route_body("/app", &stub, "authenticated"))).await;
     let mut failures = Vec::new();
 
     // hyper's client: the 401 with its JSON body.

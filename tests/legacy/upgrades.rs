@@ -7,13 +7,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::*;
 use crate::support::*;
 
-fn public(prefix: &str, stub: &Stub) -> String {
-    format!(
-        "prefix = {prefix:?}\nupstream = \"{}\"\nauth = \"public\"",
-        stub.url()
-    )
-}
-
 const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
 const VERSION: &str = "Sec-WebSocket-Version: 13";
 

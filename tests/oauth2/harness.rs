@@ -7,7 +7,7 @@ use authgate::authn::keyset::KeySet;
 use authgate::authn::{IssuerPolicy, Verifier};
 use authgate::grant::{AuthorizationRequest, Engine, EngineConfig, Throttle, ThrottlePolicy};
 use authgate::keyring::Keyring;
-use authgate::store::{GrantType, NewClient, NewUser, Store};
+use authgate::store::{GrantType, NewUser, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
@@ -83,30 +83,16 @@ pub async fn setup_with(config: GatewayConfig) -> Setup {
 async fn populate(store: &Store) {
     let now = authgate::store::now();
     let users = [
-        (
-            ALICE,
-            "alice",
-            Some("+86 138 0000 0000"),
-            Some("alice@example.com"),
-            7,
-            false,
-        ),
-        (BOB, "bob", None, None, 8, false),
-        (BOSS, "boss", None, None, 1, true),
-        (ROOT2, "root2", None, None, 1, true),
+        NewUser {
+            phone: Some("+86 138 0000 0000".into()),
+            email: Some("alice@example.com".into()),
+            ..new_user(ALICE, "alice", 7, &[])
+        },
+        new_user(BOB, "bob", 8, &[]),
+        new_user(BOSS, "boss", 1, &["admin"]),
+        new_user(ROOT2, "root2", 1, &["admin"]),
     ];
-    for (id, account, phone, email, group_id, admin) in users {
-        let user = NewUser {
-            id: Some(id),
-            account: account.into(),
-            phone: phone.map(Into::into),
-            email: email.map(Into::into),
-            group_id,
-            roles: if admin { vec!["admin".into()] } else { vec![] },
-            ..NewUser::default()
-        };
-        store.add_user(user, Some(PASSWORD), now).await.unwrap();
-    }
+    add_users(store, users, Some(PASSWORD), now).await;
     use GrantType::*;
     let clients = [
         (
@@ -120,18 +106,8 @@ async fn populate(store: &Store) {
         ("norefresh", false, vec![Password]),
         ("imp", true, vec![Implicit]),
     ];
-    for (id, public, grants) in clients {
-        let client = NewClient {
-            id: id.into(),
-            public,
-            grants,
-            redirect_uris: vec![REDIRECT.into()],
-            scopes: vec!["read".into(), "write".into()],
-            ..NewClient::default()
-        };
-        let secret = (!public).then_some(SECRET);
-        store.add_client(client, secret, now).await.unwrap();
-    }
+    let clients = clients.map(|(id, public, grants)| oauth_client(id, public, grants, REDIRECT));
+    add_clients(store, clients, SECRET, now).await;
 }
 
 impl Setup {
@@ -219,10 +195,8 @@ impl Setup {
 }
 
 /// The claims of a JWT (not verified: the gateway did that).
-pub fn claims(token: &str) -> serde_json::Value {
-    let payload = token.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
+#[allow(unused_imports)] // not every test file that includes this harness reads claims
+pub use crate::support::jwt_claims as claims;
 
 /// RFC 7636 S256 challenge of `verifier`.
 pub fn challenge(verifier: &str) -> String {

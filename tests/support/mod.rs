@@ -9,9 +9,24 @@
 //!   bytes over TLS (for paths and headers a client library would normalise) and parses the
 //!   answer itself.
 //!
+//! * [`eventually`] polls a condition with a deadline (instead of a fixed sleep);
+//!   [`jwt_claims`] and [`jwt_header`] read a JWT; [`PgSchema`] is a PostgreSQL schema of a
+//!   test's own; [`new_user`], [`oauth_client`] and friends fill a test's store.
+//!
 //! Every network step runs under a timeout so a broken gateway fails a test instead of hanging it.
 #![allow(dead_code)]
+#![allow(unused_imports)]
 #![allow(clippy::unwrap_used)]
+
+mod fixtures;
+mod jwt;
+mod pg;
+mod wait;
+
+pub use fixtures::*;
+pub use jwt::*;
+pub use pg::*;
+pub use wait::*;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -71,6 +86,8 @@ pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
 #[derive(Default, Clone)]
 pub struct GatewayConfig {
     server: Vec<String>,
+    /// The `[tls]` lines; `None`: the generated `cert.pem` and `key.pem`.
+    tls: Option<String>,
     sections: Vec<String>,
     routes: Vec<String>,
 }
@@ -99,11 +116,22 @@ impl GatewayConfig {
         self
     }
 
-    /// A public route `prefix` -> `upstream`.
-    pub fn public_route(self, prefix: &str, upstream: &str) -> Self {
-        self.route(&format!(
-            "prefix = {prefix:?}\nupstream = {upstream:?}\nauth = \"public\""
-        ))
+    /// A public route `prefix` -> `upstream` (see [`public`]).
+    pub fn public_route(self, prefix: &str, upstream: &(impl Upstream + ?Sized)) -> Self {
+        self.route(&public(prefix, upstream))
+    }
+
+    /// Replace the `[tls]` lines (by default the generated `cert.pem` and `key.pem`).
+    pub fn tls(mut self, lines: &str) -> Self {
+        self.tls = Some(lines.to_string());
+        self
+    }
+
+    /// Render into `dir/gateway.toml`; returns its path.
+    pub fn write_to(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("gateway.toml");
+        std::fs::write(&path, self.render()).unwrap();
+        path
     }
 
     /// Enable the plain-HTTP listener on an ephemeral port.
@@ -123,7 +151,13 @@ impl GatewayConfig {
             s.push_str(l);
             s.push('\n');
         }
-        s.push_str("\n[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n");
+        s.push_str("\n[tls]\n");
+        s.push_str(
+            self.tls
+                .as_deref()
+                .unwrap_or("cert = \"cert.pem\"\nkey = \"key.pem\""),
+        );
+        s.push('\n');
         s.push_str("\n[log]\nlevel = \"warn\"\n");
         for sec in &self.sections {
             s.push('\n');
@@ -137,6 +171,43 @@ impl GatewayConfig {
         }
         s
     }
+}
+
+/// What a route's `upstream` is given as: a URL or `builtin:…` string, or a [`Stub`].
+pub trait Upstream {
+    fn upstream(&self) -> String;
+}
+
+impl Upstream for str {
+    fn upstream(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl Upstream for String {
+    fn upstream(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Upstream for Stub {
+    fn upstream(&self) -> String {
+        self.url()
+    }
+}
+
+/// The body of a `[[routes]]` table: `prefix` to `upstream` under the policy `auth`
+/// (`public`, `authenticated`, `admin`, …); add further `key = value` lines after it.
+pub fn route_body(prefix: &str, upstream: &(impl Upstream + ?Sized), auth: &str) -> String {
+    format!(
+        "prefix = {prefix:?}\nupstream = {:?}\nauth = {auth:?}",
+        upstream.upstream()
+    )
+}
+
+/// The body of a public `[[routes]]` table `prefix` -> `upstream`.
+pub fn public(prefix: &str, upstream: &(impl Upstream + ?Sized)) -> String {
+    route_body(prefix, upstream, "public")
 }
 
 /// Generate a self-signed certificate for `localhost` and `127.0.0.1` into `dir`
@@ -475,18 +546,25 @@ pub async fn tls_connect(
     cert: &CertificateDer<'static>,
     alpn: &[&[u8]],
 ) -> TlsStream<TcpStream> {
+    let tcp = within("TCP connect", TcpStream::connect(addr))
+        .await
+        .expect("TCP connect to gateway");
+    within("TLS handshake", tls_handshake(tcp, cert, alpn)).await
+}
+
+/// The client side of a TLS handshake over `tcp` (already connected), trusting `cert`,
+/// offering the given ALPN protocols. No timeout of its own.
+pub async fn tls_handshake(
+    tcp: TcpStream,
+    cert: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> TlsStream<TcpStream> {
     let cfg = tls_client_config(cert, alpn);
     let connector = TlsConnector::from(Arc::new(cfg));
-    within("TLS connect", async {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .expect("TCP connect to gateway");
-        connector
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .expect("TLS handshake with gateway")
-    })
-    .await
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with gateway")
 }
 
 /// A response parsed from raw bytes.
