@@ -343,17 +343,23 @@ impl Gateway {
         for accept in loops {
             let _ = accept.await;
         }
-        match tokio::time::timeout(grace, shared.slots.acquire_many(max_connections)).await {
-            Ok(_) => tracing::info!("all connections drained"),
-            Err(_) => {
-                let open = max_connections as usize - shared.slots.available_permits();
-                tracing::warn!(open, "grace period over; closing the remaining connections");
-            }
-        }
+        drain(&shared.slots, max_connections, grace).await;
         let _ = admin_stop_tx.send(true);
         maintenance.abort();
         store.close().await;
         Ok(())
+    }
+}
+
+/// Waits for every connection slot to come back (all connections closed), up to `grace`; the
+/// connections still open after that are dropped with the runtime.
+async fn drain(slots: &Semaphore, max_connections: u32, grace: Duration) {
+    match tokio::time::timeout(grace, slots.acquire_many(max_connections)).await {
+        Ok(_) => tracing::info!("all connections drained"),
+        Err(_) => {
+            let open = max_connections as usize - slots.available_permits();
+            tracing::warn!(open, "grace period over; closing the remaining connections");
+        }
     }
 }
 

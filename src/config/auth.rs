@@ -146,6 +146,60 @@ impl Resolver {
 
     fn issuer(&self, i: usize, raw: &RawIssuer) -> Result<IssuerConfig, ConfigError> {
         let key = |field: &str| format!("issuers[{i}].{field}");
+        let source = self.key_source(i, raw)?;
+        if raw.ca_file.is_some() && !matches!(source, KeySource::JwksUri { .. }) {
+            return Err(self.err(key("ca_file"), "only a jwks_uri takes a ca_file"));
+        }
+        let algorithms = self.algorithms(&key("algorithms"), &raw.algorithms)?;
+        let cache_min = self.duration(
+            &key("cache_min"),
+            raw.cache_min.as_deref(),
+            Duration::from_secs(300),
+        )?;
+        let cache_max = self.duration(
+            &key("cache_max"),
+            raw.cache_max.as_deref(),
+            Duration::from_secs(86_400),
+        )?;
+        if cache_min > cache_max {
+            return Err(self.err(key("cache_min"), "must not exceed cache_max"));
+        }
+        let subjects = self.subject_mapping(i, raw)?;
+        Ok(IssuerConfig {
+            issuer: raw.issuer.clone(),
+            subjects,
+            trusted_for_delegation: raw.trusted_for_delegation,
+            source,
+            algorithms,
+            audiences: raw.audiences.clone(),
+            user_claim: raw.user_claim.clone().unwrap_or_else(|| "sub".to_owned()),
+            group_claim: raw.group_claim.clone(),
+            roles_claim: raw.roles_claim.clone(),
+            accepted_types: raw.accepted_types.clone(),
+            refresh_min_interval: self.duration(
+                &key("refresh_min_interval"),
+                raw.refresh_min_interval.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            cache_min,
+            cache_max,
+            stale_max: self.duration(
+                &key("stale_max"),
+                raw.stale_max.as_deref(),
+                Duration::from_secs(86_400),
+            )?,
+            fetch_timeout: self.duration(
+                &key("fetch_timeout"),
+                raw.fetch_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+        })
+    }
+
+    /// Where the issuer's keys come from: exactly one of `jwks_uri` (https only),
+    /// `jwks_file`, `public_key_file` (which needs the `kid` its tokens name).
+    fn key_source(&self, i: usize, raw: &RawIssuer) -> Result<KeySource, ConfigError> {
+        let key = |field: &str| format!("issuers[{i}].{field}");
         let source = match (&raw.jwks_uri, &raw.jwks_file, &raw.public_key_file) {
             (Some(uri), None, None) => {
                 let parsed: Uri = uri
@@ -176,23 +230,13 @@ impl Resolver {
                 ));
             }
         };
-        if raw.ca_file.is_some() && !matches!(source, KeySource::JwksUri { .. }) {
-            return Err(self.err(key("ca_file"), "only a jwks_uri takes a ca_file"));
-        }
-        let algorithms = self.algorithms(&key("algorithms"), &raw.algorithms)?;
-        let cache_min = self.duration(
-            &key("cache_min"),
-            raw.cache_min.as_deref(),
-            Duration::from_secs(300),
-        )?;
-        let cache_max = self.duration(
-            &key("cache_max"),
-            raw.cache_max.as_deref(),
-            Duration::from_secs(86_400),
-        )?;
-        if cache_min > cache_max {
-            return Err(self.err(key("cache_min"), "must not exceed cache_max"));
-        }
+        Ok(source)
+    }
+
+    /// How the issuer's subjects relate to local user ids: `subject = "local"` (they are local
+    /// ids) or a `subject_prefix` that keeps them apart; exactly one must be said.
+    fn subject_mapping(&self, i: usize, raw: &RawIssuer) -> Result<SubjectMapping, ConfigError> {
+        let key = |field: &str| format!("issuers[{i}].{field}");
         let subjects = match (raw.subject.as_deref(), raw.subject_prefix.as_deref()) {
             (Some("local"), None) => SubjectMapping::Local,
             (Some(other), None) => {
@@ -228,35 +272,7 @@ impl Resolver {
                 ));
             }
         };
-        Ok(IssuerConfig {
-            issuer: raw.issuer.clone(),
-            subjects,
-            trusted_for_delegation: raw.trusted_for_delegation,
-            source,
-            algorithms,
-            audiences: raw.audiences.clone(),
-            user_claim: raw.user_claim.clone().unwrap_or_else(|| "sub".to_owned()),
-            group_claim: raw.group_claim.clone(),
-            roles_claim: raw.roles_claim.clone(),
-            accepted_types: raw.accepted_types.clone(),
-            refresh_min_interval: self.duration(
-                &key("refresh_min_interval"),
-                raw.refresh_min_interval.as_deref(),
-                Duration::from_secs(30),
-            )?,
-            cache_min,
-            cache_max,
-            stale_max: self.duration(
-                &key("stale_max"),
-                raw.stale_max.as_deref(),
-                Duration::from_secs(86_400),
-            )?,
-            fetch_timeout: self.duration(
-                &key("fetch_timeout"),
-                raw.fetch_timeout.as_deref(),
-                Duration::from_secs(5),
-            )?,
-        })
+        Ok(subjects)
     }
 
     /// Asymmetric algorithms only: an HMAC secret shared with an IdP would let the IdP (or anyone

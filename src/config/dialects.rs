@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawApp, RawDialects, RawMobile, RawOauth2, RawPassport, RawTokens};
+use super::raw::{
+    RawApp, RawDialects, RawMobile, RawOauth2, RawOauth2Paths, RawPassport, RawTokens,
+};
 use super::{ConfigError, Resolver};
 
 /// What an access token is on the wire. Both pass the proxy path.
@@ -360,64 +362,43 @@ impl Resolver {
             return Ok(None);
         }
         let paths = raw.paths.as_ref();
-        let mut path = |field: &str, value: Option<&String>, default: &str| {
+        // Each endpoint: its key under `dialects.oauth2.paths`, where the raw file keeps it, and
+        // its default path.
+        type Pick = fn(&RawOauth2Paths) -> Option<&String>;
+        let mut path = |field: &str, pick: Pick, default: &str| {
             self.endpoint_path(
                 &format!("dialects.oauth2.paths.{field}"),
-                value.map(String::as_str).unwrap_or(default),
+                paths.and_then(pick).map(String::as_str).unwrap_or(default),
                 seen,
             )
         };
         Ok(Some(Oauth2Config {
-            token: path(
-                "token",
-                paths.and_then(|p| p.token.as_ref()),
-                "/oauth2/token",
-            )?,
-            password: path(
-                "password",
-                paths.and_then(|p| p.password.as_ref()),
-                "/oauth2/password",
-            )?,
+            token: path("token", |p| p.token.as_ref(), "/oauth2/token")?,
+            password: path("password", |p| p.password.as_ref(), "/oauth2/password")?,
             client_credentials: path(
                 "client_credentials",
-                paths.and_then(|p| p.client_credentials.as_ref()),
+                |p| p.client_credentials.as_ref(),
                 "/oauth2/client-credentials",
             )?,
             refresh_token: path(
                 "refresh_token",
-                paths.and_then(|p| p.refresh_token.as_ref()),
+                |p| p.refresh_token.as_ref(),
                 "/oauth2/refresh-token",
             )?,
-            authorize: path(
-                "authorize",
-                paths.and_then(|p| p.authorize.as_ref()),
-                "/oauth2/authorize",
-            )?,
-            revoke: path(
-                "revoke",
-                paths.and_then(|p| p.revoke.as_ref()),
-                "/oauth2/revoke",
-            )?,
+            authorize: path("authorize", |p| p.authorize.as_ref(), "/oauth2/authorize")?,
+            revoke: path("revoke", |p| p.revoke.as_ref(), "/oauth2/revoke")?,
             introspect: path(
                 "introspect",
-                paths.and_then(|p| p.introspect.as_ref()),
+                |p| p.introspect.as_ref(),
                 "/oauth2/introspect",
             )?,
             authorize_page: path(
                 "authorize_page",
-                paths.and_then(|p| p.authorize_page.as_ref()),
+                |p| p.authorize_page.as_ref(),
                 "/open/authorize/index",
             )?,
-            implicit: path(
-                "implicit",
-                paths.and_then(|p| p.implicit.as_ref()),
-                "/open/implicit",
-            )?,
-            logout: path(
-                "logout",
-                paths.and_then(|p| p.logout.as_ref()),
-                "/open/logout",
-            )?,
+            implicit: path("implicit", |p| p.implicit.as_ref(), "/open/implicit")?,
+            logout: path("logout", |p| p.logout.as_ref(), "/open/logout")?,
             login_session_ttl: self
                 .optional_ttl(
                     "dialects.oauth2.login_session_ttl",

@@ -214,47 +214,9 @@ fn resolve(
     let key = |field: &str| format!("routes[{i}].{field}");
     let prefix = resolve_prefix(&raw.prefix).map_err(|m| r.err(key("prefix"), m))?;
     let upstream = resolve_upstream(&raw.upstream).map_err(|m| r.err(key("upstream"), m))?;
-    let ca_file = match (&raw.ca_file, &upstream) {
-        (None, _) => None,
-        (Some(path), Upstream::Http { scheme, .. }) if *scheme == Scheme::HTTPS => {
-            Some(r.path(path))
-        }
-        (Some(_), _) => return Err(r.err(key("ca_file"), "only an https upstream takes a ca_file")),
-    };
-    if raw.h2c && !matches!(&upstream, Upstream::Http { scheme, .. } if *scheme == Scheme::HTTP) {
-        return Err(r.err(
-            key("h2c"),
-            "h2c (HTTP/2 without TLS) needs an http:// upstream",
-        ));
-    }
-    let methods = match &raw.methods {
-        None => None,
-        Some(list) if list.is_empty() => {
-            return Err(r.err(
-                key("methods"),
-                "an empty list matches nothing; omit the key to allow every method",
-            ));
-        }
-        Some(list) => Some(
-            list.iter()
-                .map(|m| {
-                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                        .map_err(|_| r.err(key("methods"), format!("`{m}` is not an HTTP method")))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
-    let auth = match raw.auth.as_deref() {
-        None | Some("authenticated") => AuthPolicy::Authenticated,
-        Some("public") => AuthPolicy::Public,
-        Some("admin") => AuthPolicy::Admin,
-        Some(other) => {
-            return Err(r.err(
-                key("auth"),
-                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
-            ));
-        }
-    };
+    let ca_file = resolve_ca_file(r, i, raw, &upstream)?;
+    let methods = resolve_methods(r, i, raw.methods.as_deref())?;
+    let auth = resolve_auth(r, i, raw.auth.as_deref())?;
     Ok(RouteConfig {
         name: raw.name.clone().unwrap_or_else(|| prefix.clone()),
         host: raw
@@ -299,23 +261,98 @@ fn resolve(
             Some(limit) => Some(resolve_rate_limit(r, i, limit)?),
             None => None,
         },
-        rules: RequestRules {
-            strict_paths: match raw.path_parsing.as_deref() {
-                None | Some("default") => false,
-                Some("strict") => true,
-                Some(other) => {
-                    return Err(r.err(
-                        key("path_parsing"),
-                        format!("`{other}` is not one of \"default\", \"strict\""),
-                    ));
-                }
-            },
-            allow_non_utf8_path: raw.allow_non_utf8_path,
-            method_override: raw.method_override,
-            websocket: raw.websocket.unwrap_or(true),
-            allow_query_token: raw.allow_query_token,
-        },
+        rules: resolve_rules(r, i, raw)?,
         prefix,
+    })
+}
+
+/// The upstream's own CA (`ca_file`, https upstreams only) and the `h2c` check (http only).
+fn resolve_ca_file(
+    r: &Resolver,
+    i: usize,
+    raw: &RawRoute,
+    upstream: &Upstream,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let ca_file = match (&raw.ca_file, upstream) {
+        (None, _) => None,
+        (Some(path), Upstream::Http { scheme, .. }) if *scheme == Scheme::HTTPS => {
+            Some(r.path(path))
+        }
+        (Some(_), _) => return Err(r.err(key("ca_file"), "only an https upstream takes a ca_file")),
+    };
+    if raw.h2c && !matches!(upstream, Upstream::Http { scheme, .. } if *scheme == Scheme::HTTP) {
+        return Err(r.err(
+            key("h2c"),
+            "h2c (HTTP/2 without TLS) needs an http:// upstream",
+        ));
+    }
+    Ok(ca_file)
+}
+
+/// `methods`: absent means every method; an empty list is refused as dead config.
+fn resolve_methods(
+    r: &Resolver,
+    i: usize,
+    methods: Option<&[String]>,
+) -> Result<Option<Vec<Method>>, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let methods = match methods {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(r.err(
+                key("methods"),
+                "an empty list matches nothing; omit the key to allow every method",
+            ));
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|m| {
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| r.err(key("methods"), format!("`{m}` is not an HTTP method")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(methods)
+}
+
+/// `auth`: "authenticated" (the default), "public" or "admin".
+fn resolve_auth(r: &Resolver, i: usize, auth: Option<&str>) -> Result<AuthPolicy, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let auth = match auth {
+        None | Some("authenticated") => AuthPolicy::Authenticated,
+        Some("public") => AuthPolicy::Public,
+        Some("admin") => AuthPolicy::Admin,
+        Some(other) => {
+            return Err(r.err(
+                key("auth"),
+                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
+            ));
+        }
+    };
+    Ok(auth)
+}
+
+/// The request-parsing rules: `path_parsing`, non-UTF-8 paths, method override, WebSocket
+/// upgrades (on by default) and `access_token` in the query.
+fn resolve_rules(r: &Resolver, i: usize, raw: &RawRoute) -> Result<RequestRules, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    Ok(RequestRules {
+        strict_paths: match raw.path_parsing.as_deref() {
+            None | Some("default") => false,
+            Some("strict") => true,
+            Some(other) => {
+                return Err(r.err(
+                    key("path_parsing"),
+                    format!("`{other}` is not one of \"default\", \"strict\""),
+                ));
+            }
+        },
+        allow_non_utf8_path: raw.allow_non_utf8_path,
+        method_override: raw.method_override,
+        websocket: raw.websocket.unwrap_or(true),
+        allow_query_token: raw.allow_query_token,
     })
 }
 
