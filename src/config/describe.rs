@@ -8,9 +8,13 @@ use super::Config;
 /// One path the gateway answers itself (a token endpoint, a login page, a key set).
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The exact path (after normalisation) the gateway answers.
     pub path: String,
+    /// The methods it answers, as shown (`POST`, `GET,POST`).
     pub methods: &'static str,
+    /// The dialect that serves it (`oauth2`, `passport`, …).
     pub dialect: &'static str,
+    /// One line for the operator: what the endpoint does.
     pub what: &'static str,
 }
 

@@ -26,13 +26,18 @@ pub enum TokenFormat {
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
 #[derive(Debug, Clone)]
 pub struct TokensConfig {
+    /// `access_ttl` (default 1 h).
     pub access_ttl: Duration,
+    /// `refresh_ttl` (default 30 days); each rotation starts a new lifetime.
     pub refresh_ttl: Duration,
     /// Upper bound of a token-exchange (admin acting as a user) token.
     pub exchange_ttl: Duration,
+    /// `code_ttl` (default 60 s): authorization codes.
     pub code_ttl: Duration,
 }
 
+/// `[dialects.*]`: the token-endpoint dialects served, each an independent wire format over the
+/// one grant engine. Their paths are distinct from each other and from the reserved well-known paths.
 #[derive(Debug, Clone, Default)]
 pub struct DialectsConfig {
     /// `None` when switched off.
@@ -48,9 +53,11 @@ pub struct DialectsConfig {
 /// The `mobile` dialect (seed 000): `/auth/token` by GET or POST.
 #[derive(Debug, Clone)]
 pub struct MobileConfig {
+    /// `path` (default `/auth/token`): the token endpoint, GET (query) or POST (form or JSON).
     pub path: String,
     /// The document's `expires_in`: 3600.
     pub access_ttl: Duration,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// Opaque 43-character references by default, like the document's tokens.
     pub token_format: TokenFormat,
@@ -61,7 +68,9 @@ pub struct MobileConfig {
 pub struct AppConfig {
     /// By user id, by any login name, by user name; `None` is switched off.
     pub id: Option<String>,
+    /// `paths.login` (default `/token/login`): by phone, e-mail or user name.
     pub login: Option<String>,
+    /// `paths.user` (default `/token/user`): by user name.
     pub user: Option<String>,
     /// The document is silent; 7 days (it offers no refresh, so a session is a login).
     pub access_ttl: Duration,
@@ -84,41 +93,59 @@ pub struct AppConfig {
 /// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
 #[derive(Debug, Clone)]
 pub struct PassportConfig {
+    /// `path` (default `/oauth/token`): the token endpoint (POST, form or JSON).
     pub path: String,
     /// Default one year, as the document shows.
     pub access_ttl: Duration,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// What `username` may be: the document's phone number, or any login name.
     pub login: PassportLogin,
     /// Size of the RS256 key generated when none is active (Passport's default: 4096).
     pub rsa_bits: u32,
+    /// `token_format` (default JWT, Passport-shaped RS256).
     pub token_format: TokenFormat,
 }
 
+/// `dialects.passport.login`: which login names the password grant's `username` may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassportLogin {
+    /// A phone number only, as the document says (the default).
     Phone,
+    /// Any login name: phone, e-mail or user name.
     Any,
 }
 
 /// The `oauth2` dialect (seed 003 plus the standard endpoints). `None` paths are switched off.
 #[derive(Debug, Clone)]
 pub struct Oauth2Config {
+    /// `paths.token` (default `/oauth2/token`): every grant.
     pub token: Option<String>,
+    /// `paths.password` (default `/oauth2/password`): the password grant only.
     pub password: Option<String>,
+    /// `paths.client_credentials` (default `/oauth2/client-credentials`).
     pub client_credentials: Option<String>,
+    /// `paths.refresh_token` (default `/oauth2/refresh-token`).
     pub refresh_token: Option<String>,
+    /// `paths.authorize` (default `/oauth2/authorize`): the authorization-code exchange.
     pub authorize: Option<String>,
+    /// `paths.revoke` (default `/oauth2/revoke`): RFC 7009.
     pub revoke: Option<String>,
+    /// `paths.introspect` (default `/oauth2/introspect`): RFC 7662, confidential clients only.
     pub introspect: Option<String>,
     /// The browser flows' pages (seed 003): code flow, implicit flow, logout.
     pub authorize_page: Option<String>,
+    /// `paths.implicit` (default `/open/implicit`): the implicit flow's login page.
     pub implicit: Option<String>,
+    /// `paths.logout` (default `/open/logout`): ends the login session.
     pub logout: Option<String>,
+    /// `access_ttl`; `None`: `[tokens] access_ttl` (a client's own lifetime comes first).
     pub access_ttl: Option<Duration>,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// How long a person who logged in on the authorization page is not asked again.
     pub login_session_ttl: Duration,
+    /// `token_format` (default JWT).
     pub token_format: TokenFormat,
 }
 
