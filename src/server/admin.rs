@@ -25,8 +25,8 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// The current proxy and authenticator (a reload replaces them).
     pub live: Arc<super::Live>,
-    /// Our keys: the key-set stats go to `/metrics`, and its store is pinged for `/healthz` and
-    /// `/readyz`.
+    /// Our keys: the key-set stats go to `/metrics`; its store is pinged for `/readyz` and
+    /// `/metrics`.
     pub keyring: Arc<Keyring>,
     /// What `/metrics` renders.
     pub metrics: Arc<Metrics>,
