@@ -326,7 +326,7 @@ fn resolve_methods(
     let key = |field: &str| format!("routes[{i}].{field}");
     let methods = match methods {
         None => None,
-        Some(list) if list.is_empty() => {
+        Some([]) => {
             return Err(r.err(
                 key("methods"),
                 "an empty list matches nothing; omit the key to allow every method",
