@@ -3,6 +3,8 @@
 //! into durations, socket addresses, URLs and header names, and every error names the file and
 //! the key path (`routes[2].upstream`). Nothing outside this module parses config text.
 
+#![warn(missing_docs)]
+
 mod auth;
 mod describe;
 mod dialects;
@@ -36,40 +38,70 @@ pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};
 /// A config problem, always naming the file and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read or is not TOML; `message` is one line (position: reason).
     #[error("{file}: {message}")]
-    Parse { file: String, message: String },
+    Parse {
+        /// The config file, as given on the command line.
+        file: String,
+        /// Position and reason, on one line.
+        message: String,
+    },
+    /// A key holds a value the gateway cannot use (or is unknown, or is missing).
     #[error("{file}: {key}: {message}")]
     Invalid {
+        /// The config file, as given on the command line.
         file: String,
+        /// The key path, dotted with indices (`routes[2].upstream`, `server.listen`).
         key: String,
+        /// What is wrong with it, for an operator.
         message: String,
     },
 }
 
+/// The whole validated configuration: every value typed, every path absolute (relative ones
+/// resolved against the config file's directory). Immutable once built; a reload builds a new one.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file this config came from.
     pub source: PathBuf,
+    /// `[server]`: listeners, connection caps and timeouts.
     pub server: ServerConfig,
+    /// `[tls]`: the certificate and key the HTTPS listener presents.
     pub tls: TlsConfig,
+    /// `[admin]`: the health/metrics listener; `None` when the section is absent (no listener).
     pub admin: Option<AdminConfig>,
+    /// `[log]`: log format, filter and access log.
     pub log: LogConfig,
+    /// `[upstream]`: outbound connection timeouts and pooling, shared by every route.
     pub upstream: UpstreamConfig,
+    /// `[identity]`: the header names that carry the verified identity upstream.
     pub identity: IdentityConfig,
+    /// `[[routes]]` in file order (matching order is longest prefix first; `proxy::routes`).
     pub routes: Vec<RouteConfig>,
+    /// `[auth]`: verification of our own tokens and the issuer name we sign with.
     pub auth: AuthConfig,
+    /// `[[issuers]]`: external identity providers whose tokens are accepted.
     pub issuers: Vec<IssuerConfig>,
+    /// `[store]` (and `[audit] file`): where users, clients, keys and tokens live.
     pub store: StoreConfig,
+    /// `[tokens]`: default lifetimes of what the grant engine issues.
     pub tokens: TokensConfig,
+    /// `[dialects.*]`: which token-endpoint dialects are served, on which paths.
     pub dialects: DialectsConfig,
     /// `[users.sql]`: the legacy users table, if any.
     pub legacy_users: Option<LegacyUsersConfig>,
 }
 
+/// `[server]`. Everything here except the body/header limits is bound at start: a reload that
+/// changes it is logged as needing a restart (`server/reload.rs`).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// `listen` (required): the HTTPS listener (HTTP/1.1 and HTTP/2 by ALPN).
     pub listen: SocketAddr,
+    /// `plain_listen`: a plain-HTTP listener for use behind a TLS-terminating load balancer only.
     pub plain_listen: Option<SocketAddr>,
+    /// `max_connections` (default 10 000, at least 1): open client connections; further clients
+    /// wait in the accept backlog.
     pub max_connections: usize,
     /// Open connections per client address (IPv6 per /64), trusted proxies exempt; `None`: no
     /// cap (`max_connections_per_ip = 0`).
@@ -79,57 +111,92 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// Async worker threads; 0 = one per core.
     pub worker_threads: usize,
+    /// `tls_handshake_timeout` (default 10 s; also bounds reading a PROXY header).
     pub tls_handshake_timeout: Duration,
+    /// `header_read_timeout` (default 10 s): the first request head counts from the connection's
+    /// start (after TLS), later HTTP/1 heads from their first byte.
     pub header_read_timeout: Duration,
+    /// `idle_timeout` (default 60 s): a connection with nothing in flight this long is closed.
     pub idle_timeout: Duration,
+    /// `shutdown_grace` (default 30 s): how long in-flight requests get after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// `max_header_bytes` (default 16 KiB, 1 KiB to 1 MiB): the request header section as
+    /// HTTP/2 counts it (name + value + 32 per field); beyond it 431.
     pub max_header_bytes: usize,
+    /// `max_body_bytes` (default 10 MiB): the request body limit of routes that set none; beyond it 413.
     pub max_body_bytes: u64,
+    /// `trusted_proxies`: peers whose `Forwarded`/`X-Forwarded-*` headers are believed (and
+    /// who may send a PROXY header); from anyone else those headers are removed.
     pub trusted_proxies: Vec<IpNet>,
     /// Written at start so `authgate reload` can find the process.
     pub pid_file: Option<PathBuf>,
 }
 
+/// `[tls]`: re-read on every reload, so a renewed certificate is served without a restart.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
+    /// PEM certificate chain (required).
     pub cert: PathBuf,
+    /// PEM private key (required).
     pub key: PathBuf,
+    /// `dev_self_signed` (default false): generate a self-signed localhost certificate at `cert`
+    /// and `key` when they are missing. Development only.
     pub dev_self_signed: bool,
 }
 
+/// `[admin]`: the plain-HTTP admin listener (`/healthz`, `/readyz`, `/metrics`).
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
+    /// Where it listens; keep it on localhost or a private network (no authentication).
     pub listen: SocketAddr,
 }
 
+/// `log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines (the default), coloured only on a terminal without `NO_COLOR`.
     Pretty,
+    /// One JSON object per line, fields flattened, for collectors.
     Json,
 }
 
+/// `[log]`. `format` and `level` are bound at start (a reload that changes them asks for a restart).
 #[derive(Debug, Clone)]
 pub struct LogConfig {
+    /// `format` (default pretty).
     pub format: LogFormat,
+    /// `level` (default "info"): a tracing filter, already checked to parse; `RUST_LOG` overrides it.
     pub level: String,
+    /// `access_log` (default true): one `authgate::access` event per request.
     pub access_log: bool,
+    /// `log_query` (default false): include query strings in the access log (token endpoints
+    /// carry secrets there, hence off).
     pub log_query: bool,
 }
 
+/// `[upstream]`: the outbound HTTP client shared by every route.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
+    /// `connect_timeout` (default 5 s): a refused or unreachable upstream is a 502.
     pub connect_timeout: Duration,
+    /// `pool_idle_timeout` (default 90 s): pooled idle upstream connections are closed after this.
     pub pool_idle_timeout: Duration,
+    /// `pool_max_idle_per_host` (default 64): idle pooled connections kept per upstream.
     pub pool_max_idle_per_host: usize,
     /// How long an idle client connection keeps its own upstream connections; zero: never
     /// (`proxy/affinity.rs`).
     pub affinity_idle_timeout: Duration,
 }
 
+/// `[identity]`: header names that carry the verified identity to upstreams. Every one of them,
+/// in any loose spelling, is removed from client requests (`proxy/headers.rs`).
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
+    /// `user_header` (default `user_id`): the verified user id.
     pub user_header: HeaderName,
+    /// `group_header` (default `group_id`): the verified group id.
     pub group_header: HeaderName,
+    /// `impersonator_header` (default `x-impersonator-id`): the admin acting for another user.
     pub impersonator_header: HeaderName,
     /// When set, the token's scopes (space-separated) are injected under this name.
     pub scope_header: Option<HeaderName>,
@@ -145,7 +212,9 @@ pub struct IdentityConfig {
 /// One `strip_headers` entry: a name, or with `prefix` every name that starts with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripHeader {
+    /// The header name (lower case), or the prefix when `prefix` is set.
     pub name: HeaderName,
+    /// Written `"Name*"`: every name starting with `name` matches.
     pub prefix: bool,
 }
 

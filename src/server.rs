@@ -3,6 +3,8 @@
 //! `server.max_connections_per_ip`, `server/admission.rs`), and on shutdown stops accepting
 //! and lets in-flight requests finish up to `server.shutdown_grace`.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 mod admission;
 mod conn;
@@ -37,21 +39,31 @@ use crate::proxy::{ConnInfo, Proxy};
 use crate::store::{KeyAlg, Store, StoreError};
 use tls::{CertResolver, TlsError};
 
+/// Why the gateway could not start (or a reload could not build what it needs). Each names the
+/// part that failed and keeps its source.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// An upstream client could not be built (a route's `ca_file`, say).
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
+    /// An external issuer's key source could not be set up.
     #[error(transparent)]
     Jwks(#[from] JwksError),
+    /// The store could not be opened, migrated or read at start.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Our signing keys could not be bootstrapped or loaded.
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    /// A listener's address could not be bound (in use, no permission).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address from the config.
         addr: SocketAddr,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },
@@ -104,17 +116,24 @@ pub struct Gateway {
 
 /// What a config reload replaces, read afresh by every request, handshake and scrape.
 pub struct Live {
+    /// The request pipeline (routes, dialects, upstreams) of the current config.
     pub proxy: ArcSwap<Proxy>,
+    /// Token verification (our keys and the external issuers) of the current config.
     pub authn: ArcSwap<Authenticator>,
+    /// The certificate the next TLS handshake presents (swapped on reload).
     pub certs: Arc<CertResolver>,
 }
 
 /// What lives as long as the process, whatever the config says later.
 #[derive(Clone)]
 pub struct Base {
+    /// The state store, opened and migrated once.
     pub store: Store,
+    /// Our signing keys and the revocation snapshot; refreshed in the background.
     pub keyring: Arc<Keyring>,
+    /// The verification keys published at the JWKS path, shared with every verifier.
     pub keys: Arc<KeySet>,
+    /// Counters and histograms; kept across reloads so series never reset.
     pub metrics: Arc<Metrics>,
 }
 
@@ -139,11 +158,17 @@ struct Shared {
 /// bootstrapped and loaded, external issuers' keys fetched), without binding a socket:
 /// `serve` runs it behind its listeners, `explain` asks it about one request.
 pub struct Assembled {
+    /// The process-lifetime parts (store, keys, metrics).
     pub base: Base,
+    /// Token verification built from the config.
     pub authn: Arc<Authenticator>,
+    /// The request pipeline built from the config.
     pub proxy: Arc<Proxy>,
 }
 
+/// Opens the store (and the legacy users table, probed in the background: it may be down at
+/// start), makes sure an ES256 signing key is active, and builds what serves requests.
+/// Binds no socket.
 pub async fn assemble(config: &Config) -> Result<Assembled, ServerError> {
     let store = Store::open(&config.store)
         .await?
@@ -219,6 +244,8 @@ pub(crate) async fn serving(
 }
 
 impl Gateway {
+    /// Builds everything (`assemble`), loads the certificate and binds every configured listener;
+    /// nothing is accepted until [`run`](Gateway::run). Starts watching the config file.
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let certs = Arc::new(CertResolver::new(&config.tls)?);
@@ -262,14 +289,17 @@ impl Gateway {
         Arc::clone(&self.reloader)
     }
 
+    /// The bound HTTPS address (the real port when the config said `:0`).
     pub fn https_addr(&self) -> SocketAddr {
         self.https.1
     }
 
+    /// The bound plain-HTTP address, if `server.plain_listen` is set.
     pub fn plain_addr(&self) -> Option<SocketAddr> {
         self.plain.as_ref().map(|(_, addr)| *addr)
     }
 
+    /// The bound admin address, if `[admin]` is set.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(|(_, addr)| *addr)
     }
@@ -343,17 +373,23 @@ impl Gateway {
         for accept in loops {
             let _ = accept.await;
         }
-        match tokio::time::timeout(grace, shared.slots.acquire_many(max_connections)).await {
-            Ok(_) => tracing::info!("all connections drained"),
-            Err(_) => {
-                let open = max_connections as usize - shared.slots.available_permits();
-                tracing::warn!(open, "grace period over; closing the remaining connections");
-            }
-        }
+        drain(&shared.slots, max_connections, grace).await;
         let _ = admin_stop_tx.send(true);
         maintenance.abort();
         store.close().await;
         Ok(())
+    }
+}
+
+/// Waits for every connection slot to come back (all connections closed), up to `grace`; the
+/// connections still open after that are dropped with the runtime.
+async fn drain(slots: &Semaphore, max_connections: u32, grace: Duration) {
+    match tokio::time::timeout(grace, slots.acquire_many(max_connections)).await {
+        Ok(_) => tracing::info!("all connections drained"),
+        Err(_) => {
+            let open = max_connections as usize - slots.available_permits();
+            tracing::warn!(open, "grace period over; closing the remaining connections");
+        }
     }
 }
 

@@ -16,6 +16,8 @@
 //!   plaintext handed out once when one is created.
 //! - Times are Unix seconds, passed in (`now`) so tests can move the clock.
 
+#![warn(missing_docs)]
+
 mod audit;
 mod backoff;
 mod client;
@@ -80,14 +82,22 @@ impl ChangeListener {
 /// What `/readyz` and `/metrics` say about the database.
 #[derive(Debug, Clone)]
 pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
     pub backend: &'static str,
+    /// A `SELECT 1` succeeded within the timeout given to [`Store::health`].
     pub reachable: bool,
     /// How long the health query took (or the timeout, when it failed).
     pub latency: std::time::Duration,
+    /// Connections the pool holds now, busy or idle.
     pub open_connections: u32,
+    /// Of those, how many are idle.
     pub idle_connections: usize,
+    /// `store.max_connections`.
     pub max_connections: u32,
+    /// `store.acquire_timeout`: past it a waiting operation fails and counts as unavailable
+    /// ([`StoreError::is_unavailable`]).
     pub acquire_timeout: std::time::Duration,
+    /// `store.statement_timeout` (PostgreSQL only: SQLite has none).
     pub statement_timeout: std::time::Duration,
 }
 
@@ -185,7 +195,6 @@ impl Store {
         }
     }
 
-    /// Waits for in-flight operations and closes every connection.
     /// Tells every instance that revocations or keys changed, so they reload now instead of
     /// at their next periodic refresh: PostgreSQL `NOTIFY`. A no-op on SQLite (one instance),
     /// and a failure (a database without `LISTEN/NOTIFY`, e.g. CockroachDB) is only logged:
@@ -229,6 +238,8 @@ impl Store {
         }
     }
 
+    /// Waits for in-flight operations and closes every connection (the legacy users table's
+    /// too). Operations after this fail.
     pub async fn close(&self) {
         self.db.close().await;
         if let Some(legacy) = &self.legacy {

@@ -1,12 +1,16 @@
 //! Log output: pretty for people, JSON for collectors. `RUST_LOG` overrides `log.level`.
 //! Access-log events use the target `authgate::access`.
 
+#![warn(missing_docs)]
+
 use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 
+/// Installs the process-wide tracing subscriber; call once, before anything logs. The filter is
+/// `RUST_LOG` when set, else `log.level`.
 pub fn init(config: &LogConfig) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));

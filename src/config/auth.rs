@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use super::raw::{RawAuth, RawIssuer};
 use super::{ConfigError, Resolver};
 
+/// `[auth]`: verification of the tokens this gateway signs itself.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// `iss` of the tokens this gateway signs.
@@ -23,6 +24,8 @@ pub struct AuthConfig {
     pub leeway: Duration,
     /// Headers besides `Authorization: Bearer` that may carry the token.
     pub token_headers: Vec<HeaderName>,
+    /// `token_cache_entries` (default 100 000): verified tokens cached by SHA-256 until `exp`
+    /// (revocation is still checked on every hit).
     pub token_cache_entries: usize,
     /// How often our keys and revocations are reloaded from the store (cluster propagation).
     pub refresh_interval: Duration,
@@ -36,9 +39,22 @@ pub struct AuthConfig {
 /// Where an external issuer's verification keys come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    JwksUri { uri: Uri, ca_file: Option<PathBuf> },
+    /// `jwks_uri`: fetched over https, cached within `cache_min`..`cache_max`.
+    JwksUri {
+        /// The JWKS endpoint (https, with a host: checked at load).
+        uri: Uri,
+        /// `ca_file`: the only trust anchor for the fetch; `None`: the system roots.
+        ca_file: Option<PathBuf>,
+    },
+    /// `jwks_file`: a static JWKS document, re-read on reload.
     JwksFile(PathBuf),
-    PublicKeyFile { path: PathBuf, kid: String },
+    /// `public_key_file`: one PEM public key.
+    PublicKeyFile {
+        /// The PEM file.
+        path: PathBuf,
+        /// The `kid` the issuer's tokens name for this key (required).
+        kid: String,
+    },
 }
 
 /// How an external issuer's `sub` (and group) values are kept apart from local user ids: an
@@ -53,27 +69,39 @@ pub enum SubjectMapping {
     Prefix(String),
 }
 
+/// One `[[issuers]]` entry: an external identity provider whose tokens are accepted. Its keys
+/// only ever verify tokens whose `iss` is `issuer`.
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
+    /// The `iss` value that selects this entry.
     pub issuer: String,
+    /// Where the verification keys come from.
     pub source: KeySource,
+    /// Asymmetric algorithms only (HMAC is refused at load); each key is bound to one of them.
     pub algorithms: Vec<Algorithm>,
+    /// When non-empty, `aud` is required and must name one of these.
     pub audiences: Vec<String>,
+    /// The claim injected as the user id (default `sub`).
     pub user_claim: String,
+    /// The claim injected as the group id; `None`: no group.
     pub group_claim: Option<String>,
+    /// The claim holding roles; `None`: the issuer's tokens have no roles (no admin routes).
     pub roles_claim: Option<String>,
     /// How this issuer's subjects (and groups) relate to local ids.
     pub subjects: SubjectMapping,
     /// Its `act` claim (RFC 8693) names who acts for the user; audited on every request.
     pub trusted_for_delegation: bool,
+    /// Accepted `typ` header values; empty: any.
     pub accepted_types: Vec<String>,
     /// At most one JWKS fetch per this interval (unknown-kid refreshes included).
     pub refresh_min_interval: Duration,
     /// Bounds on how long a fetched JWKS is used before the background refresh.
     pub cache_min: Duration,
+    /// Upper bound (default 24 h); `cache_min` (default 5 min) never exceeds it.
     pub cache_max: Duration,
     /// How long the last good JWKS keeps serving while the endpoint fails.
     pub stale_max: Duration,
+    /// `fetch_timeout` (default 5 s), per JWKS fetch.
     pub fetch_timeout: Duration,
 }
 
@@ -146,6 +174,60 @@ impl Resolver {
 
     fn issuer(&self, i: usize, raw: &RawIssuer) -> Result<IssuerConfig, ConfigError> {
         let key = |field: &str| format!("issuers[{i}].{field}");
+        let source = self.key_source(i, raw)?;
+        if raw.ca_file.is_some() && !matches!(source, KeySource::JwksUri { .. }) {
+            return Err(self.err(key("ca_file"), "only a jwks_uri takes a ca_file"));
+        }
+        let algorithms = self.algorithms(&key("algorithms"), &raw.algorithms)?;
+        let cache_min = self.duration(
+            &key("cache_min"),
+            raw.cache_min.as_deref(),
+            Duration::from_secs(300),
+        )?;
+        let cache_max = self.duration(
+            &key("cache_max"),
+            raw.cache_max.as_deref(),
+            Duration::from_secs(86_400),
+        )?;
+        if cache_min > cache_max {
+            return Err(self.err(key("cache_min"), "must not exceed cache_max"));
+        }
+        let subjects = self.subject_mapping(i, raw)?;
+        Ok(IssuerConfig {
+            issuer: raw.issuer.clone(),
+            subjects,
+            trusted_for_delegation: raw.trusted_for_delegation,
+            source,
+            algorithms,
+            audiences: raw.audiences.clone(),
+            user_claim: raw.user_claim.clone().unwrap_or_else(|| "sub".to_owned()),
+            group_claim: raw.group_claim.clone(),
+            roles_claim: raw.roles_claim.clone(),
+            accepted_types: raw.accepted_types.clone(),
+            refresh_min_interval: self.duration(
+                &key("refresh_min_interval"),
+                raw.refresh_min_interval.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            cache_min,
+            cache_max,
+            stale_max: self.duration(
+                &key("stale_max"),
+                raw.stale_max.as_deref(),
+                Duration::from_secs(86_400),
+            )?,
+            fetch_timeout: self.duration(
+                &key("fetch_timeout"),
+                raw.fetch_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+        })
+    }
+
+    /// Where the issuer's keys come from: exactly one of `jwks_uri` (https only),
+    /// `jwks_file`, `public_key_file` (which needs the `kid` its tokens name).
+    fn key_source(&self, i: usize, raw: &RawIssuer) -> Result<KeySource, ConfigError> {
+        let key = |field: &str| format!("issuers[{i}].{field}");
         let source = match (&raw.jwks_uri, &raw.jwks_file, &raw.public_key_file) {
             (Some(uri), None, None) => {
                 let parsed: Uri = uri
@@ -176,23 +258,13 @@ impl Resolver {
                 ));
             }
         };
-        if raw.ca_file.is_some() && !matches!(source, KeySource::JwksUri { .. }) {
-            return Err(self.err(key("ca_file"), "only a jwks_uri takes a ca_file"));
-        }
-        let algorithms = self.algorithms(&key("algorithms"), &raw.algorithms)?;
-        let cache_min = self.duration(
-            &key("cache_min"),
-            raw.cache_min.as_deref(),
-            Duration::from_secs(300),
-        )?;
-        let cache_max = self.duration(
-            &key("cache_max"),
-            raw.cache_max.as_deref(),
-            Duration::from_secs(86_400),
-        )?;
-        if cache_min > cache_max {
-            return Err(self.err(key("cache_min"), "must not exceed cache_max"));
-        }
+        Ok(source)
+    }
+
+    /// How the issuer's subjects relate to local user ids: `subject = "local"` (they are local
+    /// ids) or a `subject_prefix` that keeps them apart; exactly one must be said.
+    fn subject_mapping(&self, i: usize, raw: &RawIssuer) -> Result<SubjectMapping, ConfigError> {
+        let key = |field: &str| format!("issuers[{i}].{field}");
         let subjects = match (raw.subject.as_deref(), raw.subject_prefix.as_deref()) {
             (Some("local"), None) => SubjectMapping::Local,
             (Some(other), None) => {
@@ -228,35 +300,7 @@ impl Resolver {
                 ));
             }
         };
-        Ok(IssuerConfig {
-            issuer: raw.issuer.clone(),
-            subjects,
-            trusted_for_delegation: raw.trusted_for_delegation,
-            source,
-            algorithms,
-            audiences: raw.audiences.clone(),
-            user_claim: raw.user_claim.clone().unwrap_or_else(|| "sub".to_owned()),
-            group_claim: raw.group_claim.clone(),
-            roles_claim: raw.roles_claim.clone(),
-            accepted_types: raw.accepted_types.clone(),
-            refresh_min_interval: self.duration(
-                &key("refresh_min_interval"),
-                raw.refresh_min_interval.as_deref(),
-                Duration::from_secs(30),
-            )?,
-            cache_min,
-            cache_max,
-            stale_max: self.duration(
-                &key("stale_max"),
-                raw.stale_max.as_deref(),
-                Duration::from_secs(86_400),
-            )?,
-            fetch_timeout: self.duration(
-                &key("fetch_timeout"),
-                raw.fetch_timeout.as_deref(),
-                Duration::from_secs(5),
-            )?,
-        })
+        Ok(subjects)
     }
 
     /// Asymmetric algorithms only: an HMAC secret shared with an IdP would let the IdP (or anyone

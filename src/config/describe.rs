@@ -8,9 +8,13 @@ use super::Config;
 /// One path the gateway answers itself (a token endpoint, a login page, a key set).
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The exact path (after normalisation) the gateway answers.
     pub path: String,
+    /// The methods it answers, as shown (`POST`, `GET,POST`).
     pub methods: &'static str,
+    /// The dialect that serves it (`oauth2`, `passport`, …).
     pub dialect: &'static str,
+    /// One line for the operator: what the endpoint does.
     pub what: &'static str,
 }
 
@@ -38,6 +42,16 @@ pub fn describe(config: &Config, served: &[Served]) -> String {
     } else {
         let _ = writeln!(out, "tls:    {}", config.tls.cert.display());
     }
+    write_served(&mut out, served);
+    write_routes(&mut out, config);
+    for warning in warnings(config) {
+        let _ = writeln!(out, "\nwarning: {warning}");
+    }
+    out
+}
+
+/// The exact paths the gateway answers before any route is matched.
+fn write_served(out: &mut String, served: &[Served]) {
     let _ = writeln!(
         out,
         "\nanswered by the gateway itself, before the routes (exact paths):"
@@ -54,6 +68,10 @@ pub fn describe(config: &Config, served: &[Served]) -> String {
             entry.path, entry.methods, entry.dialect, entry.what
         );
     }
+}
+
+/// The route table in matching order (longest prefix first, then file order).
+fn write_routes(out: &mut String, config: &Config) {
     let _ = writeln!(
         out,
         "\nroutes, in the order they are matched (longest prefix first, then file order):"
@@ -97,10 +115,6 @@ pub fn describe(config: &Config, served: &[Served]) -> String {
             upstream,
         );
     }
-    for warning in warnings(config) {
-        let _ = writeln!(out, "\nwarning: {warning}");
-    }
-    out
 }
 
 /// Valid, but probably not what a production gateway wants: `authgate check` says so.

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawApp, RawDialects, RawMobile, RawOauth2, RawPassport, RawTokens};
+use super::raw::{
+    RawApp, RawDialects, RawMobile, RawOauth2, RawOauth2Paths, RawPassport, RawTokens,
+};
 use super::{ConfigError, Resolver};
 
 /// What an access token is on the wire. Both pass the proxy path.
@@ -24,13 +26,18 @@ pub enum TokenFormat {
 /// The grant engine's default lifetimes (a dialect or a client may set its own).
 #[derive(Debug, Clone)]
 pub struct TokensConfig {
+    /// `access_ttl` (default 1 h).
     pub access_ttl: Duration,
+    /// `refresh_ttl` (default 30 days); each rotation starts a new lifetime.
     pub refresh_ttl: Duration,
     /// Upper bound of a token-exchange (admin acting as a user) token.
     pub exchange_ttl: Duration,
+    /// `code_ttl` (default 60 s): authorization codes.
     pub code_ttl: Duration,
 }
 
+/// `[dialects.*]`: the token-endpoint dialects served, each an independent wire format over the
+/// one grant engine. Their paths are distinct from each other and from the reserved well-known paths.
 #[derive(Debug, Clone, Default)]
 pub struct DialectsConfig {
     /// `None` when switched off.
@@ -46,9 +53,11 @@ pub struct DialectsConfig {
 /// The `mobile` dialect (seed 000): `/auth/token` by GET or POST.
 #[derive(Debug, Clone)]
 pub struct MobileConfig {
+    /// `path` (default `/auth/token`): the token endpoint, GET (query) or POST (form or JSON).
     pub path: String,
     /// The document's `expires_in`: 3600.
     pub access_ttl: Duration,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// Opaque 43-character references by default, like the document's tokens.
     pub token_format: TokenFormat,
@@ -59,7 +68,9 @@ pub struct MobileConfig {
 pub struct AppConfig {
     /// By user id, by any login name, by user name; `None` is switched off.
     pub id: Option<String>,
+    /// `paths.login` (default `/token/login`): by phone, e-mail or user name.
     pub login: Option<String>,
+    /// `paths.user` (default `/token/user`): by user name.
     pub user: Option<String>,
     /// The document is silent; 7 days (it offers no refresh, so a session is a login).
     pub access_ttl: Duration,
@@ -82,41 +93,59 @@ pub struct AppConfig {
 /// The `passport` dialect (seed 001): Laravel Passport's `/oauth/token`.
 #[derive(Debug, Clone)]
 pub struct PassportConfig {
+    /// `path` (default `/oauth/token`): the token endpoint (POST, form or JSON).
     pub path: String,
     /// Default one year, as the document shows.
     pub access_ttl: Duration,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// What `username` may be: the document's phone number, or any login name.
     pub login: PassportLogin,
     /// Size of the RS256 key generated when none is active (Passport's default: 4096).
     pub rsa_bits: u32,
+    /// `token_format` (default JWT, Passport-shaped RS256).
     pub token_format: TokenFormat,
 }
 
+/// `dialects.passport.login`: which login names the password grant's `username` may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassportLogin {
+    /// A phone number only, as the document says (the default).
     Phone,
+    /// Any login name: phone, e-mail or user name.
     Any,
 }
 
 /// The `oauth2` dialect (seed 003 plus the standard endpoints). `None` paths are switched off.
 #[derive(Debug, Clone)]
 pub struct Oauth2Config {
+    /// `paths.token` (default `/oauth2/token`): every grant.
     pub token: Option<String>,
+    /// `paths.password` (default `/oauth2/password`): the password grant only.
     pub password: Option<String>,
+    /// `paths.client_credentials` (default `/oauth2/client-credentials`).
     pub client_credentials: Option<String>,
+    /// `paths.refresh_token` (default `/oauth2/refresh-token`).
     pub refresh_token: Option<String>,
+    /// `paths.authorize` (default `/oauth2/authorize`): the authorization-code exchange.
     pub authorize: Option<String>,
+    /// `paths.revoke` (default `/oauth2/revoke`): RFC 7009.
     pub revoke: Option<String>,
+    /// `paths.introspect` (default `/oauth2/introspect`): RFC 7662, confidential clients only.
     pub introspect: Option<String>,
     /// The browser flows' pages (seed 003): code flow, implicit flow, logout.
     pub authorize_page: Option<String>,
+    /// `paths.implicit` (default `/open/implicit`): the implicit flow's login page.
     pub implicit: Option<String>,
+    /// `paths.logout` (default `/open/logout`): ends the login session.
     pub logout: Option<String>,
+    /// `access_ttl`; `None`: `[tokens] access_ttl` (a client's own lifetime comes first).
     pub access_ttl: Option<Duration>,
+    /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
     /// How long a person who logged in on the authorization page is not asked again.
     pub login_session_ttl: Duration,
+    /// `token_format` (default JWT).
     pub token_format: TokenFormat,
 }
 
@@ -360,64 +389,43 @@ impl Resolver {
             return Ok(None);
         }
         let paths = raw.paths.as_ref();
-        let mut path = |field: &str, value: Option<&String>, default: &str| {
+        // Each endpoint: its key under `dialects.oauth2.paths`, where the raw file keeps it, and
+        // its default path.
+        type Pick = fn(&RawOauth2Paths) -> Option<&String>;
+        let mut path = |field: &str, pick: Pick, default: &str| {
             self.endpoint_path(
                 &format!("dialects.oauth2.paths.{field}"),
-                value.map(String::as_str).unwrap_or(default),
+                paths.and_then(pick).map(String::as_str).unwrap_or(default),
                 seen,
             )
         };
         Ok(Some(Oauth2Config {
-            token: path(
-                "token",
-                paths.and_then(|p| p.token.as_ref()),
-                "/oauth2/token",
-            )?,
-            password: path(
-                "password",
-                paths.and_then(|p| p.password.as_ref()),
-                "/oauth2/password",
-            )?,
+            token: path("token", |p| p.token.as_ref(), "/oauth2/token")?,
+            password: path("password", |p| p.password.as_ref(), "/oauth2/password")?,
             client_credentials: path(
                 "client_credentials",
-                paths.and_then(|p| p.client_credentials.as_ref()),
+                |p| p.client_credentials.as_ref(),
                 "/oauth2/client-credentials",
             )?,
             refresh_token: path(
                 "refresh_token",
-                paths.and_then(|p| p.refresh_token.as_ref()),
+                |p| p.refresh_token.as_ref(),
                 "/oauth2/refresh-token",
             )?,
-            authorize: path(
-                "authorize",
-                paths.and_then(|p| p.authorize.as_ref()),
-                "/oauth2/authorize",
-            )?,
-            revoke: path(
-                "revoke",
-                paths.and_then(|p| p.revoke.as_ref()),
-                "/oauth2/revoke",
-            )?,
+            authorize: path("authorize", |p| p.authorize.as_ref(), "/oauth2/authorize")?,
+            revoke: path("revoke", |p| p.revoke.as_ref(), "/oauth2/revoke")?,
             introspect: path(
                 "introspect",
-                paths.and_then(|p| p.introspect.as_ref()),
+                |p| p.introspect.as_ref(),
                 "/oauth2/introspect",
             )?,
             authorize_page: path(
                 "authorize_page",
-                paths.and_then(|p| p.authorize_page.as_ref()),
+                |p| p.authorize_page.as_ref(),
                 "/open/authorize/index",
             )?,
-            implicit: path(
-                "implicit",
-                paths.and_then(|p| p.implicit.as_ref()),
-                "/open/implicit",
-            )?,
-            logout: path(
-                "logout",
-                paths.and_then(|p| p.logout.as_ref()),
-                "/open/logout",
-            )?,
+            implicit: path("implicit", |p| p.implicit.as_ref(), "/open/implicit")?,
+            logout: path("logout", |p| p.logout.as_ref(), "/open/logout")?,
             login_session_ttl: self
                 .optional_ttl(
                     "dialects.oauth2.login_session_ttl",

@@ -11,14 +11,19 @@ use hyper::{Method, Uri};
 use super::raw::{RawRateLimit, RawRoute};
 use super::{ConfigError, IdentityConfig, Resolver};
 
+/// A route's `auth`: what a request needs before it is forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthPolicy {
+    /// No token needed; a token that is sent is still verified (and a bad one refused).
     Public,
+    /// A valid bearer token (the default).
     Authenticated,
+    /// A valid bearer token whose user has the `admin` role.
     Admin,
 }
 
 impl AuthPolicy {
+    /// The config spelling, as `authgate check` and the logs show it.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthPolicy::Public => "public",
@@ -33,8 +38,11 @@ impl AuthPolicy {
 pub enum Upstream {
     /// Answers with a JSON description of the request as an upstream would receive it.
     Echo,
+    /// An `http://` or `https://` upstream; its path (`base_path`) is kept apart from the authority.
     Http {
+        /// `http` or `https` (checked at load).
         scheme: Scheme,
+        /// Host and port the requests are sent to.
         authority: Authority,
         /// Path prepended to the forwarded path; empty or `/base` (never a trailing slash).
         base_path: String,
@@ -57,6 +65,7 @@ impl std::fmt::Display for Upstream {
 /// A host to match: exact (`api.example.com`) or any subdomain (`*.example.com`). Lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostMatch {
+    /// The whole host.
     Exact(String),
     /// Holds the suffix including the dot: `.example.com`.
     Suffix(String),
@@ -81,23 +90,37 @@ impl std::fmt::Display for HostMatch {
     }
 }
 
+/// One `[[routes]]` entry: where a prefix is forwarded and what a request needs to get there.
+/// No two routes hide each other (checked at load).
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// `name` (default: the prefix): the route in logs, metrics and `authgate check`.
     pub name: String,
+    /// `host`: the request's host must match (port ignored); `None`: any host.
     pub host: Option<HostMatch>,
     /// Normalised, no trailing slash unless it is `/`.
     pub prefix: String,
     /// `None` means every method.
     pub methods: Option<Vec<Method>>,
+    /// `upstream` (required): where matching requests are forwarded.
     pub upstream: Upstream,
+    /// `ca_file`: the only trust anchors for an https upstream; `None`: the system roots.
     pub ca_file: Option<PathBuf>,
+    /// `h2c`: HTTP/2 with prior knowledge to an `http://` upstream (checked at load).
     pub h2c: bool,
+    /// `strip_prefix`: `/svc/x` is forwarded as `<base>/x`.
     pub strip_prefix: bool,
+    /// `preserve_host`: forward the client's `Host` instead of the upstream's authority.
     pub preserve_host: bool,
+    /// `timeout` (default 30 s): until the upstream's response headers, then 504.
     pub timeout: Duration,
+    /// `max_body_bytes` (default `server.max_body_bytes`): request body limit, then 413.
     pub max_body_bytes: u64,
+    /// `auth` (default authenticated).
     pub auth: AuthPolicy,
+    /// `user_header` (default `identity.user_header`): this route's name for the user id.
     pub user_header: HeaderName,
+    /// `group_header` (default `identity.group_header`): this route's name for the group id.
     pub group_header: HeaderName,
     /// Scopes a token must carry (all of them) on this route.
     pub scopes: Vec<String>,
@@ -148,9 +171,13 @@ impl Default for RequestRules {
 /// A token bucket: `requests` per `per`, up to `burst` at once, one bucket per key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
+    /// `requests` (at least 1): tokens added per `per`.
     pub requests: u32,
+    /// `per` (default 1 s): the refill period.
     pub per: Duration,
+    /// `burst` (default `requests`): the bucket's size, what may be spent at once.
     pub burst: u32,
+    /// `key` (default user): whose bucket a request takes from.
     pub key: RateKey,
 }
 
@@ -214,47 +241,9 @@ fn resolve(
     let key = |field: &str| format!("routes[{i}].{field}");
     let prefix = resolve_prefix(&raw.prefix).map_err(|m| r.err(key("prefix"), m))?;
     let upstream = resolve_upstream(&raw.upstream).map_err(|m| r.err(key("upstream"), m))?;
-    let ca_file = match (&raw.ca_file, &upstream) {
-        (None, _) => None,
-        (Some(path), Upstream::Http { scheme, .. }) if *scheme == Scheme::HTTPS => {
-            Some(r.path(path))
-        }
-        (Some(_), _) => return Err(r.err(key("ca_file"), "only an https upstream takes a ca_file")),
-    };
-    if raw.h2c && !matches!(&upstream, Upstream::Http { scheme, .. } if *scheme == Scheme::HTTP) {
-        return Err(r.err(
-            key("h2c"),
-            "h2c (HTTP/2 without TLS) needs an http:// upstream",
-        ));
-    }
-    let methods = match &raw.methods {
-        None => None,
-        Some(list) if list.is_empty() => {
-            return Err(r.err(
-                key("methods"),
-                "an empty list matches nothing; omit the key to allow every method",
-            ));
-        }
-        Some(list) => Some(
-            list.iter()
-                .map(|m| {
-                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-                        .map_err(|_| r.err(key("methods"), format!("`{m}` is not an HTTP method")))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
-    let auth = match raw.auth.as_deref() {
-        None | Some("authenticated") => AuthPolicy::Authenticated,
-        Some("public") => AuthPolicy::Public,
-        Some("admin") => AuthPolicy::Admin,
-        Some(other) => {
-            return Err(r.err(
-                key("auth"),
-                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
-            ));
-        }
-    };
+    let ca_file = resolve_ca_file(r, i, raw, &upstream)?;
+    let methods = resolve_methods(r, i, raw.methods.as_deref())?;
+    let auth = resolve_auth(r, i, raw.auth.as_deref())?;
     Ok(RouteConfig {
         name: raw.name.clone().unwrap_or_else(|| prefix.clone()),
         host: raw
@@ -299,23 +288,98 @@ fn resolve(
             Some(limit) => Some(resolve_rate_limit(r, i, limit)?),
             None => None,
         },
-        rules: RequestRules {
-            strict_paths: match raw.path_parsing.as_deref() {
-                None | Some("default") => false,
-                Some("strict") => true,
-                Some(other) => {
-                    return Err(r.err(
-                        key("path_parsing"),
-                        format!("`{other}` is not one of \"default\", \"strict\""),
-                    ));
-                }
-            },
-            allow_non_utf8_path: raw.allow_non_utf8_path,
-            method_override: raw.method_override,
-            websocket: raw.websocket.unwrap_or(true),
-            allow_query_token: raw.allow_query_token,
-        },
+        rules: resolve_rules(r, i, raw)?,
         prefix,
+    })
+}
+
+/// The upstream's own CA (`ca_file`, https upstreams only) and the `h2c` check (http only).
+fn resolve_ca_file(
+    r: &Resolver,
+    i: usize,
+    raw: &RawRoute,
+    upstream: &Upstream,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let ca_file = match (&raw.ca_file, upstream) {
+        (None, _) => None,
+        (Some(path), Upstream::Http { scheme, .. }) if *scheme == Scheme::HTTPS => {
+            Some(r.path(path))
+        }
+        (Some(_), _) => return Err(r.err(key("ca_file"), "only an https upstream takes a ca_file")),
+    };
+    if raw.h2c && !matches!(upstream, Upstream::Http { scheme, .. } if *scheme == Scheme::HTTP) {
+        return Err(r.err(
+            key("h2c"),
+            "h2c (HTTP/2 without TLS) needs an http:// upstream",
+        ));
+    }
+    Ok(ca_file)
+}
+
+/// `methods`: absent means every method; an empty list is refused as dead config.
+fn resolve_methods(
+    r: &Resolver,
+    i: usize,
+    methods: Option<&[String]>,
+) -> Result<Option<Vec<Method>>, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let methods = match methods {
+        None => None,
+        Some([]) => {
+            return Err(r.err(
+                key("methods"),
+                "an empty list matches nothing; omit the key to allow every method",
+            ));
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|m| {
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| r.err(key("methods"), format!("`{m}` is not an HTTP method")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(methods)
+}
+
+/// `auth`: "authenticated" (the default), "public" or "admin".
+fn resolve_auth(r: &Resolver, i: usize, auth: Option<&str>) -> Result<AuthPolicy, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    let auth = match auth {
+        None | Some("authenticated") => AuthPolicy::Authenticated,
+        Some("public") => AuthPolicy::Public,
+        Some("admin") => AuthPolicy::Admin,
+        Some(other) => {
+            return Err(r.err(
+                key("auth"),
+                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
+            ));
+        }
+    };
+    Ok(auth)
+}
+
+/// The request-parsing rules: `path_parsing`, non-UTF-8 paths, method override, WebSocket
+/// upgrades (on by default) and `access_token` in the query.
+fn resolve_rules(r: &Resolver, i: usize, raw: &RawRoute) -> Result<RequestRules, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    Ok(RequestRules {
+        strict_paths: match raw.path_parsing.as_deref() {
+            None | Some("default") => false,
+            Some("strict") => true,
+            Some(other) => {
+                return Err(r.err(
+                    key("path_parsing"),
+                    format!("`{other}` is not one of \"default\", \"strict\""),
+                ));
+            }
+        },
+        allow_non_utf8_path: raw.allow_non_utf8_path,
+        method_override: raw.method_override,
+        websocket: raw.websocket.unwrap_or(true),
+        allow_query_token: raw.allow_query_token,
     })
 }
 

@@ -13,16 +13,25 @@ pub const DEFAULT_STORE_URL: &str = "sqlite://data/authgate.db";
 /// The environment variable read for the key-encryption secret unless `key_secret_env` says another.
 pub const DEFAULT_KEY_SECRET_ENV: &str = "AUTHGATE_KEY_SECRET";
 
+/// `store.url` (default `sqlite://data/authgate.db`): which database holds the state. Bound at
+/// start; a reload that changes it asks for a restart.
 #[derive(Clone)]
 pub enum StoreBackend {
     /// A database file; relative paths in the URL are resolved against the config's directory.
-    Sqlite { path: PathBuf },
+    Sqlite {
+        /// The file (created on first start, mode 0600, with its directory).
+        path: PathBuf,
+    },
     /// A `postgres://` / `postgresql://` URL, kept as written (it may carry a password, so
     /// `Debug` and `Display` redact it).
-    Postgres { url: String },
+    Postgres {
+        /// The URL as written, password included: never printed as is.
+        url: String,
+    },
 }
 
 impl StoreBackend {
+    /// The backend's name in logs, metrics labels and `/readyz` (`sqlite`, `postgres`).
     pub fn name(&self) -> &'static str {
         match self {
             StoreBackend::Sqlite { .. } => "sqlite",
@@ -46,8 +55,10 @@ impl fmt::Debug for StoreBackend {
     }
 }
 
+/// `[store]` (plus `[audit] file`): what `store::Store::open` needs.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// Where the state lives.
     pub backend: StoreBackend,
     /// Connections in the pool.
     pub max_connections: u32,

@@ -17,18 +17,23 @@ use super::{ConfigError, Resolver};
 pub enum LegacyBackend {
     /// `mysql://` or `mariadb://` (MySQL and MariaDB).
     MySql {
+        /// The URL as written, password included: printed only redacted.
         url: String,
     },
+    /// `postgres://` or `postgresql://`.
     Postgres {
+        /// The URL as written, password included: printed only redacted.
         url: String,
     },
     /// A database file; a relative path is resolved against the config's directory.
     Sqlite {
+        /// The database file (opened read-only without an `update_query`).
         path: PathBuf,
     },
 }
 
 impl LegacyBackend {
+    /// The backend's name in logs (`mysql`, `postgres`, `sqlite`).
     pub fn name(&self) -> &'static str {
         match self {
             LegacyBackend::MySql { .. } => "mysql",
@@ -59,19 +64,24 @@ impl fmt::Debug for LegacyBackend {
 /// An operator-written statement and how many values it binds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlText {
+    /// The statement exactly as the operator wrote it.
     pub sql: String,
     /// Values to bind, in order (each `?` is one; `$1 … $n` are n).
     pub params: usize,
 }
 
+/// `[users.sql]`: a users table of another application, asked for logins the local store does
+/// not answer (`store/legacy.rs`).
 #[derive(Debug, Clone)]
 pub struct LegacyUsersConfig {
+    /// `url`: the legacy database.
     pub backend: LegacyBackend,
     /// Returns at most one row for the login name bound to every placeholder.
     pub query: SqlText,
     /// Binds the new Argon2id hash, the user id and (optionally) the hash that was verified.
     /// `None`: the table is only read (and the connection is opened read-only).
     pub update_query: Option<SqlText>,
+    /// `max_connections` (default 4): connections to the legacy database.
     pub max_connections: u32,
     /// Bound on connecting and on each statement.
     pub timeout: Duration,

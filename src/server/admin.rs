@@ -21,15 +21,21 @@ use crate::store::StoreHealth;
 
 /// What the admin endpoints read.
 pub struct AdminState {
+    /// False once draining has begun: `/readyz` then answers 503.
     pub ready: Arc<AtomicBool>,
     /// The current proxy and authenticator (a reload replaces them).
     pub live: Arc<super::Live>,
+    /// Our keys: the key-set stats go to `/metrics`; its store is pinged for `/readyz` and
+    /// `/metrics`.
     pub keyring: Arc<Keyring>,
+    /// What `/metrics` renders.
     pub metrics: Arc<Metrics>,
     /// The connection slots and their number: open connections = number − available.
     pub connections: Option<(Arc<tokio::sync::Semaphore>, usize)>,
 }
 
+/// Serves the admin endpoints (HTTP/1.1 only) until `stop` says so; an accept error is logged
+/// and retried, never fatal.
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
     loop {
         let (stream, _) = tokio::select! {

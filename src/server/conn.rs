@@ -61,6 +61,16 @@ impl Drop for InFlight {
 }
 
 impl Activity {
+    /// A connection opened now, no request seen yet.
+    fn new() -> Arc<Self> {
+        Arc::new(Activity {
+            opened: Instant::now(),
+            any_request: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        })
+    }
+
     fn start(self: &Arc<Self>) -> InFlight {
         if !self.any_request.load(Ordering::Relaxed) {
             self.any_request.store(true, Ordering::Relaxed);
@@ -88,6 +98,10 @@ struct UpstreamRelease {
 }
 
 impl UpstreamRelease {
+    fn new(after: Duration) -> Self {
+        UpstreamRelease { after, timer: None }
+    }
+
     /// Drives the upstream connections and releases them once idle; never completes.
     fn poll(
         &mut self,
@@ -126,12 +140,7 @@ where
 {
     let live = Arc::clone(&shared.live);
     let (idle_timeout, mut shutdown) = (shared.idle_timeout, shared.shutdown.clone());
-    let activity = Arc::new(Activity {
-        opened: Instant::now(),
-        any_request: AtomicBool::new(false),
-        in_flight: AtomicUsize::new(0),
-        last_done_ms: AtomicU64::new(0),
-    });
+    let activity = Activity::new();
     // hyper's own header timeout starts at the first byte: a peer that sends nothing would
     // hold its slot for the idle timeout. Until a first head arrives, this deadline stands.
     let first_head_deadline = activity.opened + shared.header_read_timeout;
@@ -166,10 +175,7 @@ where
             .serve_connection_with_upgrades(TokioIo::new(io), service),
     );
     let mut closing = false;
-    let mut upstreams = UpstreamRelease {
-        after: release_after,
-        timer: None,
-    };
+    let mut upstreams = UpstreamRelease::new(release_after);
     loop {
         tokio::select! {
             // The upstream connections first: a response they read is then written to the

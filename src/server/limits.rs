@@ -23,7 +23,9 @@ pub struct PerAddress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{address} already has {max} connections open")]
 pub struct LimitReached {
+    /// The client address (an IPv6 address stands for its /64).
     pub address: IpAddr,
+    /// `server.max_connections_per_ip`.
     pub max: usize,
 }
 

@@ -40,18 +40,25 @@ pub enum Source {
 /// Why bytes are not an acceptable PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    /// Neither the v1 (`PROXY `) nor the v2 signature.
     #[error("the connection does not start with a PROXY header")]
     NoSignature,
+    /// No CRLF within the 107 bytes a v1 line may take.
     #[error("PROXY v1 line without CRLF in its first {V1_MAX} bytes")]
     V1TooLong,
+    /// A v1 line that is not `PROXY TCP4|TCP6|UNKNOWN src dst sport dport`.
     #[error("malformed PROXY v1 line")]
     V1Malformed,
+    /// The version/command byte (given) is not v2 `LOCAL` or `PROXY`.
     #[error("PROXY v2 version/command byte {0:#04x} is not v2 LOCAL or PROXY")]
     V2Command(u8),
+    /// The family/transport byte (given) is none the gateway reads.
     #[error("PROXY v2 family/transport byte {0:#04x} is not supported")]
     V2Family(u8),
+    /// The declared address block length (given) exceeds [`V2_MAX_PAYLOAD`].
     #[error("PROXY v2 address block of {0} bytes exceeds {V2_MAX_PAYLOAD}")]
     V2TooLong(usize),
+    /// The address block is shorter than its family needs.
     #[error("PROXY v2 address block too short for its family")]
     V2Short,
 }
@@ -60,9 +67,17 @@ pub enum HeaderError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed {
     /// A whole header of `len` bytes.
-    Complete { source: Source, len: usize },
+    Complete {
+        /// The client address it carries (or none).
+        source: Source,
+        /// Bytes to consume: the TLS handshake (or HTTP) starts after them.
+        len: usize,
+    },
     /// A valid beginning; at least `total` bytes are needed.
-    Incomplete { total: usize },
+    Incomplete {
+        /// Bytes the header needs in all (a lower bound while v1's CRLF is unseen).
+        total: usize,
+    },
 }
 
 /// Parses the PROXY header at the start of `buf`; what follows it is not looked at.
@@ -221,10 +236,13 @@ fn v2_block<const N: usize>(payload: &[u8]) -> Result<&[u8; N], HeaderError> {
 /// Why no header could be read off the socket.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The bytes are not a valid header.
     #[error(transparent)]
     Header(#[from] HeaderError),
+    /// The peer closed the connection mid-header.
     #[error("the connection closed before a whole PROXY header")]
     Closed,
+    /// The socket failed.
     #[error("reading the PROXY header: {0}")]
     Io(#[from] std::io::Error),
 }

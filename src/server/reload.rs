@@ -17,14 +17,19 @@ use tokio::sync::watch;
 use super::{Base, Live, ServerError, serving};
 use crate::config::{Config, ConfigError};
 
+/// Why a reload was rejected; the previous config keeps serving either way.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
+    /// The file does not validate (names the file and the key).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The file is valid but something built from it is not ready (a certificate, an issuer's keys, an upstream's CA).
     #[error("the new config cannot be served: {0}")]
     Build(#[from] ServerError),
 }
 
+/// Re-reads the config file and swaps the result into [`Live`] when all of it is ready. One per
+/// gateway; reloads are serialised (`current` is held for the whole reload).
 pub struct Reloader {
     path: PathBuf,
     current: tokio::sync::Mutex<Config>,

@@ -15,27 +15,45 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsConfig;
 
+/// Why the listener's certificate could not be loaded (at start, or on reload: then the old one
+/// keeps serving).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error(
         "TLS certificate {path} is missing (set tls.cert, or tls.dev_self_signed = true for local development)"
     )]
-    Missing { path: PathBuf },
+    /// The certificate file does not exist and `dev_self_signed` is off.
+    Missing {
+        /// `tls.cert`.
+        path: PathBuf,
+    },
+    /// A file could not be read or holds no valid PEM.
     #[error("cannot read {path}: {source}")]
     Pem {
+        /// The certificate or key file.
         path: PathBuf,
+        /// Why it could not be read or parsed.
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    /// The certificate file holds no certificate.
     #[error("{path} holds no certificate")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// `tls.cert`.
+        path: PathBuf,
+    },
+    /// rustls refused the pair (the key does not match the certificate, an unsupported key type).
     #[error("the certificate and key are not usable together: {0}")]
     Rustls(#[from] rustls::Error),
+    /// Generating the development certificate failed.
     #[error("cannot generate the development certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    /// Writing the generated development certificate or key failed.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// Where the certificate or key was to be written.
         path: PathBuf,
+        /// The operating system's reason.
         #[source]
         source: std::io::Error,
     },

@@ -13,13 +13,18 @@ pub struct AuditEvent {
     pub actor: Option<String>,
     /// What it was done to (`user:7`, `client:web`, `key:<kid>`).
     pub subject: Option<String>,
+    /// The OAuth client involved, if any.
     pub client_id: Option<String>,
+    /// The client address the gateway derived (socket peer, or a trusted proxy's word).
     pub source_addr: Option<String>,
+    /// The request's `X-Request-Id`, to join the access log.
     pub request_id: Option<String>,
+    /// Anything else worth keeping, as a JSON object (empty by default).
     pub details: serde_json::Value,
 }
 
 impl AuditEvent {
+    /// An event with only its action; the builder methods below add the rest.
     pub fn new(action: impl Into<String>) -> Self {
         AuditEvent {
             action: action.into(),
@@ -32,31 +37,37 @@ impl AuditEvent {
         }
     }
 
+    /// Sets who did it.
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
         self
     }
 
+    /// Sets what it was done to.
     pub fn subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
         self
     }
 
+    /// Sets the OAuth client involved.
     pub fn client(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
         self
     }
 
+    /// Sets the client address.
     pub fn source(mut self, addr: impl Into<String>) -> Self {
         self.source_addr = Some(addr.into());
         self
     }
 
+    /// Sets the request id.
     pub fn request(mut self, request_id: impl Into<String>) -> Self {
         self.request_id = Some(request_id.into());
         self
     }
 
+    /// Replaces the details object.
     pub fn details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
         self
@@ -68,7 +79,9 @@ impl AuditEvent {
 pub struct AuditFilter {
     /// Records at or after this time (Unix seconds).
     pub since: Option<i64>,
+    /// Exactly this actor.
     pub actor: Option<String>,
+    /// Exactly this subject.
     pub subject: Option<String>,
     /// An action (`token.exchange`) or a family of them (`token` matches `token.*`).
     pub kind: Option<String>,
@@ -79,8 +92,11 @@ pub struct AuditFilter {
 /// A stored audit event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
+    /// Increases with insertion order (PostgreSQL sequences may leave gaps).
     pub id: i64,
+    /// When it was written (Unix seconds).
     pub at: i64,
+    /// What was recorded.
     pub event: AuditEvent,
 }
 

@@ -8,7 +8,9 @@ use super::{Store, StoreError};
 /// One count: failures and the time of the last one (Unix milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
+    /// Failures counted since the last [`Store::clear_failures`].
     pub failures: u32,
+    /// When the last failure happened (Unix milliseconds).
     pub last_at: i64,
 }
 

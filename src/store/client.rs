@@ -10,18 +10,26 @@ use super::db::{Row, q};
 use super::secret::{digest_matches, digest_of, new_token};
 use super::{Store, StoreError, secs};
 
+/// An OAuth grant a client may be registered for; a token endpoint refuses a grant the client
+/// lacks (`unauthorized_client`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrantType {
+    /// RFC 6749 §4.1: a code from the login page, exchanged at the token endpoint.
     AuthorizationCode,
+    /// RFC 6749 §4.2: an access token in the redirect's fragment, never a refresh token.
     Implicit,
+    /// RFC 6749 §4.3: the resource owner's login name and password.
     Password,
+    /// RFC 6749 §4.4: a confidential client acting for itself (no user).
     ClientCredentials,
+    /// RFC 6749 §6: rotating refresh tokens are issued and accepted.
     RefreshToken,
     /// RFC 8693 token exchange (an admin obtaining a token for a user).
     TokenExchange,
 }
 
 impl GrantType {
+    /// Every grant, in the order lists and errors show them.
     pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Implicit,
@@ -65,51 +73,76 @@ impl GrantType {
 /// A registered client (without its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
+    /// The `client_id`: 1–128 characters of `A-Z a-z 0-9 . _ ~ -`, unique.
     pub id: String,
     /// The alias the `app` dialect sends in its `app_id` header.
     pub app_id: Option<String>,
+    /// Shown on the login page.
     pub display_name: Option<String>,
     /// Public clients (apps, SPAs) have no secret; confidential ones must present it.
     pub public: bool,
+    /// What it may use; never empty, no duplicates, no `client_credentials` for a public client.
     pub grants: Vec<GrantType>,
     /// Compared exactly (RFC 9700 §4.1.3).
     pub redirect_uris: Vec<String>,
+    /// The scopes it may be granted; a request without `scope` gets all of them.
     pub scopes: Vec<String>,
     /// Per-client lifetimes; `None`: the dialect's default.
     pub access_ttl: Option<Duration>,
+    /// Per-client refresh-token lifetime; `None`: the dialect's default.
     pub refresh_ttl: Option<Duration>,
+    /// Registration time (Unix seconds).
     pub created_at: i64,
+    /// Last change (Unix seconds).
     pub updated_at: i64,
 }
 
 impl Client {
+    /// Whether the client is registered for `grant`.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grants.contains(&grant)
     }
 }
 
+/// What `add_client` registers; validated there like a [`Client`] (ids, redirect URIs, scopes).
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
+    /// The `client_id`.
     pub id: String,
+    /// The `app` dialect's alias, unique across clients.
     pub app_id: Option<String>,
+    /// Shown on the login page.
     pub display_name: Option<String>,
+    /// A public client (no secret); else confidential.
     pub public: bool,
+    /// Grants it may use (duplicates dropped).
     pub grants: Vec<GrantType>,
+    /// Required for `authorization_code` and `implicit`.
     pub redirect_uris: Vec<String>,
+    /// Scopes it may be granted.
     pub scopes: Vec<String>,
+    /// Its own access-token lifetime; `None`: the dialect's.
     pub access_ttl: Option<Duration>,
+    /// Its own refresh-token lifetime; `None`: the dialect's.
     pub refresh_ttl: Option<Duration>,
 }
 
 /// Changes to a client; `None` leaves a field, `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
 pub struct ClientPatch {
+    /// New `app_id` alias (must be free).
     pub app_id: Option<Option<String>>,
+    /// New display name.
     pub display_name: Option<Option<String>>,
+    /// Replaces the grants.
     pub grants: Option<Vec<GrantType>>,
+    /// Replaces the redirect URIs.
     pub redirect_uris: Option<Vec<String>>,
+    /// Replaces the scopes.
     pub scopes: Option<Vec<String>>,
+    /// New access-token lifetime.
     pub access_ttl: Option<Option<Duration>>,
+    /// New refresh-token lifetime.
     pub refresh_ttl: Option<Option<Duration>>,
 }
 
@@ -345,6 +378,7 @@ impl Store {
         }
     }
 
+    /// The client `id`; [`StoreError::NotFound`] when there is none.
     pub async fn client(&self, id: &str) -> Result<Client, StoreError> {
         let row = self
             .db
@@ -364,6 +398,7 @@ impl Store {
         client_from_row(&row)
     }
 
+    /// Every client, by id.
     pub async fn clients(&self) -> Result<Vec<Client>, StoreError> {
         let rows = self
             .db
@@ -372,6 +407,8 @@ impl Store {
         rows.iter().map(client_from_row).collect()
     }
 
+    /// Applies `patch` and validates the result as `add_client` does, in one transaction (the
+    /// `app_id` check included); returns the client as stored. Tokens already issued are unaffected.
     pub async fn update_client(
         &self,
         id: &str,

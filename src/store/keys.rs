@@ -35,14 +35,19 @@ use super::{Store, StoreError};
 
 pub(crate) use material::{Sealer, load_secret};
 
+/// The algorithm a signing key is for; each has at most one active key at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyAlg {
+    /// ECDSA P-256 with SHA-256: our default for every token.
     Es256,
+    /// Ed25519.
     EdDsa,
+    /// RSA PKCS#1 v1.5 with SHA-256: the `passport` dialect's tokens (size in `bits`).
     Rs256,
 }
 
 impl KeyAlg {
+    /// The JOSE name (`ES256`, `EdDSA`, `RS256`), as in `alg` headers and JWKs.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlg::Es256 => "ES256",
@@ -65,16 +70,23 @@ impl KeyAlg {
     }
 }
 
+/// Where a key is in its life cycle (the table in this module's docs); stored as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
+    /// Published in the key set but not signing yet (verifiers' caches learn it first).
     Pending,
+    /// Signs new tokens; at most one per algorithm.
     Active,
+    /// No longer signs, still verifies the tokens it signed.
     Retiring,
+    /// Gone from the key set: its tokens no longer verify.
     Retired,
+    /// The emergency stop: its tokens fail at once; final.
     Revoked,
 }
 
 impl KeyState {
+    /// The stored and displayed name (`pending`, `active`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             KeyState::Pending => "pending",
@@ -123,17 +135,21 @@ impl KeyState {
 pub struct SigningKey {
     /// RFC 7638 thumbprint of the public key.
     pub kid: String,
+    /// What it signs with.
     pub alg: KeyAlg,
     /// RSA modulus size; `None` for EC and EdDSA.
     pub bits: Option<u32>,
+    /// Where it is in its life cycle.
     pub state: KeyState,
     /// The public JWK (JSON text with `kid`, `alg`, `use`).
     pub public_jwk: String,
     /// The public key as DER SubjectPublicKeyInfo.
     pub public_spki: Vec<u8>,
+    /// When it was generated (Unix seconds).
     pub created_at: i64,
     /// A pending key becomes active at this time ([`Store::activate_due_keys`]).
     pub activate_after: Option<i64>,
+    /// When its state last changed (Unix seconds).
     pub state_changed_at: i64,
 }
 
@@ -237,6 +253,7 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
+    /// The key `kid` (public parts only); [`StoreError::NotFound`] when there is none.
     pub async fn key(&self, kid: &str) -> Result<SigningKey, StoreError> {
         let row = self
             .db

@@ -8,12 +8,16 @@ use super::StoreError;
 /// Which field a login name came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginKind {
+    /// A user name (the `account` field).
     Account,
+    /// A phone number (its [`login_key`] is its digits only).
     Phone,
+    /// An e-mail address.
     Email,
 }
 
 impl LoginKind {
+    /// The field's name, as stored and shown (`account`, `phone`, `email`).
     pub fn as_str(self) -> &'static str {
         match self {
             LoginKind::Account => "account",

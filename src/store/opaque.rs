@@ -9,14 +9,23 @@ use super::{Store, StoreError};
 /// An opaque token's claims (what a JWT of ours would carry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpaqueToken {
+    /// The token's id: what the `jti` denylist names.
     pub jti: String,
+    /// The `sub`: a user id, or `client:<id>` for a client's own token.
     pub subject: String,
+    /// The user's group when issued (`gid`).
     pub group_id: Option<i64>,
+    /// The user's roles when issued.
     pub roles: Vec<String>,
+    /// The client it was issued to.
     pub client_id: String,
+    /// The granted scopes.
     pub scopes: Vec<String>,
+    /// Token exchange: the admin acting for `subject` (`act`).
     pub actor: Option<String>,
+    /// Issue time (Unix seconds): compared with the user's not-before.
     pub issued_at: i64,
+    /// Expiry (Unix seconds): an expired token is not found.
     pub expires_at: i64,
 }
 

@@ -21,8 +21,11 @@ pub struct Revocations {
 /// A user's group and roles as they are now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentIdentity {
+    /// The user.
     pub user_id: i64,
+    /// Their group now (0: none).
     pub group_id: i64,
+    /// Their roles now.
     pub roles: Vec<String>,
 }
 

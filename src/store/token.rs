@@ -20,31 +20,43 @@ use super::{Store, StoreError, secs};
 /// A refresh token to issue (a new family).
 #[derive(Debug, Clone)]
 pub struct NewRefresh {
+    /// The user it acts for.
     pub user_id: i64,
+    /// The client it is issued to; only that client may rotate it.
     pub client_id: String,
     /// Space-separated scope, as granted.
     pub scope: String,
+    /// Lifetime of this token (each rotation starts a new one).
     pub ttl: Duration,
 }
 
 /// What the store knows about a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
+    /// Everything rotated from one grant shares it; revocation is by family.
     pub family_id: String,
+    /// The user it acts for.
     pub user_id: i64,
+    /// The client it was issued to.
     pub client_id: String,
+    /// Space-separated scope, as granted.
     pub scope: String,
+    /// Issue time (Unix seconds).
     pub issued_at: i64,
+    /// Expiry (Unix seconds).
     pub expires_at: i64,
     /// Set once it was rotated.
     pub used_at: Option<i64>,
+    /// Set when its family was revoked (reuse, revocation, code replay).
     pub revoked_at: Option<i64>,
 }
 
 /// A freshly issued refresh token: the plaintext (give it to the client, once) and its record.
 #[derive(Clone)]
 pub struct IssuedRefresh {
+    /// The plaintext: 43 characters, given to the client once; only its digest is stored.
     pub token: String,
+    /// What was stored.
     pub record: RefreshToken,
 }
 
@@ -60,19 +72,24 @@ impl std::fmt::Debug for IssuedRefresh {
 /// An authorization code to create.
 #[derive(Debug, Clone)]
 pub struct NewCode {
+    /// The client the code is for; only it may redeem the code.
     pub client_id: String,
+    /// The user who signed in.
     pub user_id: i64,
     /// The redirect URI of the authorization request (`None` if it named none).
     pub redirect_uri: Option<String>,
+    /// Space-separated scope, as granted.
     pub scope: String,
     /// PKCE (RFC 7636) challenge and method (`S256` or `plain`).
     pub pkce_challenge: Option<String>,
+    /// The PKCE method the request named, with `pkce_challenge`.
     pub pkce_method: Option<String>,
     /// Default 60 s.
     pub ttl: Duration,
 }
 
 impl NewCode {
+    /// `[tokens] code_ttl`'s default.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 }
 
@@ -81,19 +98,28 @@ impl NewCode {
 pub struct TakenCode {
     /// Identifies the code for [`Store::record_code_issue`] (its digest).
     pub id: Vec<u8>,
+    /// The client the code was created for.
     pub client_id: String,
+    /// The user who signed in.
     pub user_id: i64,
+    /// The redirect URI of the authorization request, to compare with the token request's.
     pub redirect_uri: Option<String>,
+    /// Space-separated scope, as granted.
     pub scope: String,
+    /// The PKCE challenge, if the request had one.
     pub pkce_challenge: Option<String>,
+    /// Its method.
     pub pkce_method: Option<String>,
+    /// Creation time (Unix seconds).
     pub issued_at: i64,
+    /// Expiry (Unix seconds); an expired code is refused.
     pub expires_at: i64,
 }
 
 /// What a code's first use issued, revoked if the code is presented again.
 #[derive(Debug, Clone, Default)]
 pub struct CodeIssue {
+    /// The refresh-token family issued, if any.
     pub refresh_family: Option<String>,
     /// The access token's `jti` and its expiry.
     pub access_jti: Option<(String, i64)>,
@@ -156,7 +182,9 @@ async fn insert_refresh(
 /// reuse, code replay) denies it until it expires.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessLink<'a> {
+    /// The access token's `jti`.
     pub jti: &'a str,
+    /// Its expiry (Unix seconds): the denylist entry is kept until then.
     pub expires_at: i64,
 }
 
@@ -357,6 +385,8 @@ impl Store {
         Ok(true)
     }
 
+    /// Revokes every token of the family and denies the access tokens linked to it, in one
+    /// transaction. Idempotent.
     pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         revoke_family(&mut tx, family_id, now).await?;

@@ -8,21 +8,28 @@ use super::{Store, StoreError};
 /// What the `mobile` dialect renders about a user besides its names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
+    /// The name shown for the user (not a login name).
     pub display_name: Option<String>,
     /// Profile image URLs: small (16×16), medium (50×50), large (170×170).
     pub image_small: Option<String>,
+    /// Medium profile image URL.
     pub image_medium: Option<String>,
+    /// Large profile image URL.
     pub image_large: Option<String>,
+    /// A paying user (the `mobile` document's `is_premium`).
     pub premium: bool,
     /// Content-restriction level (the `mobile` document's `x_restrict`); 0 = none.
     pub content_restriction: i64,
+    /// The e-mail address was verified.
     pub mail_verified: bool,
+    /// The user must accept the current terms before going on.
     pub policy_agreement_needed: bool,
 }
 
 /// A user as stored (never with its password hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The user id in tokens (`sub`) and the injected `user_id`; for a legacy user, the table's id.
     pub id: i64,
     /// Normalised account (user name).
     pub account: String,
@@ -30,19 +37,26 @@ pub struct User {
     pub phone: Option<String>,
     /// Normalised e-mail address (lower case).
     pub email: Option<String>,
+    /// The group injected as `group_id`; 0 means none.
     pub group_id: i64,
     /// Sorted, unique role names (`admin`, …).
     pub roles: Vec<String>,
+    /// A disabled user cannot log in, and their earlier tokens are refused (not-before).
     pub disabled: bool,
+    /// Whether a local password is set (a mirrored legacy user has none: the table verifies).
     pub has_password: bool,
+    /// What the dialects render besides ids and names.
     pub profile: Profile,
     /// Tokens issued before this time (Unix seconds) are refused.
     pub not_before: Option<i64>,
+    /// When the user was added (Unix seconds).
     pub created_at: i64,
+    /// Last change (Unix seconds).
     pub updated_at: i64,
 }
 
 impl User {
+    /// Whether the user has the `admin` role (admin routes, impersonation, token exchange).
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
     }
@@ -53,29 +67,48 @@ impl User {
 pub struct NewUser {
     /// `None`: the store assigns the next free id.
     pub id: Option<i64>,
+    /// The user name (required); a login name, normalised by the store.
     pub account: String,
+    /// A phone number to log in with.
     pub phone: Option<String>,
+    /// An e-mail address to log in with.
     pub email: Option<String>,
+    /// The group; 0 means none.
     pub group_id: i64,
+    /// Role names (sorted and de-duplicated by the store).
     pub roles: Vec<String>,
+    /// The profile the dialects render.
     pub profile: Profile,
 }
 
 /// Changes to a user; `None` leaves a field as it is, `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
+    /// A new user name (must be free).
     pub account: Option<String>,
+    /// A new phone number (must be free), or none.
     pub phone: Option<Option<String>>,
+    /// A new e-mail address (must be free), or none.
     pub email: Option<Option<String>>,
+    /// A new group.
     pub group_id: Option<i64>,
+    /// Replaces the roles.
     pub roles: Option<Vec<String>>,
+    /// A new display name, or none.
     pub display_name: Option<Option<String>>,
+    /// A new small image URL, or none.
     pub image_small: Option<Option<String>>,
+    /// A new medium image URL, or none.
     pub image_medium: Option<Option<String>>,
+    /// A new large image URL, or none.
     pub image_large: Option<Option<String>>,
+    /// A new premium flag.
     pub premium: Option<bool>,
+    /// A new content-restriction level.
     pub content_restriction: Option<i64>,
+    /// A new mail-verified flag.
     pub mail_verified: Option<bool>,
+    /// A new policy-agreement flag.
     pub policy_agreement_needed: Option<bool>,
 }
 
@@ -312,6 +345,7 @@ impl Store {
         ))
     }
 
+    /// The user `id`; [`StoreError::NotFound`] when there is none.
     pub async fn user(&self, id: i64) -> Result<User, StoreError> {
         let row = self
             .db
