@@ -343,13 +343,24 @@ mod tests {
             Duration::from_millis(1),
             None,
         );
-        tokio::time::sleep(UPKEEP_EVERY * 2 + Duration::from_millis(10)).await;
-        assert!(metrics.upkeeps.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+        // Polled with a generous deadline rather than slept for exactly two periods: on a
+        // busy machine the interval's ticks arrive late, which is not what this test is about.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while metrics.upkeeps.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no two upkeeps without a scrape"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         drop(metrics);
-        tokio::time::sleep(UPKEEP_EVERY * 2).await;
-        assert!(
-            weak.upgrade().is_none(),
-            "the upkeep task keeps the metrics alive"
-        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while weak.upgrade().is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the upkeep task keeps the metrics alive"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
