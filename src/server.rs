@@ -466,40 +466,47 @@ struct Accepted {
     _permit: OwnedSemaphorePermit,
 }
 
+impl Accepted {
+    /// Admission (the PROXY header from trusted proxies, the per-address cap); `None`: refused.
+    /// The [`Held`] it returns must live as long as the connection is served.
+    async fn admit(self, shared: &Shared, tls: bool) -> Option<(TcpStream, ConnInfo, Held)> {
+        let Accepted {
+            mut stream,
+            peer,
+            trusted,
+            address_slot,
+            _permit,
+        } = self;
+        let admitted = admission::admit(shared, &mut stream, peer, trusted, address_slot).await?;
+        let info = ConnInfo {
+            peer: admitted.peer,
+            tls,
+        };
+        let held = Held {
+            _admitted: admitted,
+            _permit,
+        };
+        Some((stream, info, held))
+    }
+}
+
+/// What a connection holds while it is served: its per-address slot and its place in
+/// `server.max_connections`, both given back when it is dropped.
+struct Held {
+    _admitted: admission::Admitted,
+    _permit: OwnedSemaphorePermit,
+}
+
 async fn plain_connection(accepted: Accepted, shared: Arc<Shared>) {
-    let Accepted {
-        mut stream,
-        peer,
-        trusted,
-        address_slot,
-        _permit,
-    } = accepted;
-    let Some(admitted) = admission::admit(&shared, &mut stream, peer, trusted, address_slot).await
-    else {
+    let Some((stream, info, _held)) = accepted.admit(&shared, false).await else {
         return;
-    };
-    let info = ConnInfo {
-        peer: admitted.peer,
-        tls: false,
     };
     conn::serve(stream, info, &shared).await;
 }
 
 async fn tls_connection(accepted: Accepted, acceptor: TlsAcceptor, shared: Arc<Shared>) {
-    let Accepted {
-        mut stream,
-        peer,
-        trusted,
-        address_slot,
-        _permit,
-    } = accepted;
-    let Some(admitted) = admission::admit(&shared, &mut stream, peer, trusted, address_slot).await
-    else {
+    let Some((stream, info, _held)) = accepted.admit(&shared, true).await else {
         return;
-    };
-    let info = ConnInfo {
-        peer: admitted.peer,
-        tls: true,
     };
     match tokio::time::timeout(shared.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => conn::serve(tls, info, &shared).await,

@@ -37,7 +37,7 @@ use foreign::{Arg, Columns, ForeignPool, Value};
 use super::db::{Tx, q};
 use super::login_name::{LoginKind, normalize};
 use super::password::{Verdict, check_new};
-use super::user::{bind_user_columns, lock_user, normalize_roles};
+use super::user::{Rows, lock_user, normalize_roles, write_user};
 use super::{Store, StoreError, User, UserPatch};
 use crate::config::{LegacyUsersConfig, SqlText};
 
@@ -202,22 +202,7 @@ impl Store {
         apply(&mut user, found.patch);
         settle_names(&mut tx, &mut user).await?;
         user.updated_at = now;
-        tx.execute(
-            bind_user_columns(
-                q(
-                    "UPDATE users SET account = $2, phone = $3, email = $4, group_id = $5,
-                     roles = $6, disabled = $7, display_name = $8, image_small = $9,
-                     image_medium = $10, image_large = $11, premium = $12,
-                     content_restriction = $13, mail_verified = $14,
-                     policy_agreement_needed = $15, updated_at = $16
-                   WHERE id = $1 AND password_hash IS NULL",
-                )
-                .int(id),
-                &user,
-            )
-            .int(now),
-        )
-        .await?;
+        write_user(&mut tx, &user, now, Rows::Mirrored).await?;
         tx.commit().await?;
         Ok(user)
     }

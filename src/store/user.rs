@@ -216,6 +216,44 @@ pub(super) fn bind_user_columns(query: Q, u: &User) -> Q {
         .bool(u.profile.policy_agreement_needed)
 }
 
+/// Which row [`write_user`] may overwrite.
+pub(super) enum Rows {
+    /// The user's row, whatever it holds.
+    Any,
+    /// Only a mirrored legacy user's row (no local password): a local user who took the id
+    /// in the meantime is never overwritten.
+    Mirrored,
+}
+
+/// Writes every column of `user` (see [`bind_user_columns`]) and `updated_at = now` to its
+/// row, if `rows` allows.
+pub(super) async fn write_user(
+    tx: &mut Tx,
+    user: &User,
+    now: i64,
+    rows: Rows,
+) -> Result<u64, StoreError> {
+    macro_rules! update {
+        ($condition:literal) => {
+            concat!(
+                "UPDATE users SET account = $2, phone = $3, email = $4, group_id = $5,
+                 roles = $6, disabled = $7, display_name = $8, image_small = $9,
+                 image_medium = $10, image_large = $11, premium = $12,
+                 content_restriction = $13, mail_verified = $14,
+                 policy_agreement_needed = $15, updated_at = $16
+               WHERE id = $1",
+                $condition
+            )
+        };
+    }
+    let sql = match rows {
+        Rows::Any => update!(""),
+        Rows::Mirrored => update!(" AND password_hash IS NULL"),
+    };
+    tx.execute(bind_user_columns(q(sql).int(user.id), user).int(now))
+        .await
+}
+
 /// A user, locked for the rest of `tx` (`FOR UPDATE` on PostgreSQL; SQLite's write
 /// transaction excludes other writers already).
 pub(super) async fn lock_user(tx: &mut Tx, id: i64) -> Result<Option<User>, StoreError> {
@@ -418,22 +456,7 @@ impl Store {
             }
         }
         user.updated_at = now;
-        tx.execute(
-            bind_user_columns(
-                q(
-                    "UPDATE users SET account = $2, phone = $3, email = $4, group_id = $5,
-                     roles = $6, disabled = $7, display_name = $8, image_small = $9,
-                     image_medium = $10, image_large = $11, premium = $12,
-                     content_restriction = $13, mail_verified = $14,
-                     policy_agreement_needed = $15, updated_at = $16
-                   WHERE id = $1",
-                )
-                .int(id),
-                &user,
-            )
-            .int(now),
-        )
-        .await?;
+        write_user(&mut tx, &user, now, Rows::Any).await?;
         // Tokens already issued carry the old group and roles: the proxy path reads the
         // current ones for every user marked here (`Store::revocations`, `keyring`).
         if before != (user.group_id, user.roles.clone()) {
