@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The grant engine: one implementation of every OAuth 2.0 grant, for every dialect.
 //!
 //! A dialect parses its wire format into a [`TokenRequest`] and renders the [`Grant`] or
@@ -39,7 +40,7 @@ pub use crate::tokens::TokenStyle;
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
-pub use error::{Fault, GrantError, InternalError};
+pub use error::{Disposition, GrantError, InternalError};
 pub use lifecycle::{ActiveToken, TokenKind, TokenQuery};
 pub use throttle::{Throttle, ThrottlePolicy};
 
@@ -288,10 +289,6 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    pub fn throttle(&self) -> &Throttle {
-        &self.throttle
     }
 
     /// Runs one token request.
