@@ -222,21 +222,21 @@ impl Allowed {
         }
     }
 
-    /// `Err` with the 405 answer when `method` is not allowed: the dialect renders its body
-    /// for the status (`refuse`), this adds `Allow` (RFC 9110 §15.5.6 requires it).
-    pub fn check(
+    /// The 405 answer when `method` is not allowed (`None` when it is): the dialect renders
+    /// its body for the status (`refuse`), this adds `Allow` (RFC 9110 §15.5.6 requires it).
+    pub fn refusal(
         self,
         method: &Method,
         refuse: impl FnOnce(StatusCode) -> Response<Body>,
-    ) -> Result<(), Response<Body>> {
+    ) -> Option<Response<Body>> {
         if self.permits(method) {
-            return Ok(());
+            return None;
         }
         let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(self.header()));
-        Err(response)
+        Some(response)
     }
 }
 

@@ -127,7 +127,7 @@ impl App {
         source: IpAddr,
     ) -> Response<Body> {
         let refuse_method = |status| failure(status, "this endpoint only accepts POST");
-        if let Err(response) = Allowed::Post.check(request.method(), refuse_method) {
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
         let (request, device) = match self.read(kind, request, source).await {

@@ -88,7 +88,7 @@ impl LoginPages {
             let message = "This page is opened with GET and submitted with POST.";
             error_page(status, "Method not allowed", message)
         };
-        if let Err(response) = Allowed::GetPost.check(request.method(), refuse_method) {
+        if let Some(response) = Allowed::GetPost.refusal(request.method(), refuse_method) {
             return response;
         }
         let (parts, body) = request.into_parts();

@@ -88,7 +88,7 @@ impl Mobile {
             let message = "this endpoint accepts GET and POST";
             failure(status, ErrorCode::InvalidRequest, message)
         };
-        if let Err(response) = Allowed::GetPost.check(request.method(), refuse_method) {
+        if let Some(response) = Allowed::GetPost.refusal(request.method(), refuse_method) {
             return response;
         }
         let mut params = match read(request).await {

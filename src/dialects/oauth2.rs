@@ -11,6 +11,9 @@
 //! (`subject_token_type` `urn:ietf:params:oauth:token-type:access_token`), `requested_subject`
 //! the numeric id of the user to act as (Keycloak's name for it); `actor_token` is refused.
 
+mod exchange;
+mod metadata;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,14 +33,13 @@ use crate::grant::{
     IssueOptions, Login, TokenKind, TokenQuery, TokenRequest, scope,
 };
 use crate::http::Body;
-use crate::keyring::JWKS_PATH;
+use exchange::{ACCESS_TOKEN_TYPE, exchange_request};
+use metadata::metadata;
 
 /// RFC 8414 §3: where clients discover us.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// RFC 8693's grant type.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 /// Which of the dialect's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +165,7 @@ impl Oauth2 {
         }
         let refuse_method =
             |status| error_response(status, "invalid_request", "this endpoint only accepts POST");
-        if let Err(response) = Allowed::Post.check(request.method(), refuse_method) {
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
         let (parts, body) = request.into_parts();
@@ -244,7 +246,7 @@ impl Oauth2 {
     fn metadata(&self, method: &Method) -> Response<Body> {
         let refuse_method =
             |status| error_response(status, "invalid_request", "this endpoint only accepts GET");
-        if let Err(response) = Allowed::GetHead.check(method, refuse_method) {
+        if let Some(response) = Allowed::GetHead.refusal(method, refuse_method) {
             return response;
         }
         super::respond(
@@ -284,46 +286,8 @@ fn missing(missing: MissingParameter) -> GrantError {
     GrantError::request(format!("the `{}` parameter is required", missing.name))
 }
 
-fn required(form: &mut Form, name: &'static str) -> Result<String, GrantError> {
+pub(super) fn required(form: &mut Form, name: &'static str) -> Result<String, GrantError> {
     form.required(name).map_err(missing)
-}
-
-fn exchange_request(form: &mut Form) -> Result<GrantRequest, GrantError> {
-    if form.get("actor_token").is_some() {
-        return Err(GrantError::request(
-            "actor_token is not supported: the subject_token is the admin's own token",
-        ));
-    }
-    let token_type = required(form, "subject_token_type")?;
-    if token_type != ACCESS_TOKEN_TYPE && token_type != JWT_TOKEN_TYPE {
-        return Err(GrantError::request(
-            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
-        ));
-    }
-    if let Some(requested) = form.get("requested_token_type")
-        && requested != ACCESS_TOKEN_TYPE
-        && requested != JWT_TOKEN_TYPE
-    {
-        return Err(GrantError::request(
-            "only access tokens can be requested (requested_token_type)",
-        ));
-    }
-    let subject_token = required(form, "subject_token")?;
-    let user_id = required(form, "requested_subject")?
-        .parse::<i64>()
-        .map_err(|_| GrantError::request("requested_subject must be a numeric user id"))?;
-    let group_id = match form.get("group_id") {
-        Some(text) => Some(
-            text.parse::<i64>()
-                .map_err(|_| GrantError::request("group_id must be a number"))?,
-        ),
-        None => None,
-    };
-    Ok(GrantRequest::TokenExchange {
-        subject_token,
-        user_id: Some(user_id),
-        group_id,
-    })
 }
 
 fn token_query(
@@ -387,61 +351,6 @@ fn introspection(token: &ActiveToken) -> Value {
     if let Some(group) = &token.group_id {
         body.insert("gid".into(), group.clone().into());
     }
-    Value::Object(body)
-}
-
-/// RFC 8414 §2, from the configured issuer (never from the request's Host header).
-fn metadata(config: &Oauth2Config, issuer: &str) -> Value {
-    let base = issuer.trim_end_matches('/');
-    let url = |path: &Option<String>| path.as_ref().map(|p| format!("{base}{p}"));
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
-    let mut body = Map::new();
-    body.insert("issuer".into(), issuer.into());
-    body.insert("jwks_uri".into(), format!("{base}{JWKS_PATH}").into());
-    for (name, path) in [
-        ("authorization_endpoint", &config.authorize_page),
-        ("token_endpoint", &config.token),
-        ("revocation_endpoint", &config.revoke),
-        ("introspection_endpoint", &config.introspect),
-    ] {
-        if let Some(url) = url(path) {
-            body.insert(name.into(), url.into());
-        }
-    }
-    body.insert(
-        "grant_types_supported".into(),
-        json!([
-            "authorization_code",
-            "implicit",
-            "password",
-            "client_credentials",
-            "refresh_token",
-            TOKEN_EXCHANGE
-        ]),
-    );
-    // The seed's authorization endpoint serves `code`; implicit has its own page
-    // (`/open/implicit`), for which RFC 8414 has no field.
-    let mut response_types = Vec::new();
-    if config.authorize_page.is_some() {
-        response_types.push("code");
-    }
-    if config.implicit.is_some() {
-        response_types.push("token");
-    }
-    body.insert("response_types_supported".into(), json!(response_types));
-    body.insert(
-        "token_endpoint_auth_methods_supported".into(),
-        json!(auth_methods),
-    );
-    body.insert(
-        "revocation_endpoint_auth_methods_supported".into(),
-        json!(auth_methods),
-    );
-    body.insert(
-        "introspection_endpoint_auth_methods_supported".into(),
-        json!(["client_secret_basic", "client_secret_post"]),
-    );
-    body.insert("code_challenge_methods_supported".into(), json!(["S256"]));
     Value::Object(body)
 }
 

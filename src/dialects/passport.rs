@@ -67,7 +67,7 @@ impl Passport {
             let message = "The token endpoint only accepts POST.";
             error(status, "invalid_request", message)
         };
-        if let Err(response) = Allowed::Post.check(request.method(), refuse_method) {
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
         let (parts, body) = request.into_parts();

@@ -65,7 +65,9 @@ pub struct NewCode {
     /// The redirect URI of the authorization request (`None` if it named none).
     pub redirect_uri: Option<String>,
     pub scope: String,
-    /// PKCE (RFC 7636) challenge and method (`S256` or `plain`).
+    /// PKCE (RFC 7636) challenge and method. The store keeps what RFC 7636 defines (`S256`
+    /// or `plain`); the grant engine accepts only `S256` (`grant/code.rs`), so the codes it
+    /// stores carry `S256` or no challenge.
     pub pkce_challenge: Option<String>,
     pub pkce_method: Option<String>,
     /// Default 60 s.

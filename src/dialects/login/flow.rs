@@ -3,6 +3,7 @@
 //! the person (a live session, or the login form and its submission), and last the way back
 //! to the client ([`Back`]) with a code, a token or an error.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use bytes::Bytes;
@@ -59,7 +60,9 @@ impl Flow<'_> {
         };
         let granted = match self.check(&back) {
             Ok(granted) => granted,
-            Err(response) => return response,
+            Err((code, description)) => {
+                return back.error(code, &description, no_cookies());
+            }
         };
         if post {
             self.submitted(&back, granted).await
@@ -94,8 +97,9 @@ impl Flow<'_> {
         }
     }
 
-    /// `response_type`, scope and PKCE: the scopes granted, or the error sent back.
-    fn check(&self, back: &Back<'_>) -> Result<Vec<String>, Response<Body>> {
+    /// `response_type`, scope and PKCE: the scopes granted, or the error (RFC 6749 §4.1.2.1
+    /// code and description) to send back.
+    fn check(&self, back: &Back<'_>) -> Result<Vec<String>, (&'static str, Cow<'static, str>)> {
         let expected = match self.response_type {
             ResponseType::Code => "code",
             ResponseType::Token => "token",
@@ -104,12 +108,9 @@ impl Flow<'_> {
             Some(given) if given == expected => {}
             Some(_) => {
                 let description = format!("this endpoint serves response_type={expected}");
-                return Err(back.error("unsupported_response_type", &description, no_cookies()));
+                return Err(("unsupported_response_type", description.into()));
             }
-            None => {
-                let description = "response_type is required";
-                return Err(back.error("invalid_request", description, no_cookies()));
-            }
+            None => return Err(("invalid_request", "response_type is required".into())),
         }
         let requested = self.params.get("scope").map(scope::parse);
         self.pages
@@ -121,7 +122,7 @@ impl Flow<'_> {
                 self.params.get("code_challenge"),
                 self.params.get("code_challenge_method"),
             )
-            .map_err(|error| back.error(error.code(), &error.to_string(), no_cookies()))
+            .map_err(|error| (error.code(), error.to_string().into()))
     }
 
     /// GET: a live session completes at once; otherwise the login form.
