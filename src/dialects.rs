@@ -1,14 +1,19 @@
+#![warn(missing_docs)]
 //! The token endpoints: one adapter per dialect (wire format in, wire format out) over the
 //! grant engine. This module owns the dispatch (an exact-path table checked before the route
-//! table) and what every adapter needs from HTTP: reading a bounded form body, and building
-//! JSON answers that caches never keep.
+//! table) and the request plumbing every adapter shares: the method guard with its `Allow`,
+//! the bounded body read, the form ([`form`]), the `grant_type` → [`GrantRequest`] parsing
+//! ([`grant_type`]), and the statuses of the failures that are not the caller's (from the
+//! engine's [`Disposition`]); plus JSON answers that caches never keep.
 //!
 //! Dialects: `oauth2` (seed 003 plus RFC 7009/7662/8414/8693), `mobile` (seed 000),
-//! `passport` (seed 001), `app` (seed 002). An adapter never decides what
-//! a grant means: it builds a [`crate::grant::TokenRequest`] and renders the result.
+//! `passport` (seed 001), `app` (seed 002). An adapter never decides what a grant or a failure
+//! means: it builds a [`crate::grant::TokenRequest`] and renders the [`crate::grant::Grant`] or
+//! the ([`GrantError`], [`Disposition`]) pair in its own shape.
 
 pub mod app;
 pub mod form;
+pub mod grant_type;
 pub mod login;
 pub mod mobile;
 pub mod oauth2;
@@ -22,10 +27,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 
 use crate::config::Config;
-use crate::grant::Engine;
+use crate::grant::{Disposition, Engine, GrantError};
 use crate::http::{Body, respond};
 use crate::keyring::Keyring;
 use crate::store::StoreError;
@@ -36,9 +41,13 @@ pub const MAX_FORM_BYTES: usize = 64 << 10;
 /// One endpoint a dialect serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// One of the `oauth2` dialect's endpoints (token, revocation, pages, …).
     Oauth2(oauth2::Kind),
+    /// The `passport` dialect's token endpoint.
     Passport,
+    /// One of the `app` dialect's three login endpoints.
     App(app::Kind),
+    /// The `mobile` dialect's token endpoint.
     Mobile,
 }
 
@@ -145,6 +154,7 @@ impl Endpoints {
         })
     }
 
+    /// The endpoint served at `path` (already normalised), if any.
     pub fn find(&self, path: &str) -> Option<Endpoint> {
         self.paths.get(path).copied()
     }
@@ -157,35 +167,112 @@ impl Endpoints {
         request: Request<Incoming>,
         source: IpAddr,
     ) -> Response<Body> {
-        match (endpoint, &self.oauth2) {
-            (Endpoint::Oauth2(kind), Some(dialect)) => {
-                dialect.serve(kind, path, request, source).await
-            }
-            (Endpoint::Passport, _) => match &self.passport {
-                Some(dialect) => dialect.serve(request, source).await,
-                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+        match endpoint {
+            Endpoint::Oauth2(kind) => match &self.oauth2 {
+                Some(dialect) => dialect.serve(kind, path, request, source).await,
+                None => not_served(),
             },
-            (Endpoint::Mobile, _) => match &self.mobile {
+            Endpoint::Passport => match &self.passport {
                 Some(dialect) => dialect.serve(request, source).await,
-                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+                None => not_served(),
             },
-            (Endpoint::App(kind), _) => match &self.app {
+            Endpoint::Mobile => match &self.mobile {
+                Some(dialect) => dialect.serve(request, source).await,
+                None => not_served(),
+            },
+            Endpoint::App(kind) => match &self.app {
                 Some(dialect) => dialect.serve(kind, request, source).await,
-                None => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
+                None => not_served(),
             },
-            // `paths` only holds endpoints of configured dialects.
-            (Endpoint::Oauth2(_), None) => json(StatusCode::NOT_FOUND, &serde_json::json!({})),
         }
+    }
+}
+
+/// `paths` only holds endpoints of configured dialects, so this answers only a caller's
+/// `Endpoint` that `find` did not return.
+fn not_served() -> Response<Body> {
+    json(StatusCode::NOT_FOUND, &serde_json::json!({}))
+}
+
+/// The methods an endpoint answers; anything else is refused with 405 and this `Allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Token endpoints (RFC 6749 §3.2).
+    Post,
+    /// Documents (the RFC 8414 metadata).
+    GetHead,
+    /// Pages opened with GET and submitted with POST, and the `mobile` endpoint's query form.
+    GetPost,
+}
+
+impl Allowed {
+    fn permits(self, method: &Method) -> bool {
+        match self {
+            Allowed::Post => method == Method::POST,
+            Allowed::GetHead => method == Method::GET || method == Method::HEAD,
+            Allowed::GetPost => method == Method::GET || method == Method::POST,
+        }
+    }
+
+    fn header(self) -> &'static str {
+        match self {
+            Allowed::Post => "POST",
+            Allowed::GetHead => "GET, HEAD",
+            Allowed::GetPost => "GET, POST",
+        }
+    }
+
+    /// The 405 answer when `method` is not allowed (`None` when it is): the dialect renders
+    /// its body for the status (`refuse`), this adds `Allow` (RFC 9110 §15.5.6 requires it).
+    pub fn refusal(
+        self,
+        method: &Method,
+        refuse: impl FnOnce(StatusCode) -> Response<Body>,
+    ) -> Option<Response<Body>> {
+        if self.permits(method) {
+            return None;
+        }
+        let mut response = refuse(StatusCode::METHOD_NOT_ALLOWED);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(self.header()));
+        Some(response)
     }
 }
 
 /// Why a request body could not be read as a form.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
+    /// Over [`MAX_FORM_BYTES`] (413).
     #[error("the request body exceeds {MAX_FORM_BYTES} bytes")]
     TooLarge,
+    /// The connection failed or the client stopped sending (400).
     #[error("the request body could not be read")]
     Read,
+}
+
+/// Why a request's parameters could not be read: every dialect answers it as its own
+/// "invalid request", with this status and message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The body could not be read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// The body (or query) is not a valid form, or the client credentials are malformed.
+    #[error(transparent)]
+    Form(#[from] form::FormError),
+}
+
+impl RequestError {
+    /// 413 for an oversized body, 400 for the rest.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::Body(BodyError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 /// Reads the whole body, refusing more than [`MAX_FORM_BYTES`].
@@ -211,11 +298,55 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     response
 }
 
-/// `Retry-After` in whole seconds, at least 1 (a 0 would invite an immediate retry).
+/// The body as a form or JSON object, as its `Content-Type` says (the legacy dialects'
+/// bodies).
+pub async fn read_params(
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<form::Form, RequestError> {
+    let bytes = read_body(body).await?;
+    Ok(form::Form::from_body(headers, &bytes)?)
+}
+
+/// The status of a failed grant, the same in every dialect for the failures that are not a
+/// refusal of the request (429 for the back-off, 503 for an unreachable store, 500 for the
+/// rest of ours); `refused` is the dialect's own status for a refusal of the request or its
+/// credentials (its document fixes it).
+pub fn status(disposition: Disposition, refused: StatusCode) -> StatusCode {
+    match disposition {
+        Disposition::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        Disposition::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Disposition::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => refused,
+    }
+}
+
+/// A failed grant's answer: `render` builds the dialect's body for the status ([`status`],
+/// from the engine's [`Disposition`] and the dialect's `refused`), and `Retry-After` is added
+/// when the disposition says when to retry.
+pub fn refuse(
+    error: &GrantError,
+    refused: StatusCode,
+    render: impl FnOnce(StatusCode, Disposition) -> Response<Body>,
+) -> Response<Body> {
+    let disposition = error.disposition();
+    let response = render(status(disposition, refused), disposition);
+    match disposition.retry_after() {
+        Some(after) => retry_after(response, after),
+        None => response,
+    }
+}
+
+/// Whole seconds to wait, at least 1 (a 0 would invite an immediate retry): `Retry-After` and
+/// the dialects' "try again in N seconds".
+pub fn retry_seconds(after: std::time::Duration) -> u64 {
+    after.as_secs().max(1)
+}
+
+/// `Retry-After` in whole seconds ([`retry_seconds`]).
 pub fn retry_after(mut response: Response<Body>, after: std::time::Duration) -> Response<Body> {
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(after.as_secs().max(1)),
-    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_seconds(after)));
     response
 }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The grant engine: one implementation of every OAuth 2.0 grant, for every dialect.
 //!
 //! A dialect parses its wire format into a [`TokenRequest`] and renders the [`Grant`] or
@@ -39,7 +40,7 @@ pub use crate::tokens::TokenStyle;
 pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
-pub use error::{Fault, GrantError, InternalError};
+pub use error::{Disposition, GrantError, InternalError};
 pub use lifecycle::{ActiveToken, TokenKind, TokenQuery};
 pub use throttle::{Throttle, ThrottlePolicy};
 
@@ -50,13 +51,17 @@ pub struct EngineConfig {
     pub issuer: String,
     /// Access-token lifetime when neither the client nor the dialect sets one.
     pub access_ttl: Duration,
+    /// Refresh-token lifetime when neither the client nor the dialect sets one; a rotation
+    /// keeps the family's original expiry.
     pub refresh_ttl: Duration,
     /// Upper bound of a token-exchange (admin acting as a user) token's lifetime.
     pub exchange_ttl: Duration,
+    /// Authorization-code lifetime (single use within it).
     pub code_ttl: Duration,
 }
 
 impl EngineConfig {
+    /// The default lifetimes (1 h access, 30 d refresh, 5 min exchange, 60 s code).
     pub fn new(issuer: impl Into<String>) -> Self {
         EngineConfig {
             issuer: issuer.into(),
@@ -75,6 +80,7 @@ pub struct IssueOptions {
     pub alg: KeyAlg,
     /// The dialect's default lifetimes; a client's own TTLs take precedence.
     pub access_ttl: Option<Duration>,
+    /// The dialect's refresh-token lifetime (same precedence).
     pub refresh_ttl: Option<Duration>,
     /// Extra `aud` values besides the client id.
     pub audiences: Vec<String>,
@@ -127,25 +133,38 @@ impl std::fmt::Debug for Login {
 /// The grant and its parameters. Secrets are redacted from `Debug`.
 #[derive(Clone)]
 pub enum GrantRequest {
+    /// RFC 6749 §4.3 (and the legacy dialects' logins).
     Password {
+        /// How the user is named.
         login: Login,
+        /// Checked by the store (Argon2id), never kept.
         password: String,
     },
+    /// RFC 6749 §6: the presented token is rotated (single use; a replay revokes its family).
     RefreshToken {
+        /// As presented.
         refresh_token: String,
     },
+    /// RFC 6749 §4.1.3 with PKCE.
     AuthorizationCode {
+        /// The single-use code.
         code: String,
+        /// Must equal the authorization request's when that named one.
         redirect_uri: Option<String>,
+        /// PKCE (RFC 7636 §4.5), required when the code has a challenge.
         code_verifier: Option<String>,
     },
+    /// RFC 6749 §4.4: a confidential client's own token.
     ClientCredentials,
     /// RFC 8693: `subject_token` is the admin's own access token; `user_id` the user to act
     /// as (`None`: the admin themself); `group_id` (only for the admin themself) the group to
     /// act as admin of.
     TokenExchange {
+        /// The admin's own access token.
         subject_token: String,
+        /// The user to act as.
         user_id: Option<i64>,
+        /// The group to act as admin of.
         group_id: Option<i64>,
     },
 }
@@ -185,18 +204,22 @@ impl std::fmt::Debug for GrantRequest {
 /// One token request, as every dialect hands it to the engine.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
+    /// Where the client's credentials came from.
     pub client: ClientCredentials,
+    /// The grant and its parameters.
     pub grant: GrantRequest,
     /// The `scope` parameter, parsed ([`scope::parse`]); `None` when absent.
     pub scope: Option<Vec<String>>,
     /// The caller's address (after `trusted_proxies`), for the back-off.
     pub source: IpAddr,
+    /// The dialect's wishes for the token.
     pub options: IssueOptions,
 }
 
 /// Whom a token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
+    /// A person (`sub` = the user id).
     User(Box<User>),
     /// `client_credentials`: the client itself (`sub` = `client:<id>`).
     Client,
@@ -205,22 +228,32 @@ pub enum Subject {
 /// A granted token and everything a dialect renders from it. Tokens are redacted from `Debug`.
 #[derive(Clone)]
 pub struct Grant {
+    /// The signed JWT, or the opaque reference.
     pub access_token: String,
     /// Always `Bearer`; dialects spell it as their document does.
     pub token_type: &'static str,
+    /// The access token's lifetime.
     pub expires_in: Duration,
+    /// `iat`, seconds since the epoch.
     pub issued_at: u64,
+    /// `exp`, seconds since the epoch.
     pub expires_at: u64,
+    /// The access token's id (what revocation and the denylist name).
     pub jti: String,
+    /// The signing key's id.
     pub kid: String,
     /// `None` for `client_credentials`, token exchange, and clients not registered for
     /// `refresh_token`.
     pub refresh_token: Option<String>,
+    /// The scopes granted (within the client's registration).
     pub scope: Vec<String>,
+    /// Whom the token speaks for.
     pub subject: Subject,
     /// The admin acting as the subject (token exchange).
     pub actor: Option<User>,
+    /// `gid`: the group the token acts in.
     pub group_id: Option<i64>,
+    /// The authenticated client the token was issued to.
     pub client: Client,
 }
 
@@ -286,12 +319,9 @@ impl Engine {
         self
     }
 
+    /// The engine-wide settings (the dialects read the issuer from it).
     pub fn config(&self) -> &EngineConfig {
         &self.config
-    }
-
-    pub fn throttle(&self) -> &Throttle {
-        &self.throttle
     }
 
     /// Runs one token request.

@@ -15,16 +15,18 @@ mod session;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::form::Form;
-use super::{BodyError, json, read_body};
+use super::form::{Form, MissingParameter};
+use super::{Allowed, RequestError, json, read_body};
 use crate::config::{AppConfig, StoreConfig};
 use crate::grant::{
-    ClientCredentials, Engine, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
+    ClientCredentials, Disposition, Engine, GrantError, GrantRequest, IssueOptions, Login,
+    TokenRequest,
 };
 use crate::http::Body;
 use crate::keyring::Keyring;
@@ -57,16 +59,46 @@ impl Kind {
     }
 }
 
+/// The dialect's endpoints.
 pub struct App {
     engine: Arc<Engine>,
     options: IssueOptions,
     sessions: Sessions,
 }
 
-/// A refusal before the engine is asked: status and message.
-type Refusal = (StatusCode, String);
+/// Why a request is refused before the engine is asked.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    /// A header or parameter is missing or malformed (400).
+    #[error("{0}")]
+    Malformed(Cow<'static, str>),
+    /// `user_id`/`group_id` without the admin's token that acting for others needs (401).
+    #[error("the user_id and group_id headers need an admin's access-token")]
+    NoAdminToken,
+    /// The body could not be read or parsed (413 or 400).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            Refusal::NoAdminToken => StatusCode::UNAUTHORIZED,
+            Refusal::Request(error) => error.status(),
+        }
+    }
+}
+
+impl From<MissingParameter> for Refusal {
+    fn from(missing: MissingParameter) -> Self {
+        Refusal::Malformed(missing.to_string().into())
+    }
+}
 
 impl App {
+    /// The endpoints as `config` describes them; fails only when the shared storage secret
+    /// cannot be read or created.
     pub fn new(
         config: &AppConfig,
         store: &StoreConfig,
@@ -86,33 +118,21 @@ impl App {
         })
     }
 
+    /// Serves one request at `kind`'s endpoint; `source` is the client address after
+    /// `trusted_proxies`.
     pub async fn serve(
         &self,
         kind: Kind,
         request: Request<Incoming>,
         source: IpAddr,
     ) -> Response<Body> {
-        if request.method() != Method::POST {
-            let mut response = failure(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this endpoint only accepts POST",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let refuse_method = |status| failure(status, "this endpoint only accepts POST");
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
-        let (parts, body) = request.into_parts();
-        let bytes = match read_body(body).await {
-            Ok(bytes) => bytes,
-            Err(e @ BodyError::TooLarge) => {
-                return failure(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string());
-            }
-            Err(e @ BodyError::Read) => return failure(StatusCode::BAD_REQUEST, &e.to_string()),
-        };
-        let (request, device) = match self.token_request(kind, &parts.headers, &bytes, source) {
+        let (request, device) = match self.read(kind, request, source).await {
             Ok(parsed) => parsed,
-            Err((status, message)) => return failure(status, &message),
+            Err(refusal) => return failure(refusal.status(), &refusal.to_string()),
         };
         let acting = matches!(request.grant, GrantRequest::TokenExchange { .. });
         match self.engine.token(request).await {
@@ -120,10 +140,7 @@ impl App {
                 Ok(data) => success(data),
                 Err(error) => {
                     tracing::warn!(%error, "signing the app session tokens failed");
-                    failure(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the server could not complete the login",
-                    )
+                    failure(StatusCode::INTERNAL_SERVER_ERROR, LOGIN_FAILED)
                 }
             },
             Err(e) => render_error(&e, acting),
@@ -131,52 +148,29 @@ impl App {
     }
 
     /// The engine's request and the `device_guid`, or why the request is malformed.
-    fn token_request(
+    async fn read(
         &self,
         kind: Kind,
-        headers: &HeaderMap,
-        body: &[u8],
+        request: Request<Incoming>,
         source: IpAddr,
     ) -> Result<(TokenRequest, Option<String>), Refusal> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body).await.map_err(RequestError::from)?;
+        let headers = &parts.headers;
         let app_id = header_text(headers, "app_id")?
-            .ok_or_else(|| bad_request("the app_id header is required"))?;
-        let subject_token = header_text(headers, "access-token")?;
-        let user_id = header_id(headers, "user_id")?;
-        let group_id = header_id(headers, "group_id")?;
+            .ok_or(Refusal::Malformed("the app_id header is required".into()))?;
+        let acting = Acting::read(headers)?;
         // Acting for others needs no body at all, so an empty one is not a format error.
-        let mut params = if body.iter().all(u8::is_ascii_whitespace) {
+        let mut params = if bytes.iter().all(u8::is_ascii_whitespace) {
             Form::default()
         } else {
-            Form::from_body(headers, body).map_err(|e| bad_request(&e.to_string()))?
+            Form::from_body(headers, &bytes).map_err(RequestError::from)?
         };
         let device = params.take("device_guid");
-        let grant = if user_id.is_some() || group_id.is_some() {
-            let subject_token = subject_token.ok_or_else(|| {
-                (
-                    StatusCode::UNAUTHORIZED,
-                    "the user_id and group_id headers need an admin's access-token".to_owned(),
-                )
-            })?;
-            GrantRequest::TokenExchange {
-                subject_token,
-                user_id,
-                group_id,
-            }
+        let grant = if acting.asked() {
+            acting.exchange()?
         } else {
-            let login = match kind {
-                Kind::Id => {
-                    let text = required(&mut params, "user_id")?;
-                    Login::UserId(text.trim().parse().map_err(|_| {
-                        bad_request("the parameter `user_id` must be an integer user id")
-                    })?)
-                }
-                Kind::Login => Login::AnyName(required(&mut params, "login_name")?),
-                Kind::User => Login::Account(required(&mut params, "name")?),
-            };
-            GrantRequest::Password {
-                login,
-                password: required(&mut params, "password")?,
-            }
+            password(kind, &mut params)?
         };
         let request = TokenRequest {
             client: ClientCredentials::AppId(app_id),
@@ -189,24 +183,64 @@ impl App {
     }
 }
 
-fn required(params: &mut Form, name: &str) -> Result<String, Refusal> {
-    params
-        .take(name)
-        .ok_or_else(|| bad_request(&format!("the parameter `{name}` is required")))
+/// The headers with which an admin acts for a user (`user_id`) or as admin of a group
+/// (`group_id`): the engine's token exchange, with the admin's own `access-token`.
+struct Acting {
+    subject_token: Option<String>,
+    user_id: Option<i64>,
+    group_id: Option<i64>,
+}
+
+impl Acting {
+    fn read(headers: &HeaderMap) -> Result<Self, Refusal> {
+        Ok(Acting {
+            subject_token: header_text(headers, "access-token")?,
+            user_id: header_id(headers, "user_id")?,
+            group_id: header_id(headers, "group_id")?,
+        })
+    }
+
+    fn asked(&self) -> bool {
+        self.user_id.is_some() || self.group_id.is_some()
+    }
+
+    fn exchange(self) -> Result<GrantRequest, Refusal> {
+        Ok(GrantRequest::TokenExchange {
+            subject_token: self.subject_token.ok_or(Refusal::NoAdminToken)?,
+            user_id: self.user_id,
+            group_id: self.group_id,
+        })
+    }
+}
+
+/// The endpoint's password login.
+fn password(kind: Kind, params: &mut Form) -> Result<GrantRequest, Refusal> {
+    let login = match kind {
+        Kind::Id => {
+            let text = params.required("user_id")?;
+            Login::UserId(text.trim().parse().map_err(|_| {
+                Refusal::Malformed("the parameter `user_id` must be an integer user id".into())
+            })?)
+        }
+        Kind::Login => Login::AnyName(params.required("login_name")?),
+        Kind::User => Login::Account(params.required("name")?),
+    };
+    Ok(GrantRequest::Password {
+        login,
+        password: params.required("password")?,
+    })
 }
 
 /// A header as text; absent or empty is `None`.
 fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Refusal> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(value) => {
-            let text = value
-                .to_str()
-                .map_err(|_| bad_request(&format!("the {name} header is not valid text")))?
-                .trim();
-            Ok((!text.is_empty()).then(|| text.to_owned()))
-        }
-    }
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| Refusal::Malformed(format!("the {name} header is not valid text").into()))?
+        .trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
 fn header_id(headers: &HeaderMap, name: &str) -> Result<Option<i64>, Refusal> {
@@ -216,63 +250,49 @@ fn header_id(headers: &HeaderMap, name: &str) -> Result<Option<i64>, Refusal> {
                 .ok()
                 .filter(|_| crate::authz::is_canonical_id(&text))
                 .ok_or_else(|| {
-                    bad_request(&format!(
+                    Refusal::Malformed(format!(
                         "the {name} header must be a decimal id (no sign, leading zeros or spaces)"
-                    ))
+                    ).into())
                 })
         })
         .transpose()
 }
 
-fn bad_request(message: &str) -> Refusal {
-    (StatusCode::BAD_REQUEST, message.to_owned())
-}
+const LOGIN_FAILED: &str = "the server could not complete the login";
 
 /// The engine's refusals in the envelope. `acting`: an admin's token exchange, where a refused
 /// grant means the caller may not act for that user or group.
 fn render_error(e: &GrantError, acting: bool) -> Response<Body> {
-    match e {
-        GrantError::InvalidGrant { reason, .. } if acting => failure(StatusCode::FORBIDDEN, reason),
-        GrantError::InvalidGrant { .. } => failure(
-            StatusCode::UNAUTHORIZED,
-            "the login name or password is incorrect",
-        ),
-        GrantError::InvalidClient { .. } => failure(
-            StatusCode::UNAUTHORIZED,
-            "the app_id does not name a registered app",
-        ),
-        GrantError::UnauthorizedClient { grant } => failure(
-            StatusCode::FORBIDDEN,
-            &format!("this app may not use the {grant} grant"),
-        ),
-        GrantError::UnsupportedGrantType { .. }
-        | GrantError::InvalidScope { .. }
-        | GrantError::InvalidRequest { .. } => failure(StatusCode::BAD_REQUEST, &e.to_string()),
-        GrantError::TooManyAttempts { retry_after } => {
-            let seconds = retry_after.as_secs().max(1);
-            let message = format!("too many failed logins; try again in {seconds} seconds");
-            super::retry_after(
-                failure(StatusCode::TOO_MANY_REQUESTS, &message),
-                *retry_after,
-            )
+    let refused = match e {
+        GrantError::InvalidGrant { .. } if acting => StatusCode::FORBIDDEN,
+        GrantError::UnauthorizedClient { .. } => StatusCode::FORBIDDEN,
+        GrantError::InvalidGrant { .. } | GrantError::InvalidClient { .. } => {
+            StatusCode::UNAUTHORIZED
         }
-        GrantError::Internal { .. } if e.is_unavailable() => {
-            tracing::warn!(error = %e, "app token request failed: the store is unreachable");
-            super::retry_after(
-                failure(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the service is temporarily unavailable; retry shortly",
-                ),
-                std::time::Duration::from_secs(1),
-            )
+        _ => StatusCode::BAD_REQUEST,
+    };
+    super::refuse(e, refused, |status, disposition| {
+        failure(status, &wording(e, disposition, acting))
+    })
+}
+
+fn wording(e: &GrantError, disposition: Disposition, acting: bool) -> Cow<'static, str> {
+    match (disposition, e) {
+        (Disposition::Throttled(after), _) => {
+            let seconds = super::retry_seconds(after);
+            format!("too many failed logins; try again in {seconds} seconds").into()
         }
-        GrantError::Internal { .. } => {
-            tracing::warn!(error = %e, "app token request failed on our side");
-            failure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the server could not complete the login",
-            )
+        (Disposition::Unavailable, _) => {
+            "the service is temporarily unavailable; retry shortly".into()
         }
+        (Disposition::Internal, _) => LOGIN_FAILED.into(),
+        (_, GrantError::InvalidGrant { reason, .. }) if acting => (*reason).into(),
+        (_, GrantError::InvalidGrant { .. }) => "the login name or password is incorrect".into(),
+        (_, GrantError::InvalidClient { .. }) => "the app_id does not name a registered app".into(),
+        (_, GrantError::UnauthorizedClient { grant }) => {
+            format!("this app may not use the {grant} grant").into()
+        }
+        _ => e.to_string().into(),
     }
 }
 

@@ -11,17 +11,32 @@ use hyper::header::{self, HeaderValue};
 
 /// Why the request's parameters or credentials could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormError {
+    /// The endpoint takes only a form body (the `oauth2` dialect, the login pages).
     #[error("the request body must be application/x-www-form-urlencoded")]
     ContentType,
+    /// RFC 6749 §3.1: no parameter may appear twice.
     #[error("the parameter `{0}` is repeated")]
     Repeated(String),
+    /// More than one `Authorization` header, bad base64 or UTF-8, no colon, or an empty id.
     #[error("the Authorization header is not valid HTTP Basic client authentication")]
     BadBasic,
+    /// A JSON body that is not an object of strings, numbers and booleans.
     #[error("the request body must be a JSON object of strings and numbers")]
     Json,
+    /// Neither a form nor JSON (the legacy dialects take both).
     #[error("the request body must be application/x-www-form-urlencoded or application/json")]
     FormOrJson,
+}
+
+/// A required parameter is absent (or empty, which RFC 6749 §3.1 counts as absent). Each
+/// dialect words it as its document does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the parameter `{name}` is required")]
+pub struct MissingParameter {
+    /// The parameter's name.
+    pub name: &'static str,
 }
 
 /// Request parameters. RFC 6749 §3.1: a parameter without a value is treated as omitted, and
@@ -32,6 +47,7 @@ pub struct Form {
 }
 
 impl Form {
+    /// An `application/x-www-form-urlencoded` body or query string.
     pub fn parse(input: &[u8]) -> Result<Form, FormError> {
         let mut params = HashMap::new();
         for (name, value) in form_urlencoded::parse(input) {
@@ -80,6 +96,7 @@ impl Form {
         }
     }
 
+    /// A parameter's value (never empty).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
@@ -87,6 +104,11 @@ impl Form {
     /// Removes and returns a parameter (so secrets do not linger in the map).
     pub fn take(&mut self, name: &str) -> Option<String> {
         self.params.remove(name)
+    }
+
+    /// Removes and returns a parameter the request cannot do without.
+    pub fn required(&mut self, name: &'static str) -> Result<String, MissingParameter> {
+        self.take(name).ok_or(MissingParameter { name })
     }
 }
 
@@ -102,6 +124,7 @@ pub fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Is the body declared as JSON? (Parameters such as `charset` are allowed.)
 pub fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)

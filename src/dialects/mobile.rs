@@ -11,15 +11,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::form::Form;
-use super::{BodyError, json, read_body};
+use super::grant_type::{self, GrantSyntax};
+use super::{Allowed, RequestError, json, read_params};
 use crate::config::MobileConfig;
 use crate::grant::{
-    ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
+    ClientCredentials, Disposition, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login,
+    TokenRequest,
 };
 use crate::http::Body;
 use crate::store::User;
@@ -46,10 +47,18 @@ pub enum ErrorCode {
     InvalidGrant = 1508,
 }
 
+/// The dialect's endpoint.
 pub struct Mobile {
     engine: Arc<Engine>,
     options: IssueOptions,
 }
+
+/// The document's two grants; `username` is any login name.
+const SYNTAX: GrantSyntax = GrantSyntax {
+    accepted: &["password", "refresh_token"],
+    login: Login::AnyName,
+    missing: grant_type::missing,
+};
 
 /// The two switches the document's clients send.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,6 +68,7 @@ struct Flags {
 }
 
 impl Mobile {
+    /// The endpoint as `config` describes it.
     pub fn new(config: &MobileConfig, engine: Arc<Engine>) -> Self {
         Mobile {
             engine,
@@ -72,48 +82,18 @@ impl Mobile {
         }
     }
 
+    /// Serves one request; `source` is the client address after `trusted_proxies`.
     pub async fn serve(&self, request: Request<Incoming>, source: IpAddr) -> Response<Body> {
-        let (parts, body) = request.into_parts();
-        let params = if parts.method == Method::GET {
-            Form::parse(parts.uri.query().unwrap_or_default().as_bytes())
-        } else if parts.method == Method::POST {
-            match read_body(body).await {
-                Ok(bytes) => Form::from_body(&parts.headers, &bytes),
-                Err(e @ BodyError::TooLarge) => {
-                    return failure(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        ErrorCode::InvalidRequest,
-                        &e.to_string(),
-                    );
-                }
-                Err(e @ BodyError::Read) => {
-                    return failure(
-                        StatusCode::BAD_REQUEST,
-                        ErrorCode::InvalidRequest,
-                        &e.to_string(),
-                    );
-                }
-            }
-        } else {
-            let mut response = failure(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::InvalidRequest,
-                "this endpoint accepts GET and POST",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-            return response;
+        let refuse_method = |status| {
+            let message = "this endpoint accepts GET and POST";
+            failure(status, ErrorCode::InvalidRequest, message)
         };
-        let mut params = match params {
+        if let Some(response) = Allowed::GetPost.refusal(request.method(), refuse_method) {
+            return response;
+        }
+        let mut params = match read(request).await {
             Ok(params) => params,
-            Err(e) => {
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidRequest,
-                    &e.to_string(),
-                );
-            }
+            Err(e) => return failure(e.status(), ErrorCode::InvalidRequest, &e.to_string()),
         };
         let flags = Flags {
             secure_urls: params.get("get_secure_url") == Some("true"),
@@ -130,32 +110,10 @@ impl Mobile {
     }
 
     fn token_request(&self, params: &mut Form, source: IpAddr) -> Result<TokenRequest, GrantError> {
-        let required = |params: &mut Form, name: &str| {
-            params
-                .take(name)
-                .ok_or_else(|| GrantError::request(format!("the parameter `{name}` is required")))
-        };
-        let grant = match params.get("grant_type") {
-            Some("password") => GrantRequest::Password {
-                login: Login::AnyName(required(params, "username")?),
-                password: required(params, "password")?,
-            },
-            Some("refresh_token") => GrantRequest::RefreshToken {
-                refresh_token: required(params, "refresh_token")?,
-            },
-            Some(other) => {
-                return Err(GrantError::UnsupportedGrantType {
-                    grant: other.to_owned(),
-                });
-            }
-            None => {
-                return Err(GrantError::request(
-                    "the parameter `grant_type` is required",
-                ));
-            }
-        };
+        let grant_type = params.required("grant_type").map_err(grant_type::missing)?;
+        let grant = SYNTAX.parse(&grant_type, params)?;
         let client = ClientCredentials::Shipped {
-            id: required(params, "client_id")?,
+            id: params.required("client_id").map_err(grant_type::missing)?,
             secret: params.take("client_secret"),
         };
         Ok(TokenRequest {
@@ -169,6 +127,18 @@ impl Mobile {
             source,
             options: self.options.clone(),
         })
+    }
+}
+
+/// The parameters: the query of a GET, the form or JSON body of a POST.
+async fn read(request: Request<Incoming>) -> Result<Form, RequestError> {
+    let (parts, body) = request.into_parts();
+    if parts.method == Method::GET {
+        Ok(Form::parse(
+            parts.uri.query().unwrap_or_default().as_bytes(),
+        )?)
+    } else {
+        read_params(&parts.headers, body).await
     }
 }
 
@@ -224,53 +194,44 @@ fn user_json(user: &User, flags: Flags) -> Value {
     value
 }
 
+/// Refused credentials are 400 except the client's (401), as the document has them.
 fn render_error(e: &GrantError) -> Response<Body> {
-    let (status, code) = match e {
-        GrantError::InvalidRequest { .. } | GrantError::InvalidScope { .. } => {
-            (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest)
-        }
-        GrantError::InvalidClient { .. } => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient),
-        GrantError::UnsupportedGrantType { .. } => {
-            (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedGrantType)
-        }
-        GrantError::UnauthorizedClient { .. } => {
-            (StatusCode::BAD_REQUEST, ErrorCode::UnauthorizedClient)
-        }
-        GrantError::InvalidGrant { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidGrant),
-        GrantError::TooManyAttempts { retry_after } => {
-            let response = failure(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::TooManyAttempts,
-                &e.to_string(),
-            );
-            return super::retry_after(response, *retry_after);
-        }
-        GrantError::Internal { .. } if e.is_unavailable() => {
-            tracing::warn!(error = %e, "mobile token request failed: the store is unreachable");
-            let response = failure(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                "the service is temporarily unavailable; retry shortly",
-            );
-            return super::retry_after(response, std::time::Duration::from_secs(1));
-        }
-        GrantError::Internal { .. } => {
-            tracing::warn!(error = %e, "mobile token request failed on our side");
-            return failure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::ServerError,
-                "the server could not complete the request",
-            );
-        }
+    let refused = match e {
+        GrantError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
     };
-    let message = match e {
+    super::refuse(e, refused, |status, disposition| {
+        let (code, message) = wording(e, disposition);
+        failure(status, code, &message)
+    })
+}
+
+fn wording(e: &GrantError, disposition: Disposition) -> (ErrorCode, String) {
+    let (code, message) = match (disposition, e) {
+        (Disposition::Throttled(_), _) => return (ErrorCode::TooManyAttempts, e.to_string()),
+        (Disposition::Unavailable, _) => (
+            ErrorCode::Unavailable,
+            "the service is temporarily unavailable; retry shortly",
+        ),
+        (Disposition::Internal, _) => (
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        ),
         // One message for every refused credential: no user enumeration.
-        GrantError::InvalidGrant { .. } => {
-            "the login name, password or refresh token is invalid".to_owned()
+        (_, GrantError::InvalidGrant { .. }) => (
+            ErrorCode::InvalidGrant,
+            "the login name, password or refresh token is invalid",
+        ),
+        (_, GrantError::InvalidClient { .. }) => return (ErrorCode::InvalidClient, e.to_string()),
+        (_, GrantError::UnsupportedGrantType { .. }) => {
+            return (ErrorCode::UnsupportedGrantType, e.to_string());
         }
-        _ => e.to_string(),
+        (_, GrantError::UnauthorizedClient { .. }) => {
+            return (ErrorCode::UnauthorizedClient, e.to_string());
+        }
+        _ => return (ErrorCode::InvalidRequest, e.to_string()),
     };
-    failure(status, code, &message)
+    (code, message.to_owned())
 }
 
 fn failure(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {

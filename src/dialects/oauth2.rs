@@ -11,6 +11,9 @@
 //! (`subject_token_type` `urn:ietf:params:oauth:token-type:access_token`), `requested_subject`
 //! the numeric id of the user to act as (Keycloak's name for it); `actor_token` is refused.
 
+mod exchange;
+mod metadata;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -20,33 +23,42 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::form::{self, Form, FormError};
+use super::form::{self, Form, FormError, MissingParameter};
+use super::grant_type::{self, GrantSyntax};
 use super::login::{self, LoginPages, Page};
-use super::{BodyError, json, read_body};
+use super::{Allowed, RequestError, json, read_body};
 use crate::config::Oauth2Config;
 use crate::grant::{
-    ActiveToken, ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login,
-    TokenKind, TokenQuery, TokenRequest, scope,
+    ActiveToken, ClientCredentials, Disposition, Engine, Grant, GrantError, GrantRequest,
+    IssueOptions, Login, TokenKind, TokenQuery, TokenRequest, scope,
 };
 use crate::http::Body;
-use crate::keyring::JWKS_PATH;
+use exchange::{ACCESS_TOKEN_TYPE, exchange_request};
+use metadata::metadata;
 
 /// RFC 8414 §3: where clients discover us.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// RFC 8693's grant type.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
+/// Which of the dialect's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `/oauth2/token`: every grant.
     Token,
+    /// Seed 003's `/oauth2/password`.
     Password,
+    /// Seed 003's `/oauth2/client-credentials`.
     ClientCredentials,
+    /// Seed 003's `/oauth2/refresh-token`.
     RefreshToken,
     /// Seed 003's `POST /oauth2/authorize`: the code-for-tokens exchange.
     Authorize,
+    /// RFC 7009 revocation.
     Revoke,
+    /// RFC 7662 introspection.
     Introspect,
+    /// RFC 8414 metadata.
     Metadata,
     /// The browser flows' pages.
     Page(Page),
@@ -91,6 +103,7 @@ impl Kind {
     }
 }
 
+/// The dialect's endpoints and pages.
 pub struct Oauth2 {
     engine: Arc<Engine>,
     options: IssueOptions,
@@ -98,7 +111,20 @@ pub struct Oauth2 {
     pages: LoginPages,
 }
 
+/// RFC 6749's grants (the token exchange is parsed by [`exchange_request`]).
+const SYNTAX: GrantSyntax = GrantSyntax {
+    accepted: &[
+        "password",
+        "refresh_token",
+        "authorization_code",
+        "client_credentials",
+    ],
+    login: Login::AnyName,
+    missing,
+};
+
 impl Oauth2 {
+    /// The endpoints as `config` describes them; `issuer` is the metadata's `issuer`.
     pub fn new(config: &Oauth2Config, issuer: &str, engine: Arc<Engine>) -> Self {
         let options = IssueOptions {
             access_ttl: config.access_ttl,
@@ -137,15 +163,9 @@ impl Oauth2 {
             Kind::Page(page) => return self.pages.serve(page, path, request, source).await,
             _ => {}
         }
-        if request.method() != Method::POST {
-            let mut response = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
-                "this endpoint only accepts POST",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let refuse_method =
+            |status| error_response(status, "invalid_request", "this endpoint only accepts POST");
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
         let (parts, body) = request.into_parts();
@@ -180,32 +200,13 @@ impl Oauth2 {
             (None, Some(fixed)) => fixed.to_owned(),
             (None, None) => return Err(GrantError::request("grant_type is required")),
             (Some(given), Some(fixed)) if given != fixed => {
-                return Err(GrantError::UnsupportedGrantType {
-                    grant: given.to_owned(),
-                });
+                return Err(grant_type::unsupported(given));
             }
             (Some(given), _) => given.to_owned(),
         };
         let grant = match grant_type.as_str() {
-            "password" => GrantRequest::Password {
-                login: Login::AnyName(required(form, "username")?),
-                password: required(form, "password")?,
-            },
-            "refresh_token" => GrantRequest::RefreshToken {
-                refresh_token: required(form, "refresh_token")?,
-            },
-            "authorization_code" => GrantRequest::AuthorizationCode {
-                code: required(form, "code")?,
-                redirect_uri: form.take("redirect_uri"),
-                code_verifier: form.take("code_verifier"),
-            },
-            "client_credentials" => GrantRequest::ClientCredentials,
             TOKEN_EXCHANGE => exchange_request(form)?,
-            other => {
-                return Err(GrantError::UnsupportedGrantType {
-                    grant: other.to_owned(),
-                });
-            }
+            other => SYNTAX.parse(other, form)?,
         };
         Ok(TokenRequest {
             client,
@@ -243,15 +244,9 @@ impl Oauth2 {
     }
 
     fn metadata(&self, method: &Method) -> Response<Body> {
-        if method != Method::GET && method != Method::HEAD {
-            let mut response = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
-                "this endpoint only accepts GET",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let refuse_method =
+            |status| error_response(status, "invalid_request", "this endpoint only accepts GET");
+        if let Some(response) = Allowed::GetHead.refusal(method, refuse_method) {
             return response;
         }
         super::respond(
@@ -268,71 +263,31 @@ async fn read_request(
     headers: &hyper::HeaderMap,
     body: Incoming,
 ) -> Result<(Form, ClientCredentials), Response<Body>> {
-    let basic = match form::basic_credentials(headers) {
-        Ok(basic) => basic,
-        Err(error) => return Err(invalid_client(&error.to_string())),
-    };
-    if !form::is_form(headers) {
-        return Err(request_error(&FormError::ContentType.to_string()));
-    }
-    let bytes = match read_body(body).await {
-        Ok(bytes) => bytes,
-        Err(error @ BodyError::TooLarge) => {
-            return Err(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                &error.to_string(),
-            ));
-        }
-        Err(error @ BodyError::Read) => return Err(request_error(&error.to_string())),
-    };
-    let mut form = Form::parse(&bytes).map_err(|e| request_error(&e.to_string()))?;
+    let basic = form::basic_credentials(headers).map_err(|e| invalid_client(&e.to_string()))?;
+    let mut form = read_form(headers, body)
+        .await
+        .map_err(|e| error_response(e.status(), "invalid_request", &e.to_string()))?;
     let client =
         ClientCredentials::from_parts(basic, form.take("client_id"), form.take("client_secret"));
     Ok((form, client))
 }
 
-fn required(form: &mut Form, name: &'static str) -> Result<String, GrantError> {
-    form.take(name)
-        .ok_or_else(|| GrantError::request(format!("the `{name}` parameter is required")))
+/// A form body only (RFC 6749 §3.2), checked before it is read.
+async fn read_form(headers: &hyper::HeaderMap, body: Incoming) -> Result<Form, RequestError> {
+    if !form::is_form(headers) {
+        return Err(FormError::ContentType.into());
+    }
+    let bytes = read_body(body).await?;
+    Ok(Form::parse(&bytes)?)
 }
 
-fn exchange_request(form: &mut Form) -> Result<GrantRequest, GrantError> {
-    if form.get("actor_token").is_some() {
-        return Err(GrantError::request(
-            "actor_token is not supported: the subject_token is the admin's own token",
-        ));
-    }
-    let token_type = required(form, "subject_token_type")?;
-    if token_type != ACCESS_TOKEN_TYPE && token_type != JWT_TOKEN_TYPE {
-        return Err(GrantError::request(
-            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
-        ));
-    }
-    if let Some(requested) = form.get("requested_token_type")
-        && requested != ACCESS_TOKEN_TYPE
-        && requested != JWT_TOKEN_TYPE
-    {
-        return Err(GrantError::request(
-            "only access tokens can be requested (requested_token_type)",
-        ));
-    }
-    let subject_token = required(form, "subject_token")?;
-    let user_id = required(form, "requested_subject")?
-        .parse::<i64>()
-        .map_err(|_| GrantError::request("requested_subject must be a numeric user id"))?;
-    let group_id = match form.get("group_id") {
-        Some(text) => Some(
-            text.parse::<i64>()
-                .map_err(|_| GrantError::request("group_id must be a number"))?,
-        ),
-        None => None,
-    };
-    Ok(GrantRequest::TokenExchange {
-        subject_token,
-        user_id: Some(user_id),
-        group_id,
-    })
+/// RFC 6749's wording of a missing parameter.
+fn missing(missing: MissingParameter) -> GrantError {
+    GrantError::request(format!("the `{}` parameter is required", missing.name))
+}
+
+pub(super) fn required(form: &mut Form, name: &'static str) -> Result<String, GrantError> {
+    form.required(name).map_err(missing)
 }
 
 fn token_query(
@@ -399,93 +354,29 @@ fn introspection(token: &ActiveToken) -> Value {
     Value::Object(body)
 }
 
-/// RFC 8414 §2, from the configured issuer (never from the request's Host header).
-fn metadata(config: &Oauth2Config, issuer: &str) -> Value {
-    let base = issuer.trim_end_matches('/');
-    let url = |path: &Option<String>| path.as_ref().map(|p| format!("{base}{p}"));
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
-    let mut body = Map::new();
-    body.insert("issuer".into(), issuer.into());
-    body.insert("jwks_uri".into(), format!("{base}{JWKS_PATH}").into());
-    for (name, path) in [
-        ("authorization_endpoint", &config.authorize_page),
-        ("token_endpoint", &config.token),
-        ("revocation_endpoint", &config.revoke),
-        ("introspection_endpoint", &config.introspect),
-    ] {
-        if let Some(url) = url(path) {
-            body.insert(name.into(), url.into());
-        }
-    }
-    body.insert(
-        "grant_types_supported".into(),
-        json!([
-            "authorization_code",
-            "implicit",
-            "password",
-            "client_credentials",
-            "refresh_token",
-            TOKEN_EXCHANGE
-        ]),
-    );
-    // The seed's authorization endpoint serves `code`; implicit has its own page
-    // (`/open/implicit`), for which RFC 8414 has no field.
-    let mut response_types = Vec::new();
-    if config.authorize_page.is_some() {
-        response_types.push("code");
-    }
-    if config.implicit.is_some() {
-        response_types.push("token");
-    }
-    body.insert("response_types_supported".into(), json!(response_types));
-    body.insert(
-        "token_endpoint_auth_methods_supported".into(),
-        json!(auth_methods),
-    );
-    body.insert(
-        "revocation_endpoint_auth_methods_supported".into(),
-        json!(auth_methods),
-    );
-    body.insert(
-        "introspection_endpoint_auth_methods_supported".into(),
-        json!(["client_secret_basic", "client_secret_post"]),
-    );
-    body.insert("code_challenge_methods_supported".into(), json!(["S256"]));
-    Value::Object(body)
-}
-
 /// RFC 6749 §5.2: 400 with `error` and `error_description`; `invalid_client` is 401 with a
 /// `WWW-Authenticate` challenge; the back-off is 429 with `Retry-After`.
 fn grant_error(error: &GrantError) -> Response<Body> {
-    match error {
-        GrantError::InvalidClient { .. } => invalid_client(&error.to_string()),
-        GrantError::TooManyAttempts { retry_after } => {
-            let response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                error.code(),
-                &error.to_string(),
-            );
-            super::retry_after(response, *retry_after)
-        }
-        GrantError::Internal { .. } if error.is_unavailable() => {
-            tracing::warn!(%error, "token request failed: the store is unreachable");
-            let response = error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
+    if let GrantError::InvalidClient { .. } = error {
+        return invalid_client(&error.to_string());
+    }
+    super::refuse(
+        error,
+        StatusCode::BAD_REQUEST,
+        |status, disposition| match disposition {
+            Disposition::Unavailable => error_response(
+                status,
                 "temporarily_unavailable",
                 "the server cannot complete the request right now; retry shortly",
-            );
-            super::retry_after(response, std::time::Duration::from_secs(1))
-        }
-        GrantError::Internal { .. } => {
-            tracing::warn!(%error, "token request failed on our side");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            Disposition::Internal => error_response(
+                status,
                 error.code(),
                 "the server could not complete the request",
-            )
-        }
-        _ => error_response(StatusCode::BAD_REQUEST, error.code(), &error.to_string()),
-    }
+            ),
+            _ => error_response(status, error.code(), &error.to_string()),
+        },
+    )
 }
 
 fn invalid_client(description: &str) -> Response<Body> {
@@ -495,10 +386,6 @@ fn invalid_client(description: &str) -> Response<Body> {
         HeaderValue::from_static("Basic realm=\"authgate\""),
     );
     response
-}
-
-fn request_error(description: &str) -> Response<Body> {
-    error_response(StatusCode::BAD_REQUEST, "invalid_request", description)
 }
 
 fn error_response(status: StatusCode, code: &str, description: &str) -> Response<Body> {

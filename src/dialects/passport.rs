@@ -12,27 +12,32 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::form::{self, Form};
-use super::{BodyError, json, read_body};
+use super::form::{self, Form, MissingParameter};
+use super::grant_type::GrantSyntax;
+use super::{Allowed, json, read_params};
 use crate::config::{PassportConfig, PassportLogin};
 use crate::grant::{
-    ClientCredentials, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login, TokenRequest,
-    TokenStyle, scope,
+    ClientCredentials, Disposition, Engine, Grant, GrantError, GrantRequest, IssueOptions, Login,
+    TokenRequest, TokenStyle, scope,
 };
 use crate::http::Body;
 use crate::store::KeyAlg;
 
+/// The dialect's endpoint.
 pub struct Passport {
     engine: Arc<Engine>,
     options: IssueOptions,
-    login: PassportLogin,
+    syntax: GrantSyntax,
 }
 
+/// The document's password grant and Passport's refresh at the same path.
+const GRANTS: &[&str] = &["password", "refresh_token"];
+
 impl Passport {
+    /// The endpoint as `config` describes it.
     pub fn new(config: &PassportConfig, engine: Arc<Engine>) -> Self {
         Passport {
             engine,
@@ -45,43 +50,33 @@ impl Passport {
                 dialect: "passport",
                 ..IssueOptions::default()
             },
-            login: config.login,
+            syntax: GrantSyntax {
+                accepted: GRANTS,
+                login: match config.login {
+                    PassportLogin::Phone => Login::Phone,
+                    PassportLogin::Any => Login::AnyName,
+                },
+                missing,
+            },
         }
     }
 
+    /// Serves one request; `source` is the client address after `trusted_proxies`.
     pub async fn serve(&self, request: Request<Incoming>, source: IpAddr) -> Response<Body> {
-        if request.method() != Method::POST {
-            let mut response = error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request",
-                "The token endpoint only accepts POST.",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let refuse_method = |status| {
+            let message = "The token endpoint only accepts POST.";
+            error(status, "invalid_request", message)
+        };
+        if let Some(response) = Allowed::Post.refusal(request.method(), refuse_method) {
             return response;
         }
         let (parts, body) = request.into_parts();
-        let basic = match form::basic_credentials(&parts.headers) {
-            Ok(basic) => basic,
-            Err(_) => return client_failed(),
+        let Ok(basic) = form::basic_credentials(&parts.headers) else {
+            return client_failed();
         };
-        let bytes = match read_body(body).await {
-            Ok(bytes) => bytes,
-            Err(e @ BodyError::TooLarge) => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
-                    &e.to_string(),
-                );
-            }
-            Err(e @ BodyError::Read) => {
-                return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
-            }
-        };
-        let mut params = match Form::from_body(&parts.headers, &bytes) {
+        let mut params = match read_params(&parts.headers, body).await {
             Ok(params) => params,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+            Err(e) => return error(e.status(), "invalid_request", &e.to_string()),
         };
         let client = ClientCredentials::from_parts(
             basic,
@@ -105,35 +100,9 @@ impl Passport {
         client: ClientCredentials,
         source: IpAddr,
     ) -> Result<TokenRequest, GrantError> {
-        let required = |params: &mut Form, name: &'static str| {
-            params.take(name).ok_or_else(|| GrantError::InvalidRequest {
-                reason: format!(
-                    "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Check the `{name}` parameter."
-                )
-                .into(),
-            })
-        };
-        // The document's default grant, and Passport's refresh at the same path.
-        let grant = match params.get("grant_type").unwrap_or("password") {
-            "password" => {
-                let username = required(params, "username")?;
-                GrantRequest::Password {
-                    login: match self.login {
-                        PassportLogin::Phone => Login::Phone(username),
-                        PassportLogin::Any => Login::AnyName(username),
-                    },
-                    password: required(params, "password")?,
-                }
-            }
-            "refresh_token" => GrantRequest::RefreshToken {
-                refresh_token: required(params, "refresh_token")?,
-            },
-            other => {
-                return Err(GrantError::UnsupportedGrantType {
-                    grant: other.to_owned(),
-                });
-            }
-        };
+        // The document's default grant.
+        let grant_type = params.get("grant_type").unwrap_or("password").to_owned();
+        let grant = self.syntax.parse(&grant_type, params)?;
         Ok(TokenRequest {
             client,
             scope: match (&grant, params.get("scope")) {
@@ -150,6 +119,14 @@ impl Passport {
     }
 }
 
+/// league/oauth2-server's wording of a missing parameter.
+fn missing(missing: MissingParameter) -> GrantError {
+    GrantError::request(format!(
+        "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed. Check the `{}` parameter.",
+        missing.name
+    ))
+}
+
 fn render(grant: &Grant) -> Response<Body> {
     let mut body = json!({
         "token_type": "Bearer",
@@ -162,73 +139,65 @@ fn render(grant: &Grant) -> Response<Body> {
     json(StatusCode::OK, &body)
 }
 
-/// Passport's (league/oauth2-server's) error shapes and messages.
+/// Passport's (league/oauth2-server's) error shapes and messages: refused credentials are 401,
+/// the rest of the caller's mistakes 400.
 fn render_error(e: &GrantError, refresh: bool) -> Response<Body> {
-    match e {
-        GrantError::InvalidGrant { .. } if refresh => error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request",
-            "The refresh token is invalid.",
+    let refused = match Disposition::from(e) {
+        Disposition::Credentials => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    super::refuse(e, refused, |status, disposition| {
+        let (code, message) = wording(e, disposition, refresh);
+        error(status, code, &message)
+    })
+}
+
+fn wording(e: &GrantError, disposition: Disposition, refresh: bool) -> (&'static str, String) {
+    let (code, message) = match (disposition, e) {
+        (Disposition::Throttled(after), _) => {
+            let seconds = super::retry_seconds(after);
+            let message =
+                format!("Too many login attempts. Please try again in {seconds} seconds.");
+            return ("too_many_attempts", message);
+        }
+        (Disposition::Unavailable, _) => (
+            "temporarily_unavailable",
+            "The authorization server is temporarily unavailable. Please try again.",
         ),
-        GrantError::InvalidGrant { .. } => error(
-            StatusCode::UNAUTHORIZED,
+        (Disposition::Internal, _) => (
+            "server_error",
+            "The authorization server encountered an unexpected condition.",
+        ),
+        (_, GrantError::InvalidGrant { .. }) if refresh => {
+            ("invalid_request", "The refresh token is invalid.")
+        }
+        (_, GrantError::InvalidGrant { .. }) => (
             "invalid_credentials",
             "The user credentials were incorrect.",
         ),
-        GrantError::InvalidClient { .. } => client_failed(),
-        GrantError::UnsupportedGrantType { .. } => error(
-            StatusCode::BAD_REQUEST,
+        (_, GrantError::InvalidClient { .. }) => ("invalid_client", CLIENT_FAILED),
+        (_, GrantError::UnsupportedGrantType { .. }) => (
             "unsupported_grant_type",
             "The authorization grant type is not supported by the authorization server.",
         ),
-        GrantError::UnauthorizedClient { .. } => error(
-            StatusCode::BAD_REQUEST,
+        (_, GrantError::UnauthorizedClient { .. }) => (
             "unauthorized_client",
             "The client is not authorized to use this grant type.",
         ),
-        GrantError::InvalidScope { reason } => error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            &format!("The requested scope is invalid, unknown, or malformed: {reason}"),
-        ),
-        GrantError::InvalidRequest { reason } => {
-            error(StatusCode::BAD_REQUEST, "invalid_request", reason)
+        (_, GrantError::InvalidScope { reason }) => {
+            let message =
+                format!("The requested scope is invalid, unknown, or malformed: {reason}");
+            return ("invalid_scope", message);
         }
-        GrantError::TooManyAttempts { retry_after } => {
-            let seconds = retry_after.as_secs().max(1);
-            let response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                &format!("Too many login attempts. Please try again in {seconds} seconds."),
-            );
-            super::retry_after(response, *retry_after)
-        }
-        GrantError::Internal { .. } if e.is_unavailable() => {
-            tracing::warn!(error = %e, "passport token request failed: the store is unreachable");
-            let response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "The authorization server is temporarily unavailable. Please try again.",
-            );
-            super::retry_after(response, std::time::Duration::from_secs(1))
-        }
-        GrantError::Internal { .. } => {
-            tracing::warn!(error = %e, "passport token request failed on our side");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "The authorization server encountered an unexpected condition.",
-            )
-        }
-    }
+        _ => return ("invalid_request", e.to_string()),
+    };
+    (code, message.to_owned())
 }
 
+const CLIENT_FAILED: &str = "Client authentication failed";
+
 fn client_failed() -> Response<Body> {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        "Client authentication failed",
-    )
+    error(StatusCode::UNAUTHORIZED, "invalid_client", CLIENT_FAILED)
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {

@@ -8,7 +8,6 @@
 //! (`unsupported_response_type`, `unauthorized_client`, `invalid_scope`, PKCE) go back to it.
 
 use super::client_auth::require;
-use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, scope};
 use crate::store::{Client, GrantType, StoreError, User};
 
@@ -33,6 +32,7 @@ impl ResponseType {
 /// A client and a redirect URI that passed the first check: errors may now be redirected.
 #[derive(Debug, Clone)]
 pub struct RedirectTarget {
+    /// The client the request named (any registered client: public or confidential).
     pub client: Client,
     /// The URI to send the browser back to (the request's, or the single registered one).
     pub redirect_uri: String,
@@ -108,15 +108,12 @@ impl Engine {
         require(&target.client, GrantType::Implicit)?;
         // Public by nature: the token is handed to the browser.
         let client = &target.client;
-        self.sign(Decision {
+        self.sign(self.decision(
             client,
-            subject: Subject::User(Box::new(user.clone())),
+            Subject::User(Box::new(user.clone())),
             scope,
-            actor: None,
-            group_id: None,
-            ttl: self.access_ttl(client, options),
             options,
-        })
+        ))
         .await
     }
 }
@@ -124,6 +121,8 @@ impl Engine {
 /// Login sessions, for the login page: the store keeps them; the engine is the dialects' only
 /// door to state.
 impl Engine {
+    /// A new login session for `user`, valid for `ttl`; the token (the cookie's value) is
+    /// returned once, the store keeps its digest.
     pub async fn start_session(
         &self,
         user: &User,
@@ -145,6 +144,7 @@ impl Engine {
         }
     }
 
+    /// Ends the session (logout); an unknown token is no error.
     pub async fn end_session(&self, token: &str) -> Result<(), GrantError> {
         self.store
             .end_login_session(token)

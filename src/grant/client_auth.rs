@@ -12,16 +12,31 @@ pub enum ClientCredentials {
     /// Nothing identified a client.
     Missing,
     /// `client_secret_basic`: HTTP Basic with id and secret.
-    Basic { id: String, secret: String },
+    Basic {
+        /// The client id.
+        id: String,
+        /// The client secret.
+        secret: String,
+    },
     /// `client_secret_post`: `client_id` (and, for a confidential client, `client_secret`) in
     /// the body; a public client sends only its id.
-    Post { id: String, secret: Option<String> },
+    Post {
+        /// The client id.
+        id: String,
+        /// The client secret; `None` for a public client.
+        secret: Option<String>,
+    },
     /// Both at once: refused with `invalid_request` (RFC 6749 §2.3: one method per request).
     Both,
     /// A secret shipped inside an app (the `mobile` dialect): it authenticates a confidential
     /// client, but a *public* client is identified by the id alone and the secret, which
     /// anyone can extract from the app, proves nothing and is ignored.
-    Shipped { id: String, secret: Option<String> },
+    Shipped {
+        /// The client id.
+        id: String,
+        /// The shipped secret, if the app sends one.
+        secret: Option<String>,
+    },
     /// The `app` dialect's `app_id` header: identifies a *public* client by its alias; a
     /// confidential client must authenticate with its secret instead.
     AppId(String),
@@ -51,11 +66,6 @@ impl ClientCredentials {
             | ClientCredentials::Shipped { id, .. } => Some(id),
             _ => None,
         }
-    }
-
-    /// Did the client use HTTP authentication (so a failure answers 401 + `WWW-Authenticate`)?
-    pub fn is_basic(&self) -> bool {
-        matches!(self, ClientCredentials::Basic { .. })
     }
 }
 

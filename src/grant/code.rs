@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 use super::client_auth::require;
-use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
 use crate::store::{Client, CodeIssue, GrantType, NewCode, StoreError, TakenCode};
 
@@ -18,12 +17,17 @@ const BAD_CODE: &str = "the authorization code is invalid, expired or already us
 /// An authorization request the login page approved for `user_id` (issue 7 builds it).
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
+    /// The client the code is for (only it may redeem it).
     pub client_id: String,
+    /// The person who logged in.
     pub user_id: i64,
     /// As the request named it; `None`: the client's single registered URI applies.
     pub redirect_uri: Option<String>,
+    /// The scopes granted ([`Engine::check_authorization`](super::Engine::check_authorization)).
     pub scope: Option<Vec<String>>,
+    /// PKCE (RFC 7636): required for public clients, and only `S256` is accepted.
     pub code_challenge: Option<String>,
+    /// `S256`; absent or `plain` is refused.
     pub code_challenge_method: Option<String>,
 }
 
@@ -146,15 +150,12 @@ impl Engine {
         if user.disabled {
             return Err(GrantError::grant("the account is disabled"));
         }
-        let decision = Decision {
+        let decision = self.decision(
             client,
-            subject: Subject::User(Box::new(user.clone())),
-            scope: scope::parse(&taken.scope),
-            actor: None,
-            group_id: None,
-            ttl: self.access_ttl(client, options),
+            Subject::User(Box::new(user.clone())),
+            scope::parse(&taken.scope),
             options,
-        };
+        );
         let (grant, refresh) = self.user_grant(decision, &user).await?;
         let issue = CodeIssue {
             refresh_family: refresh.map(|r| r.record.family_id),

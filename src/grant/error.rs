@@ -1,6 +1,7 @@
 //! The engine's one error type. Its variants are RFC 6749 §5.2's error codes plus the two the
-//! engine needs besides (`TooManyAttempts`, `Internal`); each dialect maps them to its own wire
-//! shape (status, field names) and nothing else decides what a failure means.
+//! engine needs besides (`TooManyAttempts`, `Internal`), and its [`Disposition`]: what a
+//! failure means (whose fault, retry or not), decided and logged here once. Each dialect only
+//! renders the pair in its own wire shape (status, field names, wording).
 //!
 //! Messages are one line, safe to show to the caller, and never contain a password, secret,
 //! token or hash. The store error that caused a refusal stays reachable as the `source`.
@@ -12,28 +13,74 @@ use crate::keyring::KeyringError;
 use crate::store::StoreError;
 use crate::tokens::SignError;
 
-/// Who a failure is attributed to (pingora's `ErrorSource`): dialects choose 4xx vs 5xx and
-/// logs choose their level by it.
+/// What a failure means for the caller, decided once here for every dialect (as rustls maps
+/// its errors to alerts in one place): who is at fault (pingora's `ErrorSource`) and whether a
+/// retry can succeed. Semantic, not HTTP: each dialect maps it to its status and wording
+/// (`Caller`/`Credentials` to the 4xx its document fixes, `Throttled` 429, `Unavailable` 503,
+/// `Internal` 500) and never decides this itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The request itself is malformed or not allowed (4xx).
+#[non_exhaustive]
+pub enum Disposition {
+    /// The request itself is malformed or not allowed.
     Caller,
     /// The presented credential (client secret, password, refresh token, code) was refused.
     Credentials,
-    /// Our store, keys or signing failed (5xx); the caller did nothing wrong.
+    /// The brute-force back-off refuses this source (and account) until the delay has passed.
+    Throttled(Duration),
+    /// Our store cannot be reached right now: a retry may succeed, and the presented
+    /// credential (a refresh token above all) is still good.
+    Unavailable,
+    /// Our store, keys or signing failed; the caller did nothing wrong.
     Internal,
+}
+
+/// How long a client should wait before retrying when the store is unreachable: long enough
+/// not to hammer a store that is coming back, short enough for an interactive login.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(1);
+
+impl Disposition {
+    /// When the caller may try again (`Retry-After`): the back-off's delay, or a second for an
+    /// unreachable store; `None` when a retry of the same request cannot succeed.
+    pub fn retry_after(self) -> Option<Duration> {
+        match self {
+            Disposition::Throttled(after) => Some(after),
+            Disposition::Unavailable => Some(UNAVAILABLE_RETRY),
+            _ => None,
+        }
+    }
+}
+
+impl From<&GrantError> for Disposition {
+    fn from(error: &GrantError) -> Self {
+        match error {
+            GrantError::InvalidClient { .. } | GrantError::InvalidGrant { .. } => {
+                Disposition::Credentials
+            }
+            GrantError::TooManyAttempts { retry_after } => Disposition::Throttled(*retry_after),
+            GrantError::Internal { .. } if error.is_unavailable() => Disposition::Unavailable,
+            GrantError::Internal { .. } => Disposition::Internal,
+            _ => Disposition::Caller,
+        }
+    }
 }
 
 /// Why the engine refused or failed a token request.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GrantError {
     /// Malformed or contradictory request (e.g. client credentials in two places).
     #[error("{reason}")]
-    InvalidRequest { reason: Cow<'static, str> },
-    /// Client authentication failed (unknown client, wrong or missing secret). Dialects answer
-    /// 401 with `WWW-Authenticate` when the client used HTTP authentication.
+    InvalidRequest {
+        /// What is wrong, for the caller.
+        reason: Cow<'static, str>,
+    },
+    /// Client authentication failed (unknown client, wrong or missing secret). How it is
+    /// answered is the dialect's: the `oauth2` dialect answers 401 with a `WWW-Authenticate`
+    /// challenge whatever the method the client used (RFC 6749 §5.2 asks it only after HTTP
+    /// authentication, and always sending it is allowed).
     #[error("client authentication failed")]
     InvalidClient {
+        /// The store's verdict, when it gave one.
         #[source]
         source: Option<StoreError>,
     },
@@ -42,25 +89,43 @@ pub enum GrantError {
     /// user from a wrong password.
     #[error("{reason}")]
     InvalidGrant {
+        /// The same text for every refused credential of a kind (no user enumeration).
         reason: &'static str,
+        /// The store's verdict (`NotFound`, `Replayed`, …), for logs only.
         #[source]
         source: Option<StoreError>,
     },
     /// The client is authenticated but not registered for this grant.
     #[error("the client is not registered for the {grant} grant")]
-    UnauthorizedClient { grant: &'static str },
+    UnauthorizedClient {
+        /// The grant type's RFC name.
+        grant: &'static str,
+    },
     /// A grant type the engine does not know (dialects build it while parsing).
     #[error("grant type `{grant}` is not supported")]
-    UnsupportedGrantType { grant: String },
+    UnsupportedGrantType {
+        /// The `grant_type` as the caller sent it.
+        grant: String,
+    },
+    /// The scopes asked for are unknown, malformed, beyond the client's registration or
+    /// wider than the refresh token's.
     #[error("{reason}")]
-    InvalidScope { reason: Cow<'static, str> },
+    InvalidScope {
+        /// Which scope and why, for the caller.
+        reason: Cow<'static, str>,
+    },
     /// Too many failed attempts from this source (and account): try again after the delay.
     #[error("too many failed attempts; retry after {} s", retry_after.as_secs())]
-    TooManyAttempts { retry_after: Duration },
+    TooManyAttempts {
+        /// At least the back-off's remaining block.
+        retry_after: Duration,
+    },
     /// Our side failed; `context` says doing what.
     #[error("{context}: {source}")]
     Internal {
+        /// What the engine was doing (for logs).
         context: &'static str,
+        /// What failed.
         #[source]
         source: InternalError,
     },
@@ -68,13 +133,18 @@ pub enum GrantError {
 
 /// What failed on our side.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InternalError {
+    /// The store (an unreachable one is [`Disposition::Unavailable`]).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No usable signing key.
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    /// Signing the token failed.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// RS256 signing runs on the blocking pool; that task panicked or was cancelled.
     #[error("a background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -95,9 +165,9 @@ impl GrantError {
     }
 
     /// Our store could not be reached (connection refused or lost, pool exhausted): the
-    /// request may succeed if retried, so dialects answer 503 — never `invalid_grant`, which
-    /// would make a client throw its refresh token away.
-    pub fn is_unavailable(&self) -> bool {
+    /// request may succeed if retried, so it is [`Disposition::Unavailable`] (503) — never
+    /// `invalid_grant`, which would make a client throw its refresh token away.
+    fn is_unavailable(&self) -> bool {
         matches!(
             self,
             GrantError::Internal {
@@ -107,14 +177,21 @@ impl GrantError {
         )
     }
 
-    pub fn fault(&self) -> Fault {
-        match self {
-            GrantError::InvalidClient { .. } | GrantError::InvalidGrant { .. } => {
-                Fault::Credentials
+    /// Classifies the failure ([`Disposition`]) and logs it when it is ours: the one place
+    /// that does, so every dialect logs a 503 or 500 the same way and a refusal of the caller
+    /// (expected, and the caller's to fix) never.
+    pub fn disposition(&self) -> Disposition {
+        let disposition = Disposition::from(self);
+        match disposition {
+            Disposition::Unavailable => {
+                tracing::warn!(error = %self, "token request failed: the store is unreachable");
             }
-            GrantError::Internal { .. } => Fault::Internal,
-            _ => Fault::Caller,
+            Disposition::Internal => {
+                tracing::warn!(error = %self, "token request failed on our side")
+            }
+            _ => {}
         }
+        disposition
     }
 
     pub(crate) fn request(reason: impl Into<Cow<'static, str>>) -> Self {

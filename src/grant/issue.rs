@@ -21,6 +21,28 @@ pub(super) struct Decision<'a> {
     pub options: &'a IssueOptions,
 }
 
+impl Engine {
+    /// What most grants decide: a token for `subject` with `scope`, acting for no one else, for
+    /// the lifetime the client (else the dialect, else the engine) sets.
+    pub(super) fn decision<'a>(
+        &self,
+        client: &'a Client,
+        subject: Subject,
+        scope: Vec<String>,
+        options: &'a IssueOptions,
+    ) -> Decision<'a> {
+        Decision {
+            client,
+            subject,
+            scope,
+            actor: None,
+            group_id: None,
+            ttl: self.access_ttl(client, options),
+            options,
+        }
+    }
+}
+
 /// The `sub` of a client's own token: never an integer, so never a user id.
 pub fn client_subject(client_id: &str) -> String {
     format!("client:{client_id}")

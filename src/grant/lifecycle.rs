@@ -19,11 +19,14 @@ use crate::store::{Client, StoreError};
 /// RFC 7009 / RFC 7662 `token_type_hint`; unknown hints are ignored (RFC 7009 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
+    /// A JWT or an opaque access token.
     AccessToken,
+    /// A refresh token (revoking one revokes its family).
     RefreshToken,
 }
 
 impl TokenKind {
+    /// The hint's kind; `None` for an unknown hint, which is ignored rather than refused.
     pub fn parse_hint(hint: &str) -> Option<TokenKind> {
         match hint {
             "access_token" => Some(TokenKind::AccessToken),
@@ -44,9 +47,13 @@ impl TokenKind {
 /// A revocation or introspection request. The token is redacted from `Debug`.
 #[derive(Clone)]
 pub struct TokenQuery {
+    /// The asking client: it may revoke or introspect only tokens issued to it.
     pub client: ClientCredentials,
+    /// The token as presented.
     pub token: String,
+    /// Which kind to look for first.
     pub hint: Option<TokenKind>,
+    /// The caller's address (after `trusted_proxies`), for the client-secret back-off.
     pub source: IpAddr,
 }
 
@@ -62,15 +69,25 @@ impl std::fmt::Debug for TokenQuery {
 /// The claims of an active token, as RFC 7662 §2.2 names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveToken {
+    /// Access or refresh token.
     pub kind: TokenKind,
+    /// `scope`.
     pub scope: Vec<String>,
+    /// `client_id`: the client it was issued to.
     pub client_id: Option<String>,
+    /// `sub`: a user id, or `client:<id>` for a client's own token.
     pub subject: String,
+    /// `gid`: the group the token acts in.
     pub group_id: Option<String>,
+    /// `aud`.
     pub audiences: Vec<String>,
+    /// `iss` (access tokens only).
     pub issuer: Option<String>,
+    /// `jti` (access tokens only).
     pub jti: Option<String>,
+    /// `iat`, when known.
     pub issued_at: Option<u64>,
+    /// `exp`, seconds since the epoch.
     pub expires_at: u64,
 }
 

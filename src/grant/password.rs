@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use super::client_auth::require;
-use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Login, Subject, now, scope};
 use crate::store::{AuditEvent, Client, GrantType, StoreError, User, login_key};
 
@@ -34,15 +33,12 @@ impl Engine {
         require(client, GrantType::Password)?;
         let scope = scope::grant(requested, &client.scopes)?;
         let user = self.login(login, password, source).await?;
-        let decision = Decision {
+        let decision = self.decision(
             client,
-            subject: Subject::User(Box::new(user.clone())),
+            Subject::User(Box::new(user.clone())),
             scope,
-            actor: None,
-            group_id: None,
-            ttl: self.access_ttl(client, options),
             options,
-        };
+        );
         let (grant, _) = self.user_grant(decision, &user).await?;
         Ok(grant)
     }

@@ -4,7 +4,6 @@
 //! granted, so a later refresh can ask for the rest again, never for more.
 
 use super::client_auth::require;
-use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
 use crate::store::{AccessLink, Client, GrantType, StoreError};
 
@@ -51,15 +50,7 @@ impl Engine {
         // Sign first, then rotate and link the new access token to the family in one
         // transaction: a failure after the rotation would cost the client its refresh token
         // (presenting the old one again is a replay), so nothing may fail after it.
-        let decision = Decision {
-            client,
-            subject: Subject::User(Box::new(user)),
-            scope,
-            actor: None,
-            group_id: None,
-            ttl: self.access_ttl(client, options),
-            options,
-        };
+        let decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
         let mut grant = self.sign(decision).await?;
         let access = AccessLink {
             jti: &grant.jti,

@@ -2,7 +2,6 @@
 //! `client:<id>` (never an integer, so never a user id), no `gid`, no roles, no refresh token.
 
 use super::client_auth::require;
-use super::issue::Decision;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, scope};
 use crate::store::{Client, GrantType};
 
@@ -22,15 +21,7 @@ impl Engine {
             });
         }
         let scope = scope::grant(requested, &client.scopes)?;
-        self.sign(Decision {
-            client,
-            subject: Subject::Client,
-            scope,
-            actor: None,
-            group_id: None,
-            ttl: self.access_ttl(client, options),
-            options,
-        })
-        .await
+        self.sign(self.decision(client, Subject::Client, scope, options))
+            .await
     }
 }

@@ -26,14 +26,18 @@ pub struct ThrottlePolicy {
     pub source_free: u32,
     /// First block; doubles with each further failure.
     pub base_block: Duration,
+    /// The longest block, however many failures.
     pub max_block: Duration,
     /// Failures per account before attempts on it are slowed down.
     pub account_free: u32,
     /// Delay per account failure beyond `account_free`, capped by `max_account_delay`.
     pub account_delay: Duration,
+    /// The longest slow-down of one attempt on an account.
     pub max_account_delay: Duration,
     /// An entry without failure for this long is forgotten.
     pub forget_after: Duration,
+    /// Entries kept in memory at most (the oldest go first), so a flood of sources cannot
+    /// exhaust memory.
     pub capacity: usize,
 }
 
@@ -138,11 +142,19 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Check it, after waiting `delay` (zero for most).
-    Proceed { delay: Duration },
+    Proceed {
+        /// The slow-down earned by the account's failures.
+        delay: Duration,
+    },
     /// Refuse it without checking.
-    Blocked { retry_after: Duration },
+    Blocked {
+        /// When the block ends.
+        retry_after: Duration,
+    },
 }
 
+/// The back-off's counts in this process (one instance on SQLite); a cluster's are in the
+/// store ([`super::backoff`](super)). Bounded by [`ThrottlePolicy::capacity`].
 #[derive(Debug, Default)]
 pub struct Throttle {
     policy: ThrottlePolicy,
@@ -155,6 +167,7 @@ fn source_key(source: IpAddr) -> IpAddr {
 }
 
 impl Throttle {
+    /// An empty counter under `policy`.
     pub fn new(policy: ThrottlePolicy) -> Self {
         Throttle {
             policy,
@@ -219,14 +232,17 @@ impl Throttle {
         }
     }
 
+    /// The thresholds and delays (the shared back-off applies the same ones).
     pub fn policy(&self) -> &ThrottlePolicy {
         &self.policy
     }
 
+    /// How many sources, accounts and pairs are counted now.
     pub fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.len())
     }
 
+    /// Nothing is counted.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -80,7 +80,9 @@ pub struct NewCode {
     pub redirect_uri: Option<String>,
     /// Space-separated scope, as granted.
     pub scope: String,
-    /// PKCE (RFC 7636) challenge and method (`S256` or `plain`).
+    /// PKCE (RFC 7636) challenge and method. The store keeps what RFC 7636 defines (`S256`
+    /// or `plain`); the grant engine accepts only `S256` (`grant/code.rs`), so the codes it
+    /// stores carry `S256` or no challenge.
     pub pkce_challenge: Option<String>,
     /// The PKCE method the request named, with `pkce_challenge`.
     pub pkce_method: Option<String>,

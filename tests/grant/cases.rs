@@ -2,8 +2,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use authgate::grant::{
-    AuthorizationRequest, ClientCredentials, Fault, GrantError, GrantRequest, IssueOptions, Login,
-    Subject, TokenRequest,
+    AuthorizationRequest, ClientCredentials, Disposition, GrantError, GrantRequest, IssueOptions,
+    Login, Subject, TokenRequest,
 };
 use authgate::store::{KeyAlg, now};
 
@@ -61,7 +61,7 @@ async fn a_failed_login_looks_the_same_whether_the_user_exists_or_not() {
         .into_iter()
         .map(|r| {
             let e = r.unwrap_err();
-            assert_eq!(e.fault(), Fault::Credentials);
+            assert_eq!(Disposition::from(&e), Disposition::Credentials);
             format!("{} {e}", e.code())
         })
         .collect();
@@ -613,7 +613,7 @@ async fn a_missing_signing_key_is_an_internal_error() {
         },
     };
     let error = h.engine.token(request).await.unwrap_err();
-    assert_eq!(error.fault(), Fault::Internal);
+    assert_eq!(Disposition::from(&error), Disposition::Internal);
     assert_eq!(error.code(), "server_error");
     assert!(std::error::Error::source(&error).is_some());
 }

@@ -25,18 +25,25 @@ use crate::tokens::{
     PUSH_TOKEN_TYPE, STORE_TOKEN_TYPE, SessionToken, SignError, issue_session_token,
 };
 
+/// Why a session's companion credentials could not be issued (the app answers 500).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SessionError {
+    /// No signing key for the session tokens.
     #[error(transparent)]
     Keyring(#[from] KeyringError),
+    /// Signing a session token failed.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// The access token's key vanished from the key set before its public key was read.
     #[error("the public key {0} is not in the key set")]
     NoPublicKey(String),
+    /// A client's own token: the app dialect's grants always have a user.
     #[error("the grant has no user")]
     NoUser,
 }
 
+/// Issues the companion credentials of an app session (see the module doc).
 pub struct Sessions {
     issuer: String,
     keyring: Arc<Keyring>,
@@ -47,6 +54,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Reads (or on SQLite creates) the shared storage secret; fails when it cannot.
     pub fn new(
         config: &AppConfig,
         store: &StoreConfig,

@@ -1,0 +1,368 @@
+//! One authorization request through the login page: the client and redirect URI first (a
+//! failure there shows an error page and redirects nowhere), then the request's checks, then
+//! the person (a live session, or the login form and its submission), and last the way back
+//! to the client ([`Back`]) with a code, a token or an error.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::{
+    CSRF_ADVICE, Cookies, INTERNAL, LoginPages, SESSION_COOKIE, SetCookies, csrf_ok, error_page,
+    internal, page, random_failed, set_cookies,
+};
+use crate::dialects::form::Form;
+use crate::grant::{
+    AuthorizationRequest, Disposition, GrantError, Login, RedirectTarget, ResponseType, scope,
+};
+use crate::http::Body;
+use crate::store::User;
+
+/// The authorization request's parameters (query on GET, hidden fields on POST).
+const CARRIED: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// One authorization request being served.
+pub(super) struct Flow<'a> {
+    pub(super) pages: &'a LoginPages,
+    pub(super) path: &'a str,
+    pub(super) response_type: ResponseType,
+    pub(super) params: &'a Form,
+    pub(super) cookies: &'a Cookies,
+    pub(super) source: IpAddr,
+}
+
+impl Flow<'_> {
+    /// Serves the page: GET shows it (or completes at once for a live session), POST is the
+    /// submitted form.
+    pub(super) async fn run(&self, post: bool) -> Response<Body> {
+        let target = match self.target().await {
+            Ok(target) => target,
+            Err(response) => return response,
+        };
+        let back = Back {
+            target: &target,
+            carrier: match self.response_type {
+                ResponseType::Code => Carrier::Query,
+                ResponseType::Token => Carrier::Fragment,
+            },
+            state: self.params.get("state"),
+        };
+        let granted = match self.check(&back) {
+            Ok(granted) => granted,
+            Err((code, description)) => {
+                return back.error(code, &description, no_cookies());
+            }
+        };
+        if post {
+            self.submitted(&back, granted).await
+        } else {
+            self.show(&back, granted).await
+        }
+    }
+
+    /// The client and its redirect URI; refusals here are pages, never redirects.
+    async fn target(&self) -> Result<RedirectTarget, Response<Body>> {
+        let unknown = |message| error_page(StatusCode::BAD_REQUEST, "Unknown application", message);
+        let Some(client_id) = self.params.get("client_id") else {
+            return Err(unknown(
+                "The application did not say who it is (client_id is missing).",
+            ));
+        };
+        let engine = &self.pages.engine;
+        match engine
+            .redirect_target(client_id, self.params.get("redirect_uri"))
+            .await
+        {
+            Ok(target) => Ok(target),
+            Err(GrantError::InvalidClient { .. }) => Err(unknown(
+                "No application is registered under this client_id.",
+            )),
+            Err(GrantError::InvalidRequest { reason }) => Err(error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect address",
+                &reason,
+            )),
+            Err(error) => Err(internal(&error)),
+        }
+    }
+
+    /// `response_type`, scope and PKCE: the scopes granted, or the error (RFC 6749 §4.1.2.1
+    /// code and description) to send back.
+    fn check(&self, back: &Back<'_>) -> Result<Vec<String>, (&'static str, Cow<'static, str>)> {
+        let expected = match self.response_type {
+            ResponseType::Code => "code",
+            ResponseType::Token => "token",
+        };
+        match self.params.get("response_type") {
+            Some(given) if given == expected => {}
+            Some(_) => {
+                let description = format!("this endpoint serves response_type={expected}");
+                return Err(("unsupported_response_type", description.into()));
+            }
+            None => return Err(("invalid_request", "response_type is required".into())),
+        }
+        let requested = self.params.get("scope").map(scope::parse);
+        self.pages
+            .engine
+            .check_authorization(
+                back.target,
+                self.response_type,
+                requested.as_deref(),
+                self.params.get("code_challenge"),
+                self.params.get("code_challenge_method"),
+            )
+            .map_err(|error| (error.code(), error.to_string().into()))
+    }
+
+    /// GET: a live session completes at once; otherwise the login form.
+    async fn show(&self, back: &Back<'_>, granted: Vec<String>) -> Response<Body> {
+        if let Some(token) = &self.cookies.session {
+            match self.pages.engine.session_user(token).await {
+                Ok(Some(user)) => return self.complete(back, &user, granted, no_cookies()).await,
+                Ok(None) => {}
+                Err(error) => return internal(&error),
+            }
+        }
+        let mut set = SetCookies::default();
+        match self.pages.csrf(self.cookies, &mut set) {
+            Ok(csrf) => self.form(back.target, &csrf, "", None, StatusCode::OK, set),
+            Err(error) => random_failed(&error),
+        }
+    }
+
+    /// The login form was submitted.
+    async fn submitted(&self, back: &Back<'_>, granted: Vec<String>) -> Response<Body> {
+        if !csrf_ok(self.params, self.cookies) {
+            return error_page(StatusCode::FORBIDDEN, "This form has expired", CSRF_ADVICE);
+        }
+        if self.params.get("action") == Some("cancel") {
+            let description = "the person declined to sign in";
+            return back.error("access_denied", description, no_cookies());
+        }
+        let username = self.params.get("username").unwrap_or_default();
+        let password = self.params.get("password").unwrap_or_default();
+        if username.is_empty() || password.is_empty() {
+            let message = "Enter your login name and your password.";
+            return self.again(back, username, message, StatusCode::BAD_REQUEST);
+        }
+        let login = Login::AnyName(username.to_owned());
+        match self.pages.engine.login(&login, password, self.source).await {
+            Ok(user) => self.signed_in(back, &user, granted).await,
+            Err(GrantError::TooManyAttempts { retry_after }) => {
+                let seconds = crate::dialects::retry_seconds(retry_after);
+                let message = format!("Too many failed attempts. Try again in {seconds} seconds.");
+                let status = StatusCode::TOO_MANY_REQUESTS;
+                let response = self.again(back, username, &message, status);
+                crate::dialects::retry_after(response, retry_after)
+            }
+            // 400, not 401: a 401 must carry an HTTP authentication challenge (RFC 9110
+            // §15.5.2), and a login form is not one.
+            Err(GrantError::InvalidGrant { .. }) => {
+                let message = "The login name or the password is wrong.";
+                self.again(back, username, message, StatusCode::BAD_REQUEST)
+            }
+            Err(error) => internal(&error),
+        }
+    }
+
+    /// The form again, with what the person typed (never the password) and why.
+    fn again(
+        &self,
+        back: &Back<'_>,
+        username: &str,
+        message: &str,
+        status: StatusCode,
+    ) -> Response<Body> {
+        let csrf = self.cookies.csrf.clone().unwrap_or_default();
+        let target = back.target;
+        self.form(target, &csrf, username, Some(message), status, no_cookies())
+    }
+
+    /// A good login: a session for the next time, then the code or the token.
+    async fn signed_in(
+        &self,
+        back: &Back<'_>,
+        user: &User,
+        granted: Vec<String>,
+    ) -> Response<Body> {
+        let pages = self.pages;
+        let session = match pages.engine.start_session(user, pages.session_ttl).await {
+            Ok(session) => session,
+            Err(error) => return internal(&error),
+        };
+        let ttl = pages.session_ttl.as_secs();
+        let cookie = pages.cookie(SESSION_COOKIE, &session, ttl, "Lax");
+        self.complete(back, user, granted, SetCookies(vec![cookie]))
+            .await
+    }
+
+    /// The person is known: hand out the code or the token.
+    async fn complete(
+        &self,
+        back: &Back<'_>,
+        user: &User,
+        granted: Vec<String>,
+        set: SetCookies,
+    ) -> Response<Body> {
+        match self.response_type {
+            ResponseType::Code => match self
+                .pages
+                .engine
+                .issue_code(self.code(back, user, granted))
+                .await
+            {
+                Ok(code) => back.success(&[("code", code)], set),
+                Err(error) => back.failure(&error, set),
+            },
+            ResponseType::Token => {
+                let engine = &self.pages.engine;
+                let options = &self.pages.options;
+                match engine.implicit(back.target, user, granted, options).await {
+                    Ok(grant) => {
+                        let mut fields = vec![
+                            ("access_token", grant.access_token.clone()),
+                            ("token_type", grant.token_type.to_owned()),
+                            ("expires_in", grant.expires_in.as_secs().to_string()),
+                        ];
+                        if !grant.scope.is_empty() {
+                            fields.push(("scope", grant.scope.join(" ")));
+                        }
+                        back.success(&fields, set)
+                    }
+                    Err(error) => back.failure(&error, set),
+                }
+            }
+        }
+    }
+
+    /// The code's request: who, for which client and redirect URI, and its PKCE challenge.
+    fn code(&self, back: &Back<'_>, user: &User, granted: Vec<String>) -> AuthorizationRequest {
+        let target = back.target;
+        let param = |name| self.params.get(name).map(str::to_owned);
+        AuthorizationRequest {
+            client_id: target.client.id.clone(),
+            user_id: user.id,
+            redirect_uri: target.named.then(|| target.redirect_uri.clone()),
+            scope: Some(granted),
+            code_challenge: param("code_challenge"),
+            code_challenge_method: param("code_challenge_method"),
+        }
+    }
+
+    fn form(
+        &self,
+        target: &RedirectTarget,
+        csrf: &str,
+        username: &str,
+        error: Option<&str>,
+        status: StatusCode,
+        set: SetCookies,
+    ) -> Response<Body> {
+        let hidden: Vec<(&str, String)> = CARRIED
+            .iter()
+            .filter_map(|name| self.params.get(name).map(|v| (*name, v.to_owned())))
+            .collect();
+        let client_name = target
+            .client
+            .display_name
+            .as_deref()
+            .unwrap_or(&target.client.id);
+        let html = page::login(&page::LoginForm {
+            action: self.path,
+            client_name,
+            hidden: &hidden,
+            csrf,
+            username,
+            error,
+        });
+        self.pages.html(status, html, set)
+    }
+}
+
+fn no_cookies() -> SetCookies {
+    SetCookies::default()
+}
+
+/// Where an error or a result goes back: the query (code flow) or the fragment (implicit).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Carrier {
+    Query,
+    Fragment,
+}
+
+/// The way back to the client: its redirect URI, with `state`.
+struct Back<'a> {
+    target: &'a RedirectTarget,
+    carrier: Carrier,
+    state: Option<&'a str>,
+}
+
+impl Back<'_> {
+    fn success(&self, fields: &[(&str, String)], set: SetCookies) -> Response<Body> {
+        let mut pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(state) = self.state {
+            pairs.push(("state", state));
+        }
+        self.redirect(&pairs, set)
+    }
+
+    /// RFC 6749 §4.1.2.1 / §4.2.2.1.
+    fn error(&self, code: &str, description: &str, set: SetCookies) -> Response<Body> {
+        let mut pairs = vec![("error", code), ("error_description", description)];
+        if let Some(state) = self.state {
+            pairs.push(("state", state));
+        }
+        self.redirect(&pairs, set)
+    }
+
+    /// The engine's failure, sent back as RFC 6749 §4.1.2.1 spells it.
+    fn failure(&self, error: &GrantError, set: SetCookies) -> Response<Body> {
+        match error.disposition() {
+            Disposition::Unavailable => self.error(
+                "temporarily_unavailable",
+                "the server cannot complete the request right now; retry shortly",
+                set,
+            ),
+            Disposition::Internal => self.error(
+                "server_error",
+                "the server could not complete the request",
+                set,
+            ),
+            _ => self.error(error.code(), &error.to_string(), set),
+        }
+    }
+
+    fn redirect(&self, pairs: &[(&str, &str)], set: SetCookies) -> Response<Body> {
+        let mut encoded = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            encoded.append_pair(name, value);
+        }
+        let uri = &self.target.redirect_uri;
+        let separator = match self.carrier {
+            Carrier::Fragment => '#',
+            Carrier::Query if uri.contains('?') => '&',
+            Carrier::Query => '?',
+        };
+        let location = format!("{uri}{separator}{}", encoded.finish());
+        // Registered URIs are validated as URLs; a failure would be our bug, not a redirect.
+        let Ok(location) = HeaderValue::from_str(&location) else {
+            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Try again", INTERNAL);
+        };
+        let mut response =
+            crate::http::respond(StatusCode::SEE_OTHER, None, "no-store", Bytes::new());
+        response.headers_mut().insert(header::LOCATION, location);
+        set_cookies(&mut response, set);
+        response
+    }
+}
