@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use tokio::sync::watch;
 
 use crate::authn::keyset::{KeySet, VerifyingKey};
-use crate::authn::{Principal, Revocations};
+use crate::authn::{Principal, Revocations, TokenDefect};
 use crate::store::{AuditEvent, KeyAlg, KeyState, Store, StoreError};
 use crate::tokens::SigningKey;
 
@@ -89,12 +89,12 @@ impl Revocations for RevocationCache {
         }
     }
 
-    fn current(&self, principal: &Principal) -> Result<Option<Principal>, &'static str> {
+    fn current(&self, principal: &Principal) -> Result<Option<Principal>, TokenDefect> {
         if principal.issuer != self.issuer {
             return Ok(None);
         }
         let Ok(snapshot) = self.snapshot.read() else {
-            return Err("the token cannot be checked right now"); // poisoned: fail closed
+            return Err(TokenDefect::Uncheckable); // poisoned: fail closed
         };
         // A token-exchange token acts for its admin only while they are one.
         if let Some(actor) = &principal.actor {
@@ -103,14 +103,14 @@ impl Revocations for RevocationCache {
                 .get(actor)
                 .is_some_and(|(_, roles)| !roles.iter().any(|r| r == crate::authn::ADMIN_ROLE))
             {
-                return Err("the admin acting for this user is no longer an admin");
+                return Err(TokenDefect::ActorNoLongerAdmin);
             }
             if snapshot
                 .not_before
                 .get(actor)
                 .is_some_and(|nb| principal.issued_at.is_none_or(|iat| iat <= *nb))
             {
-                return Err("the admin acting for this user has been signed out");
+                return Err(TokenDefect::ActorSignedOut);
             }
         }
         Ok(snapshot

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::jwks::{JwksError, JwksSource};
 use super::keyset::KeySet;
 use super::opaque::{OpaqueTokens, is_opaque};
-use super::{AuthnError, IssuerPolicy, Principal, Revocations, Verifier};
+use super::{AuthnError, IssuerPolicy, Principal, RequestDefect, Revocations, Verifier};
 use crate::config::Config;
 
 /// `typ` values of the access tokens we issue (RFC 9068; the `passport` dialect keeps `JWT`).
@@ -127,9 +127,7 @@ impl Authenticator {
         let token = match (extract_token(headers, &self.token_headers), query_token) {
             (Err(AuthnError::Missing), Some(token)) if !token.is_empty() => token,
             (Ok(_), Some(_)) => {
-                return Err(AuthnError::InvalidRequest(
-                    "the request carries more than one access token",
-                ));
+                return Err(RequestDefect::TwoTokens.into());
             }
             (result, _) => result?,
         };
@@ -157,9 +155,7 @@ pub fn extract_token<'a>(
 ) -> Result<&'a str, AuthnError> {
     let mut found: Option<&str> = None;
     let mut offer = |token: &'a str| match found {
-        Some(_) => Err(AuthnError::InvalidRequest(
-            "the request carries more than one access token",
-        )),
+        Some(_) => Err(AuthnError::from(RequestDefect::TwoTokens)),
         None => {
             found = Some(token);
             Ok(())
@@ -168,16 +164,14 @@ pub fn extract_token<'a>(
     for value in headers.get_all(header::AUTHORIZATION) {
         let value = value
             .to_str()
-            .map_err(|_| AuthnError::InvalidRequest("the Authorization header is malformed"))?;
+            .map_err(|_| RequestDefect::MalformedAuthorization)?;
         let Some((scheme, rest)) = value.split_once(' ') else {
             continue;
         };
         if scheme.eq_ignore_ascii_case("bearer") {
             let token = rest.trim_start_matches(' ');
             if token.is_empty() || !token.bytes().all(is_token68) {
-                return Err(AuthnError::InvalidRequest(
-                    "the Authorization header is malformed",
-                ));
+                return Err(RequestDefect::MalformedAuthorization.into());
             }
             offer(token)?;
         }
@@ -186,7 +180,7 @@ pub fn extract_token<'a>(
         for value in headers.get_all(name) {
             let token = value
                 .to_str()
-                .map_err(|_| AuthnError::InvalidRequest("the access token header is malformed"))?
+                .map_err(|_| RequestDefect::MalformedTokenHeader)?
                 .trim();
             if !token.is_empty() {
                 offer(token)?;

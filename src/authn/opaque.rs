@@ -11,7 +11,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use super::cache::{TokenDigest, VerifiedCache, digest};
-use super::{AuthnError, Principal, Revocations};
+use super::{AuthnError, Principal, Revocations, TokenDefect};
 use crate::store::{OpaqueToken, Store, StoreError};
 
 /// How long an unknown token is answered from memory.
@@ -81,12 +81,12 @@ impl OpaqueTokens {
             return Err(AuthnError::Unavailable);
         }
         if self.revocations.is_revoked(&principal) {
-            return Err(AuthnError::InvalidToken("the token has been revoked"));
+            return Err(TokenDefect::Revoked.into());
         }
         match self.revocations.current(&principal) {
             Ok(None) => Ok(principal),
             Ok(Some(current)) => Ok(Arc::new(current)),
-            Err(reason) => Err(AuthnError::InvalidToken(reason)),
+            Err(defect) => Err(defect.into()),
         }
     }
 
@@ -96,7 +96,7 @@ impl OpaqueTokens {
         key: TokenDigest,
         now: u64,
     ) -> Result<Arc<Principal>, AuthnError> {
-        let unknown = AuthnError::InvalidToken("the token is unknown or expired");
+        let unknown = AuthnError::InvalidToken(TokenDefect::UnknownOrExpired);
         if self.unknown.get(&key).is_some_and(|until| *until > now) {
             return Err(unknown);
         }
