@@ -5,6 +5,7 @@
 //! the IdP. A failed or garbage answer never replaces good keys; the last good set serves for
 //! at most `stale_max`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,29 +17,82 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use tokio::sync::{Mutex, watch};
 
-use super::keyset::{KeySet, VerifyingKey};
+use super::keyset::{KeyError, KeySet, VerifyingKey};
 use crate::config::{IssuerConfig, KeySource, UpstreamConfig};
-use crate::outbound::{self, HttpClient};
+use crate::http::BoxError;
+use crate::outbound::{self, HttpClient, UpstreamSetupError};
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 256 << 10;
 /// Bound on remembered unknown kids (a flood of random kids must not grow memory).
 const MAX_UNKNOWN_KIDS: usize = 10_000;
 
+/// Why an external issuer's keys could not be (re)loaded. Only logged and counted, never
+/// shown to a client: the previous keys stay in place. Each message carries its source's
+/// text too, because the log line is all an operator sees.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwksError {
-    #[error("fetching the JWKS failed: {0}")]
-    Fetch(String),
+    /// No answer from the JWKS endpoint (DNS, connect, TLS, HTTP protocol).
+    #[error("fetching the JWKS from {uri} failed: {source}")]
+    Fetch {
+        /// The configured `jwks_uri`.
+        uri: hyper::Uri,
+        /// What the HTTP client reported.
+        #[source]
+        source: hyper_util::client::legacy::Error,
+    },
+    /// The GET request could not be built from the configured URI.
+    #[error("cannot request the JWKS from {uri}: {source}")]
+    Request {
+        /// The configured `jwks_uri`.
+        uri: hyper::Uri,
+        /// Why `http` refused the request.
+        #[source]
+        source: hyper::http::Error,
+    },
+    /// A `jwks_file` or `public_key_file` could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The configured file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The endpoint answered, but not 2xx (redirects are not followed).
     #[error("the JWKS endpoint answered {0}")]
     Status(u16),
+    /// No complete answer within the issuer's `fetch_timeout`.
     #[error("fetching the JWKS took longer than {0:?}")]
     Timeout(Duration),
+    /// The answer's body broke off or exceeded the size limit.
+    #[error("the JWKS body could not be read: {0}")]
+    Body(#[source] BoxError),
+    /// The document is not JSON with a `keys` array.
     #[error("the JWKS is not valid: {0}")]
-    Invalid(String),
+    Invalid(#[source] serde_json::Error),
+    /// A `public_key_file` issuer names zero or several algorithms: the key cannot be bound.
+    #[error("a public_key_file issuer must name exactly one algorithm")]
+    AmbiguousAlgorithm,
+    /// A `public_key_file` issuer configured with an HMAC algorithm.
+    #[error("the public key file is not valid: HMAC is not accepted")]
+    Hmac,
+    /// The PEM does not hold a public key of the configured algorithm's family.
+    #[error("the public key file is not valid: {0}")]
+    Pem(#[source] jsonwebtoken::errors::Error),
+    /// The key parsed, but cannot be bound to the configured algorithm.
+    #[error("the public key file is not valid: {0}")]
+    Key(#[source] KeyError),
+    /// Every key in the document was skipped.
     #[error("the JWKS holds no usable key for the configured algorithms")]
     NoKeys,
+    /// The issuer's CA file cannot be used (at start-up).
     #[error("cannot set up the JWKS client: {0}")]
-    Setup(String),
+    Setup(#[source] UpstreamSetupError),
+    /// A `jwks_uri` source without its HTTP client: a construction bug, reported not panicked.
+    #[error("cannot set up the JWKS client: no HTTP client")]
+    NoClient,
 }
 
 #[derive(Default)]
@@ -47,6 +101,9 @@ struct FetchState {
     last_success: Option<Instant>,
 }
 
+/// One external issuer's key source and its refresh state. Owns that issuer's entries in the
+/// shared [`KeySet`] (no other issuer's keys are touched); all fetches go through one lock, so
+/// at most one is in flight per issuer.
 pub struct JwksSource {
     config: IssuerConfig,
     client: Option<HttpClient>,
@@ -57,6 +114,8 @@ pub struct JwksSource {
 }
 
 impl JwksSource {
+    /// A source for `config`, with its own HTTP client (trusting the issuer's CA file, or the
+    /// system roots) when the keys come from a `jwks_uri`. Loads nothing yet.
     pub fn new(
         config: IssuerConfig,
         upstream: &UpstreamConfig,
@@ -65,9 +124,7 @@ impl JwksSource {
         let client = match &config.source {
             KeySource::JwksUri { ca_file, .. } => {
                 let roots = match ca_file {
-                    Some(path) => {
-                        outbound::load_roots(path).map_err(|e| JwksError::Setup(e.to_string()))?
-                    }
+                    Some(path) => outbound::load_roots(path).map_err(JwksError::Setup)?,
                     None => outbound::native_roots(),
                 };
                 Some(outbound::build(
@@ -93,6 +150,7 @@ impl JwksSource {
         self.stats.snapshot()
     }
 
+    /// The `iss` value whose keys this source owns.
     pub fn issuer(&self) -> &str {
         &self.config.issuer
     }
@@ -195,21 +253,26 @@ impl JwksSource {
                 Ok((parse_jwks(&bytes, &self.config.algorithms)?, max_age))
             }
             (KeySource::JwksFile(path), _) => {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                let bytes = read(path)?;
                 Ok((parse_jwks(&bytes, &self.config.algorithms)?, None))
             }
             (KeySource::PublicKeyFile { path, kid }, _) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                let pem = read(path)?;
                 Ok((
                     vec![(kid.clone(), key_from_pem(&pem, &self.config.algorithms)?)],
                     None,
                 ))
             }
-            (KeySource::JwksUri { .. }, None) => Err(JwksError::Setup("no HTTP client".into())),
+            (KeySource::JwksUri { .. }, None) => Err(JwksError::NoClient),
         }
     }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, JwksError> {
+    std::fs::read(path).map_err(|source| JwksError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 async fn get(
@@ -223,11 +286,17 @@ async fn get(
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         )
-        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+        .map_err(|source| JwksError::Request {
+            uri: uri.clone(),
+            source,
+        })?;
     let response = client
         .request(request)
         .await
-        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+        .map_err(|source| JwksError::Fetch {
+            uri: uri.clone(),
+            source,
+        })?;
     // Redirects are not followed: a JWKS must come from the configured host.
     if !response.status().is_success() {
         return Err(JwksError::Status(response.status().as_u16()));
@@ -240,7 +309,7 @@ async fn get(
     let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
         .collect()
         .await
-        .map_err(|e| JwksError::Invalid(format!("body: {e}")))?;
+        .map_err(JwksError::Body)?;
     Ok((body.to_bytes(), max_age))
 }
 
@@ -263,8 +332,7 @@ pub fn parse_jwks(
     bytes: &[u8],
     allowed: &[Algorithm],
 ) -> Result<Vec<(String, VerifyingKey)>, JwksError> {
-    let document: JwksDocument =
-        serde_json::from_slice(bytes).map_err(|e| JwksError::Invalid(e.to_string()))?;
+    let document: JwksDocument = serde_json::from_slice(bytes).map_err(JwksError::Invalid)?;
     let mut keys = Vec::new();
     for value in document.keys {
         let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
@@ -316,18 +384,16 @@ fn bind_algorithm(jwk: &Jwk, allowed: &[Algorithm]) -> Option<Algorithm> {
 
 fn key_from_pem(pem: &[u8], allowed: &[Algorithm]) -> Result<VerifyingKey, JwksError> {
     let [alg] = allowed else {
-        return Err(JwksError::Invalid(
-            "a public_key_file issuer must name exactly one algorithm".into(),
-        ));
+        return Err(JwksError::AmbiguousAlgorithm);
     };
     let key = match alg.family() {
         AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
         AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
         AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
-        AlgorithmFamily::Hmac => return Err(JwksError::Invalid("HMAC is not accepted".into())),
+        AlgorithmFamily::Hmac => return Err(JwksError::Hmac),
     }
-    .map_err(|e| JwksError::Invalid(e.to_string()))?;
-    VerifyingKey::new(*alg, key).map_err(|e| JwksError::Invalid(e.to_string()))
+    .map_err(JwksError::Pem)?;
+    VerifyingKey::new(*alg, key).map_err(JwksError::Key)
 }
 
 #[cfg(test)]

@@ -22,16 +22,28 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
+/// Why a key cannot become a [`VerifyingKey`]: it would not be bound to exactly one
+/// asymmetric algorithm.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
+    /// An HMAC algorithm: a published key must never double as a shared secret.
     #[error("HMAC algorithms are never accepted for verification keys")]
     Symmetric,
+    /// The key is RSA/EC/EdDSA but the algorithm belongs to another family.
     #[error("the key's type does not fit algorithm {0:?}")]
     FamilyMismatch(Algorithm),
+    /// The JWK's own `alg` differs from the algorithm it is being bound to.
     #[error("the JWK says alg {jwk:?} but the key is configured for {configured:?}")]
-    AlgMismatch { jwk: String, configured: Algorithm },
+    AlgMismatch {
+        /// The JWK's declared `alg`.
+        jwk: String,
+        /// The algorithm the configuration (or the binding rules) chose.
+        configured: Algorithm,
+    },
+    /// The JWK's parameters do not make a public key.
     #[error("the JWK is not a usable public key: {0}")]
-    BadJwk(String),
+    BadJwk(#[source] jsonwebtoken::errors::Error),
 }
 
 impl VerifyingKey {
@@ -58,7 +70,7 @@ impl VerifyingKey {
                 configured: alg,
             });
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadJwk(e.to_string()))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(KeyError::BadJwk)?;
         VerifyingKey::new(alg, key)
     }
 }
