@@ -35,6 +35,7 @@ pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};
 
 /// A config problem, always naming the file and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },

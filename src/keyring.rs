@@ -22,6 +22,7 @@ use crate::tokens::SigningKey;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyringError {
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -18,6 +18,7 @@ use crate::http::Body;
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UpstreamSetupError {
     #[error("cannot read the CA file {path}: {source}")]
     CaFile {

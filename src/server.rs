@@ -38,6 +38,7 @@ use crate::store::{KeyAlg, Store, StoreError};
 use tls::{CertResolver, TlsError};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] TlsError),

@@ -4,6 +4,7 @@
 
 /// Why a request was not authenticated or not allowed (the `reason` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthFailure {
     Missing,
     Malformed,

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PathError {
     #[error("the path must start with `/`")]
     NotAbsolute,

@@ -18,6 +18,7 @@ use super::{Base, Live, ServerError, serving};
 use crate::config::{Config, ConfigError};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReloadError {
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::TlsConfig;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     #[error(
         "TLS certificate {path} is missing (set tls.cert, or tls.dev_self_signed = true for local development)"
