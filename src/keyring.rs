@@ -3,6 +3,7 @@
 //! key per algorithm, and the revocation snapshot (jti denylist, per-user not-before). Refreshed
 //! every few seconds, so a rotation or revocation made by another instance (or the CLI) takes
 //! effect cluster-wide within one interval. The store stays the source of truth.
+#![warn(missing_docs)]
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use tokio::sync::watch;
 
-use crate::authn::keyset::{KeySet, VerifyingKey};
+use crate::authn::keyset::{KeyError, KeySet, VerifyingKey};
 use crate::authn::{Principal, Revocations, TokenDefect};
 use crate::store::{AuditEvent, KeyAlg, KeyState, Store, StoreError};
 use crate::tokens::SigningKey;
@@ -21,15 +22,40 @@ use crate::tokens::SigningKey;
 /// Where our public signing keys are published (RFC 8414 `jwks_uri`): [`Keyring::jwks`].
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
+/// Why the keyring could not load or hand out keys. A failed refresh keeps the previous keys.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyringError {
+    /// Reading keys or revocations from the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("key {kid} cannot be used: {reason}")]
-    Key { kid: String, reason: String },
+    /// A stored key does not parse: the row was written by something else or altered.
+    #[error("key {kid} cannot be used: {source}")]
+    Key {
+        /// The stored key's id.
+        kid: String,
+        /// What is wrong with it.
+        #[source]
+        source: StoredKeyError,
+    },
+    /// Nothing can be signed with this algorithm until a key is activated.
     #[error("there is no active {0} signing key (run `authgate keys rotate --alg {0}`)")]
     NoActiveKey(&'static str),
+}
+
+/// What is wrong with one stored key's material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoredKeyError {
+    /// The stored public JWK is not a JWK.
+    #[error("{0}")]
+    Jwk(#[from] serde_json::Error),
+    /// The public JWK cannot be bound to the key's algorithm.
+    #[error("{0}")]
+    Verifying(#[from] KeyError),
+    /// The private key does not parse as a key of its algorithm.
+    #[error("{0}")]
+    Signing(#[from] jsonwebtoken::errors::Error),
 }
 
 /// Revoked access tokens, as the verifier consults them on every request.
@@ -125,6 +151,10 @@ impl Revocations for RevocationCache {
     }
 }
 
+/// Our own keys in memory: writes our issuer's entries of the shared [`KeySet`], holds the
+/// active signing key per algorithm, the published JWKS and PEMs, and the
+/// [`RevocationCache`]. Every piece is replaced whole by [`Keyring::refresh`]; readers never
+/// see a half-loaded state.
 pub struct Keyring {
     store: Store,
     issuer: String,
@@ -139,6 +169,8 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// An empty keyring for our `issuer` (nothing signs or verifies until the first
+    /// [`Keyring::refresh`]), writing into `keys`, the set the verifier reads.
     pub fn new(store: Store, issuer: &str, keys: Arc<KeySet>) -> Self {
         Keyring {
             store,
@@ -166,10 +198,12 @@ impl Keyring {
             .store(max.as_secs(), Ordering::Relaxed);
     }
 
+    /// The revocation snapshot the verifier consults (shared, refreshed in place).
     pub fn revocations(&self) -> Arc<RevocationCache> {
         Arc::clone(&self.revocations)
     }
 
+    /// The store the keyring mirrors (the source of truth for keys and revocations).
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -179,6 +213,7 @@ impl Keyring {
         self.stats.snapshot()
     }
 
+    /// Our issuer (`iss` of every token we sign).
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
@@ -381,13 +416,14 @@ fn pem(spki: &[u8]) -> String {
     text
 }
 
-fn bad(kid: &str, error: impl std::fmt::Display) -> KeyringError {
+fn bad(kid: &str, error: impl Into<StoredKeyError>) -> KeyringError {
     KeyringError::Key {
         kid: kid.to_owned(),
-        reason: error.to_string(),
+        source: error.into(),
     }
 }
 
+/// The JOSE algorithm a stored key of `alg` signs with (one per key type, fixed).
 pub fn algorithm(alg: KeyAlg) -> Algorithm {
     match alg {
         KeyAlg::Es256 => Algorithm::ES256,

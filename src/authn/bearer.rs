@@ -17,6 +17,9 @@ use crate::config::Config;
 /// `typ` values of the access tokens we issue (RFC 9068; the `passport` dialect keeps `JWT`).
 pub const OWN_ACCESS_TOKEN_TYPES: [&str; 2] = ["at+jwt", "JWT"];
 
+/// The proxy's one entry into authentication: owns the [`Verifier`], the external issuers'
+/// JWKS sources (so an unknown `kid` can trigger a refresh) and, when enabled, the opaque-token
+/// resolver. Built once per configuration; shared behind an `Arc`.
 pub struct Authenticator {
     verifier: Verifier,
     sources: HashMap<String, Arc<JwksSource>>,
@@ -74,6 +77,7 @@ impl Authenticator {
         self
     }
 
+    /// The verified-JWT cache's counters, for `/metrics`.
     pub fn cache_stats(&self) -> super::CacheStats {
         self.verifier.cache_stats()
     }
@@ -89,6 +93,8 @@ impl Authenticator {
         stats
     }
 
+    /// The configured headers besides `Authorization` that may carry the token; the proxy
+    /// strips them before forwarding.
     pub fn token_headers(&self) -> &[HeaderName] {
         &self.token_headers
     }
@@ -113,6 +119,8 @@ impl Authenticator {
         }
     }
 
+    /// The principal of the request's bearer token (from `Authorization` or a configured
+    /// token header), or why there is none.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
         self.authenticate_with(headers, None).await
     }

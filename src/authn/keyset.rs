@@ -10,7 +10,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// A ready-to-use verification key. `DecodingKey` is parsed once, here, not per request.
 pub struct VerifyingKey {
+    /// The one algorithm this key verifies; a token naming another is refused.
     pub alg: Algorithm,
+    /// The parsed public key (never an HMAC secret: [`VerifyingKey::new`] refuses those).
     pub key: DecodingKey,
 }
 
@@ -75,6 +77,8 @@ impl VerifyingKey {
     }
 }
 
+/// Every key that may verify a token now, by issuer and `kid`: the keyring writes our own, each
+/// [`super::jwks::JwksSource`] its issuer's; the verifier only reads. Lock-free reads.
 #[derive(Default)]
 pub struct KeySet {
     /// issuer → kid → key. Two levels so lookups borrow `&str` without building a joint key.
@@ -82,6 +86,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// The key `kid` of `issuer`, if that issuer has it.
     pub fn get(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
         // Clone the Arc out: no DashMap guard may outlive this call.
         self.issuers
@@ -90,6 +95,7 @@ impl KeySet {
             .map(|k| Arc::clone(k.value()))
     }
 
+    /// Adds (or replaces) one key of `issuer`.
     pub fn insert(&self, issuer: &str, kid: &str, key: VerifyingKey) {
         self.issuers
             .entry(Arc::from(issuer))
@@ -97,6 +103,7 @@ impl KeySet {
             .insert(Arc::from(kid), Arc::new(key));
     }
 
+    /// Removes one key: tokens signed by it fail from now on, cached ones included.
     pub fn remove(&self, issuer: &str, kid: &str) {
         if let Some(keys) = self.issuers.get(issuer) {
             keys.remove(kid);
@@ -115,6 +122,7 @@ impl KeySet {
         }
     }
 
+    /// The `kid`s `issuer` has now, in no particular order.
     pub fn kids(&self, issuer: &str) -> Vec<String> {
         match self.issuers.get(issuer) {
             Some(keys) => keys.iter().map(|k| k.key().to_string()).collect(),

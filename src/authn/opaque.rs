@@ -16,8 +16,11 @@ use crate::store::{OpaqueToken, Store, StoreError};
 
 /// How long an unknown token is answered from memory.
 const NEGATIVE_TTL_SECS: u64 = 5;
+/// Bound on remembered unknown tokens (a flood of random ones must not grow memory).
 const NEGATIVE_MAX: usize = 100_000;
 
+/// Resolves our opaque tokens to principals: the store is the source of truth, the caches
+/// (known and unknown tokens) only save queries and never outlive a token's `exp`.
 pub struct OpaqueTokens {
     store: Store,
     issuer: String,
@@ -54,6 +57,8 @@ pub fn principal(record: &OpaqueToken, issuer: &str) -> Principal {
 }
 
 impl OpaqueTokens {
+    /// A resolver reading `store`, giving principals of issuer `issuer` (ours), with at most
+    /// `max_entries` resolved tokens cached.
     pub fn new(
         store: Store,
         issuer: &str,
