@@ -41,9 +41,9 @@ pub enum JwksError {
     Fetch {
         /// The configured `jwks_uri`.
         uri: hyper::Uri,
-        /// What the HTTP client reported.
+        /// What the HTTP client reported (boxed: it is large, and the error is rare).
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: Box<hyper_util::client::legacy::Error>,
     },
     /// The GET request could not be built from the configured URI.
     #[error("cannot request the JWKS from {uri}: {source}")]
@@ -298,7 +298,7 @@ async fn get(
         .await
         .map_err(|source| JwksError::Fetch {
             uri: uri.clone(),
-            source,
+            source: Box::new(source),
         })?;
     // Redirects are not followed: a JWKS must come from the configured host.
     if !response.status().is_success() {
