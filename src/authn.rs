@@ -22,6 +22,8 @@ pub use failure::AuthFailure;
 pub use opaque::OpaqueTokens;
 pub use verifier::Verifier;
 
+use std::sync::Arc;
+
 use jsonwebtoken::Algorithm;
 
 /// The role that makes a user an admin: may act for other users (impersonation, token
@@ -251,6 +253,25 @@ pub struct NoRevocations;
 impl Revocations for NoRevocations {
     fn is_revoked(&self, _: &Principal) -> bool {
         false
+    }
+}
+
+/// The checks every principal passes on every use, fresh or cached, JWT or opaque: what we
+/// know of revocations is recent enough, the token is not revoked, and its claims are brought
+/// up to date (or refused when the admin acting in it no longer may).
+fn unrevoked(
+    revocations: &dyn Revocations,
+    principal: Arc<Principal>,
+) -> Result<Arc<Principal>, AuthnError> {
+    if revocations.is_stale(&principal) {
+        return Err(AuthnError::Unavailable);
+    }
+    if revocations.is_revoked(&principal) {
+        return Err(TokenDefect::Revoked.into());
+    }
+    match revocations.current(&principal)? {
+        None => Ok(principal),
+        Some(current) => Ok(Arc::new(current)),
     }
 }
 

@@ -82,17 +82,7 @@ impl OpaqueTokens {
             Some(hit) => hit,
             None => self.load(token, key, now).await?,
         };
-        if self.revocations.is_stale(&principal) {
-            return Err(AuthnError::Unavailable);
-        }
-        if self.revocations.is_revoked(&principal) {
-            return Err(TokenDefect::Revoked.into());
-        }
-        match self.revocations.current(&principal) {
-            Ok(None) => Ok(principal),
-            Ok(Some(current)) => Ok(Arc::new(current)),
-            Err(defect) => Err(defect.into()),
-        }
+        super::unrevoked(self.revocations.as_ref(), principal)
     }
 
     async fn load(

@@ -101,17 +101,7 @@ impl Verifier {
                 verified
             }
         };
-        if self.revocations.is_stale(&principal) {
-            return Err(AuthnError::Unavailable);
-        }
-        if self.revocations.is_revoked(&principal) {
-            return Err(TokenDefect::Revoked.into());
-        }
-        match self.revocations.current(&principal) {
-            Ok(None) => Ok(principal),
-            Ok(Some(current)) => Ok(Arc::new(current)),
-            Err(defect) => Err(defect.into()),
-        }
+        super::unrevoked(self.revocations.as_ref(), principal)
     }
 
     fn verify_uncached(&self, token: &str) -> Result<Principal, AuthnError> {
