@@ -37,6 +37,7 @@ pub use users::{LegacyBackend, LegacyUsersConfig, SqlText};
 
 /// A config problem, always naming the file and, where there is one, the key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read or is not TOML; `message` is one line (position: reason).
     #[error("{file}: {message}")]

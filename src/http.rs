@@ -2,6 +2,7 @@
 //! proxy path, the token endpoints, the admin listener): the [`Body`] type on both sides, the
 //! answers the gateway makes itself ([`respond`], [`json_response`]), the path grammar
 //! ([`path`]) and header-name spellings ([`names`]). Imports nothing of the crate.
+#![warn(missing_docs)]
 
 pub mod names;
 pub mod path;
@@ -12,6 +13,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+/// Any error a body or connection can end with; boxed so hyper, rustls and our own errors
+/// travel in one [`Body`] type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type on both sides of the gateway: streamed, never collected.

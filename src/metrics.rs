@@ -4,6 +4,7 @@
 //! (tests, embedding) keep their own numbers. Events are counted where they happen through the
 //! typed methods below; state that already lives elsewhere (the verified-token cache, key-set
 //! refreshes) is read at scrape time instead of being mirrored.
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     10.0, 30.0,
 ];
 
+/// The gateway's recorder and every series it writes: each metric's name and labels are
+/// spelled here only, so the exposition stays a closed, documented set. Label values come from
+/// closed enums or configured names (routes, issuers), never from request data.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
@@ -53,12 +57,14 @@ struct RouteHandles {
 pub enum ConnPhase {
     /// Reading the PROXY protocol header (or looking for one).
     ProxyHeader,
+    /// The TLS handshake (`server.tls_handshake_timeout`).
     TlsHandshake,
     /// The first request head (`server.header_read_timeout`).
     RequestHead,
 }
 
 impl ConnPhase {
+    /// The label value (stable: dashboards depend on it).
     pub fn as_str(self) -> &'static str {
         match self {
             ConnPhase::ProxyHeader => "proxy_header",
@@ -82,6 +88,7 @@ pub enum ProxyHeader {
 }
 
 impl ProxyHeader {
+    /// The label value (stable: dashboards depend on it).
     pub fn as_str(self) -> &'static str {
         match self {
             ProxyHeader::Accepted => "accepted",
@@ -116,6 +123,8 @@ fn spawn_upkeep(metrics: &Arc<Metrics>) {
 }
 
 impl Metrics {
+    /// A fresh recorder with every fixed series registered (so they show as 0 before the
+    /// first event), and, inside a tokio runtime, the upkeep task that lives as long as it.
     pub fn new() -> Arc<Self> {
         let builder = PrometheusBuilder::new()
             .set_buckets(LATENCY_BUCKETS)
@@ -208,6 +217,7 @@ impl Metrics {
         }
     }
 
+    /// A request refused by authentication or authorization, by why.
     pub fn auth_failure(&self, reason: AuthFailure) {
         self.counter(
             "authgate_auth_failures_total",
@@ -216,6 +226,7 @@ impl Metrics {
         .increment(1);
     }
 
+    /// A token issued by a dialect's endpoint through a grant (both static names).
     pub fn token_issued(&self, dialect: &'static str, grant: &'static str) {
         self.counter(
             "authgate_tokens_issued_total",
@@ -224,6 +235,8 @@ impl Metrics {
         .increment(1);
     }
 
+    /// A password login refused for wrong credentials or a disabled account (counted alike,
+    /// as they are answered alike); throttled attempts are not counted here.
     pub fn login_failed(&self) {
         self.failed_logins.increment(1);
     }
@@ -246,6 +259,7 @@ impl Metrics {
         .increment(1);
     }
 
+    /// What became of a connection's PROXY protocol header.
     pub fn proxy_header(&self, result: ProxyHeader) {
         self.counter(
             "authgate_proxy_headers_total",
@@ -254,6 +268,8 @@ impl Metrics {
         .increment(1);
     }
 
+    /// A configuration reload: `accepted` when the new configuration took effect, otherwise
+    /// it was refused and the old one stays.
     pub fn config_reload(&self, accepted: bool) {
         let result = if accepted { "ok" } else { "rejected" };
         self.counter(
@@ -319,10 +335,13 @@ impl Metrics {
 /// What `/metrics` reads from the rest of the gateway at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct Scraped {
+    /// Unix seconds now: key-set ages are measured against it.
     pub now: u64,
+    /// The verified-token cache's counters.
     pub token_cache: crate::authn::CacheStats,
     /// Per issuer (ours and each external one).
     pub key_sets: Vec<(String, crate::authn::KeySetStats)>,
+    /// The store's reachability and pool, when the gateway has a store.
     pub store: Option<crate::store::StoreHealth>,
     /// Client connections open now (HTTPS and plain listeners).
     pub open_connections: Option<u64>,

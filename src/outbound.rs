@@ -1,6 +1,7 @@
 //! Outbound HTTP: pooled hyper clients (HTTP/1.1 and HTTP/2 over plain TCP or rustls) and
 //! their trust roots (the system's, or a CA file's). The proxy's upstreams
 //! (`proxy/upstream.rs`) and external issuers' JWKS fetches (`authn/jwks.rs`) use them.
+#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 
@@ -15,20 +16,34 @@ use rustls::pki_types::pem::PemObject;
 use crate::config::UpstreamConfig;
 use crate::http::Body;
 
+/// The pooled client for every outbound request (upstreams and JWKS): HTTP/1.1 and HTTP/2,
+/// plain or rustls, with the gateway's [`Body`].
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
+/// Why an outbound client's trust roots cannot be set up (at start-up or reload).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UpstreamSetupError {
+    /// The CA file is missing, unreadable or not PEM.
     #[error("cannot read the CA file {path}: {source}")]
     CaFile {
+        /// The configured `ca_file`.
         path: PathBuf,
+        /// The read or PEM failure.
         #[source]
         source: rustls::pki_types::pem::Error,
     },
+    /// The CA file parses, but no certificate in it is usable as a trust anchor.
     #[error("the CA file {path} holds no usable certificate")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The configured `ca_file`.
+        path: PathBuf,
+    },
 }
 
+/// A client with `config`'s timeouts and pool limits, trusting what `tls` trusts; `h2c`:
+/// HTTP/2 only, with prior knowledge (the routes that set `h2c` are plain-HTTP ones). Redirects
+/// are never followed.
 pub fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
@@ -49,12 +64,15 @@ pub fn build(config: &UpstreamConfig, tls: rustls::ClientConfig, h2c: bool) -> H
         .build(connector)
 }
 
+/// A TLS client configuration trusting exactly `roots`, without client certificates.
 pub fn tls_config(roots: RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth()
 }
 
+/// The system's trust roots; certificates that do not load are logged and skipped (none at
+/// all is a warning, not an error: plain-HTTP upstreams need none).
 pub fn native_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
@@ -68,6 +86,7 @@ pub fn native_roots() -> RootCertStore {
     roots
 }
 
+/// The trust roots in a PEM file (a private CA): at least one usable certificate.
 pub fn load_roots(path: &Path) -> Result<RootCertStore, UpstreamSetupError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())

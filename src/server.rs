@@ -42,6 +42,7 @@ use tls::{CertResolver, TlsError};
 /// Why the gateway could not start (or a reload could not build what it needs). Each names the
 /// part that failed and keeps its source.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// The certificate or key could not be loaded.
     #[error(transparent)]

@@ -42,7 +42,7 @@ use crate::config::{StoreBackend, StoreConfig};
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use backoff::FailureCount;
 pub use client::{Client, ClientPatch, GrantType, NewClient};
-pub use error::StoreError;
+pub use error::{HashingError, KeySecretError, StoreError};
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;

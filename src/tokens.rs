@@ -2,6 +2,7 @@
 //! `iss`, `sub` (user id), `aud` (client id plus resource audiences), `exp`, `iat`, `nbf`,
 //! `jti`, `client_id`, `scope`, `gid`, `roles`, and `act` (RFC 8693) when an admin acts for
 //! someone. The verifier (`authn`) accepts exactly what this module produces.
+#![warn(missing_docs)]
 
 use std::time::Duration;
 
@@ -13,8 +14,11 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// A private key ready to sign, bound to its `kid` and algorithm.
 pub struct SigningKey {
+    /// Goes into every token's header, so verifiers pick the matching public key.
     pub kid: String,
+    /// The one algorithm this key signs with (the header's `alg`).
     pub alg: Algorithm,
+    /// The private key; `Debug` never prints it.
     pub key: EncodingKey,
 }
 
@@ -30,17 +34,25 @@ impl std::fmt::Debug for SigningKey {
 /// What a grant decided to put in the token.
 #[derive(Debug, Clone, Default)]
 pub struct AccessTokenSpec {
+    /// `sub`: the user (or `client:<id>` for a client acting for itself).
     pub user_id: String,
+    /// `gid`, when the user has a group.
     pub group_id: Option<i64>,
+    /// `roles`, as the store has them at issue time (the proxy re-reads current ones).
     pub roles: Vec<String>,
+    /// `client_id`, and the first `aud` entry.
     pub client_id: Option<String>,
+    /// Further `aud` entries (resource audiences); the client id is not repeated.
     pub audiences: Vec<String>,
+    /// Granted scopes: `scope` (standard) or `scopes` (Passport).
     pub scopes: Vec<String>,
+    /// Lifetime: `exp` = now + this, in whole seconds.
     pub ttl: Duration,
     /// The admin acting as `user_id`, if any.
     pub actor: Option<String>,
     /// `typ` header; `None` means [`ACCESS_TOKEN_TYPE`].
     pub token_type: Option<&'static str>,
+    /// Which claim layout to write.
     pub style: TokenStyle,
 }
 
@@ -55,14 +67,20 @@ pub enum TokenStyle {
     Passport,
 }
 
+/// A signed access token and the facts the grant records about it (revocation keys on `jti`).
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
+    /// The compact JWS, as the client receives it.
     pub token: String,
+    /// The fresh random token id.
     pub jti: String,
+    /// `iat`, Unix seconds.
     pub issued_at: u64,
+    /// `exp`, Unix seconds.
     pub expires_at: u64,
 }
 
+/// Signing failed: the key does not fit its algorithm (a broken key row), never the claims.
 #[derive(Debug, thiserror::Error)]
 #[error("signing the token failed: {0}")]
 pub struct SignError(#[from] jsonwebtoken::errors::Error);
@@ -236,7 +254,9 @@ struct AssertionClaims<'a> {
 pub struct Assertion<'a> {
     /// The route (upstream) it is meant for.
     pub audience: &'a str,
+    /// `sub`: the user id as forwarded in the identity header.
     pub user_id: &'a str,
+    /// `gid`: the group id as forwarded, if any.
     pub group_id: Option<&'a str>,
     /// The admin acting as `user_id`, if any.
     pub actor: Option<&'a str>,
@@ -272,6 +292,7 @@ pub fn issue_assertion(
 /// `typ` of the `app` dialect's `store_token` and `push_token`: never an access token (the
 /// verifier accepts only the types in `authn::bearer::OWN_ACCESS_TOKEN_TYPES`).
 pub const STORE_TOKEN_TYPE: &str = "authgate-store+jwt";
+/// `typ` of the `app` dialect's `push_token` (see [`STORE_TOKEN_TYPE`]).
 pub const PUSH_TOKEN_TYPE: &str = "authgate-push+jwt";
 
 /// A token for a companion service (storage, push) bound to one login session.
@@ -279,12 +300,15 @@ pub const PUSH_TOKEN_TYPE: &str = "authgate-push+jwt";
 pub struct SessionToken<'a> {
     /// [`STORE_TOKEN_TYPE`] or [`PUSH_TOKEN_TYPE`].
     pub token_type: &'static str,
+    /// `aud`: the companion service.
     pub audience: &'a str,
+    /// `sub`: the session's user.
     pub user_id: &'a str,
     /// The session (the access token's `jti`), so the service can tie requests to it.
     pub session: &'a str,
     /// The device a push token is bound to.
     pub device: Option<&'a str>,
+    /// `exp`, Unix seconds (the session's end, not a fixed lifetime).
     pub expires_at: u64,
 }
 

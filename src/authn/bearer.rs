@@ -11,12 +11,15 @@ use tokio::sync::watch;
 use super::jwks::{JwksError, JwksSource};
 use super::keyset::KeySet;
 use super::opaque::{OpaqueTokens, is_opaque};
-use super::{AuthnError, IssuerPolicy, Principal, Revocations, Verifier};
+use super::{AuthnError, IssuerPolicy, Principal, RequestDefect, Revocations, Verifier};
 use crate::config::Config;
 
 /// `typ` values of the access tokens we issue (RFC 9068; the `passport` dialect keeps `JWT`).
 pub const OWN_ACCESS_TOKEN_TYPES: [&str; 2] = ["at+jwt", "JWT"];
 
+/// The proxy's one entry into authentication: owns the [`Verifier`], the external issuers'
+/// JWKS sources (so an unknown `kid` can trigger a refresh) and, when enabled, the opaque-token
+/// resolver. Built once per configuration; shared behind an `Arc`.
 pub struct Authenticator {
     verifier: Verifier,
     sources: HashMap<String, Arc<JwksSource>>,
@@ -74,6 +77,7 @@ impl Authenticator {
         self
     }
 
+    /// The verified-JWT cache's counters, for `/metrics`.
     pub fn cache_stats(&self) -> super::CacheStats {
         self.verifier.cache_stats()
     }
@@ -89,6 +93,8 @@ impl Authenticator {
         stats
     }
 
+    /// The configured headers besides `Authorization` that may carry the token; the proxy
+    /// strips them before forwarding.
     pub fn token_headers(&self) -> &[HeaderName] {
         &self.token_headers
     }
@@ -113,6 +119,8 @@ impl Authenticator {
         }
     }
 
+    /// The principal of the request's bearer token (from `Authorization` or a configured
+    /// token header), or why there is none.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
         self.authenticate_with(headers, None).await
     }
@@ -127,9 +135,7 @@ impl Authenticator {
         let token = match (extract_token(headers, &self.token_headers), query_token) {
             (Err(AuthnError::Missing), Some(token)) if !token.is_empty() => token,
             (Ok(_), Some(_)) => {
-                return Err(AuthnError::InvalidRequest(
-                    "the request carries more than one access token",
-                ));
+                return Err(RequestDefect::TwoTokens.into());
             }
             (result, _) => result?,
         };
@@ -157,9 +163,7 @@ pub fn extract_token<'a>(
 ) -> Result<&'a str, AuthnError> {
     let mut found: Option<&str> = None;
     let mut offer = |token: &'a str| match found {
-        Some(_) => Err(AuthnError::InvalidRequest(
-            "the request carries more than one access token",
-        )),
+        Some(_) => Err(AuthnError::from(RequestDefect::TwoTokens)),
         None => {
             found = Some(token);
             Ok(())
@@ -168,16 +172,14 @@ pub fn extract_token<'a>(
     for value in headers.get_all(header::AUTHORIZATION) {
         let value = value
             .to_str()
-            .map_err(|_| AuthnError::InvalidRequest("the Authorization header is malformed"))?;
+            .map_err(|_| RequestDefect::MalformedAuthorization)?;
         let Some((scheme, rest)) = value.split_once(' ') else {
             continue;
         };
         if scheme.eq_ignore_ascii_case("bearer") {
             let token = rest.trim_start_matches(' ');
             if token.is_empty() || !token.bytes().all(is_token68) {
-                return Err(AuthnError::InvalidRequest(
-                    "the Authorization header is malformed",
-                ));
+                return Err(RequestDefect::MalformedAuthorization.into());
             }
             offer(token)?;
         }
@@ -186,7 +188,7 @@ pub fn extract_token<'a>(
         for value in headers.get_all(name) {
             let token = value
                 .to_str()
-                .map_err(|_| AuthnError::InvalidRequest("the access token header is malformed"))?
+                .map_err(|_| RequestDefect::MalformedTokenHeader)?
                 .trim();
             if !token.is_empty() {
                 offer(token)?;

@@ -14,8 +14,11 @@ use dashmap::DashMap;
 
 use super::Principal;
 
+/// SHA-256 of a whole token: the cache key, so the token itself is never held in memory
+/// longer than the request.
 pub type TokenDigest = [u8; 32];
 
+/// The [`TokenDigest`] of `token`.
 pub fn digest(token: &str) -> TokenDigest {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
@@ -23,6 +26,8 @@ pub fn digest(token: &str) -> TokenDigest {
     out
 }
 
+/// Verified principals by [`TokenDigest`], each until its token's `exp`; at most
+/// `max_entries` (0: caching off). Holds no revocation state: callers check that on each hit.
 pub struct VerifiedCache {
     entries: DashMap<TokenDigest, Arc<Principal>>,
     max_entries: usize,
@@ -33,12 +38,16 @@ pub struct VerifiedCache {
 /// Counters for the admin listener.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Lookups that found a live principal.
     pub hits: u64,
+    /// Lookups that found nothing, or an expired entry (then removed).
     pub misses: u64,
+    /// Entries held now, expired ones not yet swept included.
     pub entries: usize,
 }
 
 impl VerifiedCache {
+    /// An empty cache of at most `max_entries` principals (0: nothing is ever stored).
     pub fn new(max_entries: usize) -> Self {
         VerifiedCache {
             entries: DashMap::new(),
@@ -66,6 +75,7 @@ impl VerifiedCache {
         }
     }
 
+    /// The counters since start (never reset).
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
@@ -90,10 +100,12 @@ impl VerifiedCache {
         self.entries.insert(key, principal);
     }
 
+    /// Entries held now, expired ones included until a lookup or a full cache sweeps them.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -5,6 +5,7 @@
 //! the IdP. A failed or garbage answer never replaces good keys; the last good set serves for
 //! at most `stale_max`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,33 +13,89 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use tokio::sync::{Mutex, watch};
 
-use super::keyset::{KeySet, VerifyingKey};
+mod document;
+
+pub use document::parse_jwks;
+use document::{key_from_pem, max_age};
+
+use super::keyset::{KeyError, KeySet, VerifyingKey};
 use crate::config::{IssuerConfig, KeySource, UpstreamConfig};
-use crate::outbound::{self, HttpClient};
+use crate::http::BoxError;
+use crate::outbound::{self, HttpClient, UpstreamSetupError};
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 256 << 10;
 /// Bound on remembered unknown kids (a flood of random kids must not grow memory).
 const MAX_UNKNOWN_KIDS: usize = 10_000;
 
+/// Why an external issuer's keys could not be (re)loaded. Only logged and counted, never
+/// shown to a client: the previous keys stay in place. Each message carries its source's
+/// text too, because the log line is all an operator sees.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwksError {
-    #[error("fetching the JWKS failed: {0}")]
-    Fetch(String),
+    /// No answer from the JWKS endpoint (DNS, connect, TLS, HTTP protocol).
+    #[error("fetching the JWKS from {uri} failed: {source}")]
+    Fetch {
+        /// The configured `jwks_uri`.
+        uri: hyper::Uri,
+        /// What the HTTP client reported (boxed: it is large, and the error is rare).
+        #[source]
+        source: Box<hyper_util::client::legacy::Error>,
+    },
+    /// The GET request could not be built from the configured URI.
+    #[error("cannot request the JWKS from {uri}: {source}")]
+    Request {
+        /// The configured `jwks_uri`.
+        uri: hyper::Uri,
+        /// Why `http` refused the request.
+        #[source]
+        source: hyper::http::Error,
+    },
+    /// A `jwks_file` or `public_key_file` could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The configured file.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The endpoint answered, but not 2xx (redirects are not followed).
     #[error("the JWKS endpoint answered {0}")]
     Status(u16),
+    /// No complete answer within the issuer's `fetch_timeout`.
     #[error("fetching the JWKS took longer than {0:?}")]
     Timeout(Duration),
+    /// The answer's body broke off or exceeded the size limit.
+    #[error("the JWKS body could not be read: {0}")]
+    Body(#[source] BoxError),
+    /// The document is not JSON with a `keys` array.
     #[error("the JWKS is not valid: {0}")]
-    Invalid(String),
+    Invalid(#[source] serde_json::Error),
+    /// A `public_key_file` issuer names zero or several algorithms: the key cannot be bound.
+    #[error("a public_key_file issuer must name exactly one algorithm")]
+    AmbiguousAlgorithm,
+    /// A `public_key_file` issuer configured with an HMAC algorithm.
+    #[error("the public key file is not valid: HMAC is not accepted")]
+    Hmac,
+    /// The PEM does not hold a public key of the configured algorithm's family.
+    #[error("the public key file is not valid: {0}")]
+    Pem(#[source] jsonwebtoken::errors::Error),
+    /// The key parsed, but cannot be bound to the configured algorithm.
+    #[error("the public key file is not valid: {0}")]
+    Key(#[source] KeyError),
+    /// Every key in the document was skipped.
     #[error("the JWKS holds no usable key for the configured algorithms")]
     NoKeys,
+    /// The issuer's CA file cannot be used (at start-up).
     #[error("cannot set up the JWKS client: {0}")]
-    Setup(String),
+    Setup(#[source] UpstreamSetupError),
+    /// A `jwks_uri` source without its HTTP client: a construction bug, reported not panicked.
+    #[error("cannot set up the JWKS client: no HTTP client")]
+    NoClient,
 }
 
 #[derive(Default)]
@@ -47,6 +104,9 @@ struct FetchState {
     last_success: Option<Instant>,
 }
 
+/// One external issuer's key source and its refresh state. Owns that issuer's entries in the
+/// shared [`KeySet`] (no other issuer's keys are touched); all fetches go through one lock, so
+/// at most one is in flight per issuer.
 pub struct JwksSource {
     config: IssuerConfig,
     client: Option<HttpClient>,
@@ -57,6 +117,8 @@ pub struct JwksSource {
 }
 
 impl JwksSource {
+    /// A source for `config`, with its own HTTP client (trusting the issuer's CA file, or the
+    /// system roots) when the keys come from a `jwks_uri`. Loads nothing yet.
     pub fn new(
         config: IssuerConfig,
         upstream: &UpstreamConfig,
@@ -65,9 +127,7 @@ impl JwksSource {
         let client = match &config.source {
             KeySource::JwksUri { ca_file, .. } => {
                 let roots = match ca_file {
-                    Some(path) => {
-                        outbound::load_roots(path).map_err(|e| JwksError::Setup(e.to_string()))?
-                    }
+                    Some(path) => outbound::load_roots(path).map_err(JwksError::Setup)?,
                     None => outbound::native_roots(),
                 };
                 Some(outbound::build(
@@ -93,6 +153,7 @@ impl JwksSource {
         self.stats.snapshot()
     }
 
+    /// The `iss` value whose keys this source owns.
     pub fn issuer(&self) -> &str {
         &self.config.issuer
     }
@@ -195,21 +256,26 @@ impl JwksSource {
                 Ok((parse_jwks(&bytes, &self.config.algorithms)?, max_age))
             }
             (KeySource::JwksFile(path), _) => {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                let bytes = read(path)?;
                 Ok((parse_jwks(&bytes, &self.config.algorithms)?, None))
             }
             (KeySource::PublicKeyFile { path, kid }, _) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| JwksError::Fetch(format!("{}: {e}", path.display())))?;
+                let pem = read(path)?;
                 Ok((
                     vec![(kid.clone(), key_from_pem(&pem, &self.config.algorithms)?)],
                     None,
                 ))
             }
-            (KeySource::JwksUri { .. }, None) => Err(JwksError::Setup("no HTTP client".into())),
+            (KeySource::JwksUri { .. }, None) => Err(JwksError::NoClient),
         }
     }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, JwksError> {
+    std::fs::read(path).map_err(|source| JwksError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 async fn get(
@@ -223,11 +289,17 @@ async fn get(
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         )
-        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+        .map_err(|source| JwksError::Request {
+            uri: uri.clone(),
+            source,
+        })?;
     let response = client
         .request(request)
         .await
-        .map_err(|e| JwksError::Fetch(e.to_string()))?;
+        .map_err(|source| JwksError::Fetch {
+            uri: uri.clone(),
+            source: Box::new(source),
+        })?;
     // Redirects are not followed: a JWKS must come from the configured host.
     if !response.status().is_success() {
         return Err(JwksError::Status(response.status().as_u16()));
@@ -240,133 +312,6 @@ async fn get(
     let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
         .collect()
         .await
-        .map_err(|e| JwksError::Invalid(format!("body: {e}")))?;
+        .map_err(JwksError::Body)?;
     Ok((body.to_bytes(), max_age))
-}
-
-fn max_age(cache_control: &str) -> Option<Duration> {
-    cache_control
-        .split(',')
-        .filter_map(|d| d.trim().strip_prefix("max-age="))
-        .find_map(|v| v.trim_matches('"').parse().ok())
-        .map(Duration::from_secs)
-}
-
-#[derive(serde::Deserialize)]
-struct JwksDocument {
-    keys: Vec<serde_json::Value>,
-}
-
-/// Every usable signing key of the document, each bound to exactly one allowed algorithm.
-/// Keys that cannot be bound unambiguously are skipped (and logged), not guessed.
-pub fn parse_jwks(
-    bytes: &[u8],
-    allowed: &[Algorithm],
-) -> Result<Vec<(String, VerifyingKey)>, JwksError> {
-    let document: JwksDocument =
-        serde_json::from_slice(bytes).map_err(|e| JwksError::Invalid(e.to_string()))?;
-    let mut keys = Vec::new();
-    for value in document.keys {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
-            continue;
-        };
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-            continue;
-        }
-        let Some(kid) = jwk.common.key_id.clone() else {
-            continue;
-        };
-        let Some(alg) = bind_algorithm(&jwk, allowed) else {
-            tracing::debug!(%kid, "JWKS key skipped: no single allowed algorithm fits it");
-            continue;
-        };
-        match VerifyingKey::from_jwk(&jwk, alg) {
-            Ok(key) => keys.push((kid, key)),
-            Err(error) => tracing::debug!(%kid, %error, "JWKS key skipped"),
-        }
-    }
-    if keys.is_empty() {
-        return Err(JwksError::NoKeys);
-    }
-    Ok(keys)
-}
-
-fn bind_algorithm(jwk: &Jwk, allowed: &[Algorithm]) -> Option<Algorithm> {
-    if let Some(declared) = jwk.common.key_algorithm {
-        return Algorithm::try_from(declared)
-            .ok()
-            .filter(|alg| allowed.contains(alg));
-    }
-    let fits = |alg: &Algorithm| match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => alg.family() == AlgorithmFamily::Rsa,
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => *alg == Algorithm::ES256,
-            EllipticCurve::P384 => *alg == Algorithm::ES384,
-            _ => false,
-        },
-        AlgorithmParameters::OctetKeyPair(_) => *alg == Algorithm::EdDSA,
-        _ => false,
-    };
-    let mut candidates = allowed.iter().filter(|alg| fits(alg));
-    match (candidates.next(), candidates.next()) {
-        (Some(alg), None) => Some(*alg),
-        _ => None,
-    }
-}
-
-fn key_from_pem(pem: &[u8], allowed: &[Algorithm]) -> Result<VerifyingKey, JwksError> {
-    let [alg] = allowed else {
-        return Err(JwksError::Invalid(
-            "a public_key_file issuer must name exactly one algorithm".into(),
-        ));
-    };
-    let key = match alg.family() {
-        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
-        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
-        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
-        AlgorithmFamily::Hmac => return Err(JwksError::Invalid("HMAC is not accepted".into())),
-    }
-    .map_err(|e| JwksError::Invalid(e.to_string()))?;
-    VerifyingKey::new(*alg, key).map_err(|e| JwksError::Invalid(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_control_max_age() {
-        assert_eq!(
-            max_age("public, max-age=600"),
-            Some(Duration::from_secs(600))
-        );
-        assert_eq!(max_age("no-cache"), None);
-    }
-
-    #[test]
-    fn keys_are_bound_to_one_algorithm() {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keypair");
-        let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).expect("key");
-        let mut jwk = Jwk::from_decoding_key(&decoding, Some(Algorithm::ES256)).expect("jwk");
-        jwk.common.key_id = Some("k1".into());
-        let mut no_alg = jwk.clone();
-        no_alg.common.key_algorithm = None;
-        no_alg.common.key_id = Some("k2".into());
-        let mut no_kid = jwk.clone();
-        no_kid.common.key_id = None;
-        let doc = serde_json::json!({"keys": [jwk, no_alg, no_kid, {"kty": "weird"}]});
-        let keys = parse_jwks(doc.to_string().as_bytes(), &[Algorithm::ES256]).expect("keys");
-        let kids: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(kids, vec!["k1", "k2"]);
-        assert!(keys.iter().all(|(_, k)| k.alg == Algorithm::ES256));
-        // Declared ES256 but only RS256 allowed: skipped, so nothing usable.
-        assert!(matches!(
-            parse_jwks(doc.to_string().as_bytes(), &[Algorithm::RS256]),
-            Err(JwksError::NoKeys)
-        ));
-        assert!(matches!(
-            parse_jwks(b"not json", &[Algorithm::ES256]),
-            Err(JwksError::Invalid(_))
-        ));
-    }
 }

@@ -10,7 +10,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// A ready-to-use verification key. `DecodingKey` is parsed once, here, not per request.
 pub struct VerifyingKey {
+    /// The one algorithm this key verifies; a token naming another is refused.
     pub alg: Algorithm,
+    /// The parsed public key (never an HMAC secret: [`VerifyingKey::new`] refuses those).
     pub key: DecodingKey,
 }
 
@@ -22,16 +24,28 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
+/// Why a key cannot become a [`VerifyingKey`]: it would not be bound to exactly one
+/// asymmetric algorithm.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyError {
+    /// An HMAC algorithm: a published key must never double as a shared secret.
     #[error("HMAC algorithms are never accepted for verification keys")]
     Symmetric,
+    /// The key is RSA/EC/EdDSA but the algorithm belongs to another family.
     #[error("the key's type does not fit algorithm {0:?}")]
     FamilyMismatch(Algorithm),
+    /// The JWK's own `alg` differs from the algorithm it is being bound to.
     #[error("the JWK says alg {jwk:?} but the key is configured for {configured:?}")]
-    AlgMismatch { jwk: String, configured: Algorithm },
+    AlgMismatch {
+        /// The JWK's declared `alg`.
+        jwk: String,
+        /// The algorithm the configuration (or the binding rules) chose.
+        configured: Algorithm,
+    },
+    /// The JWK's parameters do not make a public key.
     #[error("the JWK is not a usable public key: {0}")]
-    BadJwk(String),
+    BadJwk(#[source] jsonwebtoken::errors::Error),
 }
 
 impl VerifyingKey {
@@ -58,11 +72,13 @@ impl VerifyingKey {
                 configured: alg,
             });
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::BadJwk(e.to_string()))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(KeyError::BadJwk)?;
         VerifyingKey::new(alg, key)
     }
 }
 
+/// Every key that may verify a token now, by issuer and `kid`: the keyring writes our own, each
+/// [`super::jwks::JwksSource`] its issuer's; the verifier only reads. Lock-free reads.
 #[derive(Default)]
 pub struct KeySet {
     /// issuer → kid → key. Two levels so lookups borrow `&str` without building a joint key.
@@ -70,6 +86,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// The key `kid` of `issuer`, if that issuer has it.
     pub fn get(&self, issuer: &str, kid: &str) -> Option<Arc<VerifyingKey>> {
         // Clone the Arc out: no DashMap guard may outlive this call.
         self.issuers
@@ -78,6 +95,7 @@ impl KeySet {
             .map(|k| Arc::clone(k.value()))
     }
 
+    /// Adds (or replaces) one key of `issuer`.
     pub fn insert(&self, issuer: &str, kid: &str, key: VerifyingKey) {
         self.issuers
             .entry(Arc::from(issuer))
@@ -85,6 +103,7 @@ impl KeySet {
             .insert(Arc::from(kid), Arc::new(key));
     }
 
+    /// Removes one key: tokens signed by it fail from now on, cached ones included.
     pub fn remove(&self, issuer: &str, kid: &str) {
         if let Some(keys) = self.issuers.get(issuer) {
             keys.remove(kid);
@@ -103,6 +122,7 @@ impl KeySet {
         }
     }
 
+    /// The `kid`s `issuer` has now, in no particular order.
     pub fn kids(&self, issuer: &str) -> Vec<String> {
         match self.issuers.get(issuer) {
             Some(keys) => keys.iter().map(|k| k.key().to_string()).collect(),

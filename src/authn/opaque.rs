@@ -11,13 +11,16 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use super::cache::{TokenDigest, VerifiedCache, digest};
-use super::{AuthnError, Principal, Revocations};
+use super::{AuthnError, Principal, Revocations, TokenDefect};
 use crate::store::{OpaqueToken, Store, StoreError};
 
 /// How long an unknown token is answered from memory.
 const NEGATIVE_TTL_SECS: u64 = 5;
+/// Bound on remembered unknown tokens (a flood of random ones must not grow memory).
 const NEGATIVE_MAX: usize = 100_000;
 
+/// Resolves our opaque tokens to principals: the store is the source of truth, the caches
+/// (known and unknown tokens) only save queries and never outlive a token's `exp`.
 pub struct OpaqueTokens {
     store: Store,
     issuer: String,
@@ -54,6 +57,8 @@ pub fn principal(record: &OpaqueToken, issuer: &str) -> Principal {
 }
 
 impl OpaqueTokens {
+    /// A resolver reading `store`, giving principals of issuer `issuer` (ours), with at most
+    /// `max_entries` resolved tokens cached.
     pub fn new(
         store: Store,
         issuer: &str,
@@ -77,17 +82,7 @@ impl OpaqueTokens {
             Some(hit) => hit,
             None => self.load(token, key, now).await?,
         };
-        if self.revocations.is_stale(&principal) {
-            return Err(AuthnError::Unavailable);
-        }
-        if self.revocations.is_revoked(&principal) {
-            return Err(AuthnError::InvalidToken("the token has been revoked"));
-        }
-        match self.revocations.current(&principal) {
-            Ok(None) => Ok(principal),
-            Ok(Some(current)) => Ok(Arc::new(current)),
-            Err(reason) => Err(AuthnError::InvalidToken(reason)),
-        }
+        super::unrevoked(self.revocations.as_ref(), principal)
     }
 
     async fn load(
@@ -96,7 +91,7 @@ impl OpaqueTokens {
         key: TokenDigest,
         now: u64,
     ) -> Result<Arc<Principal>, AuthnError> {
-        let unknown = AuthnError::InvalidToken("the token is unknown or expired");
+        let unknown = AuthnError::InvalidToken(TokenDefect::UnknownOrExpired);
         if self.unknown.get(&key).is_some_and(|until| *until > now) {
             return Err(unknown);
         }

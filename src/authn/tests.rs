@@ -7,7 +7,11 @@ use hyper::header::HeaderName;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use serde_json::json;
 
-use super::keyset::VerifyingKey;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::keyset::{KeySet, VerifyingKey};
 use super::*;
 
 const OURS: &str = "https://authgate.test";
@@ -392,7 +396,7 @@ fn refusals_are_counted_under_the_right_reason() {
     assert_eq!(AuthnError::Missing.failure(), AuthFailure::Missing);
     assert_eq!(AuthnError::Unavailable.failure(), AuthFailure::Unavailable);
     assert_eq!(
-        AuthnError::InvalidToken("the token has been revoked").failure(),
+        AuthnError::InvalidToken(TokenDefect::Revoked).failure(),
         AuthFailure::Revoked
     );
 }

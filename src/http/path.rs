@@ -11,26 +11,40 @@
 
 use std::borrow::Cow;
 
+/// Why a request path is refused (400 `invalid_request`, the message as `error_description`):
+/// each variant is a way two readers could disagree about which resource is meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PathError {
+    /// An origin-form path must begin with `/` (RFC 9112 §3.2.1).
     #[error("the path must start with `/`")]
     NotAbsolute,
+    /// A `%` not followed by two hex digits.
     #[error("the path has a malformed percent-escape")]
     BadEscape,
+    /// `%2F` or `%00`: upstreams disagree on whether it separates segments.
     #[error("the path contains an encoded `/` or NUL")]
     EncodedSeparator,
+    /// More `..` segments than there are segments to remove.
     #[error("the path climbs above the root with `..`")]
     EscapesRoot,
+    /// A raw or encoded backslash, which some upstreams treat as a separator.
     #[error("the path contains `\\` or `%5C`, which some upstreams read as `/`")]
     Backslash,
+    /// `..;` and friends: servlet containers resolve them as `..`.
     #[error("the path has a dot segment with a `;` parameter (`..;`)")]
     DotParameter,
+    /// An overlong UTF-8 encoding (e.g. `%c0%ae` for `.`), which lenient decoders accept.
     #[error("the path contains an overlong UTF-8 sequence")]
     Overlong,
+    /// An encoded control character (`%01`…`%1F`, `%7F`).
     #[error("the path contains an encoded control character")]
     ControlCharacter,
+    /// Decoded bytes that are not UTF-8, on a route that only takes UTF-8 paths.
     #[error("the path is not UTF-8 and this route does not allow other encodings")]
     NotUtf8,
+    /// The upstream's possible readings of the path select different routes, and the route
+    /// is configured to refuse rather than guess.
     #[error("upstreams could read this path as a different route, and this route is strict")]
     Ambiguous,
 }

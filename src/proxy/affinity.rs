@@ -48,6 +48,7 @@ pub struct Drivers {
     running: Vec<Driver>,
 }
 
+#[non_exhaustive]
 pub enum SendError {
     /// Every connection this client may hold is busy: send through the shared pool.
     Busy(Box<Request<Body>>),

@@ -13,6 +13,7 @@ use crate::http::path::PathError;
 use crate::http::{Body, BoxError, json_response};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProxyError {
     #[error("{0}")]
     BadPath(#[from] PathError),

@@ -39,6 +39,7 @@ pub enum Source {
 
 /// Why bytes are not an acceptable PROXY header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// Neither the v1 (`PROXY `) nor the v2 signature.
     #[error("the connection does not start with a PROXY header")]
@@ -235,6 +236,7 @@ fn v2_block<const N: usize>(payload: &[u8]) -> Result<&[u8; N], HeaderError> {
 
 /// Why no header could be read off the socket.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The bytes are not a valid header.
     #[error(transparent)]

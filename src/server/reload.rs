@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigError};
 
 /// Why a reload was rejected; the previous config keeps serving either way.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReloadError {
     /// The file does not validate (names the file and the key).
     #[error(transparent)]

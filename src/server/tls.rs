@@ -18,6 +18,7 @@ use crate::config::TlsConfig;
 /// Why the listener's certificate could not be loaded (at start, or on reload: then the old one
 /// keeps serving).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TlsError {
     #[error(
         "TLS certificate {path} is missing (set tls.cert, or tls.dev_self_signed = true for local development)"

@@ -3,8 +3,11 @@
 //! `Revoked`, `WrongClient`), or the deployment (`SchemaTooNew`, `KeySecret`, `Backend`, `Io`).
 //! Messages are one line and never contain a password, secret, token or hash.
 
+use std::path::PathBuf;
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("{what} not found")]
     NotFound { what: String },
@@ -43,11 +46,11 @@ pub enum StoreError {
     )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("key secret: {0}")]
-    KeySecret(String),
+    KeySecret(#[source] KeySecretError),
     #[error("cryptography failed: {0}")]
     Crypto(&'static str),
     #[error("password hashing failed: {0}")]
-    Hashing(String),
+    Hashing(#[source] HashingError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -55,6 +58,74 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
+}
+
+/// What is wrong with a key secret (the store's, or a secret shared with another service):
+/// the deployment's fault, found at start-up. The messages say how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySecretError {
+    /// The environment variable is set, but to fewer than 32 characters.
+    #[error("{env} must be at least 32 characters (e.g. `openssl rand -base64 32`)")]
+    TooShort {
+        /// The variable's name.
+        env: String,
+    },
+    /// A secret shared between instances, with no variable set and no file to fall back on.
+    #[error("{env} must be set (32+ characters, the same on every instance)")]
+    Unset {
+        /// The variable's name.
+        env: String,
+    },
+    /// A PostgreSQL store without the variable: instances cannot share a file.
+    #[error(
+        "a PostgreSQL store needs a key secret: set {env} to the same random value \
+         (32+ characters, e.g. `openssl rand -base64 32`) on every instance"
+    )]
+    UnsetForCluster {
+        /// The variable's name.
+        env: String,
+    },
+    /// The secret file can be read by group or others.
+    #[error("{} is readable by other users (mode {:o}); chmod 600 it", path.display(), mode & 0o777)]
+    FileExposed {
+        /// The secret file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The secret file holds fewer than 32 characters.
+    #[error("{} holds fewer than 32 characters", path.display())]
+    FileTooShort {
+        /// The secret file.
+        path: PathBuf,
+    },
+    /// The store's check value does not open: another secret than the one the keys were
+    /// sealed with.
+    #[error("the key secret is not the one this store's private keys were encrypted with")]
+    NotThisStores,
+    /// A sealed private key does not open (another secret, or an altered row).
+    #[error(
+        "a private key does not decrypt: the key secret differs from the one it was \
+         sealed with, or the row was altered"
+    )]
+    SealedKeyDoesNotOpen,
+}
+
+/// Why a password could not be hashed (verification never fails this way: a broken hash is
+/// a mismatch).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashingError {
+    /// Argon2 refused its input or parameters.
+    #[error("{0}")]
+    Argon2(#[from] argon2::password_hash::Error),
+    /// The semaphore in front of the blocking pool was closed (shutting down).
+    #[error("the hashing pool is closed")]
+    PoolClosed(#[from] tokio::sync::AcquireError),
+    /// The blocking task panicked or was cancelled.
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl StoreError {

@@ -20,18 +20,20 @@ mod material;
 pub fn shared_secret(env: &str, file: Option<&std::path::Path>) -> Result<Vec<u8>, StoreError> {
     match (std::env::var(env), file) {
         (Ok(value), _) if value.trim().len() >= 32 => Ok(value.trim().as_bytes().to_vec()),
-        (Ok(value), _) if !value.trim().is_empty() => Err(StoreError::KeySecret(format!(
-            "{env} must be at least 32 characters"
-        ))),
+        (Ok(value), _) if !value.trim().is_empty() => {
+            Err(StoreError::KeySecret(KeySecretError::TooShort {
+                env: env.to_owned(),
+            }))
+        }
         (_, Some(file)) => material::secret_file(file),
-        (_, None) => Err(StoreError::KeySecret(format!(
-            "{env} must be set (32+ characters, the same on every instance)"
-        ))),
+        (_, None) => Err(StoreError::KeySecret(KeySecretError::Unset {
+            env: env.to_owned(),
+        })),
     }
 }
 
 use super::db::{Row, q};
-use super::{Store, StoreError};
+use super::{KeySecretError, Store, StoreError};
 
 pub(crate) use material::{Sealer, load_secret};
 
@@ -187,12 +189,7 @@ pub(crate) async fn check_secret(db: &super::db::Pool, sealer: &Sealer) -> Resul
         .ok_or_else(|| StoreError::not_found("key secret check"))?;
     sealer
         .open(SECRET_CHECK.as_bytes(), &row.get::<Vec<u8>>("value")?)
-        .map_err(|_| {
-            StoreError::KeySecret(
-                "the key secret is not the one this store's private keys were encrypted with"
-                    .to_owned(),
-            )
-        })?;
+        .map_err(|_| StoreError::KeySecret(KeySecretError::NotThisStores))?;
     Ok(())
 }
 

@@ -56,7 +56,7 @@ impl Passwords {
             Argon2::default()
                 .hash_password(&password)
                 .map(|h| h.to_string())
-                .map_err(|e| StoreError::Hashing(e.to_string()))
+                .map_err(|e| StoreError::Hashing(e.into()))
         })
         .await?
     }
@@ -90,10 +90,10 @@ impl Passwords {
             .permits
             .acquire()
             .await
-            .map_err(|_| StoreError::Hashing("the hashing pool is closed".to_owned()))?;
+            .map_err(|e| StoreError::Hashing(e.into()))?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(|e| StoreError::Hashing(e.to_string()))
+            .map_err(|e| StoreError::Hashing(e.into()))
     }
 }
 

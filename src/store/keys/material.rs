@@ -18,8 +18,8 @@ use aws_lc_rs::signature::{
 
 use super::KeyAlg;
 use crate::config::{StoreBackend, StoreConfig};
-use crate::store::StoreError;
 use crate::store::secret::{base64url, random_bytes};
+use crate::store::{KeySecretError, StoreError};
 
 /// A fresh key pair, ready to be stored.
 pub(crate) struct Generated {
@@ -169,16 +169,12 @@ impl Sealer {
     }
 
     pub(crate) fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let wrong = StoreError::KeySecret(
-            "a private key does not decrypt: the key secret differs from the one it was \
-             sealed with, or the row was altered"
-                .to_owned(),
-        );
+        let wrong = || StoreError::KeySecret(KeySecretError::SealedKeyDoesNotOpen);
         let (version, rest) = sealed
             .split_first()
             .ok_or(StoreError::Crypto("empty sealed value"))?;
         if *version != SEAL_VERSION || rest.len() < NONCE_LEN {
-            return Err(wrong);
+            return Err(wrong());
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce =
@@ -187,7 +183,7 @@ impl Sealer {
         let plaintext = self
             .key
             .open_in_place(nonce, Aad::from(context), &mut in_out)
-            .map_err(|_| wrong)?;
+            .map_err(|_| wrong())?;
         Ok(plaintext.to_vec())
     }
 }
@@ -201,18 +197,19 @@ pub(crate) fn load_secret(config: &StoreConfig) -> Result<Vec<u8>, StoreError> {
         Ok(value) if !value.trim().is_empty() => {
             let value = value.trim();
             if value.len() < 32 {
-                return Err(StoreError::KeySecret(format!(
-                    "{env} must be at least 32 characters (e.g. `openssl rand -base64 32`)"
-                )));
+                return Err(StoreError::KeySecret(KeySecretError::TooShort {
+                    env: env.clone(),
+                }));
             }
             Ok(value.as_bytes().to_vec())
         }
         _ => match &config.backend {
             StoreBackend::Sqlite { .. } => secret_file(&config.key_secret_file),
-            StoreBackend::Postgres { .. } => Err(StoreError::KeySecret(format!(
-                "a PostgreSQL store needs a key secret: set {env} to the same random value \
-                 (32+ characters, e.g. `openssl rand -base64 32`) on every instance"
-            ))),
+            StoreBackend::Postgres { .. } => {
+                Err(StoreError::KeySecret(KeySecretError::UnsetForCluster {
+                    env: env.clone(),
+                }))
+            }
         },
     }
 }
@@ -257,21 +254,19 @@ pub(crate) fn secret_file(path: &Path) -> Result<Vec<u8>, StoreError> {
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        return Err(StoreError::KeySecret(format!(
-            "{} is readable by other users (mode {:o}); chmod 600 it",
-            path.display(),
-            mode & 0o777
-        )));
+        return Err(StoreError::KeySecret(KeySecretError::FileExposed {
+            path: path.to_path_buf(),
+            mode,
+        }));
     }
     let mut text = String::new();
     file.read_to_string(&mut text)
         .map_err(|e| io("cannot read the key secret", e))?;
     let text = text.trim();
     if text.len() < 32 {
-        return Err(StoreError::KeySecret(format!(
-            "{} holds fewer than 32 characters",
-            path.display()
-        )));
+        return Err(StoreError::KeySecret(KeySecretError::FileTooShort {
+            path: path.to_path_buf(),
+        }));
     }
     Ok(text.as_bytes().to_vec())
 }
