@@ -9,53 +9,99 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The named record does not exist (a user, client, key, code…); the caller asked for it.
     #[error("{what} not found")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked up, e.g. `user 42` (never a secret).
+        what: String,
+    },
+    /// A unique name or id is taken (login names share one namespace across users).
     #[error("{what} already exists")]
-    Conflict { what: String },
+    Conflict {
+        /// What collided, e.g. `login name alice`.
+        what: String,
+    },
+    /// The caller's input breaks a rule of the store (a login name's syntax, a redirect URI…).
     #[error("{field}: {message}")]
     Invalid {
+        /// The input field, as the CLI and the dialects name it.
         field: &'static str,
+        /// What is wrong with it.
         message: String,
     },
     /// Unknown login name or wrong password: deliberately indistinguishable.
     #[error("invalid login name or password")]
     BadCredentials,
+    /// The account is disabled; the engine answers it like a wrong password.
     #[error("user is disabled")]
     UserDisabled,
+    /// Unknown client id or wrong secret: deliberately indistinguishable.
     #[error("invalid client id or secret")]
     BadClientCredentials,
+    /// A code or refresh token outlived its lifetime.
     #[error("{what} has expired")]
-    Expired { what: &'static str },
+    Expired {
+        /// The kind of credential (`authorization code`, `refresh token`).
+        what: &'static str,
+    },
     /// A single-use credential was presented again: what was issued from it is now revoked.
     #[error("{what} was already used; everything issued from it is revoked")]
-    Replayed { what: &'static str },
+    Replayed {
+        /// The kind of credential.
+        what: &'static str,
+    },
+    /// The credential was revoked (its family, its user's not-before, or explicitly).
     #[error("{what} is revoked")]
-    Revoked { what: &'static str },
+    Revoked {
+        /// The kind of credential.
+        what: &'static str,
+    },
+    /// The credential belongs to another client than the one presenting it.
     #[error("{what} was issued to another client")]
-    WrongClient { what: &'static str },
+    WrongClient {
+        /// The kind of credential.
+        what: &'static str,
+    },
+    /// A signing-key transition the key's state machine does not allow.
     #[error("signing key {kid} is {state}; cannot {action} it")]
     KeyState {
+        /// The key's id.
         kid: String,
+        /// Its state now (`retired`, `pending`, …).
         state: &'static str,
+        /// The refused transition (`activate`, `retire`, …).
         action: &'static str,
     },
+    /// The database was migrated by a newer authgate: refuse rather than misread it.
     #[error(
         "the database schema is version {found}, newer than this authgate supports \
          ({supported}); run a newer authgate"
     )]
-    SchemaTooNew { found: i64, supported: i64 },
+    SchemaTooNew {
+        /// The schema version in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The key secret (sealing private keys and the storage secret) is missing or wrong.
     #[error("key secret: {0}")]
     KeySecret(#[source] KeySecretError),
+    /// The crypto library refused (random generation, sealing); a fixed description, as the
+    /// library gives no detail worth keeping.
     #[error("cryptography failed: {0}")]
     Crypto(&'static str),
+    /// A new password could not be hashed.
     #[error("password hashing failed: {0}")]
     Hashing(#[source] HashingError),
+    /// A file the store owns (the SQLite database, the secret file) could not be used.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, with the path.
         context: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The database answered with an error or could not be reached ([`Self::is_unavailable`]).
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
 }
