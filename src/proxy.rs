@@ -155,15 +155,15 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let path = self.intake.screen(&request)?;
         if let Some(own) = self.own.find(&path) {
-            return (self.own)
-                .serve(own, request, path, origin.client.ip, exchange)
-                .await;
+            let source = origin.client.ip;
+            return self.own.serve(own, request, path, source, exchange).await;
         }
         exchange.path = Some(path.clone());
         let (parts, body) = request.into_parts();
         let mut body = Inbound::Stream(body);
         let seen = &mut exchange.route;
         let prepared = self.prepare(&parts, &mut body, &path, origin, Audit::Write, seen);
+        // An error is answered before the body is read: drained first, so the client sees it.
         let prepared = match prepared.await {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -174,14 +174,13 @@ impl Proxy {
         let route = &prepared.selection.route;
         let body =
             forward::check_declared_length(&parts.headers, route.max_body_bytes, body).await?;
-        let mut request = Request::from_parts(parts, ());
-        let client_upgrade = prepared.upgrade.then(|| hyper::upgrade::on(&mut request));
-        let (mut parts, ()) = request.into_parts();
+        let (mut parts, client_upgrade) = forward::client_upgrade(parts, prepared.upgrade);
         self.rewrite(&mut parts, &prepared, origin, &path)?;
         let body = body.into_upstream(route.max_body_bytes, Arc::clone(self.identity.names()));
-        let upstream_time = &mut exchange.upstream_time;
         let request = Request::from_parts(parts, body);
-        (self.forwarder)
+        let upstream_time = &mut exchange.upstream_time;
+        let forwarder = &self.forwarder;
+        forwarder
             .forward(route, request, affinity, client_upgrade, upstream_time)
             .await
     }
@@ -231,9 +230,12 @@ impl Proxy {
         let host_text = authority.and_then(|a| a.to_str().ok());
         let peer = origin.conn.peer.ip();
         headers::set_forwarded(&mut parts.headers, peer, origin.client, proto, host_text);
-        (parts.headers).insert(&headers::X_REQUEST_ID, origin.request_id.clone());
+        parts
+            .headers
+            .insert(&headers::X_REQUEST_ID, origin.request_id.clone());
         if let Some(identity) = &prepared.identity {
-            (self.identity).inject(&mut parts.headers, &selection.policy, identity)?;
+            self.identity
+                .inject(&mut parts.headers, &selection.policy, identity)?;
         }
         let query = prepared.query.as_deref();
         forward::retarget(parts, &selection.route, authority, path, query)

@@ -21,17 +21,23 @@ use crate::config::RouteConfig;
 pub enum Target {
     /// The gateway itself: a token endpoint or the JWKS document.
     Gateway(String),
+    /// The route the request is forwarded on (or was refused on).
     Route(Arc<RouteConfig>),
     /// Nothing: the refusal says why.
     None,
 }
 
+/// What the serving code decided about one request, for `authgate explain`.
 pub struct Explanation {
+    /// The request's method, as sent.
     pub method: Method,
+    /// The request's URI, as sent (before normalisation).
     pub uri: Uri,
+    /// Who answers it.
     pub target: Target,
     /// Why the request would be refused, if it would.
     pub refusal: Option<ProxyError>,
+    /// The identity the upstream would be told (none on public routes).
     pub identity: Option<Identity>,
     /// What the client sent (once forwarding is decided: what survives the stripping) and,
     /// when it would be forwarded, what the upstream receives.
@@ -39,6 +45,7 @@ pub struct Explanation {
     /// The client's headers the gateway removes before anything is added (hop-by-hop ones and
     /// identity headers in every spelling; `Authorization` unless it is forwarded).
     pub stripped: Vec<String>,
+    /// The upstream URI and headers, when the request would be forwarded.
     pub forwarded: Option<(Uri, HeaderMap)>,
 }
 

@@ -125,6 +125,15 @@ pub(crate) fn upgrade(route: &RouteConfig, parts: &Parts) -> Result<bool, ProxyE
     )
 }
 
+/// The client side of the upgrade the request is forwarded as, if it is (hyper hands it out
+/// from a `Request`, not from its `Parts`).
+pub(crate) fn client_upgrade(parts: Parts, upgrade: bool) -> (Parts, Option<OnUpgrade>) {
+    let mut request = Request::from_parts(parts, ());
+    let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (parts, ()) = request.into_parts();
+    (parts, client_side)
+}
+
 /// The body limit as far as `Content-Length` tells, before a byte is read. A body at most
 /// [`LINGER_BYTES`] over it is drained first, so the client can read the 413.
 pub(crate) async fn check_declared_length(
