@@ -2,6 +2,11 @@
 //! inject, or a refusal. Admin impersonation follows seed 002's header semantics: an admin token
 //! plus a `user_id` header acts as that user; plus a `group_id` header, as the admin of that
 //! group. Anyone else naming anyone but themselves is refused.
+//!
+//! Architecture invariant: `authz` knows nothing of tokens' wire format (it sees a verified
+//! [`Principal`]) and nothing of HTTP beyond reading the requested identity's headers.
+
+#![warn(missing_docs)]
 
 use hyper::HeaderMap;
 use hyper::header::HeaderName;
@@ -13,7 +18,11 @@ use crate::http::names::same_identity_name;
 /// The identity forwarded upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The user the upstream serves: the token's subject, or the user an admin acts as
+    /// (`client:<id>` for a client acting for itself).
     pub user_id: String,
+    /// The group: the token's, the one the request named, or (impersonating a user we know)
+    /// that user's.
     pub group_id: Option<String>,
     /// Set when an admin acts for someone else: the admin's own user id.
     pub impersonator: Option<String>,
@@ -24,6 +33,7 @@ pub struct Identity {
     pub scopes: Vec<String>,
 }
 
+/// Why a verified principal may not make this request (`ProxyError` decides the answer).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
     /// 403 `insufficient_scope`.
@@ -47,7 +57,9 @@ pub enum Denied {
 /// What the client asked to act as, read from its identity headers before they are removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Requested {
+    /// The user to act as: a canonical decimal id, or none (absent or empty).
     pub user_id: Option<String>,
+    /// The group to act in, the same way.
     pub group_id: Option<String>,
 }
 
@@ -109,26 +121,7 @@ pub fn decide(
     requested: &Requested,
 ) -> Result<Identity, Denied> {
     let admin = principal.has_role(ADMIN_ROLE);
-    if route.auth == AuthPolicy::Admin && !admin {
-        return Err(Denied::InsufficientScope(
-            "this route requires the admin role".into(),
-        ));
-    }
-    if let Some(missing) = route.scopes.iter().find(|s| !principal.scopes.contains(s)) {
-        return Err(Denied::InsufficientScope(format!(
-            "this route requires the scope `{missing}`"
-        )));
-    }
-    if !route.audiences.is_empty()
-        && !principal
-            .audiences
-            .iter()
-            .any(|a| route.audiences.contains(a))
-    {
-        return Err(Denied::Audience(
-            "the token is not meant for this route's audience",
-        ));
-    }
+    check_policy(principal, route, admin)?;
     // A token an admin obtained by token exchange names them in `act`: upstreams see the same
     // impersonator header as for header-based impersonation.
     let own = Identity {
@@ -154,6 +147,12 @@ pub fn decide(
     if other_user.is_none() && other_group.is_none() {
         return Ok(own);
     }
+    may_act_for_others(route, admin)?;
+    Ok(acting_as(principal, requested, other_user, other_group))
+}
+
+/// Only an admin, and only where the route allows impersonation.
+fn may_act_for_others(route: &RouteConfig, admin: bool) -> Result<(), Denied> {
     if !admin {
         return Err(Denied::Impersonation(
             "only an admin may act for another user or group",
@@ -164,7 +163,17 @@ pub fn decide(
             "impersonation is switched off on this route",
         ));
     }
-    Ok(match other_user {
+    Ok(())
+}
+
+/// The identity an admin acts as: another user, or themselves as the admin of another group.
+fn acting_as(
+    principal: &Principal,
+    requested: &Requested,
+    other_user: Option<&String>,
+    other_group: Option<&String>,
+) -> Identity {
+    match other_user {
         // As that user; their group is filled in from the store when it knows them.
         Some(user) => Identity {
             user_id: user.clone(),
@@ -181,7 +190,32 @@ pub fn decide(
             scopes: principal.scopes.clone(),
             client: false,
         },
-    })
+    }
+}
+
+/// The route's role, scopes and audiences.
+fn check_policy(principal: &Principal, route: &RouteConfig, admin: bool) -> Result<(), Denied> {
+    if route.auth == AuthPolicy::Admin && !admin {
+        return Err(Denied::InsufficientScope(
+            "this route requires the admin role".into(),
+        ));
+    }
+    if let Some(missing) = route.scopes.iter().find(|s| !principal.scopes.contains(s)) {
+        return Err(Denied::InsufficientScope(format!(
+            "this route requires the scope `{missing}`"
+        )));
+    }
+    if !route.audiences.is_empty()
+        && !principal
+            .audiences
+            .iter()
+            .any(|a| route.audiences.contains(a))
+    {
+        return Err(Denied::Audience(
+            "the token is not meant for this route's audience",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

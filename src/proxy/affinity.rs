@@ -48,11 +48,14 @@ pub struct Drivers {
     running: Vec<Driver>,
 }
 
+/// Why [`Affinity::send`] did not return a response.
 #[non_exhaustive]
 pub enum SendError {
     /// Every connection this client may hold is busy: send through the shared pool.
     Busy(Box<Request<Body>>),
+    /// No upstream connection could be opened (refused, or over the connect timeout).
     Connect(BoxError),
+    /// The exchange on an upstream connection failed.
     Http(hyper::Error),
 }
 
@@ -65,6 +68,8 @@ impl Drop for OpenGuard {
     }
 }
 
+/// The two halves for one client connection: the request side its requests send through,
+/// and the connection side its task polls.
 pub fn new() -> (Affinity, Drivers) {
     let (new_drivers, incoming) = mpsc::unbounded_channel();
     let affinity = Affinity {
@@ -197,6 +202,7 @@ impl Drivers {
             .retain_mut(|driver| driver.as_mut().poll(cx).is_pending());
     }
 
+    /// No upstream connection is open: the client connection's task need not poll these.
     pub fn is_empty(&self) -> bool {
         self.running.is_empty()
     }

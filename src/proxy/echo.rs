@@ -14,7 +14,7 @@ pub async fn respond(request: Request<Body>, limit: u64) -> Result<Response<Body
     let mut body_bytes: u64 = 0;
     let mut trailers = HeaderMap::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| super::classify_body_error(e, limit))?;
+        let frame = frame.map_err(|e| super::forward::classify_body_error(e, limit))?;
         match frame.into_data() {
             Ok(data) => body_bytes += data.len() as u64,
             Err(frame) => {

@@ -12,11 +12,15 @@ use crate::authz::Denied;
 use crate::http::path::PathError;
 use crate::http::{Body, BoxError, json_response};
 
+/// Why a request on the proxy path was not answered by its upstream. Each variant decides its
+/// status and `error` code here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
+    /// 400: the path cannot be normalised, is ambiguous under a strict route, or is not UTF-8.
     #[error("{0}")]
     BadPath(#[from] PathError),
+    /// 404: no route for this host and path.
     #[error("no route matches this request")]
     NoRoute,
     /// The request could be read differently by the upstream, or breaks HTTP's framing.
@@ -25,22 +29,43 @@ pub enum ProxyError {
     /// RFC 9112 §6.1: a transfer coding the gateway does not implement.
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// 405, with `Allow` listing these methods.
     #[error("this route does not allow the method")]
     MethodNotAllowed(Vec<Method>),
+    /// No valid token: 401 with a challenge (400 for a malformed request, 503 when the
+    /// store behind opaque tokens is down).
     #[error(transparent)]
     Authn(#[from] AuthnError),
+    /// A verified token this route (or an impersonation) does not accept.
     #[error(transparent)]
     Denied(#[from] Denied),
     #[error("the request body exceeds this route's limit of {limit} bytes")]
-    BodyTooLarge { limit: u64 },
+    /// 413; the connection is closed (the body was not read to its end).
+    BodyTooLarge {
+        /// The route's `max_body_bytes`.
+        limit: u64,
+    },
     #[error("the request headers exceed the limit of {limit} bytes")]
-    HeadersTooLarge { limit: usize },
+    /// 431.
+    HeadersTooLarge {
+        /// `server.max_header_bytes`.
+        limit: usize,
+    },
+    /// 400: the client's body failed (malformed chunking, a reset), not the upstream.
     #[error("the request body could not be read")]
     BodyRead(#[source] BoxError),
+    /// 502: connecting, sending or reading the answer failed, or the upstream switched
+    /// protocols unasked.
     #[error("the upstream could not be reached")]
     UpstreamUnreachable(#[source] BoxError),
+    /// 504: no response head within the route's `timeout`.
     #[error("the upstream did not answer within {0:?}")]
     UpstreamTimeout(Duration),
+    /// 500, the gateway's own failure: the upstream request could not be built (its URI or an
+    /// injected identity value), an identity assertion could not be signed (no active ES256
+    /// key), or the store failed while looking up the user to act as or auditing an
+    /// impersonation. The client-facing text predates the store cases and is kept (answers are
+    /// recorded byte for byte); the log has the source.
     #[error("the gateway could not build the upstream request")]
     Internal(#[source] BoxError),
     /// The route's rate limit for this user or address: retry after the duration.
@@ -49,6 +74,7 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The answer's status.
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) | ProxyError::BadRequest(_) => {
@@ -75,6 +101,7 @@ impl ProxyError {
         }
     }
 
+    /// The answer's `error` code (RFC 6750 §3.1 where one applies).
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::BadPath(_) | ProxyError::BodyRead(_) | ProxyError::BadRequest(_) => {

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Request, Uri};
 
+use super::admission::Audit;
 use super::error::ProxyError;
-use super::{Audit, ConnInfo, Inbound, JWKS_PATH, Proxy, Rewrite, headers, path, rules};
+use super::intake::Inbound;
+use super::{ConnInfo, Proxy, headers};
 use crate::authz::Identity;
 use crate::config::RouteConfig;
 
@@ -19,17 +21,23 @@ use crate::config::RouteConfig;
 pub enum Target {
     /// The gateway itself: a token endpoint or the JWKS document.
     Gateway(String),
+    /// The route the request is forwarded on (or was refused on).
     Route(Arc<RouteConfig>),
     /// Nothing: the refusal says why.
     None,
 }
 
+/// What the serving code decided about one request, for `authgate explain`.
 pub struct Explanation {
+    /// The request's method, as sent.
     pub method: Method,
+    /// The request's URI, as sent (before normalisation).
     pub uri: Uri,
+    /// Who answers it.
     pub target: Target,
     /// Why the request would be refused, if it would.
     pub refusal: Option<ProxyError>,
+    /// The identity the upstream would be told (none on public routes).
     pub identity: Option<Identity>,
     /// What the client sent (once forwarding is decided: what survives the stripping) and,
     /// when it would be forwarded, what the upstream receives.
@@ -37,6 +45,7 @@ pub struct Explanation {
     /// The client's headers the gateway removes before anything is added (hop-by-hop ones and
     /// identity headers in every spelling; `Authorization` unless it is forwarded).
     pub stripped: Vec<String>,
+    /// The upstream URI and headers, when the request would be forwarded.
     pub forwarded: Option<(Uri, HeaderMap)>,
 }
 
@@ -59,6 +68,7 @@ impl Proxy {
         explanation
     }
 
+    /// The serving stages on `request`, up to what the upstream would receive.
     async fn plan(
         &self,
         request: Request<()>,
@@ -66,44 +76,21 @@ impl Proxy {
         tls: bool,
         out: &mut Explanation,
     ) -> Result<(), ProxyError> {
-        if headers::header_bytes(request.headers()) > self.max_header_bytes {
-            return Err(ProxyError::HeadersTooLarge {
-                limit: self.max_header_bytes,
-            });
-        }
-        let path = path::normalize(request.uri().path())?.into_owned();
-        if path == JWKS_PATH {
-            out.target = Target::Gateway("the JWKS document (our public keys)".into());
+        let path = self.intake.screen(&request)?;
+        if let Some(own) = self.own.find(&path) {
+            out.target = Target::Gateway(own.describe(&path));
             return Ok(());
         }
-        if let Some(endpoints) = &self.endpoints
-            && let Some(endpoint) = endpoints.find(&path)
-        {
-            let (dialect, methods, what) = endpoint.describe();
-            out.target = Target::Gateway(format!(
-                "{path}: the {dialect} dialect's {what} ({methods})"
-            ));
-            return Ok(());
-        }
-        rules::check_framing(request.version(), request.method(), request.headers())?;
-        let client = headers::client_addr(peer.ip(), request.headers(), &self.trusted_proxies);
-        let request_id = HeaderValue::from_static("explain");
+        let mut origin = self
+            .intake
+            .origin(ConnInfo { peer, tls }, request.headers());
+        origin.request_id = HeaderValue::from_static("explain");
         let (mut parts, ()) = request.into_parts();
         // No body: a form's `_method` is not seen here (the override headers and query are).
         let mut body = Inbound::Buffered(bytes::Bytes::new());
         let mut seen = None;
-        let prepared = match self
-            .prepare(
-                &parts,
-                &mut body,
-                &path,
-                client,
-                &request_id,
-                Audit::DryRun,
-                &mut seen,
-            )
-            .await
-        {
+        let prepared = self.prepare(&parts, &mut body, &path, &origin, Audit::DryRun, &mut seen);
+        let prepared = match prepared.await {
             Ok(prepared) => prepared,
             Err(error) => {
                 // The route the request was refused on still explains.
@@ -113,28 +100,12 @@ impl Proxy {
                 return Err(error);
             }
         };
-        let route = Arc::clone(&prepared.selection.route);
-        out.target = Target::Route(Arc::clone(&route));
+        out.target = Target::Route(Arc::clone(&prepared.selection.route));
         out.identity = prepared.identity.clone();
-        let upgrade = prepared.upgrade;
-        let conn = ConnInfo { peer, tls };
-        let rewrite = Rewrite {
-            route: &route,
-            policy: &prepared.selection.policy,
-            identity: prepared.identity.as_ref(),
-            conn: &conn,
-            client,
-            request_id: &request_id,
-            authority: prepared.selection.authority.clone(),
-            upgrade,
-            path: &path,
-            query: prepared.query.as_deref(),
-            method_override: prepared.selection.method_override,
-        };
         let mut kept = parts.headers.clone();
-        headers::remove_hop_by_hop(&mut kept, upgrade);
-        headers::remove_identity(&mut kept, &self.identity);
-        self.rewrite(&mut parts, rewrite)?;
+        headers::remove_hop_by_hop(&mut kept, prepared.upgrade);
+        headers::remove_identity(&mut kept, self.identity.names());
+        self.rewrite(&mut parts, &prepared, &origin, &path)?;
         out.stripped = out
             .sent
             .keys()

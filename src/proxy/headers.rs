@@ -30,10 +30,16 @@ const HOP_BY_HOP: [&str; 10] = [
     "upgrade",
 ];
 
+/// The client chain: believed from trusted proxies only, then appended to.
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `http` or `https`, as the client reached the gateway.
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// The authority the client addressed.
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The request id: the client's when valid, else generated; on the upstream request and
+/// the answer.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The client address alone (nginx's convention).
 pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
@@ -51,6 +57,7 @@ pub struct IdentityNames {
 }
 
 impl IdentityNames {
+    /// Exact names (the identity headers of every route).
     pub fn new<'a>(names: impl IntoIterator<Item = &'a HeaderName>) -> Self {
         IdentityNames::default().with(names.into_iter().map(|n| (n.as_str(), false)))
     }
@@ -73,6 +80,7 @@ impl IdentityNames {
         self
     }
 
+    /// `name` is one of these names (or starts with a prefix) in the loose form.
     pub fn matches(&self, name: &HeaderName) -> bool {
         with_loose(name.as_str().as_bytes(), |loose| {
             self.exact
@@ -145,6 +153,7 @@ pub fn underscore_framing(headers: &HeaderMap) -> Option<&HeaderName> {
 /// How a request asks to switch protocols (RFC 9110 §7.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpgradeRequest {
+    /// No `Connection: upgrade` with an `Upgrade` field.
     None,
     /// `Upgrade: websocket` with the handshake fields RFC 6455 §4.1 requires.
     WebSocket,
@@ -154,6 +163,7 @@ pub enum UpgradeRequest {
     Other,
 }
 
+/// What the request's `Connection`/`Upgrade` fields ask for (any method, any version).
 pub fn upgrade_request(method: &hyper::Method, headers: &HeaderMap) -> UpgradeRequest {
     if !is_upgrade_request(headers) {
         return UpgradeRequest::None;
@@ -262,6 +272,7 @@ pub fn remove_identity(headers: &mut HeaderMap, identity: &IdentityNames) {
 /// Where the request came from, as far as this gateway can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr {
+    /// The subscriber's address: rate limits, login back-off and the audit source use it.
     pub ip: IpAddr,
     /// The socket peer is a configured trusted proxy, so its `X-Forwarded-*` are believed.
     pub via_trusted_proxy: bool,

@@ -42,10 +42,12 @@ pub struct RateLimits {
 pub struct Caller<'a> {
     /// The verified user id (or `client:<id>`); `None` on public routes.
     pub user: Option<&'a str>,
+    /// The client address (keyed by its subscriber: IPv4 address or IPv6 /64).
     pub ip: IpAddr,
 }
 
 impl RateLimits {
+    /// A limiter for every route with a `rate_limit`.
     pub fn new(routes: &[RouteConfig]) -> Self {
         let routes = routes
             .iter()
@@ -96,8 +98,9 @@ impl RateLimits {
         })
     }
 
-    /// Buckets held for `route` (tests and metrics).
-    pub fn keys(&self, route: &str) -> usize {
+    /// Buckets held for `route` (the sweep's test).
+    #[cfg(test)]
+    fn keys(&self, route: &str) -> usize {
         self.routes.get(route).map_or(0, |l| l.buckets.len())
     }
 }

@@ -24,6 +24,7 @@ use crate::http::path::{PathError, normalize};
 /// The extra readings of one path (the normalised path itself is not repeated).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Readings {
+    /// Each other path an upstream stack could take the request for, normalised.
     pub paths: Vec<String>,
     /// Some reading holds bytes that are not UTF-8 (never an overlong form: that is refused).
     pub non_utf8: bool,

@@ -8,14 +8,18 @@ use hyper::Method;
 
 use crate::config::RouteConfig;
 
+/// What a lookup found.
 #[derive(Debug)]
 pub enum RouteMatch<'a> {
+    /// The route that takes the request.
     Found(&'a Arc<RouteConfig>),
     /// Some route has this host and prefix, but none allows the method.
     MethodNotAllowed(Vec<Method>),
+    /// No route has this host and prefix.
     NotFound,
 }
 
+/// The configured routes, in matching order.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     /// Sorted by prefix length, longest first; ties keep config order (stable sort).
@@ -23,6 +27,7 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
+    /// The table of `routes` (config order breaks ties).
     pub fn new(routes: &[RouteConfig]) -> Self {
         let mut routes: Vec<Arc<RouteConfig>> = routes.iter().cloned().map(Arc::new).collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

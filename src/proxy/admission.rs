@@ -1,0 +1,185 @@
+//! The admission stage: whether the request may go on, and as whom. Rate limits (by address
+//! before authentication, so a flood never costs a signature check; by user after it),
+//! authentication (`authn`), authorization on every selected route (`authz::decide`), and an
+//! impersonation's checks against the store with its audit record. Nothing is forwarded when
+//! this fails; public routes get no identity.
+
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+
+use super::error::ProxyError;
+use super::intake::Origin;
+use super::ratelimit::{self, RateLimits};
+use super::select::{Routed, Selection};
+use crate::authn::{Authenticator, Principal};
+use crate::authz::{self, Denied, Identity, Requested};
+use crate::config::{AuthPolicy, Config};
+use crate::store::{AuditEvent, Store, StoreError};
+
+/// Whether an impersonation is audited (serving) or only checked (`explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audit {
+    Write,
+    DryRun,
+}
+
+/// The admission stage and what it consults.
+pub(crate) struct Admission {
+    authenticator: Arc<Authenticator>,
+    /// Impersonated users are looked up here, and impersonations audited.
+    store: Store,
+    /// Our own tokens' issuer: their `act` was audited when they were issued, and users we
+    /// do not know cannot be acted as with them.
+    own_issuer: String,
+    rate_limits: RateLimits,
+}
+
+impl Admission {
+    pub fn new(config: &Config, authenticator: Arc<Authenticator>, store: Store) -> Self {
+        Admission {
+            authenticator,
+            store,
+            own_issuer: config.auth.issuer.clone(),
+            rate_limits: RateLimits::new(&config.routes),
+        }
+    }
+
+    /// The rate limits, then [`Admission::authorize`]: the identity to inject, if any.
+    pub async fn admit(
+        &self,
+        routed: &Routed,
+        headers: &HeaderMap,
+        origin: &Origin,
+        audit: Audit,
+    ) -> Result<Option<Identity>, ProxyError> {
+        let route = &*routed.selection.route;
+        let by_client = self.rate_limits.keyed_by_client(route);
+        if by_client {
+            self.limit(route, None, origin)?;
+        }
+        let query_token = routed.query_token.as_deref();
+        let identity = self
+            .authorize(&routed.selection, headers, query_token, origin, audit)
+            .await?;
+        if !by_client {
+            self.limit(route, identity.as_ref().map(|i| i.user_id.as_str()), origin)?;
+        }
+        Ok(identity)
+    }
+
+    fn limit(
+        &self,
+        route: &crate::config::RouteConfig,
+        user: Option<&str>,
+        origin: &Origin,
+    ) -> Result<(), ProxyError> {
+        let caller = ratelimit::Caller {
+            user,
+            ip: origin.client.ip,
+        };
+        self.rate_limits
+            .check(route, &caller)
+            .map_err(ProxyError::RateLimited)
+    }
+
+    /// Public routes: no identity. Others: a verified token, the policy of every selected
+    /// route, and any impersonation the client asked for (decided on the strictest route).
+    async fn authorize(
+        &self,
+        selection: &Selection,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+        origin: &Origin,
+        audit: Audit,
+    ) -> Result<Option<Identity>, ProxyError> {
+        let route = &*selection.policy;
+        if route.auth == AuthPolicy::Public {
+            return Ok(None);
+        }
+        let principal = self
+            .authenticator
+            .authenticate_with(headers, query_token)
+            .await?;
+        let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
+        let mut identity = authz::decide(&principal, route, &requested)?;
+        for other in selection.all() {
+            if !Arc::ptr_eq(other, &selection.policy) && other.auth != AuthPolicy::Public {
+                authz::decide(&principal, other, &requested)?;
+            }
+        }
+        // Header-based impersonation is audited per request, and so is acting by an external
+        // issuer trusted for delegation (its `act`); our own token-exchange token was audited
+        // when it was issued.
+        let issued_by_us = |admin: &String| {
+            principal.actor.as_ref() == Some(admin) && principal.issuer == self.own_issuer
+        };
+        if let Some(admin) = identity.impersonator.clone().filter(|a| !issued_by_us(a)) {
+            // Boxed: rare, and an async fn's future is as large as its largest state.
+            Box::pin(self.check_target(&principal, &requested, &mut identity)).await?;
+            if audit == Audit::Write {
+                Box::pin(self.audit(&admin, &identity, &route.name, origin)).await?;
+            }
+        }
+        Ok(Some(identity))
+    }
+
+    /// Impersonation that cannot be audited does not happen.
+    async fn audit(
+        &self,
+        admin: &str,
+        identity: &Identity,
+        route: &str,
+        origin: &Origin,
+    ) -> Result<(), ProxyError> {
+        let event = AuditEvent::new("impersonate")
+            .actor(format!("user:{admin}"))
+            .subject(format!("user:{}", identity.user_id))
+            .source(origin.client.ip.to_string())
+            .request(origin.request_id.to_str().unwrap_or_default())
+            .details(serde_json::json!({"route": route, "group_id": identity.group_id}));
+        self.store
+            .audit(&event, crate::store::now())
+            .await
+            .map_err(|e| ProxyError::Internal(e.into()))?;
+        Ok(())
+    }
+
+    /// An impersonated user must exist and be enabled when our store knows them, and must not
+    /// be an admin; their group is the store's unless the request named one.
+    async fn check_target(
+        &self,
+        principal: &Principal,
+        requested: &Requested,
+        identity: &mut Identity,
+    ) -> Result<(), ProxyError> {
+        if requested.user_id.is_none() || identity.user_id == principal.user_id {
+            return Ok(()); // acting as admin of a group: the admin stays the user
+        }
+        let own = principal.issuer == self.own_issuer;
+        let Ok(id) = identity.user_id.parse::<i64>() else {
+            return if own {
+                Err(Denied::NoSuchUser.into())
+            } else {
+                Ok(())
+            };
+        };
+        match self.store.user(id).await {
+            Ok(user) if user.disabled => {
+                Err(Denied::Impersonation("the user to act as is disabled").into())
+            }
+            Ok(user) if user.is_admin() => {
+                Err(Denied::Impersonation("an admin cannot act as another admin").into())
+            }
+            Ok(user) => {
+                identity
+                    .group_id
+                    .get_or_insert_with(|| user.group_id.to_string());
+                Ok(())
+            }
+            Err(StoreError::NotFound { .. }) if own => Err(Denied::NoSuchUser.into()),
+            Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(ProxyError::Internal(error.into())),
+        }
+    }
+}
