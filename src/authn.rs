@@ -4,7 +4,6 @@
 //! lookup (key bound to one algorithm), signature, `exp` (required, numeric), `nbf` (numeric
 //! when present), `iss`, `aud`, then revocation — also for cached tokens. What is wrong with a
 //! refused token is a [`TokenDefect`]; this module knows nothing of metrics or HTTP answers.
-#![warn(missing_docs)]
 
 mod bearer;
 mod cache;

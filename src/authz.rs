@@ -6,8 +6,6 @@
 //! Architecture invariant: `authz` knows nothing of tokens' wire format (it sees a verified
 //! [`Principal`]) and nothing of HTTP beyond reading the requested identity's headers.
 
-#![warn(missing_docs)]
-
 use hyper::HeaderMap;
 use hyper::header::HeaderName;
 

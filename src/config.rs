@@ -3,8 +3,6 @@
 //! into durations, socket addresses, URLs and header names, and every error names the file and
 //! the key path (`routes[2].upstream`). Nothing outside this module parses config text.
 
-#![warn(missing_docs)]
-
 mod auth;
 mod describe;
 mod dialects;

@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! The token endpoints: one adapter per dialect (wire format in, wire format out) over the
 //! grant engine. This module owns the dispatch (an exact-path table checked before the route
 //! table) and the request plumbing every adapter shares: the method guard with its `Allow`,

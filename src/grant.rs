@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! The grant engine: one implementation of every OAuth 2.0 grant, for every dialect.
 //!
 //! A dialect parses its wire format into a [`TokenRequest`] and renders the [`Grant`] or

@@ -2,7 +2,6 @@
 //! proxy path, the token endpoints, the admin listener): the [`Body`] type on both sides, the
 //! answers the gateway makes itself ([`respond`], [`json_response`]), the path grammar
 //! ([`path`]) and header-name spellings ([`names`]). Imports nothing of the crate.
-#![warn(missing_docs)]
 
 pub mod names;
 pub mod path;

@@ -3,7 +3,6 @@
 //! key per algorithm, and the revocation snapshot (jti denylist, per-user not-before). Refreshed
 //! every few seconds, so a rotation or revocation made by another instance (or the CLI) takes
 //! effect cluster-wide within one interval. The store stays the source of truth.
-#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -1,6 +1,7 @@
 //! authgate: a reverse-proxy authentication gateway. See ARCHITECTURE.md for the map.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod authn;
 pub mod authz;

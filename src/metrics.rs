@@ -4,7 +4,6 @@
 //! (tests, embedding) keep their own numbers. Events are counted where they happen through the
 //! typed methods below; state that already lives elsewhere (the verified-token cache, key-set
 //! refreshes) is read at scrape time instead of being mirrored.
-#![warn(missing_docs)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Network addresses as the gateway counts them: one subscriber per IPv4 address or IPv6 /64.
 //! The connection cap (`server/limits.rs`), the rate limiter (`proxy/ratelimit.rs`) and the
 //! login back-off (`grant/throttle.rs`) all count by [`subscriber`].
-#![warn(missing_docs)]
 
 use std::net::IpAddr;
 

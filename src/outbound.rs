@@ -1,7 +1,6 @@
 //! Outbound HTTP: pooled hyper clients (HTTP/1.1 and HTTP/2 over plain TCP or rustls) and
 //! their trust roots (the system's, or a CA file's). The proxy's upstreams
 //! (`proxy/upstream.rs`) and external issuers' JWKS fetches (`authn/jwks.rs`) use them.
-#![warn(missing_docs)]
 
 use std::path::{Path, PathBuf};
 

@@ -10,8 +10,6 @@
 //! Architecture invariant: the path that `routes` matched is the path the upstream receives,
 //! and client identity headers are removed before anything is injected.
 
-#![warn(missing_docs)]
-
 mod admission;
 pub mod affinity;
 mod echo;

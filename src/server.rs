@@ -3,8 +3,6 @@
 //! `server.max_connections_per_ip`, `server/admission.rs`), and on shutdown stops accepting
 //! and lets in-flight requests finish up to `server.shutdown_grace`.
 
-#![warn(missing_docs)]
-
 pub mod admin;
 mod admission;
 mod conn;

@@ -1,6 +1,5 @@
 //! The stop signal every long-running task listens to: a `watch` flag the server sets when it
 //! drains (the accept loops, the admin listener, the key and JWKS refreshers).
-#![warn(missing_docs)]
 
 use tokio::sync::watch;
 

@@ -16,8 +16,6 @@
 //!   plaintext handed out once when one is created.
 //! - Times are Unix seconds, passed in (`now`) so tests can move the clock.
 
-#![warn(missing_docs)]
-
 mod audit;
 mod backoff;
 mod client;

@@ -1,8 +1,6 @@
 //! Log output: pretty for people, JSON for collectors. `RUST_LOG` overrides `log.level`.
 //! Access-log events use the target `authgate::access`.
 
-#![warn(missing_docs)]
-
 use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;

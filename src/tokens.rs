@@ -2,7 +2,6 @@
 //! `iss`, `sub` (user id), `aud` (client id plus resource audiences), `exp`, `iat`, `nbf`,
 //! `jti`, `client_id`, `scope`, `gid`, `roles`, and `act` (RFC 8693) when an admin acts for
 //! someone. The verifier (`authn`) accepts exactly what this module produces.
-#![warn(missing_docs)]
 
 use std::time::Duration;
 

@@ -37,7 +37,7 @@ use foreign::{Arg, Columns, ForeignPool, Value};
 use super::db::{Tx, q};
 use super::login_name::{LoginKind, normalize};
 use super::password::{Verdict, check_new};
-use super::user::{Rows, lock_user, normalize_roles, write_user};
+use super::user::{Rows, apply_profile, lock_user, normalize_roles, write_user};
 use super::{Store, StoreError, User, UserPatch};
 use crate::config::{LegacyUsersConfig, SqlText};
 
@@ -214,7 +214,11 @@ fn placeholder_account(id: i64) -> String {
 
 /// Applies what the legacy row says; values the local store cannot hold are dropped (logged),
 /// so a messy legacy row never locks its user out.
-fn apply(user: &mut User, patch: UserPatch) {
+fn apply(user: &mut User, mut patch: UserPatch) {
+    // Text the local store cannot hold is dropped rather than refused.
+    apply_profile(user, &mut patch, |text| {
+        text.filter(|v| v.len() <= 2048 && !v.chars().any(char::is_control))
+    });
     let id = user.id;
     let name = |kind: LoginKind, value: String| match normalize(kind, &value) {
         Ok(name) => Some(name),
@@ -240,28 +244,6 @@ fn apply(user: &mut User, patch: UserPatch) {
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
-    }
-    let p = &mut user.profile;
-    let text = |value: Option<String>| {
-        value.filter(|v| v.len() <= 2048 && !v.chars().any(char::is_control))
-    };
-    set(&mut user.group_id, patch.group_id);
-    set(&mut p.display_name, patch.display_name.map(text));
-    set(&mut p.image_small, patch.image_small.map(text));
-    set(&mut p.image_medium, patch.image_medium.map(text));
-    set(&mut p.image_large, patch.image_large.map(text));
-    set(&mut p.premium, patch.premium);
-    set(&mut p.content_restriction, patch.content_restriction);
-    set(&mut p.mail_verified, patch.mail_verified);
-    set(
-        &mut p.policy_agreement_needed,
-        patch.policy_agreement_needed,
-    );
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *field = value;
     }
 }
 

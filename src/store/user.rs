@@ -637,8 +637,9 @@ pub(crate) async fn revoke_user_tokens(tx: &mut Tx, id: i64, now: i64) -> Result
 /// Applies a patch to `user`; returns the login names that changed (kind, new name).
 fn apply_patch(
     user: &mut User,
-    patch: UserPatch,
+    mut patch: UserPatch,
 ) -> Result<Vec<(LoginKind, Option<String>)>, StoreError> {
+    apply_profile(user, &mut patch, |text| text);
     let mut renamed = Vec::new();
     if let Some(account) = patch.account {
         let account = normalize(LoginKind::Account, &account)?;
@@ -664,21 +665,31 @@ fn apply_patch(
     if let Some(roles) = patch.roles {
         user.roles = normalize_roles(&roles)?;
     }
-    let p = &mut user.profile;
-    set(&mut user.group_id, patch.group_id);
-    set(&mut p.display_name, patch.display_name);
-    set(&mut p.image_small, patch.image_small);
-    set(&mut p.image_medium, patch.image_medium);
-    set(&mut p.image_large, patch.image_large);
-    set(&mut p.premium, patch.premium);
-    set(&mut p.content_restriction, patch.content_restriction);
-    set(&mut p.mail_verified, patch.mail_verified);
-    set(
-        &mut p.policy_agreement_needed,
-        patch.policy_agreement_needed,
-    );
     check_profile(&user.profile)?;
     Ok(renamed)
+}
+
+/// Applies the group and profile fields of `patch` (names and roles are each caller's own
+/// business: checked for a local edit, filtered for a legacy mirror); `text` passes each
+/// optional text field or replaces it.
+pub(super) fn apply_profile(
+    user: &mut User,
+    patch: &mut UserPatch,
+    text: impl Fn(Option<String>) -> Option<String>,
+) {
+    let p = &mut user.profile;
+    set(&mut user.group_id, patch.group_id.take());
+    set(&mut p.display_name, patch.display_name.take().map(&text));
+    set(&mut p.image_small, patch.image_small.take().map(&text));
+    set(&mut p.image_medium, patch.image_medium.take().map(&text));
+    set(&mut p.image_large, patch.image_large.take().map(&text));
+    set(&mut p.premium, patch.premium.take());
+    set(&mut p.content_restriction, patch.content_restriction.take());
+    set(&mut p.mail_verified, patch.mail_verified.take());
+    set(
+        &mut p.policy_agreement_needed,
+        patch.policy_agreement_needed.take(),
+    );
 }
 
 fn set<T>(field: &mut T, value: Option<T>) {
