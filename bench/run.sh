@@ -125,6 +125,7 @@ public_key_file = "$WORK/idp-pub.pem"
 kid = "bench"
 algorithms = ["ES256"]
 group_claim = "gid"
+subject = "local"        # the bench tokens' subs are user ids; a prefix would do as well
 [[routes]]
 prefix = "/"
 upstream = "http://127.0.0.1:18080"
