@@ -1,9 +1,6 @@
-use std::time::Duration;
-
 use hyper::header::HeaderValue;
 
 use super::*;
-use crate::config::Upstream;
 
 fn principal(user: &str, group: Option<&str>, roles: &[&str], scopes: &[&str]) -> Principal {
     Principal {
@@ -24,29 +21,7 @@ fn principal(user: &str, group: Option<&str>, roles: &[&str], scopes: &[&str]) -
 }
 
 fn route(auth: AuthPolicy) -> RouteConfig {
-    RouteConfig {
-        name: "r".into(),
-        host: None,
-        prefix: "/".into(),
-        methods: None,
-        upstream: Upstream::Echo,
-        ca_file: None,
-        h2c: false,
-        strip_prefix: false,
-        preserve_host: false,
-        timeout: Duration::from_secs(1),
-        max_body_bytes: 1,
-        auth,
-        user_header: HeaderName::from_static("user_id"),
-        group_header: HeaderName::from_static("group_id"),
-        scopes: vec![],
-        audiences: vec![],
-        impersonation: true,
-        identity_assertion: false,
-        allow_clients: false,
-        rate_limit: None,
-        rules: Default::default(),
-    }
+    RouteConfig::echo("r", "/", auth)
 }
 
 fn asks(user: Option<&str>, group: Option<&str>) -> Requested {

@@ -480,6 +480,37 @@ fn resolve_host(text: &str) -> Result<HostMatch, String> {
 }
 
 #[cfg(test)]
+impl RouteConfig {
+    /// A route to `builtin:echo` with every other key at its default: the fixture of the
+    /// unit tests that need a route (route table, authorization, forwarding).
+    pub(crate) fn echo(name: &str, prefix: &str, auth: AuthPolicy) -> RouteConfig {
+        RouteConfig {
+            name: name.into(),
+            host: None,
+            prefix: prefix.into(),
+            methods: None,
+            upstream: Upstream::Echo,
+            ca_file: None,
+            h2c: false,
+            strip_prefix: false,
+            preserve_host: false,
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 1,
+            auth,
+            user_header: HeaderName::from_static("user_id"),
+            group_header: HeaderName::from_static("group_id"),
+            scopes: vec![],
+            audiences: vec![],
+            impersonation: true,
+            identity_assertion: false,
+            allow_clients: false,
+            rate_limit: None,
+            rules: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -102,9 +102,7 @@ pub fn request_host(authority: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{AuthPolicy, HostMatch, Upstream};
-    use hyper::header::HeaderName;
-    use std::time::Duration;
+    use crate::config::{AuthPolicy, HostMatch};
 
     pub(crate) fn route(
         name: &str,
@@ -113,27 +111,9 @@ pub(crate) mod tests {
         methods: Option<&[Method]>,
     ) -> RouteConfig {
         RouteConfig {
-            name: name.into(),
             host: host.map(|h| HostMatch::Exact(h.into())),
-            prefix: prefix.into(),
             methods: methods.map(<[Method]>::to_vec),
-            upstream: Upstream::Echo,
-            ca_file: None,
-            h2c: false,
-            strip_prefix: false,
-            preserve_host: false,
-            timeout: Duration::from_secs(1),
-            max_body_bytes: 1,
-            auth: AuthPolicy::Public,
-            user_header: HeaderName::from_static("user_id"),
-            group_header: HeaderName::from_static("group_id"),
-            scopes: vec![],
-            audiences: vec![],
-            impersonation: true,
-            identity_assertion: false,
-            allow_clients: false,
-            rate_limit: None,
-            rules: Default::default(),
+            ..RouteConfig::echo(name, prefix, AuthPolicy::Public)
         }
     }
 
