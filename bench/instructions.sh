@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Instructions per request under callgrind: the repeatable yardstick of issue 20 (CPU µs/request
+# swings by up to 40 % on a shared machine; instruction counts do not). For each setup the proxy
+# runs under `valgrind --tool=callgrind` and serves exactly N requests over one keep-alive
+# connection (plain HTTP, a Python http.client loop: deterministic, unlike wrk), once for N1 and
+# once for N2 in the same warmed-up process; (I(N2) − I(N1)) / (N2 − N1) is the cost of one
+# request with start-up and the connection's own cost cancelled out. Setups: hyper-floor (bench/floor.rs),
+# authgate with the same ES256 token on every request (external issuer, as bench/run.sh), and
+# authgate on a public route. One worker thread, access log off, a trivial nginx upstream.
+# Writes bench/results/instructions.md and prints it.
+#
+#   bash bench/instructions.sh                     # N1=200 N2=1200
+#   PROFILE=/tmp/profile.txt bash bench/instructions.sh
+#       also writes, for authgate same-token, the per-request instructions of the top functions
+#       (self and inclusive): the N2 run's callgrind_annotate minus the N1 run's, / (N2 − N1)
+#
+# Everything on 127.0.0.1 (ports 1818x, apart from bench/run.sh's); stops every process it starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N1=${N1:-200}
+N2=${N2:-1200}
+PROFILE=${PROFILE:-}
+WORK=$(mktemp -d /tmp/authgate-instr.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  sleep 0.3
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for tool in nginx valgrind callgrind_annotate python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
+done
+
+echo "== building authgate (release)"
+cargo build --release --quiet --bin authgate --example mint --example floor
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+BIN=$TARGET/release/authgate
+MINT=$TARGET/release/examples/mint
+FLOOR=$TARGET/release/examples/floor
+"$MINT" keygen "$WORK"
+SAME=$("$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench 1)
+
+cat > "$WORK/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err warn;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 10000000;
+  server { listen 127.0.0.1:18180; location / { return 200 "hello world\n"; } } }
+CONF
+mkdir -p "$WORK/authgate"
+# bench/run.sh's authgate config, on this script's ports.
+cat > "$WORK/authgate/gateway.toml" <<CONF
+[server]
+listen = "127.0.0.1:18543"
+plain_listen = "127.0.0.1:18184"
+worker_threads = 1
+max_connections_per_ip = 0
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+dev_self_signed = true
+[admin]
+listen = "127.0.0.1:18190"
+[log]
+level = "warn"
+access_log = false
+[upstream]
+pool_max_idle_per_host = 128
+[[issuers]]
+issuer = "https://bench-idp"
+public_key_file = "$WORK/idp-pub.pem"
+kid = "bench"
+algorithms = ["ES256"]
+group_claim = "gid"
+subject = "local"
+[[routes]]
+prefix = "/"
+upstream = "http://127.0.0.1:18180"
+[[routes]]
+prefix = "/public"
+upstream = "http://127.0.0.1:18180"
+auth = "public"
+CONF
+
+wait_port() { # port, seconds
+  for _ in $(seq $(($2 * 10))); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened" >&2; exit 1
+}
+nginx -p "$WORK" -c "$WORK/upstream.conf" > "$WORK/upstream.log" 2>&1 &
+PIDS+=($!)
+wait_port 18180 10
+
+# Exactly $2 requests on one keep-alive connection; every answer must be 200 (a refusal would
+# look cheap).
+client() { # port, n, path, token
+  python3 - "$@" <<'PY'
+import http.client, sys
+port, n, path, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+headers = {"Authorization": f"Bearer {token}"} if token else {}
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for i in range(n):
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        sys.exit(f"request {i}: {response.status} {body[:200]!r}")
+conn.close()
+PY
+}
+
+# One process per setup under callgrind: a warm-up connection, then the counters are zeroed
+# and N1 requests (one connection) dumped as part 1, N2 requests (another connection) as part
+# 2. Start-up stays out of the count: it is not repeatable (aws-lc seeds its RNG from CPU
+# jitter), and the difference of the parts cancels the connection's own cost.
+measure() { # name, port, path, token, command...
+  local name=$1 port=$2 path=$3 token=$4; shift 4
+  echo "== $name" >&2
+  local out=$WORK/$name.callgrind
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$WORK/$name.log" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  wait_port "$port" 120
+  client "$port" 20 "$path" "$token"
+  sleep 0.5 # the server sees the connection close before the counters are zeroed
+  callgrind_control -z "$pid" > /dev/null
+  client "$port" "$N1" "$path" "$token"
+  sleep 0.5
+  callgrind_control -d "$pid" > /dev/null
+  client "$port" "$N2" "$path" "$token"
+  sleep 0.5
+  callgrind_control -d "$pid" > /dev/null
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  local i1 i2
+  i1=$(awk '/^summary:|^totals:/{print $2; exit}' "$out.1")
+  i2=$(awk '/^summary:|^totals:/{print $2; exit}' "$out.2")
+  echo "$name $i1 $i2" >> "$ROWS"
+}
+
+ROWS=$WORK/rows.txt
+: > "$ROWS"
+measure hyper-floor 18185 /bench "" "$FLOOR" 127.0.0.1:18185 127.0.0.1:18180
+AUTHGATE=("$BIN" serve --config "$WORK/authgate/gateway.toml")
+measure authgate-same-token 18184 /bench "$SAME" "${AUTHGATE[@]}"
+measure authgate-public 18184 /public/bench "" "${AUTHGATE[@]}"
+
+if [ -n "$PROFILE" ]; then
+  python3 - "$WORK/authgate-same-token.callgrind.1" "$WORK/authgate-same-token.callgrind.2" \
+    "$N1" "$N2" > "$PROFILE" <<'PY'
+import re, subprocess, sys
+first, second, n1, n2 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def costs(path, inclusive):
+    text = subprocess.run(["callgrind_annotate", f"--inclusive={inclusive}", "--threshold=100",
+                           path], capture_output=True, text=True, check=True).stdout
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)(?:\s+\[[^\]]*\])?$", line)
+        if m and m.group(2) != "PROGRAM TOTALS":
+            out[m.group(2)] = out.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+    return out
+for inclusive in ("no", "yes"):
+    a, b = costs(first, inclusive), costs(second, inclusive)
+    per = {k: (b.get(k, 0) - a.get(k, 0)) / (n2 - n1) for k in set(a) | set(b)}
+    top = [kv for kv in sorted(per.items(), key=lambda kv: -kv[1]) if kv[1] >= 20][:250]
+    print(f"## authgate same-token: instructions per request by function ({'inclusive' if inclusive == 'yes' else 'self'})\n")
+    for name, ir in top:
+        print(f"{ir:10.0f}  {name}")
+    print()
+PY
+  echo "== profile written to $PROFILE" >&2
+fi
+
+OUT=bench/results/instructions.md
+mkdir -p bench/results
+python3 - "$ROWS" "$N1" "$N2" > "$OUT" <<'PY'
+import datetime, subprocess, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+n1, n2 = int(sys.argv[2]), int(sys.argv[3])
+per = {name: (int(i2) - int(i1)) / (n2 - n1) for name, i1, i2 in rows}
+floor = per["hyper-floor"]
+version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
+print(f"Measured {datetime.date.today()} with `bash bench/instructions.sh` ({version}): instructions per "
+      f"request = (I({n2}) − I({n1})) / {n2 - n1}, each N on its own keep-alive connection to one "
+      "warmed-up process under callgrind, plain HTTP, one worker thread, access log off.\n")
+print("| setup | instructions/request | vs hyper-floor |")
+print("|---|---:|---:|")
+for name, i1, i2 in rows:
+    print(f"| {name} | {per[name]:,.0f} | {per[name] / floor:.2f} × |")
+PY
+cat "$OUT"
