@@ -54,6 +54,26 @@ pub struct IdentityNames {
     /// Loose forms, sorted.
     exact: Vec<Vec<u8>>,
     prefixes: Vec<Vec<u8>>,
+    /// A filter run before the lists, because every header of every request is checked: by
+    /// the loose form's first byte ([`slot`]), the lengths of the exact names starting with it
+    /// (bit `len`, bit 63 for 63 and longer), and bit 0 set when a prefix starts with it.
+    filter: Vec<u64>,
+}
+
+/// Loose forms are made of lower-case letters and digits: 36 possible first bytes.
+const SLOTS: usize = 36;
+
+/// Where the filter of [`IdentityNames`] keeps a loose form starting with `byte`.
+fn slot(byte: u8) -> usize {
+    match byte {
+        b'0'..=b'9' => usize::from(byte - b'0'),
+        _ => usize::from(byte.wrapping_sub(b'a')).min(25) + 10,
+    }
+}
+
+/// The bit a loose form of `len` bytes sets in its slot (loose forms are never empty).
+fn length_bit(len: usize) -> u64 {
+    1u64 << len.min(63)
 }
 
 impl IdentityNames {
@@ -77,16 +97,29 @@ impl IdentityNames {
         }
         self.exact.sort();
         self.exact.dedup();
+        self.filter = vec![0; SLOTS];
+        for name in &self.exact {
+            self.filter[slot(name[0])] |= length_bit(name.len());
+        }
+        for prefix in &self.prefixes {
+            self.filter[slot(prefix[0])] |= 1;
+        }
         self
     }
 
     /// `name` is one of these names (or starts with a prefix) in the loose form.
     pub fn matches(&self, name: &HeaderName) -> bool {
         with_loose(name.as_str().as_bytes(), |loose| {
-            self.exact
-                .binary_search_by(|c| c.as_slice().cmp(loose))
-                .is_ok()
-                || self.prefixes.iter().any(|p| loose.starts_with(p))
+            let Some(&first) = loose.first() else {
+                return false;
+            };
+            let filter = self.filter.get(slot(first)).copied().unwrap_or(0);
+            (filter & length_bit(loose.len()) != 0
+                && self
+                    .exact
+                    .binary_search_by(|c| c.as_slice().cmp(loose))
+                    .is_ok())
+                || (filter & 1 != 0 && self.prefixes.iter().any(|p| loose.starts_with(p)))
         })
     }
 }
@@ -319,6 +352,12 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
     };
     let mut text = [0u8; 15];
+    let len = ipv4_text(v4, &mut text);
+    HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// Writes `v4` in dotted decimal to `text`; returns the length.
+fn ipv4_text(v4: std::net::Ipv4Addr, text: &mut [u8; 15]) -> usize {
     let mut len = 0;
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
@@ -337,7 +376,7 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
         text[len] = b'0' + ones;
         len += 1;
     }
-    HeaderValue::from_bytes(&text[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    len
 }
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host`, `X-Real-IP` and `Forwarded`. From an
@@ -354,8 +393,11 @@ pub fn set_forwarded(
     // every spelling (`X-Forwarded-Prefix`, `-Port`, `X_Forwarded_For`, …): frameworks build
     // redirects, links and client addresses from them. One pass over the names first.
     if !client.via_trusted_proxy {
+        // Names are lower case, so one without a `w` cannot read as `forwarded…`: most names
+        // are settled without building their loose form.
         let forwarded = |name: &HeaderName| {
-            with_loose(name.as_str().as_bytes(), |l| l.starts_with(b"forwarded"))
+            let name = name.as_str().as_bytes();
+            name.contains(&b'w') && with_loose(name, |l| l.starts_with(b"forwarded"))
         };
         if headers.keys().any(forwarded) {
             let doomed: Vec<HeaderName> =
@@ -415,15 +457,27 @@ fn set_rfc7239(
     } else {
         client.ip
     };
-    let _ = match node {
-        IpAddr::V4(v4) => write!(value, "for={v4};proto={proto}"),
-        IpAddr::V6(v6) => write!(value, "for=\"[{v6}]\";proto={proto}"),
-    };
+    // Pushed piece by piece: the formatting machinery costs more than the rest of this.
+    match node {
+        IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let len = ipv4_text(v4, &mut text);
+            value.push_str("for=");
+            value.push_str(std::str::from_utf8(&text[..len]).unwrap_or_default());
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(value, "for=\"[{v6}]\"");
+        }
+    }
+    value.push_str(";proto=");
+    value.push_str(proto);
     if let Some(host) = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     }) {
-        let _ = write!(value, ";host=\"{host}\"");
+        value.push_str(";host=\"");
+        value.push_str(host);
+        value.push('"');
     }
     if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(&FORWARDED, value);
