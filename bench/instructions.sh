@@ -13,6 +13,7 @@
 #   PROFILE=/tmp/profile.txt bash bench/instructions.sh
 #       also writes, for authgate same-token, the per-request instructions of the top functions
 #       (self and inclusive): the N2 run's callgrind_annotate minus the N1 run's, / (N2 − N1)
+#   KEEP=/tmp/dir bash bench/instructions.sh       # keeps callgrind's files (callgrind_annotate)
 #
 # Everything on 127.0.0.1 (ports 1818x, apart from bench/run.sh's); stops every process it starts.
 set -euo pipefail
@@ -26,6 +27,7 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   sleep 0.3
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/*.callgrind* "$KEEP"/ 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -117,7 +119,8 @@ measure() { # name, port, path, token, command...
   local name=$1 port=$2 path=$3 token=$4; shift 4
   echo "== $name" >&2
   local out=$WORK/$name.callgrind
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$WORK/$name.log" 2>&1 &
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out" "$@" \
+    > "$WORK/$name.log" 2>&1 &
   local pid=$!
   PIDS+=($pid)
   wait_port "$port" 120
@@ -132,10 +135,15 @@ measure() { # name, port, path, token, command...
   callgrind_control -d "$pid" > /dev/null
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
-  local i1 i2
-  i1=$(awk '/^summary:|^totals:/{print $2; exit}' "$out.1")
-  i2=$(awk '/^summary:|^totals:/{print $2; exit}' "$out.2")
-  echo "$name $i1 $i2" >> "$ROWS"
+  # Thread 1 runs the runtime (one worker thread: everything a request does). The others
+  # (the SQLite driver's, the blocking pool) do timed background work, such as the store's
+  # periodic reads, which would land in whichever part it happens to fall in.
+  local i1 i2 other1 other2
+  i1=$(awk '/^totals:/{print $2; exit}' "$out.1-01")
+  i2=$(awk '/^totals:/{print $2; exit}' "$out.2-01")
+  other1=$(cat "$out".1-* | awk '/^totals:/{s += $2} END{print s}')
+  other2=$(cat "$out".2-* | awk '/^totals:/{s += $2} END{print s}')
+  echo "$name $i1 $i2 $((other1 - i1)) $((other2 - i2))" >> "$ROWS"
 }
 
 ROWS=$WORK/rows.txt
@@ -146,7 +154,7 @@ measure authgate-same-token 18184 /bench "$SAME" "${AUTHGATE[@]}"
 measure authgate-public 18184 /public/bench "" "${AUTHGATE[@]}"
 
 if [ -n "$PROFILE" ]; then
-  python3 - "$WORK/authgate-same-token.callgrind.1" "$WORK/authgate-same-token.callgrind.2" \
+  python3 - "$WORK/authgate-same-token.callgrind.1-01" "$WORK/authgate-same-token.callgrind.2-01" \
     "$N1" "$N2" > "$PROFILE" <<'PY'
 import re, subprocess, sys
 first, second, n1, n2 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -177,15 +185,17 @@ python3 - "$ROWS" "$N1" "$N2" > "$OUT" <<'PY'
 import datetime, subprocess, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 n1, n2 = int(sys.argv[2]), int(sys.argv[3])
-per = {name: (int(i2) - int(i1)) / (n2 - n1) for name, i1, i2 in rows}
+per = {name: (int(i2) - int(i1)) / (n2 - n1) for name, i1, i2, _, _ in rows}
 floor = per["hyper-floor"]
 version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()
 print(f"Measured {datetime.date.today()} with `bash bench/instructions.sh` ({version}): instructions per "
       f"request = (I({n2}) − I({n1})) / {n2 - n1}, each N on its own keep-alive connection to one "
       "warmed-up process under callgrind, plain HTTP, one worker thread, access log off.\n")
-print("| setup | instructions/request | vs hyper-floor |")
-print("|---|---:|---:|")
-for name, i1, i2 in rows:
-    print(f"| {name} | {per[name]:,.0f} | {per[name] / floor:.2f} × |")
+print("| setup | instructions/request | vs hyper-floor | other threads, part 1 / part 2 |")
+print("|---|---:|---:|---:|")
+for name, i1, i2, o1, o2 in rows:
+    print(f"| {name} | {per[name]:,.0f} | {per[name] / floor:.2f} × | {int(o1):,} / {int(o2):,} |")
+print("\nThe runtime's thread only (one worker thread); the last column is what the process's other "
+      "threads (SQLite driver, blocking pool: timed background work) ran in each part.")
 PY
 cat "$OUT"

@@ -156,7 +156,7 @@ impl Proxy {
             let source = origin.client.ip;
             return self.own.serve(own, request, path, source, exchange).await;
         }
-        exchange.path = Some(path.clone());
+        exchange.keep_path(&path);
         let (parts, body) = request.into_parts();
         let mut body = Inbound::Stream(body);
         let seen = &mut exchange.route;

@@ -178,7 +178,7 @@ pub fn extract_token<'a>(
         };
         if scheme.eq_ignore_ascii_case("bearer") {
             let token = rest.trim_start_matches(' ');
-            if token.is_empty() || !token.bytes().all(is_token68) {
+            if token.is_empty() || !all_token68(token.as_bytes()) {
                 return Err(RequestDefect::MalformedAuthorization.into());
             }
             offer(token)?;
@@ -198,12 +198,22 @@ pub fn extract_token<'a>(
     found.ok_or(AuthnError::Missing)
 }
 
-/// RFC 7235 token68 characters.
-fn is_token68(b: u8) -> bool {
-    TOKEN68[usize::from(b)]
+/// Every byte is an RFC 7235 token68 character. It runs over every byte of every token, so
+/// eight bytes are looked up per branch instead of one.
+fn all_token68(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if !chunk
+            .iter()
+            .fold(true, |ok, &b| ok & TOKEN68[usize::from(b)])
+        {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| TOKEN68[usize::from(b)])
 }
 
-/// [`is_token68`] as a table: the check runs over every byte of every token.
+/// RFC 7235 token68 characters, as a table: the check runs over every byte of every token.
 static TOKEN68: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;

@@ -132,6 +132,11 @@ impl Inbound {
             Inbound::Buffered(bytes) => Full::new(bytes)
                 .map_err(|never| match never {})
                 .boxed_unsync(),
+            // No body (most requests): nothing to limit or to strip trailers from, and an
+            // empty body is a box without an allocation.
+            Inbound::Stream(body) if body.is_end_stream() => http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             Inbound::Stream(body) => {
                 Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
                     .map_err(|error| BoxError::from(ClientBodyError(error)))

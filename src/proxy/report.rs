@@ -23,11 +23,21 @@ pub(crate) struct Exchange {
     logged_uri: Option<Uri>,
     /// The forwarding route, as soon as it is known (a refused request has one too).
     pub route: Option<Arc<RouteConfig>>,
-    /// The normalised path.
+    /// The normalised path: a token endpoint's (a metrics label), or for the access log.
     pub path: Option<String>,
     /// A token endpoint answered (its path is the metrics label: a bounded set).
     pub endpoint: bool,
     pub upstream_time: Option<Duration>,
+}
+
+impl Exchange {
+    /// Keeps the normalised path of a proxied request for the access log; with the log off
+    /// nothing reads it, so it is not copied.
+    pub fn keep_path(&mut self, path: &str) {
+        if self.logged_uri.is_some() {
+            self.path = Some(path.to_owned());
+        }
+    }
 }
 
 /// Where requests are reported.

@@ -133,6 +133,63 @@ impl UpstreamRelease {
     }
 }
 
+/// Which deadline of [`Deadlines`] passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expired {
+    /// No request head arrived in time: the connection is dropped.
+    FirstHead,
+    /// Nothing in flight for the idle timeout: the connection closes gracefully.
+    Idle,
+}
+
+/// The first head's deadline and the idle one, on one timer: made once per connection and
+/// polled on every wake of it, so one timer is cheaper than two made anew.
+struct Deadlines {
+    timer: Pin<Box<Sleep>>,
+    /// Until it has passed.
+    first_head: Option<Instant>,
+    idle_timeout: Duration,
+}
+
+impl Deadlines {
+    fn new(activity: &Activity, first_head: Instant, idle_timeout: Duration) -> Self {
+        let first = first_head.min(activity.idle_deadline(idle_timeout));
+        Deadlines {
+            timer: Box::pin(sleep_until(first.into())),
+            first_head: Some(first_head),
+            idle_timeout,
+        }
+    }
+
+    /// Ready when a deadline has passed; otherwise the timer is set to the next one.
+    fn poll(&mut self, cx: &mut Context<'_>, activity: &Activity) -> Poll<Expired> {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let fired = self.timer.deadline().into_std();
+            if self.first_head.is_some_and(|at| fired >= at) {
+                self.first_head = None;
+                if !activity.any_request.load(Ordering::Relaxed) {
+                    return Poll::Ready(Expired::FirstHead);
+                }
+            }
+            if activity.is_idle(self.idle_timeout) {
+                return Poll::Ready(Expired::Idle);
+            }
+            // Not idle: the idle deadline moved on, or a request runs past it (then look again
+            // one idle period from now, so the timer does not fire in a loop).
+            let now = Instant::now();
+            let idle = activity.idle_deadline(self.idle_timeout);
+            let idle = if idle > now {
+                idle
+            } else {
+                now + self.idle_timeout
+            };
+            let next = self.first_head.map_or(idle, |first| first.min(idle));
+            self.timer.as_mut().reset(next.into());
+        }
+        Poll::Pending
+    }
+}
+
 /// Serves one connection (after the TLS handshake, if any) until it ends.
 pub(super) async fn serve<I>(io: I, info: ConnInfo, shared: &super::Shared)
 where
@@ -144,7 +201,6 @@ where
     // hyper's own header timeout starts at the first byte: a peer that sends nothing would
     // hold its slot for the idle timeout. Until a first head arrives, this deadline stands.
     let first_head_deadline = activity.opened + shared.header_read_timeout;
-    let mut awaiting_first_head = true;
     // Upstream connections that follow this client connection; driven below, in this task.
     let (affinity, mut drivers) = affinity::new();
     let affinity = Arc::new(affinity);
@@ -176,6 +232,11 @@ where
     );
     let mut closing = false;
     let mut upstreams = UpstreamRelease::new(release_after);
+    // Built once and polled where it stands: made in the loop, it would be made again (the
+    // watch looked at) whenever a branch ends. Every wake of the connection polls it.
+    let stopped = crate::shutdown::stopped(&mut shutdown);
+    tokio::pin!(stopped);
+    let mut deadlines = Deadlines::new(&activity, first_head_deadline, idle_timeout);
     loop {
         tokio::select! {
             // The upstream connections first: a response they read is then written to the
@@ -188,24 +249,19 @@ where
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(first_head_deadline.into()), if awaiting_first_head && !closing => {
-                awaiting_first_head = false;
-                if !activity.any_request.load(Ordering::Relaxed) {
+            () = &mut stopped, if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            expired = std::future::poll_fn(|cx| deadlines.poll(cx, &activity)), if !closing => {
+                if expired == Expired::FirstHead {
                     tracing::debug!(peer = %info.peer, "no request head in time; closing");
                     shared.metrics.connection_timed_out(ConnPhase::RequestHead);
                     // Nothing is in flight: dropping the connection is all there is to do.
                     return;
                 }
-            }
-            _ = crate::shutdown::stopped(&mut shutdown), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
-            }
-            _ = tokio::time::sleep_until(activity.idle_deadline(idle_timeout).into()), if !closing => {
-                if activity.is_idle(idle_timeout) {
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
-                }
             }
         }
     }
