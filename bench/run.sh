@@ -246,6 +246,12 @@ for s in socks:
     s.close()
 PY
 
+# A fresh authgate for the TLS rows: VmHWM is a process's peak since it started, and the idle
+# test's 10,000 connections would otherwise be the TLS keep-alive row's "peak RSS".
+kill "$AG"; wait "$AG" 2>/dev/null || true
+start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
+
 # ---- TLS: authgate and nginx with the same certificate ----------------------------------------
 # keep-alive: wrk over HTTPS (one handshake per connection); new: `openssl s_time -new`, a full
 # handshake and one request per connection, one connection at a time; resumed: `s_time -reuse`

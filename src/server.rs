@@ -248,7 +248,7 @@ impl Gateway {
     pub async fn bind(config: Config) -> Result<Self, ServerError> {
         crate::install_crypto_provider();
         let certs = Arc::new(CertResolver::new(&config.tls)?);
-        let acceptor = tls::acceptor(Arc::clone(&certs));
+        let acceptor = tls::acceptor(Arc::clone(&certs))?;
         let Assembled { base, authn, proxy } = assemble(&config).await?;
         let live = Arc::new(Live {
             proxy: ArcSwap::new(proxy),

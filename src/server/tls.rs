@@ -89,13 +89,24 @@ impl CertResolver {
 }
 
 /// Builds the acceptor over `resolver`: HTTP/2 and HTTP/1.1 offered by ALPN, in that order of
-/// preference.
-pub fn acceptor(resolver: Arc<CertResolver>) -> TlsAcceptor {
+/// preference; sessions resume by stateless tickets (see [`resumption`]).
+pub fn acceptor(resolver: Arc<CertResolver>) -> Result<TlsAcceptor, TlsError> {
     let mut server = ServerConfig::builder()
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    TlsAcceptor::from(Arc::new(server))
+    resumption(&mut server)?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// TLS 1.3 resumption by stateless tickets, as nginx does by default. rustls' default is a
+/// stateful cache of 256 sessions whose TLS 1.3 tickets are single-use: with two tickets per
+/// handshake, 128 clients already evict each other's sessions and fall back to full
+/// handshakes. The ticket key is random per process and rotates every 6 hours (rustls'
+/// `Ticketer`); no early data is accepted, so a replayed ticket buys no replayed request.
+fn resumption(server: &mut ServerConfig) -> Result<(), TlsError> {
+    server.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    Ok(())
 }
 
 fn load(config: &TlsConfig) -> Result<CertifiedKey, TlsError> {
