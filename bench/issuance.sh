@@ -87,3 +87,11 @@ print(f"| client_credentials, ES256, /oauth2/token | {med(int(r[0]) for r in row
       f"{max(int(r[4]) for r in rows)} |")
 PY
 cat "$OUT"
+
+# The store's hot paths (refresh rotation, codes, opaque tokens, revocation) on SQLite and
+# PostgreSQL: bench/store.sh, its own results file. STORE=0 skips it.
+if [ "${STORE:-1}" = 1 ]; then
+  cleanup
+  trap - EXIT
+  bash bench/store.sh
+fi
