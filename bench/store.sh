@@ -4,7 +4,8 @@
 #   - refresh-token rotation at /oauth2/token (every request spends a never-used refresh token:
 #     bench/store/refresh.lua keeps the one each answer returns), and at the mobile /auth/token;
 #   - authorization codes: issued by the login page to a signed-in browser (session cookie, code
-#     flow), then each redeemed once at /oauth2/token (bench/store/codes.lua, once.lua);
+#     flow; that row's codes are split between the runs of the next), then each redeemed once
+#     at /oauth2/token (bench/store/codes.lua, once.lua);
 #   - the proxy path to the built-in echo upstream: one JWT, one opaque token (cached), and
 #     opaque tokens each sent once (uncached; pre-issued by mobile refresh rotation);
 #   - revocation then first refusal: POST /oauth2/revoke at instance A, then A and a second
@@ -144,15 +145,13 @@ seed_mobile() {
   for _ in $(seq 32); do mobile_password | json refresh_token >> "$WORK/seed"; done
   rm -f "$WORK/opaque"
 }
-fresh_codes() { # codes issued for DURATION s; the next row redeems each once
-  rm -f "$WORK/codes"
-  OUT=$WORK/codes wrk -t1 -c16 -d"${DURATION}s" -s bench/store/codes.lua "$URL" > /dev/null
-}
-split_opaque() { # the run's share of the pre-issued opaque tokens
+share() { # share FILE RUN: the run's share of the pre-issued lines of FILE, into FILE.run
   local per
-  per=$(( $(wc -l < "$WORK/opaque") / RUNS ))
-  sed -n "$(( ($1 - 1) * per + 1 )),$(( $1 * per ))p" "$WORK/opaque" > "$WORK/opaque.run"
+  per=$(( $(wc -l < "$1") / RUNS ))
+  sed -n "$(( ($2 - 1) * per + 1 )),$(( $2 * per ))p" "$1" > "$1.run"
 }
+split_codes() { share "$WORK/codes" "$1"; }
+split_opaque() { share "$WORK/opaque" "$1"; }
 
 for backend in $BACKENDS; do
   echo "== $backend"
@@ -187,8 +186,9 @@ for backend in $BACKENDS; do
   wrk -t1 -c16 -d1s -H "Authorization: Bearer $JWT" "$URL/echo/bench" > /dev/null # warm-up
   row "$backend" "refresh rotation, /oauth2/token (JWT)" seed_refresh -s bench/store/refresh.lua
   DIALECT=mobile OUT=$WORK/opaque row "$backend" "refresh rotation, mobile /auth/token (opaque)" seed_mobile -s bench/store/refresh.lua
-  OUT=$WORK/codes.issued row "$backend" "authorization code issued (login page, signed in)" : -s bench/store/codes.lua
-  LINES_FILE=$WORK/codes MODE=code row "$backend" "authorization code redeemed, /oauth2/token" fresh_codes -s bench/store/once.lua
+  rm -f "$WORK/codes"
+  OUT=$WORK/codes row "$backend" "authorization code issued (login page, signed in)" : -s bench/store/codes.lua
+  LINES_FILE=$WORK/codes.run MODE=code row "$backend" "authorization code redeemed, /oauth2/token" split_codes -s bench/store/once.lua
   ROW_URL=$URL/echo/bench row "$backend" "proxy, JWT, same token (cached)" : -H "Authorization: Bearer $JWT"
   ROW_URL=$URL/echo/bench row "$backend" "proxy, opaque, same token (cached)" : -H "Authorization: Bearer $OPAQUE"
   LINES_FILE=$WORK/opaque.run MODE=bearer row "$backend" "proxy, opaque, distinct tokens (uncached)" split_opaque -s bench/store/once.lua
@@ -229,6 +229,15 @@ for (backend, label), rs in groups.items():
     print(f"| {backend} | {label} | {med(int(r[2]) for r in rs):,.0f} | {mid[3]} | {mid[4]} | "
           f"{med(float(r[5]) for r in rs):.1f} | {sum(int(r[7]) for r in rs):,} | "
           f"{sum(int(r[6]) for r in rs)} |")
+print("\nWhat the rows measure. Refresh rotation: every request spends a refresh token never "
+      "used before (the pool of bench/store/refresh.lua: 32 from password grants, then the one "
+      "each answer returns); /oauth2/token answers a JWT, /auth/token an opaque token. Codes: "
+      "issued by GET /open/authorize/index for a browser signed in on the login page (session "
+      "cookie), then each redeemed once (client_secret_basic); each run gets its share of the "
+      "codes of the row before. Proxy rows: GET /echo/bench (authenticated route, built-in echo "
+      "upstream); uncached: opaque tokens issued by the mobile rotation row, each sent once, the "
+      "rate over the time until the last answer (few thousand requests: p99 is rough). CPU "
+      "µs/request: utime+stime of the gateway over the run, divided by the answers.")
 print(f"\nRevocation then first refusal ({rounds} rounds each): milliseconds from sending "
       "POST /oauth2/revoke to instance A until the proxy path answers 401, polled every ~1 ms on "
       "a keep-alive connection; B is a second gateway on the same store (`refresh_interval = "
