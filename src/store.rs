@@ -215,7 +215,7 @@ impl Store {
                 listener.listen("authgate_changes").await?;
                 Ok(Some(ChangeListener(listener)))
             }
-            db::Pool::Sqlite(_) => Ok(None),
+            db::Pool::Sqlite(..) => Ok(None),
         }
     }
 

@@ -3,23 +3,32 @@
 //! placeholders work on both) unless a query is built with [`Q::each`].
 //!
 //! Writes go through [`Pool::begin`]: on SQLite that is `BEGIN IMMEDIATE`, so a transaction
-//! takes the write lock up front and two writers queue on the busy timeout instead of failing
-//! when a read lock would have to be upgraded.
+//! takes the write lock up front instead of failing when a read lock would have to be
+//! upgraded; and writers take the pool's one write slot first, so they queue in process
+//! instead of sleeping in SQLite's busy handler.
 
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Database, Decode, Encode, Postgres, Sqlite, Transaction, Type};
 
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::StoreError;
 
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool),
+    /// The pool and its one write slot: SQLite has one writer at a time, and a writer that
+    /// loses the race for the lock sleeps in SQLite's busy handler (back-offs of up to 100 ms),
+    /// so write transactions queue here instead and start the moment the previous one ends.
+    Sqlite(SqlitePool, Arc<Semaphore>),
     Postgres(PgPool),
 }
 
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    /// The transaction and the pool's write slot, held until it commits or is dropped.
+    Sqlite(Transaction<'static, Sqlite>, OwnedSemaphorePermit),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -139,7 +148,7 @@ impl Pool {
     /// Open connections and how many of them are idle.
     pub(crate) fn usage(&self) -> (u32, usize) {
         match self {
-            Pool::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Pool::Sqlite(pool, _) => (pool.size(), pool.num_idle()),
             Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
         }
     }
@@ -147,7 +156,13 @@ impl Pool {
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite).
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(pool, writer) => {
+                let slot = Arc::clone(writer)
+                    .acquire_owned()
+                    .await
+                    .expect("the write slot's semaphore is never closed");
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, slot)
+            }
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -155,7 +170,7 @@ impl Pool {
     /// One statement in its own (implicit) transaction.
     pub(crate) async fn execute(&self, query: Q) -> Result<u64, StoreError> {
         Ok(match self {
-            Pool::Sqlite(pool) => query
+            Pool::Sqlite(pool, _) => query
                 .bind::<Sqlite>(false)
                 .execute(pool)
                 .await?
@@ -170,7 +185,7 @@ impl Pool {
 
     pub(crate) async fn fetch_optional(&self, query: Q) -> Result<Option<Row>, StoreError> {
         Ok(match self {
-            Pool::Sqlite(pool) => query
+            Pool::Sqlite(pool, _) => query
                 .bind::<Sqlite>(false)
                 .fetch_optional(pool)
                 .await?
@@ -185,7 +200,7 @@ impl Pool {
 
     pub(crate) async fn fetch_all(&self, query: Q) -> Result<Vec<Row>, StoreError> {
         Ok(match self {
-            Pool::Sqlite(pool) => query
+            Pool::Sqlite(pool, _) => query
                 .bind::<Sqlite>(false)
                 .fetch_all(pool)
                 .await?
@@ -204,7 +219,7 @@ impl Pool {
 
     pub(crate) async fn close(&self) {
         match self {
-            Pool::Sqlite(p) => p.close().await,
+            Pool::Sqlite(p, _) => p.close().await,
             Pool::Postgres(p) => p.close().await,
         }
     }
@@ -217,7 +232,7 @@ impl Tx {
 
     pub(crate) async fn execute(&mut self, query: Q) -> Result<u64, StoreError> {
         Ok(match self {
-            Tx::Sqlite(tx) => query
+            Tx::Sqlite(tx, _) => query
                 .bind::<Sqlite>(false)
                 .execute(&mut **tx)
                 .await?
@@ -232,7 +247,7 @@ impl Tx {
 
     pub(crate) async fn fetch_optional(&mut self, query: Q) -> Result<Option<Row>, StoreError> {
         Ok(match self {
-            Tx::Sqlite(tx) => query
+            Tx::Sqlite(tx, _) => query
                 .bind::<Sqlite>(false)
                 .fetch_optional(&mut **tx)
                 .await?
@@ -248,7 +263,7 @@ impl Tx {
     /// Runs a multi-statement script (a migration).
     pub(crate) async fn execute_script(&mut self, script: &'static str) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(tx) => {
+            Tx::Sqlite(tx, _) => {
                 sqlx::raw_sql(script).execute(&mut **tx).await?;
             }
             Tx::Postgres(tx) => {
@@ -260,7 +275,11 @@ impl Tx {
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Sqlite(tx, slot) => {
+                tx.commit().await?;
+                // The next writer starts only once this one's commit is durable.
+                drop(slot);
+            }
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
 use super::StoreError;
 use super::db::Pool;
 
@@ -37,7 +41,7 @@ pub(crate) async fn connect(
             context: format!("cannot open {}", path.display()),
             source: std::io::Error::other(e.to_string()),
         })?;
-    Ok(Pool::Sqlite(pool))
+    Ok(Pool::Sqlite(pool, Arc::new(Semaphore::new(1))))
 }
 
 /// Creates the directory (0700) and an empty database file (0600) on first start, so the
