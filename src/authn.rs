@@ -11,6 +11,7 @@ mod defect;
 mod failure;
 pub mod jwks;
 pub mod keyset;
+mod memo;
 pub mod opaque;
 mod verifier;
 
@@ -18,6 +19,7 @@ pub use bearer::{Authenticator, extract_token};
 pub use cache::{CacheStats, VerifiedCache};
 pub use defect::{RequestDefect, TokenDefect};
 pub use failure::AuthFailure;
+pub use memo::TokenMemo;
 pub use opaque::OpaqueTokens;
 pub use verifier::Verifier;
 

@@ -37,7 +37,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use ipnet::IpNet;
 
-use crate::authn::Authenticator;
+use crate::authn::{Authenticator, TokenMemo};
 use crate::authz::Identity;
 use crate::config::Config;
 use crate::dialects::Endpoints;
@@ -60,6 +60,15 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// The request came over TLS (`X-Forwarded-Proto: https`).
     pub tls: bool,
+}
+
+/// What a client connection keeps between its requests: the upstream connections that follow
+/// it and the last token it presented.
+pub struct ConnState {
+    /// Its own upstream connections.
+    pub affinity: affinity::Affinity,
+    /// Its last bearer token and the principal it verified as.
+    pub token: TokenMemo,
 }
 
 /// The request path of one config (a reload builds a new one): every stage with what it uses.
@@ -124,16 +133,17 @@ impl Proxy {
         self.forwarder.affinity_idle_timeout()
     }
 
-    /// Serves one request. `affinity` holds the upstream connections of the client connection
-    /// it arrived on.
+    /// Serves one request. `state` is what the client connection it arrived on keeps.
     pub async fn handle(
         &self,
         request: Request<Incoming>,
         conn: ConnInfo,
-        affinity: Option<&affinity::Affinity>,
+        state: Option<&ConnState>,
     ) -> Response<Body> {
         let mut exchange = self.report.start(&request);
-        let origin = self.intake.origin(conn, request.headers());
+        let mut origin = self.intake.origin(conn, request.headers());
+        origin.memo = state.map(|s| &s.token);
+        let affinity = state.map(|s| &s.affinity);
         let result = self
             .process(request, &origin, affinity, &mut exchange)
             .await;
@@ -147,7 +157,7 @@ impl Proxy {
     async fn process(
         &self,
         request: Request<Incoming>,
-        origin: &Origin,
+        origin: &Origin<'_>,
         affinity: Option<&affinity::Affinity>,
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, ProxyError> {
@@ -172,6 +182,10 @@ impl Proxy {
         let route = &prepared.selection.route;
         let body =
             forward::check_declared_length(&parts.headers, route.max_body_bytes, body).await?;
+        // A connection that ends with this request gains nothing from an upstream connection
+        // of its own (opened, used once, closed): the shared pool's is already open.
+        let lasts = headers::connection_lasts(parts.version, &parts.headers);
+        let affinity = affinity.filter(|_| lasts);
         let (mut parts, client_upgrade) = forward::client_upgrade(parts, prepared.upgrade);
         self.rewrite(&mut parts, &prepared, origin, &path)?;
         let body = body.into_upstream(route.max_body_bytes, Arc::clone(self.identity.names()));
@@ -192,7 +206,7 @@ impl Proxy {
         parts: &Parts,
         body: &mut Inbound,
         path: &str,
-        origin: &Origin,
+        origin: &Origin<'_>,
         audit: Audit,
         seen: &mut Option<Arc<crate::config::RouteConfig>>,
     ) -> Result<Prepared, ProxyError> {
@@ -216,7 +230,7 @@ impl Proxy {
         &self,
         parts: &mut Parts,
         prepared: &Prepared,
-        origin: &Origin,
+        origin: &Origin<'_>,
         path: &str,
     ) -> Result<(), ProxyError> {
         let selection = &prepared.selection;

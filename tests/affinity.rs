@@ -84,6 +84,39 @@ async fn an_idle_client_connection_releases_its_upstream_connection() {
     assert_ne!(records[0].peer_port, records[1].peer_port);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_request_goes_through_the_shared_pool() {
+    let stub = Stub::start(Mode::Ok).await;
+    let gw = TestGateway::start(gateway(&stub.url(), "30s")).await;
+    let one_shot = |head: &'static str| {
+        let gw = &gw;
+        async move {
+            let mut s = tls_connect(gw.https_addr, &gw.cert, &[b"http/1.1"]).await;
+            write_all_ignoring_reset(&mut s, head.as_bytes()).await;
+            within("read", read_response(&mut s)).await
+        }
+    };
+    // Client connections that end with their request (HTTP/1.1 `close`, HTTP/1.0 without
+    // `keep-alive`) share the pool's upstream connection instead of each opening one.
+    for head in [
+        "GET /a HTTP/1.1\r\nHost: front.example\r\nConnection: close\r\n\r\n",
+        "GET /b HTTP/1.0\r\nHost: front.example\r\n\r\n",
+        "GET /c HTTP/1.1\r\nHost: front.example\r\nConnection: close\r\n\r\n",
+    ] {
+        assert_eq!(one_shot(head).await.status, 200);
+    }
+    let records = stub.records();
+    assert_eq!(records.len(), 3);
+    let ports: HashSet<u16> = records.iter().map(|r| r.peer_port).collect();
+    assert_eq!(
+        ports.len(),
+        1,
+        "one pooled upstream connection: {records:#?}"
+    );
+    // Hop-by-hop `Connection: close` is the client's, not the upstream's.
+    assert_eq!(records[0].header("connection"), None);
+}
+
 /// An upstream that answers one request per connection and then closes it shortly after, as a
 /// server with a short keep-alive timeout does.
 struct OneRequestUpstream {

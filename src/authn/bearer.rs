@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::jwks::{JwksError, JwksSource};
 use super::keyset::KeySet;
+use super::memo::TokenMemo;
 use super::opaque::{OpaqueTokens, is_opaque};
 use super::{AuthnError, IssuerPolicy, Principal, RequestDefect, Revocations, Verifier};
 use crate::config::Config;
@@ -132,6 +133,17 @@ impl Authenticator {
         headers: &HeaderMap,
         query_token: Option<&str>,
     ) -> Result<Arc<Principal>, AuthnError> {
+        self.authenticate_on(headers, query_token, None).await
+    }
+
+    /// [`Self::authenticate_with`] for a request of a client connection whose last token
+    /// `memo` remembers ([`TokenMemo`]).
+    pub async fn authenticate_on(
+        &self,
+        headers: &HeaderMap,
+        query_token: Option<&str>,
+        memo: Option<&TokenMemo>,
+    ) -> Result<Arc<Principal>, AuthnError> {
         let token = match (extract_token(headers, &self.token_headers), query_token) {
             (Err(AuthnError::Missing), Some(token)) if !token.is_empty() => token,
             (Ok(_), Some(_)) => {
@@ -142,7 +154,7 @@ impl Authenticator {
         if let Some(opaque) = self.opaque.as_ref().filter(|_| is_opaque(token)) {
             return opaque.resolve(token).await;
         }
-        match self.verifier.verify(token) {
+        match self.verifier.verify_on(token, memo) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {
                 // Boxed: a JWKS fetch is rare and its future large.
                 Some(source) if Box::pin(source.refresh_for_kid(&kid)).await => {

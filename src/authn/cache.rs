@@ -100,6 +100,11 @@ impl VerifiedCache {
         self.entries.insert(key, principal);
     }
 
+    /// At most this many entries are held (0: caching is off).
+    pub fn capacity(&self) -> usize {
+        self.max_entries
+    }
+
     /// Entries held now, expired ones included until a lookup or a full cache sweeps them.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -287,6 +287,66 @@ fn revocation_and_key_removal_apply_to_cached_tokens() {
 }
 
 #[test]
+fn a_connection_memo_is_checked_like_a_cache_hit() {
+    let f = fixture();
+    let memo = TokenMemo::default();
+    let token = sign(&f.ours, "k1", "at+jwt", &claims());
+    let first = f.verifier.verify_on(&token, Some(&memo)).expect("valid");
+    let again = f.verifier.verify_on(&token, Some(&memo)).expect("memo");
+    assert!(Arc::ptr_eq(&first, &again), "the memo answers a repeat");
+    // Another token on the connection is verified on its own, and replaces the memo.
+    let mut claims_43 = claims();
+    claims_43["sub"] = json!("43");
+    claims_43["jti"] = json!("j-2");
+    let other = sign(&f.ours, "k1", "at+jwt", &claims_43);
+    let second = f.verifier.verify_on(&other, Some(&memo)).expect("valid");
+    assert_eq!(second.user_id, "43");
+    assert_eq!(
+        f.verifier
+            .verify_on(&token, Some(&memo))
+            .expect("valid")
+            .user_id,
+        "42"
+    );
+    // A forged variant of the remembered token is not a repeat of it.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert!(f.verifier.verify_on(&forged, Some(&memo)).is_err());
+    // Revocation and key removal reach a remembered token.
+    f.denylist.0.lock().expect("lock").push("j-1".into());
+    assert!(f.verifier.verify_on(&token, Some(&memo)).is_err());
+    f.denylist.0.lock().expect("lock").clear();
+    assert!(f.verifier.verify_on(&token, Some(&memo)).is_ok());
+    f.verifier.keys().remove(OURS, "k1");
+    assert!(
+        f.verifier.verify_on(&token, Some(&memo)).is_err(),
+        "dies with its key"
+    );
+}
+
+#[test]
+fn a_memo_is_stale_for_another_verifier_and_off_without_a_cache() {
+    let f = fixture();
+    let memo = TokenMemo::default();
+    let token = sign(&f.ours, "k1", "at+jwt", &claims());
+    f.verifier.verify_on(&token, Some(&memo)).expect("valid");
+    // A reload's verifier does not trust this one's memo: it verifies again.
+    let reloaded = fixture();
+    assert!(
+        reloaded.verifier.verify_on(&token, Some(&memo)).is_err(),
+        "the new verifier does not know this key"
+    );
+    // With the cache off, every request pays for the signature: no memo either.
+    let keys = Arc::clone(f.verifier.keys());
+    let revocations = Arc::clone(&f.denylist) as Arc<dyn Revocations>;
+    let uncached = Verifier::new(keys, vec![policy(OURS, &["api"])], 5, 0, revocations);
+    let a = uncached.verify_on(&token, Some(&memo)).expect("valid");
+    let b = uncached.verify_on(&token, Some(&memo)).expect("valid");
+    assert!(!Arc::ptr_eq(&a, &b), "verified twice");
+}
+
+#[test]
 fn cached_entries_expire_with_the_token() {
     let cache = VerifiedCache::new(2);
     let principal = |exp: u64| {

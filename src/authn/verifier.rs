@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{self, VerifiedCache};
 use super::keyset::KeySet;
+use super::memo::TokenMemo;
 use super::{AuthnError, IssuerPolicy, Principal, Revocations, TokenDefect};
 
 struct Issuer {
@@ -28,7 +29,12 @@ pub struct Verifier {
     cache: VerifiedCache,
     doorkeeper: cache::Doorkeeper,
     revocations: Arc<dyn Revocations>,
+    /// Tells this verifier's [`TokenMemo`] entries from another's (a reload makes a new one).
+    id: u64,
 }
+
+/// The next [`Verifier::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(serde::Deserialize)]
 struct IssuerPeek {
@@ -73,6 +79,7 @@ impl Verifier {
             cache: VerifiedCache::new(cache_entries),
             doorkeeper: cache::Doorkeeper::new(),
             revocations,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -88,20 +95,53 @@ impl Verifier {
 
     /// Verifies `token` now (jsonwebtoken reads the same clock for `exp`/`nbf`).
     pub fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthnError> {
+        self.verify_on(token, None)
+    }
+
+    /// [`Self::verify`], first asking `memo`, the client connection's last token, and leaving
+    /// this one there. With the cache off (`cache_entries = 0`) the memo is not used either.
+    pub fn verify_on(
+        &self,
+        token: &str,
+        memo: Option<&TokenMemo>,
+    ) -> Result<Arc<Principal>, AuthnError> {
         let now = jsonwebtoken::get_current_timestamp();
+        let memo = memo.filter(|_| self.cache.capacity() > 0);
+        let remembered = memo.and_then(|memo| memo.get(self.id, token, now));
+        let principal = match remembered {
+            Some(hit) => self.still_trusted(hit)?,
+            None => {
+                let principal = self.verify_cached(token, now)?;
+                if let Some(memo) = memo {
+                    memo.put(self.id, token, &principal);
+                }
+                principal
+            }
+        };
+        super::unrevoked(self.revocations.as_ref(), principal)
+    }
+
+    /// The principal from the shared cache, or verified and then cached.
+    fn verify_cached(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthnError> {
         let digest = cache::digest(token);
-        let principal = match self.cache.get(&digest, now) {
-            Some(hit) if self.keys.get(&hit.issuer, &hit.key_id).is_some() => hit,
-            Some(_) => return Err(TokenDefect::KeyGone.into()),
+        match self.cache.get(&digest, now) {
+            Some(hit) => self.still_trusted(hit),
             None => {
                 let verified = Arc::new(self.verify_uncached(token)?);
                 if self.doorkeeper.seen_before(&digest) {
                     self.cache.insert(digest, Arc::clone(&verified), now);
                 }
-                verified
+                Ok(verified)
             }
-        };
-        super::unrevoked(self.revocations.as_ref(), principal)
+        }
+    }
+
+    /// A remembered principal stands only while the key that signed its token is trusted.
+    fn still_trusted(&self, hit: Arc<Principal>) -> Result<Arc<Principal>, AuthnError> {
+        match self.keys.get(&hit.issuer, &hit.key_id) {
+            Some(_) => Ok(hit),
+            None => Err(TokenDefect::KeyGone.into()),
+        }
     }
 
     fn verify_uncached(&self, token: &str) -> Result<Principal, AuthnError> {

@@ -50,7 +50,7 @@ impl Admission {
         &self,
         routed: &Routed,
         headers: &HeaderMap,
-        origin: &Origin,
+        origin: &Origin<'_>,
         audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
         let route = &*routed.selection.route;
@@ -72,7 +72,7 @@ impl Admission {
         &self,
         route: &crate::config::RouteConfig,
         user: Option<&str>,
-        origin: &Origin,
+        origin: &Origin<'_>,
     ) -> Result<(), ProxyError> {
         let caller = ratelimit::Caller {
             user,
@@ -90,7 +90,7 @@ impl Admission {
         selection: &Selection,
         headers: &HeaderMap,
         query_token: Option<&str>,
-        origin: &Origin,
+        origin: &Origin<'_>,
         audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
         let route = &*selection.policy;
@@ -99,7 +99,7 @@ impl Admission {
         }
         let principal = self
             .authenticator
-            .authenticate_with(headers, query_token)
+            .authenticate_on(headers, query_token, origin.memo)
             .await?;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
         let mut identity = authz::decide(&principal, route, &requested)?;
@@ -130,7 +130,7 @@ impl Admission {
         admin: &str,
         identity: &Identity,
         route: &str,
-        origin: &Origin,
+        origin: &Origin<'_>,
     ) -> Result<(), ProxyError> {
         let event = AuditEvent::new("impersonate")
             .actor(format!("user:{admin}"))

@@ -231,6 +231,24 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
         && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
+/// Whether the client connection stays open after this request (RFC 9112 §9.3): HTTP/1.1
+/// unless `Connection` says `close`, HTTP/1.0 only with `keep-alive`, HTTP/2 always.
+pub fn connection_lasts(version: hyper::Version, headers: &HeaderMap) -> bool {
+    if version >= hyper::Version::HTTP_2 {
+        return true;
+    }
+    if !headers.contains_key(header::CONNECTION) {
+        return version == hyper::Version::HTTP_11;
+    }
+    let mut close = false;
+    let mut keep_alive = false;
+    for token in connection_tokens(headers) {
+        close |= token.eq_ignore_ascii_case("close");
+        keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+    }
+    !close && (version == hyper::Version::HTTP_11 || keep_alive)
+}
+
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)

@@ -18,15 +18,19 @@ use super::error::ProxyError;
 use super::forward::classify_body_error;
 use super::headers::{self, ClientAddr, IdentityNames, X_REQUEST_ID};
 use super::{ConnInfo, rules};
+use crate::authn::TokenMemo;
 use crate::config::Config;
 use crate::http::path;
 use crate::http::{Body, BoxError};
 
 /// Who sent a request and under which id it is known: fixed before any stage runs.
-pub(crate) struct Origin {
+pub(crate) struct Origin<'c> {
     pub conn: ConnInfo,
     pub client: ClientAddr,
     pub request_id: HeaderValue,
+    /// The client connection's last token, when the request came over a connection that keeps
+    /// one.
+    pub memo: Option<&'c TokenMemo>,
 }
 
 /// The checks made on every request before a route or endpoint is looked up.
@@ -49,7 +53,7 @@ impl Intake {
     }
 
     /// The request id (the client's when valid, else a new one) and the client address.
-    pub fn origin(&self, conn: ConnInfo, headers: &HeaderMap) -> Origin {
+    pub fn origin<'c>(&self, conn: ConnInfo, headers: &HeaderMap) -> Origin<'c> {
         let request_id = match headers.get(&X_REQUEST_ID) {
             Some(value) if headers::valid_request_id(value) => value.clone(),
             _ => new_request_id(),
@@ -58,6 +62,7 @@ impl Intake {
             conn,
             client: headers::client_addr(conn.peer.ip(), headers, &self.trusted_proxies),
             request_id,
+            memo: None,
         }
     }
 

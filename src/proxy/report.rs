@@ -78,7 +78,7 @@ impl Report {
     pub fn answer(
         &self,
         result: Result<Response<Body>, ProxyError>,
-        origin: &Origin,
+        origin: &Origin<'_>,
         exchange: &Exchange,
     ) -> Response<Body> {
         let request_id = &origin.request_id;
@@ -105,7 +105,7 @@ impl Report {
     }
 
     /// The request metrics and the access-log event.
-    pub fn record(&self, exchange: &Exchange, response: &Response<Body>, origin: &Origin) {
+    pub fn record(&self, exchange: &Exchange, response: &Response<Body>, origin: &Origin<'_>) {
         let total = exchange.started.elapsed();
         let status = response.status().as_u16();
         if let Some(metrics) = &self.metrics {

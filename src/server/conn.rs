@@ -15,9 +15,10 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Sleep, sleep_until};
 
+use crate::authn::TokenMemo;
 use crate::config::ServerConfig;
 use crate::metrics::ConnPhase;
-use crate::proxy::{ConnInfo, affinity};
+use crate::proxy::{ConnInfo, ConnState, affinity};
 
 /// The HTTP server settings shared by every connection.
 pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
@@ -203,21 +204,24 @@ where
     let first_head_deadline = activity.opened + shared.header_read_timeout;
     // Upstream connections that follow this client connection; driven below, in this task.
     let (affinity, mut drivers) = affinity::new();
-    let affinity = Arc::new(affinity);
+    let state = Arc::new(ConnState {
+        affinity,
+        token: TokenMemo::default(),
+    });
     let release_after = live.proxy.load().affinity_idle_timeout();
     let service = {
         let activity = Arc::clone(&activity);
-        let affinity = Arc::clone(&affinity);
+        let state = Arc::clone(&state);
         service_fn(move |request| {
             // The proxy of the current config: a reload takes effect on the next request,
             // also on connections that were open before it.
             let proxy = live.proxy.load_full();
             let in_flight = activity.start();
-            let affinity = Arc::clone(&affinity);
+            let state = Arc::clone(&state);
             async move {
                 // Boxed: hyper keeps room for this future in every connection, idle or not,
                 // and moves it on every request; the box lives only while a request does.
-                let response = Box::pin(proxy.handle(request, info, Some(&affinity))).await;
+                let response = Box::pin(proxy.handle(request, info, Some(&state))).await;
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
@@ -242,7 +246,7 @@ where
             // The upstream connections first: a response they read is then written to the
             // client in this same poll.
             biased;
-            () = std::future::poll_fn(|cx| upstreams.poll(cx, &mut drivers, &affinity, &activity)) => {}
+            () = std::future::poll_fn(|cx| upstreams.poll(cx, &mut drivers, &state.affinity, &activity)) => {}
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(peer = %info.peer, %error, "connection ended with an error");

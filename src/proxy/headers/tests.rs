@@ -326,3 +326,31 @@ fn ip_values_match_display() {
         assert_eq!(ip_value(ip).to_str().expect("ascii"), ip.to_string());
     }
 }
+
+#[test]
+fn a_connection_lasts_unless_the_request_ends_it() {
+    use hyper::Version;
+    let none = map(&[]);
+    assert!(connection_lasts(Version::HTTP_11, &none));
+    assert!(!connection_lasts(Version::HTTP_10, &none));
+    assert!(connection_lasts(
+        Version::HTTP_2,
+        &map(&[("connection", "close")])
+    ));
+    assert!(!connection_lasts(
+        Version::HTTP_11,
+        &map(&[("connection", "x, Close")])
+    ));
+    assert!(connection_lasts(
+        Version::HTTP_11,
+        &map(&[("connection", "x-custom")])
+    ));
+    assert!(connection_lasts(
+        Version::HTTP_10,
+        &map(&[("connection", "Keep-Alive")])
+    ));
+    assert!(!connection_lasts(
+        Version::HTTP_10,
+        &map(&[("connection", "keep-alive, close")])
+    ));
+}
