@@ -17,80 +17,26 @@
 #
 # Everything on 127.0.0.1 (ports 1818x, apart from bench/run.sh's); stops every process it starts.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+bench_init instr
 N1=${N1:-200}
 N2=${N2:-1200}
 PROFILE=${PROFILE:-}
-WORK=$(mktemp -d /tmp/authgate-instr.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
+on_cleanup() { # callgrind's files, for callgrind_annotate
   if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/*.callgrind* "$KEEP"/ 2>/dev/null || true; fi
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-for tool in nginx valgrind callgrind_annotate python3; do
-  command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
-done
+require_tools nginx valgrind callgrind_annotate python3
 
-echo "== building authgate (release)"
-cargo build --release --quiet --bin authgate --example mint --example floor
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-BIN=$TARGET/release/authgate
-MINT=$TARGET/release/examples/mint
-FLOOR=$TARGET/release/examples/floor
-"$MINT" keygen "$WORK"
-SAME=$("$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench 1)
+build_release mint floor
+mint_keygen
+SAME=$(mint_tokens 1)
 
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:18180; location / { return 200 "hello world\n"; } } }
-CONF
+nginx_upstream_conf 18180 1024 "" > "$WORK/upstream.conf"
 mkdir -p "$WORK/authgate"
 # bench/run.sh's authgate config, on this script's ports.
-cat > "$WORK/authgate/gateway.toml" <<CONF
-[server]
-listen = "127.0.0.1:18543"
-plain_listen = "127.0.0.1:18184"
-worker_threads = 1
-max_connections_per_ip = 0
-[tls]
-cert = "cert.pem"
-key = "key.pem"
-dev_self_signed = true
-[admin]
-listen = "127.0.0.1:18190"
-[log]
-level = "warn"
-access_log = false
-[upstream]
-pool_max_idle_per_host = 128
-[[issuers]]
-issuer = "https://bench-idp"
-public_key_file = "$WORK/idp-pub.pem"
-kid = "bench"
-algorithms = ["ES256"]
-group_claim = "gid"
-subject = "local"
-[[routes]]
-prefix = "/"
-upstream = "http://127.0.0.1:18180"
-[[routes]]
-prefix = "/public"
-upstream = "http://127.0.0.1:18180"
-auth = "public"
-CONF
+gateway_conf 18543 18184 18180 18190 "" > "$WORK/authgate/gateway.toml"
 
-wait_port() { # port, seconds
-  for _ in $(seq $(($2 * 10))); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
-  echo "port $1 never opened" >&2; exit 1
-}
-nginx -p "$WORK" -c "$WORK/upstream.conf" > "$WORK/upstream.log" 2>&1 &
-PIDS+=($!)
+start upstream nginx -p "$WORK" -c "$WORK/upstream.conf"
 wait_port 18180 10
 
 # Exactly $2 requests on one keep-alive connection; every answer must be 200 (a refusal would

@@ -7,24 +7,13 @@
 #
 # Installs wrk with apt-get when missing. Stops every process it started.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+bench_init issuance
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
-WORK=$(mktemp -d /tmp/authgate-issuance.XXXXXX)
-PID=
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
-  sleep 0.3
-  [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-echo "== building authgate (release)"
-cargo build --release --quiet --bin authgate
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/authgate
+install_tools wrk
+build_release
 
 cat > "$WORK/gateway.toml" <<CONF
 [server]
@@ -41,9 +30,9 @@ CONF
 SECRET=bench-secret-0123456789abcdef
 "$BIN" client add svc --config "$WORK/gateway.toml" --grant client_credentials --scope read \
   --secret-stdin <<< "$SECRET" > /dev/null
-"$BIN" serve --config "$WORK/gateway.toml" > "$WORK/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/18584) 2>/dev/null && break; sleep 0.1; done
+start serve "$BIN" serve --config "$WORK/gateway.toml"
+PID=$STARTED
+wait_port 18584
 export BASIC
 BASIC=$(printf 'svc:%s' "$SECRET" | base64 -w0)
 URL=http://127.0.0.1:18584
@@ -51,33 +40,26 @@ URL=http://127.0.0.1:18584
 curl -sf -H "Authorization: Basic $BASIC" -d grant_type=client_credentials -d scope=read \
   "$URL/oauth2/token" | grep -q '"access_token"' || { echo "the token request fails" >&2; exit 1; }
 
-CLK=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 wrk -t1 -c16 -d2s -s bench/issuance.lua "$URL" > /dev/null
 : > "$WORK/rows"
 for run in $(seq "$RUNS"); do
-  before=$(ticks)
+  before=$(ticks "$PID")
   wrk -t1 -c16 -d"${DURATION}s" --latency -s bench/issuance.lua "$URL" > "$WORK/wrk.$run"
-  after=$(ticks)
-  n=$(awk '/requests in/{print $1}' "$WORK/wrk.$run")
-  rps=$(awk '/Requests\/sec/{printf "%d", $2}' "$WORK/wrk.$run")
-  p50=$(awk '$1=="50%"{print $2}' "$WORK/wrk.$run")
-  p99=$(awk '$1=="99%"{print $2}' "$WORK/wrk.$run")
-  non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/wrk.$run"); non2xx=${non2xx:-0}
-  cpu=$(awk -v d=$((after - before)) -v n="$n" -v clk="$CLK" 'BEGIN{printf "%.1f", d * 1e6 / clk / n}')
+  after=$(ticks "$PID")
+  wrk_stats "$WORK/wrk.$run"
+  rps=$WRK_RPS p50=$WRK_P50 p99=$WRK_P99 non2xx=$WRK_NON2XX
+  cpu=$(cpu_us $((after - before)) "$WRK_N")
   echo "run $run: $rps tokens/s, p50 $p50, p99 $p99, $cpu CPU µs/token, non-2xx $non2xx"
   echo "$rps|$p50|$p99|$cpu|$non2xx" >> "$WORK/rows"
 done
 
 OUT=bench/results/issuance.md
 mkdir -p bench/results
-python3 - "$WORK/rows" "$RUNS" "$DURATION" > "$OUT" <<'PY'
-import statistics, sys, subprocess, platform, datetime
+MACHINE=$(machine_desc) python3 - "$WORK/rows" "$RUNS" "$DURATION" > "$OUT" <<'PY'
+import statistics, sys, os, datetime
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 med = statistics.median
-cpu_model = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-print(f"Measured {datetime.date.today()} on {cpu_model}, {platform.machine()}, "
-      f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+print(f"Measured {datetime.date.today()} on {os.environ['MACHINE']}; "
       f"`bash bench/issuance.sh` (median of {sys.argv[2]} runs of {sys.argv[3]} s, wrk -t1 -c16).\n")
 print("| workload | tokens/s | p50 | p99 | CPU µs/token | non-2xx |")
 print("|---|---:|---:|---:|---:|---:|")
@@ -91,7 +73,7 @@ cat "$OUT"
 # The store's hot paths (refresh rotation, codes, opaque tokens, revocation) on SQLite and
 # PostgreSQL: bench/store.sh, its own results file. STORE=0 skips it.
 if [ "${STORE:-1}" = 1 ]; then
-  cleanup
+  bench_cleanup
   trap - EXIT
   bash bench/store.sh
 fi

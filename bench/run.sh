@@ -11,55 +11,32 @@
 #
 # Installs nginx, haproxy, wrk and openssl with apt-get when missing. Stops every process it started.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+bench_init bench
+raise_fd_limit
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 TOKENS=${TOKENS:-600000}
-WORK=$(mktemp -d /tmp/authgate-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK" # the minted tokens alone are ~0.5 GB
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# the minted tokens alone are ~0.5 GB: bench_cleanup removes $WORK
 
-need=()
-for tool in nginx haproxy wrk openssl; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+install_tools nginx haproxy wrk openssl
 NGINX=$(command -v nginx); HAPROXY=$(command -v haproxy)
 
-echo "== building authgate (release)"
-cargo build --release --quiet --bin authgate --example mint --example floor
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/authgate
-MINT=$TARGET/release/examples/mint
-FLOOR=$TARGET/release/examples/floor
+build_release mint floor
 
 echo "== minting $TOKENS distinct ES256 tokens"
-"$MINT" keygen "$WORK"
-"$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench "$TOKENS" > "$WORK/tokens.txt"
+mint_keygen
+mint_tokens "$TOKENS" > "$WORK/tokens.txt"
 # Each wrk invocation (warm-up, c64, c16) gets its own slice: a token is never sent twice.
 head -n $((TOKENS / 8)) "$WORK/tokens.txt" > "$WORK/tokens.warm"
 sed -n "$((TOKENS / 8 + 1)),$((TOKENS * 5 / 8))p" "$WORK/tokens.txt" > "$WORK/tokens.c64"
 sed -n "$((TOKENS * 5 / 8 + 1)),\$p" "$WORK/tokens.txt" > "$WORK/tokens.c16"
 # The same-token workload must not hit a token of the distinct file.
-"$MINT" tokens "$WORK/idp-key.pem" https://bench-idp bench 1 > "$WORK/same.txt"
+mint_tokens 1 > "$WORK/same.txt"
 SAME=$(cat "$WORK/same.txt")
 
 # ---- configs ------------------------------------------------------------------------------
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err warn;
-events { worker_connections 20000; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:18080 backlog=4096; location / { return 200 "hello world\n"; } } }
-CONF
+nginx_upstream_conf 18080 > "$WORK/upstream.conf"
 cat > "$WORK/nginx-proxy.conf" <<CONF
 worker_processes 1; daemon off; pid $WORK/nginx-proxy.pid; error_log $WORK/nginx-proxy.err warn;
 events { worker_connections 20000; }
@@ -101,55 +78,9 @@ haproxy_conf 18083 "  http-request set-var(txn.bearer) http_auth_bearer
   http-request set-header user_id %[var(txn.bearer),jwt_payload_query('\$.sub')]
   http-request set-header group_id %[var(txn.bearer),jwt_payload_query('\$.gid','int')]" > "$WORK/haproxy-jwt.cfg"
 mkdir -p "$WORK/authgate"
-cat > "$WORK/authgate/gateway.toml" <<CONF
-[server]
-listen = "127.0.0.1:18443"
-plain_listen = "127.0.0.1:18084"
-worker_threads = 1
-max_connections = 20000
-max_connections_per_ip = 0   # every load generator connects from 127.0.0.1
-[tls]
-cert = "cert.pem"
-key = "key.pem"
-dev_self_signed = true
-[admin]
-listen = "127.0.0.1:18090"
-[log]
-level = "warn"
-access_log = false
-[upstream]
-pool_max_idle_per_host = 128
-[[issuers]]
-issuer = "https://bench-idp"
-public_key_file = "$WORK/idp-pub.pem"
-kid = "bench"
-algorithms = ["ES256"]
-group_claim = "gid"
-subject = "local"        # the bench tokens' subs are user ids; a prefix would do as well
-[[routes]]
-prefix = "/"
-upstream = "http://127.0.0.1:18080"
-# Only for the TLS handshake rows (openssl s_time sends no token).
-[[routes]]
-prefix = "/public"
-upstream = "http://127.0.0.1:18080"
-auth = "public"
-CONF
+gateway_conf 18443 18084 18080 18090 20000 > "$WORK/authgate/gateway.toml"
 
 # ---- helpers ------------------------------------------------------------------------------
-start() { # name, command...; records the pid
-  local name=$1; shift
-  "$@" > "$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  echo $! > "$WORK/$name.pid.main"
-}
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-family() { local pid=$1; echo "$pid $(pgrep -P "$pid" | tr '\n' ' ')"; }
-ticks() { local sum=0; for p in $1; do [ -r /proc/$p/stat ] && sum=$((sum + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $sum; }
-hwm_kb() { local sum=0; for p in $1; do [ -r /proc/$p/status ] && sum=$((sum + $(awk '/VmHWM/{print $2}' /proc/$p/status))); done; echo $sum; }
-requests() { awk '/requests in/{print $1}' "$1"; }
-CLK=$(getconf CLK_TCK)
-
 measure() { # setup name, port, pids ("" for direct), wrk extra args...
   local name=$1 port=$2 pids=$3; shift 3
   local scheme=http; case $port in 18443|18444) scheme=https ;; esac
@@ -159,17 +90,22 @@ measure() { # setup name, port, pids ("" for direct), wrk extra args...
   TOKENS_FILE=$WORK/tokens.c64 wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
   local after; after=$(ticks "$pids")
   TOKENS_FILE=$WORK/tokens.c16 wrk -t1 -c16 -d"${DURATION}s" --latency "$@" "$url" > "$WORK/$name.c16" 2>&1
-  local n; n=$(requests "$WORK/$name.c64")
-  local rps; rps=$(awk '/Requests\/sec/{printf "%d", $2}' "$WORK/$name.c64")
-  local non2xx; non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/$name.c64"); non2xx=${non2xx:-0}
-  local p50; p50=$(awk '$1=="50%"{print $2}' "$WORK/$name.c16")
-  local p99; p99=$(awk '$1=="99%"{print $2}' "$WORK/$name.c16")
+  wrk_stats "$WORK/$name.c16"; local p50=$WRK_P50 p99=$WRK_P99
+  wrk_stats "$WORK/$name.c64"; local n=$WRK_N rps=$WRK_RPS non2xx=$WRK_NON2XX
   local cpu="-" rss="-"
   if [ -n "$pids" ]; then
-    cpu=$(awk -v d=$((after - before)) -v n="$n" -v clk="$CLK" 'BEGIN{printf "%.1f", d * 1e6 / clk / n}')
+    cpu=$(cpu_us $((after - before)) "$n")
     rss="$(( $(hwm_kb "$pids") / 1024 )) MB"
   fi
   echo "$name|$rps|$p50|$p99|$cpu|$rss|$non2xx"
+}
+restart_authgate() { # a fresh process in place of $AG
+  stop "$AG"
+  start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
+  AG=$STARTED; sleep 0.3
+}
+cache_counts() { # authgate's verified-token cache counters, from the admin /metrics
+  curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{sub(/^authgate_token_cache_/, "", $1); sub(/_total$/, "", $1); printf "%s=%s ", $1, $2}'
 }
 
 # ---- run ----------------------------------------------------------------------------------
@@ -208,12 +144,10 @@ for run in $(seq "$RUNS"); do
       haproxy-jwt-distinct) row=$(measure haproxy-jwt-distinct 18083 "$HAJ" "${AUTH_DISTINCT[@]}") ;;
       authgate-distinct)
         # A fresh process: an empty verified-token cache, so earlier runs cannot hit it.
-        kill "$AG"; wait "$AG" 2>/dev/null || true
-        start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
-        AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
-        before=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{sub(/^authgate_token_cache_/, "", $1); sub(/_total$/, "", $1); printf "%s=%s ", $1, $2}')
+        restart_authgate
+        before=$(cache_counts)
         row=$(measure authgate-distinct 18084 "$AG" "${AUTH_DISTINCT[@]}")
-        after=$(curl -s http://127.0.0.1:18090/metrics | awk '/^authgate_token_cache_(hits|misses)_total/{sub(/^authgate_token_cache_/, "", $1); sub(/_total$/, "", $1); printf "%s=%s ", $1, $2}')
+        after=$(cache_counts)
         echo "before: $before after: $after" >> "$WORK/cache.txt" ;;
     esac
     echo "$run|$row" | tee -a "$RESULTS"
@@ -221,9 +155,7 @@ for run in $(seq "$RUNS"); do
 done
 
 # Idle keep-alive connections: RSS of a fresh authgate holding 10,000 of them.
-kill "$AG"; wait "$AG" 2>/dev/null || true
-start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
-AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
+restart_authgate
 python3 - "$AG" <<'PY' > "$WORK/idle.txt"
 import socket, sys, time
 pid = sys.argv[1]
@@ -248,37 +180,22 @@ PY
 
 # A fresh authgate for the TLS rows: VmHWM is a process's peak since it started, and the idle
 # test's 10,000 connections would otherwise be the TLS keep-alive row's "peak RSS".
-kill "$AG"; wait "$AG" 2>/dev/null || true
-start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
-AG=$(cat "$WORK/authgate.pid.main"); sleep 0.3
+restart_authgate
 
 # ---- TLS: authgate and nginx with the same certificate ----------------------------------------
 # keep-alive: wrk over HTTPS (one handshake per connection); new: `openssl s_time -new`, a full
 # handshake and one request per connection, one connection at a time; resumed: `s_time -reuse`
 # (TLS session resumption). CPU µs per request or per connection of the proxy process.
-cat > "$WORK/nginx-tls.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/nginx-tls.pid; error_log $WORK/nginx-tls.err warn;
-events { worker_connections 20000; }
-http { access_log off; keepalive_requests 10000000;
-  upstream u { server 127.0.0.1:18080; keepalive 128; }
-  ssl_session_cache shared:SSL:10m;
-  server { listen 127.0.0.1:18444 ssl backlog=4096;
-    ssl_certificate $WORK/authgate/cert.pem; ssl_certificate_key $WORK/authgate/key.pem;
-    location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
+nginx_tls_conf 18444 18080 > "$WORK/nginx-tls.conf"
 start nginx-tls "$NGINX" -p "$WORK" -c "$WORK/nginx-tls.conf"; wait_port 18444; sleep 0.3
 NGT=$(family "$(cat "$WORK/nginx-tls.pid.main")")
 curl -skf https://127.0.0.1:18444/bench > /dev/null
 curl -skf -H "Authorization: Bearer $SAME" https://127.0.0.1:18443/bench > /dev/null
 curl -skf https://127.0.0.1:18443/public > /dev/null
 s_time() { # name, port, pids, -new|-reuse
-  local name=$1 port=$2 pids=$3 mode=$4
-  local before; before=$(ticks "$pids")
-  openssl s_time -connect "127.0.0.1:$port" "$mode" -www /public -time "$DURATION" > "$WORK/$name.stime" 2>&1 || true
-  local after; after=$(ticks "$pids")
-  # "N connections in T real seconds": the line without "user sec".
-  local n t; read -r n t < <(awk '/connections in/ && /real seconds/{print $1, $4}' "$WORK/$name.stime" | tail -1)
-  awk -v n="${n:-0}" -v d=$((after - before)) -v clk="$CLK" -v t="${t:-$DURATION}" -v name="$name" \
+  local name=$1
+  s_time_run "$@"
+  awk -v n="$ST_N" -v d="$ST_TICKS" -v clk="$CLK" -v t="$ST_T" -v name="$name" \
     'BEGIN{ if (n == 0) { print name "|0|-|-|-|-|0"; exit } printf "%s|%d|-|-|%.1f|-|0\n", name, n / t, d * 1e6 / clk / n }'
 }
 TLS_RESULTS=$WORK/tls-rows.txt
@@ -299,8 +216,8 @@ done
 # ---- report (medians over runs) -------------------------------------------------------------
 OUT=bench/results/latest.md
 mkdir -p bench/results
-python3 - "$RESULTS" "$WORK/idle.txt" "$WORK/cache.txt" "$RUNS" "$DURATION" "$TLS_RESULTS" > "$OUT" <<'PY'
-import statistics, sys, re, platform, subprocess, datetime
+MACHINE=$(machine_desc) python3 - "$RESULTS" "$WORK/idle.txt" "$WORK/cache.txt" "$RUNS" "$DURATION" "$TLS_RESULTS" > "$OUT" <<'PY'
+import statistics, sys, re, os, datetime
 rows = [l.strip().split("|") for l in open(sys.argv[1]) if l.strip()]
 order, data = [], {}
 for run, name, rps, p50, p99, cpu, rss, non2xx in rows:
@@ -313,8 +230,7 @@ def ms(v):
     return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 def med(xs): return statistics.median(xs)
 direct = med([r[0] for r in data["direct"]])
-cpu_model = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-print(f"Measured {datetime.date.today()} on {cpu_model}, {platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+print(f"Measured {datetime.date.today()} on {os.environ['MACHINE']}; "
       f"median of {sys.argv[4]} runs of {sys.argv[5]} s each; wrk -t1; one worker thread per proxy.\n")
 print("| setup | req/s (c64) | × direct | p50 (c16) | p99 (c16) | CPU µs/req | peak RSS | non-2xx |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -18,8 +18,8 @@
 # PostgreSQL: PG_URL (default postgres://postgres:postgres@127.0.0.1:5432/test) is used only to
 # create and finally drop a database of the bench's own. Stops every process it started.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+bench_init store
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
@@ -27,27 +27,12 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432/test}
 PG_DB=authgate_bench_$$
 PG_CREATED=
-WORK=$(mktemp -d /tmp/authgate-store.XXXXXX)
-PIDS=()
-stop_gateways() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-cleanup() {
-  stop_gateways
+on_cleanup() {
   [ -n "$PG_CREATED" ] && psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
 
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-echo "== building authgate (release)"
-cargo build --release --quiet --bin authgate
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/authgate
-CLK=$(getconf CLK_TCK)
+install_tools wrk
+build_release
 PASSWORD=bench-password-0123456789
 SECRET=bench-secret-0123456789abcdef
 REDIRECT_URI=http://127.0.0.1/cb
@@ -97,18 +82,16 @@ auth = "authenticated"
 CONF
   echo "$dir/gateway.toml"
 }
-serve() { # serve CONFIG PORT: start a gateway, wait for its plain listener; its pid in $! via PIDS
+serve() { # serve CONFIG PORT: start a gateway, wait for its plain listener; its pid in PIDS
   "$BIN" serve --config "$1" > "${1%.toml}.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return; sleep 0.1; done
-  echo "the gateway on port $2 did not start:" >&2; cat "${1%.toml}.log" >&2; exit 1
+  wait_port "$2" 10 "${1%.toml}.log"
 }
 json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 oauth_password() { curl -sf -H "Authorization: Basic $BASIC" "$URL/oauth2/token" -d grant_type=password \
   -d username=alice --data-urlencode "password=$PASSWORD" -d scope=read; }
 mobile_password() { curl -sf "$URL/auth/token" -d client_id=mob -d grant_type=password \
   -d username=alice --data-urlencode "password=$PASSWORD"; }
-ticks() { awk '{print $14 + $15}' "/proc/$GW/stat"; }
 
 # row BACKEND LABEL PREP WRK-ARGS...: RUNS runs of wrk; PREP (a function or :) runs before each.
 # A script printing "ONCE answers seconds" (once.lua) gives the rate; else wrk's Requests/sec.
@@ -117,19 +100,16 @@ row() {
   shift 3
   for run in $(seq "$RUNS"); do
     "$prep" "$run"
-    before=$(ticks)
+    before=$(ticks "$GW")
     wrk -t1 -c16 -d"${DURATION}s" --latency "$@" "${ROW_URL:-$URL}" > "$WORK/wrk.out"
-    after=$(ticks)
-    n=$(awk '/requests in/{print $1}' "$WORK/wrk.out")
-    rps=$(awk '/Requests\/sec/{printf "%d", $2}' "$WORK/wrk.out")
+    after=$(ticks "$GW")
+    wrk_stats "$WORK/wrk.out"
+    n=$WRK_N rps=$WRK_RPS p50=$WRK_P50 p99=$WRK_P99 non2xx=$WRK_NON2XX
     once=$(awk '/^ONCE/{print $2, $3}' "$WORK/wrk.out")
     if [ -n "$once" ]; then
       n=${once% *}; rps=$(awk -v n="$n" -v s="${once#* }" 'BEGIN{printf "%d", n / s}')
     fi
-    p50=$(awk '$1=="50%"{print $2}' "$WORK/wrk.out")
-    p99=$(awk '$1=="99%"{print $2}' "$WORK/wrk.out")
-    non2xx=$(awk '/Non-2xx/{print $NF}' "$WORK/wrk.out"); non2xx=${non2xx:-0}
-    cpu=$(awk -v d=$((after - before)) -v n="$n" -v clk="$CLK" 'BEGIN{printf "%.1f", d * 1e6 / clk / n}')
+    cpu=$(cpu_us $((after - before)) "$n")
     echo "$backend, $label, run $run: $rps/s, p50 $p50, p99 $p99, $cpu CPU µs/req, $n answers, non-2xx $non2xx"
     echo "$backend|$label|$rps|$p50|$p99|$cpu|$non2xx|$n" >> "$WORK/rows"
   done
@@ -198,7 +178,7 @@ for backend in $BACKENDS; do
   python3 bench/store/revoke.py "$ROUNDS" "$BASIC" mob "$(oauth_password | json refresh_token)" \
     "$(mobile_password | json refresh_token)" 127.0.0.1:18670 127.0.0.1:18680 |
     sed "s/^/$backend /" | tee -a "$WORK/revocations"
-  stop_gateways
+  stop_all
   if [ "$backend" = postgres ]; then
     psql -q "$PG_URL" -c "DROP DATABASE $PG_DB WITH (FORCE)" > /dev/null
     PG_CREATED=
@@ -207,15 +187,12 @@ done
 
 OUT=bench/results/store.md
 mkdir -p bench/results
-python3 - "$WORK/rows" "$WORK/revocations" "$RUNS" "$DURATION" "$ROUNDS" > "$OUT" <<'PY'
-import statistics, sys, subprocess, platform, datetime
+MACHINE=$(machine_desc) python3 - "$WORK/rows" "$WORK/revocations" "$RUNS" "$DURATION" "$ROUNDS" > "$OUT" <<'PY'
+import statistics, sys, os, datetime
 rows_file, rev_file, runs, duration, rounds = sys.argv[1:6]
 rows = [l.strip().split("|") for l in open(rows_file) if l.strip()]
 med = statistics.median
-cpu_model = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
-                           capture_output=True, text=True).stdout.strip()
-cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-print(f"Measured {datetime.date.today()} on {cpu_model}, {platform.machine()}, {cores} cores; "
+print(f"Measured {datetime.date.today()} on {os.environ['MACHINE']}; "
       f"`bash bench/store.sh` (median of {runs} runs of {duration} s, wrk -t1 -c16, plain HTTP "
       f"on 127.0.0.1). The machine is shared and other work may have been running: the numbers "
       f"are indicative, compare rows of one run.\n")

@@ -11,116 +11,46 @@
 #
 # Honours CARGO_TARGET_DIR. Stops every process it started; removes its work directory.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+source "$(dirname "$0")/lib.sh"
+bench_init tls
+raise_fd_limit
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-5}
 AFFINITY_IDLE=${AFFINITY_IDLE:-2} # upstream.affinity_idle_timeout in seconds (2: the default)
 ONLY=${ONLY:-all}                 # handshakes | memory | all
-WORK=$(mktemp -d /tmp/authgate-tls.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-for tool in nginx wrk openssl python3; do command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }; done
+require_tools nginx wrk openssl python3
 NGINX=$(command -v nginx)
 
-cargo build --release --quiet --bin authgate --example mint
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET/release/authgate
-"$TARGET/release/examples/mint" keygen "$WORK"
-SAME=$("$TARGET/release/examples/mint" tokens "$WORK/idp-key.pem" https://bench-idp bench 1)
+build_release mint
+mint_keygen
+SAME=$(mint_tokens 1)
 
-cat > "$WORK/upstream.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/upstream.pid; error_log $WORK/upstream.err warn;
-events { worker_connections 20000; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:18080 backlog=4096; location / { return 200 "hello world\n"; } } }
-CONF
+nginx_upstream_conf 18080 > "$WORK/upstream.conf"
 mkdir -p "$WORK/authgate"
-cat > "$WORK/authgate/gateway.toml" <<CONF
-[server]
-listen = "127.0.0.1:18443"
-plain_listen = "127.0.0.1:18084"
-worker_threads = 1
-max_connections = 20000
-max_connections_per_ip = 0
-[tls]
-cert = "cert.pem"
-key = "key.pem"
-dev_self_signed = true
-[log]
-level = "warn"
-access_log = false
-[upstream]
-pool_max_idle_per_host = 128
-affinity_idle_timeout = "${AFFINITY_IDLE}s"
-[[issuers]]
-issuer = "https://bench-idp"
-public_key_file = "$WORK/idp-pub.pem"
-kid = "bench"
-algorithms = ["ES256"]
-group_claim = "gid"
-subject = "local"
-[[routes]]
-prefix = "/"
-upstream = "http://127.0.0.1:18080"
-[[routes]]
-prefix = "/public"
-upstream = "http://127.0.0.1:18080"
-auth = "public"
-CONF
+gateway_conf 18443 18084 18080 "" 20000 "affinity_idle_timeout = \"${AFFINITY_IDLE}s\"" > "$WORK/authgate/gateway.toml"
 
-start() { # name, command...
-  local name=$1; shift
-  "$@" > "$WORK/$name.log" 2>&1 &
-  PIDS+=($!)
-  echo $! > "$WORK/$name.pid.main"
-}
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-ticks() { local sum=0; for p in $1; do [ -r /proc/$p/stat ] && sum=$((sum + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $sum; }
-status_mb() { local sum=0; for p in $1; do sum=$((sum + $(awk -v k="$2:" '$1==k{print $2}' /proc/$p/status))); done; echo $((sum / 1024)); }
-CLK=$(getconf CLK_TCK)
 start_authgate() {
   start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18443; wait_port 18084
-  AG=$(cat "$WORK/authgate.pid.main")
+  AG=$STARTED
 }
 start_nginx_tls() {
   start nginx-tls "$NGINX" -p "$WORK" -c "$WORK/nginx-tls.conf"; wait_port 18444; sleep 0.3
-  NGT_MAIN=$(cat "$WORK/nginx-tls.pid.main"); NGT=$(pgrep -P "$NGT_MAIN" | tr '\n' ' ')
+  NGT_MAIN=$STARTED; NGT=$(pgrep -P "$NGT_MAIN" | tr '\n' ' ')
 }
 
 start upstream "$NGINX" -p "$WORK" -c "$WORK/upstream.conf"; wait_port 18080
 start_authgate # generates the certificate nginx then serves too
-cat > "$WORK/nginx-tls.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/nginx-tls.pid; error_log $WORK/nginx-tls.err warn;
-events { worker_connections 20000; }
-http { access_log off; keepalive_requests 10000000;
-  upstream u { server 127.0.0.1:18080; keepalive 128; }
-  ssl_session_cache shared:SSL:10m;
-  server { listen 127.0.0.1:18444 ssl backlog=4096;
-    ssl_certificate $WORK/authgate/cert.pem; ssl_certificate_key $WORK/authgate/key.pem;
-    location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
+nginx_tls_conf 18444 18080 > "$WORK/nginx-tls.conf"
 start_nginx_tls
 curl -skf https://127.0.0.1:18444/public > /dev/null
 curl -skf https://127.0.0.1:18443/public > /dev/null
 
 s_time() { # name, port, pids, -new|-reuse → name|conn/s|CPU µs/conn|resumed/total
-  local name=$1 port=$2 pids=$3 mode=$4
-  local before; before=$(ticks "$pids")
-  openssl s_time -connect "127.0.0.1:$port" "$mode" -www /public -time "$DURATION" > "$WORK/$name.stime" 2>&1 || true
-  local after; after=$(ticks "$pids")
-  local n t; read -r n t < <(awk '/connections in/ && /real seconds/{print $1, $4}' "$WORK/$name.stime" | tail -1)
+  local name=$1
+  s_time_run "$@"
   # s_time prints 'r' for a resumed connection and '*' for a full handshake.
   local resumed; resumed=$(tr -cd 'r' < <(grep -v 'connections\|Collecting\|Now timing\|SSL' "$WORK/$name.stime") | wc -c)
-  awk -v n="${n:-0}" -v d=$((after - before)) -v clk="$CLK" -v t="${t:-$DURATION}" -v name="$name" -v r="$resumed" \
+  awk -v n="$ST_N" -v d="$ST_TICKS" -v clk="$CLK" -v t="$ST_T" -v name="$name" -v r="$resumed" \
     'BEGIN{ if (n == 0) { print name "|0|-|-"; exit } printf "%s|%d|%.1f|%d/%d\n", name, n / t, d * 1e6 / clk / n, r, n }'
 }
 if [ "$ONLY" != memory ]; then
