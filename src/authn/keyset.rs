@@ -3,6 +3,7 @@
 //! external issuer's key can never verify a token that claims to be ours.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use jsonwebtoken::jwk::Jwk;
@@ -83,6 +84,9 @@ impl VerifyingKey {
 pub struct KeySet {
     /// issuer → kid → key. Two levels so lookups borrow `&str` without building a joint key.
     issuers: DashMap<Arc<str>, DashMap<Arc<str>, Arc<VerifyingKey>>>,
+    /// Counts removals and replacements of keys: while it stands still, a key that was here
+    /// still is ([`KeySet::generation`]).
+    changes: AtomicU64,
 }
 
 impl KeySet {
@@ -95,18 +99,35 @@ impl KeySet {
             .map(|k| Arc::clone(k.value()))
     }
 
+    /// Changes when a key is removed or replaced, never otherwise: a caller that saw a key
+    /// present and reads the same generation later (read before that lookup) knows it still
+    /// is, without looking again.
+    pub fn generation(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
     /// Adds (or replaces) one key of `issuer`.
     pub fn insert(&self, issuer: &str, kid: &str, key: VerifyingKey) {
-        self.issuers
+        let replaced = self
+            .issuers
             .entry(Arc::from(issuer))
             .or_default()
             .insert(Arc::from(kid), Arc::new(key));
+        if replaced.is_some() {
+            self.changed();
+        }
     }
 
     /// Removes one key: tokens signed by it fail from now on, cached ones included.
     pub fn remove(&self, issuer: &str, kid: &str) {
-        if let Some(keys) = self.issuers.get(issuer) {
-            keys.remove(kid);
+        if let Some(keys) = self.issuers.get(issuer)
+            && keys.remove(kid).is_some()
+        {
+            self.changed();
         }
     }
 
@@ -118,7 +139,15 @@ impl KeySet {
             self.insert(issuer, &kid, key);
         }
         if let Some(current) = self.issuers.get(issuer) {
-            current.retain(|kid, _| wanted.iter().any(|w| w.as_str() == kid.as_ref()));
+            let mut removed = false;
+            current.retain(|kid, _| {
+                let keep = wanted.iter().any(|w| w.as_str() == kid.as_ref());
+                removed |= !keep;
+                keep
+            });
+            if removed {
+                self.changed();
+            }
         }
     }
 

@@ -19,33 +19,45 @@ struct Entry {
     /// The [`super::Verifier`] that verified it: another one (after a reload) may trust
     /// different issuers or keys.
     verifier: u64,
+    /// The key set's [`super::keyset::KeySet::generation`] read before the token's key was
+    /// found: while it is unchanged, that key is still trusted.
+    keys: u64,
     token: Box<str>,
     principal: Arc<Principal>,
 }
 
 impl TokenMemo {
-    /// The principal `verifier` found for `token` on this connection, if `token` is the last
-    /// one and has not expired at `now` (seconds since the epoch).
-    pub(super) fn get(&self, verifier: u64, token: &str, now: u64) -> Option<Arc<Principal>> {
+    /// The principal `verifier` found for `token` on this connection and the key set's
+    /// generation then, if `token` is the last one and has not expired at `now` (seconds
+    /// since the epoch).
+    pub(super) fn get(
+        &self,
+        verifier: u64,
+        token: &str,
+        now: u64,
+    ) -> Option<(Arc<Principal>, u64)> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
             .filter(|e| e.verifier == verifier && *e.token == *token)
             .filter(|e| e.principal.expires_at > now)
-            .map(|e| Arc::clone(&e.principal))
+            .map(|e| (Arc::clone(&e.principal), e.keys))
     }
 
-    /// Remembers `token`'s principal in place of the previous one.
-    pub(super) fn put(&self, verifier: u64, token: &str, principal: &Arc<Principal>) {
+    /// Remembers `token`'s principal in place of the previous one; `keys` is the key set's
+    /// generation read before its key was looked up.
+    pub(super) fn put(&self, verifier: u64, keys: u64, token: &str, principal: &Arc<Principal>) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match last.as_mut() {
             // The same token again (its memo had expired, say): no new copy of it.
             Some(entry) if *entry.token == *token => {
                 entry.verifier = verifier;
+                entry.keys = keys;
                 entry.principal = Arc::clone(principal);
             }
             _ => {
                 *last = Some(Entry {
                     verifier,
+                    keys,
                     token: token.into(),
                     principal: Arc::clone(principal),
                 });

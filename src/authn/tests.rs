@@ -460,3 +460,29 @@ fn refusals_are_counted_under_the_right_reason() {
         AuthFailure::Revoked
     );
 }
+
+#[test]
+fn the_key_set_generation_moves_only_when_a_key_may_be_gone() {
+    let keys = KeySet::default();
+    let key = || {
+        let pem = es256().public_pem;
+        let decoding = DecodingKey::from_ec_pem(pem.as_bytes()).expect("decoding key");
+        VerifyingKey::new(Algorithm::ES256, decoding).expect("key")
+    };
+    let start = keys.generation();
+    keys.insert(OURS, "a", key());
+    keys.insert(OURS, "b", key());
+    keys.remove(OURS, "missing");
+    assert_eq!(keys.generation(), start, "adding keys removes none");
+    keys.insert(OURS, "a", key());
+    let replaced = keys.generation();
+    assert_ne!(replaced, start, "a replaced key is another key");
+    keys.remove(OURS, "b");
+    let removed = keys.generation();
+    assert_ne!(removed, replaced);
+    keys.replace_issuer(OURS, vec![("a".into(), key()), ("c".into(), key())]);
+    assert_ne!(keys.generation(), removed, "replacing the set replaced a");
+    let before = keys.generation();
+    keys.replace_issuer(IDP, vec![("x".into(), key())]);
+    assert_eq!(keys.generation(), before, "a new issuer's keys remove none");
+}

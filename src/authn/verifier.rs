@@ -107,13 +107,23 @@ impl Verifier {
     ) -> Result<Arc<Principal>, AuthnError> {
         let now = jsonwebtoken::get_current_timestamp();
         let memo = memo.filter(|_| self.cache.capacity() > 0);
+        // Read before any key is looked up (see `KeySet::generation`).
+        let keys = self.keys.generation();
         let remembered = memo.and_then(|memo| memo.get(self.id, token, now));
         let principal = match remembered {
-            Some(hit) => self.still_trusted(hit)?,
+            // No key removed or replaced since: the one that signed it is still here.
+            Some((hit, seen)) if seen == keys => hit,
+            Some((hit, _)) => {
+                let hit = self.still_trusted(hit)?;
+                if let Some(memo) = memo {
+                    memo.put(self.id, keys, token, &hit);
+                }
+                hit
+            }
             None => {
                 let principal = self.verify_cached(token, now)?;
                 if let Some(memo) = memo {
-                    memo.put(self.id, token, &principal);
+                    memo.put(self.id, keys, token, &principal);
                 }
                 principal
             }

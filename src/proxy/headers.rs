@@ -265,8 +265,19 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Without any hop-by-hop field there is no `Connection` either, so nothing to do: one pass
     // over the names instead of a hashed removal per hop-by-hop name (the common request).
-    if !headers.keys().any(is_hop_by_hop) {
-        return;
+    let mut hop_by_hop = headers.keys().filter(|name| is_hop_by_hop(name));
+    match (hop_by_hop.next(), hop_by_hop.next()) {
+        (None, _) => return,
+        // `Connection: keep-alive` alone (what most upstreams answer): it names only a field
+        // that is absent, so removing `Connection` is all there is to do.
+        (Some(name), None)
+            if *name == header::CONNECTION
+                && connection_tokens(headers).all(|t| t.eq_ignore_ascii_case("keep-alive")) =>
+        {
+            headers.remove(header::CONNECTION);
+            return;
+        }
+        _ => {}
     }
     let upgrade = if keep_upgrade {
         headers.remove(header::UPGRADE)
@@ -305,7 +316,21 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
+    // A match, not `HOP_BY_HOP.contains`: it runs for every header of every request and
+    // response, and compiles to a switch on the length before any comparison.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "http2-settings"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 /// Removes every header whose name is an identity name in any spelling.

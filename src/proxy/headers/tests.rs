@@ -103,6 +103,35 @@ fn hop_by_hop_and_connection_named_fields_go() {
 }
 
 #[test]
+fn connection_alone_goes_and_what_it_names_too() {
+    let kept = |pairs: &[(&str, &str)]| {
+        let mut headers = map(pairs);
+        remove_hop_by_hop(&mut headers, false);
+        let mut names: Vec<String> = headers.keys().map(|k| k.to_string()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(kept(&[("connection", "Keep-Alive"), ("a", "1")]), ["a"]);
+    assert_eq!(
+        kept(&[
+            ("connection", "keep-alive"),
+            ("connection", "x-a"),
+            ("x-a", "1")
+        ]),
+        [] as [&str; 0]
+    );
+    assert_eq!(
+        kept(&[("connection", "close"), ("close", "1"), ("b", "2")]),
+        ["b"]
+    );
+    assert_eq!(
+        kept(&[("connection", "keep-alive, x-a"), ("x-a", "1"), ("b", "2")]),
+        ["b"]
+    );
+    assert_eq!(kept(&[("b", "2")]), ["b"]);
+}
+
+#[test]
 fn te_trailers_survives() {
     let mut headers = map(&[("te", "trailers")]);
     remove_hop_by_hop(&mut headers, false);
