@@ -53,7 +53,9 @@ static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 pub struct IdentityNames {
     /// Loose forms, sorted.
     exact: Vec<Vec<u8>>,
-    prefixes: Vec<Vec<u8>>,
+    /// Loose forms of the prefixes, by the [`slot`] of their first byte: a name is compared
+    /// only with the prefixes that start as it does.
+    prefixes: Vec<Vec<Vec<u8>>>,
     /// A filter run before the lists, because every header of every request is checked: by
     /// the loose form's first byte ([`slot`]), the lengths of the exact names starting with it
     /// (bit `len`, bit 63 for 63 and longer), and bit 0 set when a prefix starts with it.
@@ -90,7 +92,10 @@ impl IdentityNames {
                 continue;
             }
             if prefix {
-                self.prefixes.push(loose);
+                if self.prefixes.is_empty() {
+                    self.prefixes = vec![Vec::new(); SLOTS];
+                }
+                self.prefixes[slot(loose[0])].push(loose);
             } else {
                 self.exact.push(loose);
             }
@@ -101,8 +106,10 @@ impl IdentityNames {
         for name in &self.exact {
             self.filter[slot(name[0])] |= length_bit(name.len());
         }
-        for prefix in &self.prefixes {
-            self.filter[slot(prefix[0])] |= 1;
+        for (at, prefixes) in self.prefixes.iter().enumerate() {
+            if !prefixes.is_empty() {
+                self.filter[at] |= 1;
+            }
         }
         self
     }
@@ -113,13 +120,14 @@ impl IdentityNames {
             let Some(&first) = loose.first() else {
                 return false;
             };
-            let filter = self.filter.get(slot(first)).copied().unwrap_or(0);
+            let at = slot(first);
+            let filter = self.filter.get(at).copied().unwrap_or(0);
             (filter & length_bit(loose.len()) != 0
                 && self
                     .exact
                     .binary_search_by(|c| c.as_slice().cmp(loose))
                     .is_ok())
-                || (filter & 1 != 0 && self.prefixes.iter().any(|p| loose.starts_with(p)))
+                || (filter & 1 != 0 && self.prefixes[at].iter().any(|p| loose.starts_with(p)))
         })
     }
 }
@@ -132,36 +140,44 @@ pub fn loose_form(name: &[u8]) -> Vec<u8> {
 /// Runs `f` on the loose form of `name`, built on the stack for every real header name.
 fn with_loose<T>(name: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
     let mut buffer = [0u8; 96];
+    // Leading `x`s go, and whatever is not a letter or digit among them.
+    let start = name
+        .iter()
+        .position(|&b| !matches!(LOOSE[usize::from(b)], 0 | b'x'))
+        .unwrap_or(name.len());
+    let rest = &name[start..];
+    if rest.len() > buffer.len() {
+        let loose: Vec<u8> = rest
+            .iter()
+            .map(|&b| LOOSE[usize::from(b)])
+            .filter(|&c| c != 0)
+            .collect();
+        return f(&loose);
+    }
+    // Every byte is written and only a kept one advances: no branch per byte (this runs over
+    // every header name of every request).
     let mut len = 0;
-    let mut leading = true;
-    let mut spill: Option<Vec<u8>> = None;
-    for &byte in name {
-        if !byte.is_ascii_alphanumeric() {
-            continue;
-        }
-        let byte = byte.to_ascii_lowercase();
-        if leading && byte == b'x' {
-            continue;
-        }
-        leading = false;
-        match &mut spill {
-            Some(vec) => vec.push(byte),
-            None if len < buffer.len() => {
-                buffer[len] = byte;
-                len += 1;
-            }
-            None => {
-                let mut vec = buffer.to_vec();
-                vec.push(byte);
-                spill = Some(vec);
-            }
-        }
+    for (&b, _) in rest.iter().zip(0..buffer.len()) {
+        let c = LOOSE[usize::from(b)];
+        buffer[len] = c;
+        len += usize::from(c != 0);
     }
-    match &spill {
-        Some(vec) => f(vec),
-        None => f(&buffer[..len]),
-    }
+    f(&buffer[..len])
 }
+
+/// A byte's loose form: lower-cased letters and digits; 0 for anything else (dropped).
+static LOOSE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() {
+            table[i] = b.to_ascii_lowercase();
+        }
+        i += 1;
+    }
+    table
+};
 
 /// Framing and hop-by-hop fields: a client header that is one of these once `_` is read as
 /// `-` (CGI, PHP and WSGI map both to the same variable) is refused, never guessed at.

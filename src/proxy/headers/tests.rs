@@ -383,3 +383,31 @@ fn a_connection_lasts_unless_the_request_ends_it() {
         &map(&[("connection", "keep-alive, close")])
     ));
 }
+
+#[test]
+fn loose_forms_agree_with_the_rule_at_every_length() {
+    // The rule, spelled out: letters and digits, lower case, leading `x`s dropped.
+    let reference = |name: &str| {
+        let kept: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        kept.trim_start_matches('x').as_bytes().to_vec()
+    };
+    let long = format!("X-x_{}-Id", "User.".repeat(30));
+    for name in [
+        "User_Id",
+        "user.id",
+        "X-X-User-Id",
+        "userid",
+        "xxx",
+        "-",
+        "",
+        "X-9x",
+        "Xerox",
+        &long,
+    ] {
+        assert_eq!(loose_form(name.as_bytes()), reference(name), "{name}");
+    }
+}
