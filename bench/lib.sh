@@ -171,7 +171,12 @@ http { access_log off; keepalive_requests 10000000;
 CONF
 }
 
+# nginx with authgate's TLS suite order (AES-128-GCM-SHA256 first, the server's choice), so
+# both negotiate the same suite with `openssl s_time` (which asks for AES-256-GCM-SHA384 first).
+# NGINX_SUITES=client keeps nginx's default (the client's order).
 nginx_tls_conf() { # PORT UPSTREAM_PORT
+  local suites="ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256; ssl_prefer_server_ciphers on;"
+  [ "${NGINX_SUITES:-server}" = client ] && suites=""
   cat <<CONF
 worker_processes 1; daemon off; pid $WORK/nginx-tls.pid; error_log $WORK/nginx-tls.err warn;
 events { worker_connections 20000; }
@@ -179,7 +184,7 @@ http { access_log off; keepalive_requests 10000000;
   upstream u { server 127.0.0.1:$2; keepalive 128; }
   ssl_session_cache shared:SSL:10m;
   server { listen 127.0.0.1:$1 ssl backlog=4096;
-    ssl_certificate $WORK/authgate/cert.pem; ssl_certificate_key $WORK/authgate/key.pem;
+    ssl_certificate $WORK/authgate/cert.pem; ssl_certificate_key $WORK/authgate/key.pem; $suites
     location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
 }

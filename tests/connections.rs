@@ -467,3 +467,50 @@ async fn login_back_off_and_audit_see_the_proxy_source() {
         .expect("audited");
     assert_eq!(record.event.source_addr.as_deref(), Some("198.51.100.25"));
 }
+
+/// The gateway picks the TLS suite, AES-128-GCM with SHA-256 first (its key schedule runs on
+/// SHA-256, which CPUs accelerate), even for a client that asks for AES-256 / SHA-384 first as
+/// OpenSSL does; a client offering only another suite still gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_prefers_aes_128_gcm_sha256_over_the_clients_order() {
+    use rustls::CipherSuite;
+    let gw = TestGateway::start(GatewayConfig::new().public_route("/", "builtin:echo")).await;
+    let negotiated = |suites: &'static [CipherSuite]| {
+        let gw = &gw;
+        async move {
+            let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+            provider
+                .cipher_suites
+                .retain(|s| suites.contains(&s.suite()));
+            provider
+                .cipher_suites
+                .sort_by_key(|s| suites.iter().position(|x| *x == s.suite()));
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(gw.cert.clone()).unwrap();
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let tcp = TcpStream::connect(gw.https_addr).await.unwrap();
+            let tls = TlsConnector::from(Arc::new(config))
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
+            tls.get_ref().1.negotiated_cipher_suite().unwrap().suite()
+        }
+    };
+    assert_eq!(
+        negotiated(&[
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+        ])
+        .await,
+        CipherSuite::TLS13_AES_128_GCM_SHA256
+    );
+    assert_eq!(
+        negotiated(&[CipherSuite::TLS13_CHACHA20_POLY1305_SHA256]).await,
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+    );
+}
