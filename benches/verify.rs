@@ -85,6 +85,15 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("verify/{alg:?}/cached"), |b| {
             b.iter(|| warm.verify(black_box(&token)).expect("valid"))
         });
+        // The same token again on one client connection (its `TokenMemo`).
+        let memo = authgate::authn::TokenMemo::default();
+        warm.verify_on(&token, Some(&memo)).expect("valid");
+        c.bench_function(&format!("verify/{alg:?}/connection-repeat"), |b| {
+            b.iter(|| {
+                warm.verify_on(black_box(&token), Some(&memo))
+                    .expect("valid")
+            })
+        });
     }
 }
 
