@@ -9,6 +9,14 @@ use super::throttle::{Verdict, shared_keys};
 use super::{Engine, GrantError, instant};
 use crate::store::FailureCount;
 
+/// What [`Engine::backoff_check`] saw, for [`Engine::backoff_succeeded`]: whether the shared
+/// store holds counts a success must clear. Most credentials are right the first time, so a
+/// success usually has nothing to clear and costs no write.
+#[must_use]
+pub(super) struct Checked {
+    clear: bool,
+}
+
 impl Engine {
     fn shared_backoff(&self) -> bool {
         self.store.shares_state()
@@ -20,7 +28,8 @@ impl Engine {
         &self,
         account: &str,
         source: IpAddr,
-    ) -> Result<(), GrantError> {
+    ) -> Result<Checked, GrantError> {
+        let mut clear = true;
         let verdict = if self.shared_backoff() {
             let counts = self
                 .store
@@ -35,6 +44,10 @@ impl Engine {
                 })
             };
             let [pair, source, account] = counts;
+            // A success clears the pair's and the account's counts: none were there when we
+            // looked. One a concurrent failure adds meanwhile stays, which only errs on the
+            // strict side (the failure was real).
+            clear = pair.is_some() || account.is_some();
             self.throttle
                 .policy()
                 .verdict(count(pair), count(source), count(account))
@@ -47,7 +60,7 @@ impl Engine {
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                Ok(())
+                Ok(Checked { clear })
             }
         }
     }
@@ -69,9 +82,12 @@ impl Engine {
 
     /// A credential for `account` from `source` was right: the pair and the account start
     /// over (the source's count stays).
-    pub(super) async fn backoff_succeeded(&self, account: &str, source: IpAddr) {
+    pub(super) async fn backoff_succeeded(&self, account: &str, source: IpAddr, checked: Checked) {
         if !self.shared_backoff() {
             self.throttle.succeeded(account, source);
+            return;
+        }
+        if !checked.clear {
             return;
         }
         let [pair, _, account] = shared_keys(account, source);

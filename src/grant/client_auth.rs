@@ -116,10 +116,10 @@ impl Engine {
             }
         };
         let key = format!("client:{id}");
-        self.backoff_check(&key, source).await?;
+        let checked = self.backoff_check(&key, source).await?;
         match self.store.verify_client(id, secret).await {
             Ok(client) => {
-                self.backoff_succeeded(&key, source).await;
+                self.backoff_succeeded(&key, source, checked).await;
                 Ok(client)
             }
             Err(StoreError::BadClientCredentials) => {
