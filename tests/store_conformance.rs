@@ -148,6 +148,7 @@ conformance!(
     refresh_tokens_rotate_and_replay_revokes_the_family,
     refresh_token_failure_modes,
     concurrent_refreshes_with_one_token_succeed_once,
+    refresh_token_is_looked_up_with_its_user,
     codes_are_single_use_and_replay_revokes_what_they_issued,
     concurrent_code_redemptions_succeed_once,
     revocations_load_in_bulk_and_purge,

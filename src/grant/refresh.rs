@@ -19,10 +19,12 @@ impl Engine {
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::RefreshToken)?;
         // Scope first, on a read-only look: a refused widening must not cost the client its
-        // token. A family's scope never changes, so checking before rotating is sound.
-        let current = self
+        // token. A family's scope never changes, so checking before rotating is sound. The
+        // user comes with it (one query); the rotation below refuses a token revoked since,
+        // which is what disabling a user does to their refresh tokens.
+        let (current, user) = self
             .store
-            .refresh_token(presented)
+            .refresh_token_and_user(presented)
             .await
             .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
         if current.client_id != client.id {
@@ -35,11 +37,12 @@ impl Engine {
         }
         let granted = scope::parse(&current.scope);
         let scope = scope::narrow(requested, &granted, &client.scopes)?;
-        let user = self
-            .store
-            .user(current.user_id)
-            .await
-            .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
+        let user = user.ok_or_else(|| {
+            GrantError::from_store(
+                BAD_REFRESH,
+                StoreError::not_found(format!("user {}", current.user_id)),
+            )
+        })?;
         if user.disabled {
             self.store
                 .revoke_refresh_family(&current.family_id, now())

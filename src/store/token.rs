@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use super::db::{Row, Tx, q};
 use super::secret::{digest_of, new_id, new_token};
-use super::{Store, StoreError, secs};
+use super::user::{user_columns, user_from_row};
+use super::{Store, StoreError, User, secs};
 
 /// A refresh token to issue (a new family).
 #[derive(Debug, Clone)]
@@ -356,6 +357,34 @@ impl Store {
                 what: "refresh token",
             }
         })
+    }
+
+    /// Looks a refresh token up without using it, with the user it acts for (`None` if that
+    /// user is gone): the refresh grant's checks before it rotates, in one query.
+    pub async fn refresh_token_and_user(
+        &self,
+        presented: &str,
+    ) -> Result<(RefreshToken, Option<User>), StoreError> {
+        let row = self
+            .db
+            .fetch_optional(
+                q(concat!(
+                    "SELECT family_id, user_id, client_id, scope, issued_at, expires_at, used_at,
+                            revoked_at, ",
+                    user_columns!(),
+                    " FROM refresh_tokens LEFT JOIN users ON users.id = refresh_tokens.user_id
+                     WHERE token_hash = $1"
+                ))
+                .bytes(digest_of(presented)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("refresh token"))?;
+        let token = refresh_from_row(&row)?;
+        let user = match row.get::<Option<i64>>("id")? {
+            Some(_) => Some(user_from_row(&row)?),
+            None => None,
+        };
+        Ok((token, user))
     }
 
     /// Looks a refresh token up without using it (introspection).

@@ -771,6 +771,32 @@ pub async fn concurrent_refreshes_with_one_token_succeed_once(h: &Harness) {
     }
 }
 
+pub async fn refresh_token_is_looked_up_with_its_user(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let (token, user) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert_eq!(token, issued.record);
+    assert_eq!(user, Some(h.store.user(user_id).await.unwrap()));
+    // What the lookup shows after a rotation and a disable is what the rotation then does.
+    h.store
+        .rotate_refresh(&issued.token, &client, Duration::from_secs(60), T0 + 1)
+        .await
+        .unwrap();
+    let (token, _) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert_eq!(token.used_at, Some(T0 + 1));
+    h.store.set_disabled(user_id, true, T0 + 2).await.unwrap();
+    let (_, user) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert!(user.unwrap().disabled);
+    assert!(matches!(
+        h.store.refresh_token_and_user("not-a-token").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 fn code_for(user_id: i64, client: &str) -> NewCode {
     NewCode {
         client_id: client.into(),
