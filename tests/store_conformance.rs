@@ -149,6 +149,8 @@ conformance!(
     refresh_token_failure_modes,
     concurrent_refreshes_with_one_token_succeed_once,
     refresh_token_is_looked_up_with_its_user,
+    rotation_stores_the_opaque_access_token_only_if_it_rotates,
+    concurrent_rotations_one_wins_the_other_revokes_the_family,
     codes_are_single_use_and_replay_revokes_what_they_issued,
     concurrent_code_redemptions_succeed_once,
     revocations_load_in_bulk_and_purge,

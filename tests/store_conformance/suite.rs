@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use authgate::store::{
     AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, FailureCount, GrantType, KeyAlg,
-    KeyState, NewClient, NewCode, NewRefresh, NewUser, OpaqueToken, Profile, StoreError, UserPatch,
+    KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
+    UserPatch,
 };
 
 use super::Harness;
@@ -771,6 +772,20 @@ pub async fn concurrent_refreshes_with_one_token_succeed_once(h: &Harness) {
     }
 }
 
+fn opaque_claims(user_id: i64, client: &str, jti: &str, at: i64) -> OpaqueToken {
+    OpaqueToken {
+        jti: jti.into(),
+        subject: user_id.to_string(),
+        group_id: Some(2),
+        roles: vec!["admin".into()],
+        client_id: client.into(),
+        scopes: vec!["read".into()],
+        actor: None,
+        issued_at: at,
+        expires_at: at + 600,
+    }
+}
+
 pub async fn refresh_token_is_looked_up_with_its_user(h: &Harness) {
     let (user_id, client) = user_and_client(h).await;
     let issued = h
@@ -795,6 +810,149 @@ pub async fn refresh_token_is_looked_up_with_its_user(h: &Harness) {
         h.store.refresh_token_and_user("not-a-token").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+pub async fn rotation_stores_the_opaque_access_token_only_if_it_rotates(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let first = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let opaque = NewOpaque::mint(opaque_claims(user_id, &client, "op-1", T0 + 1)).unwrap();
+    let access = AccessLink {
+        jti: "op-1",
+        expires_at: T0 + 601,
+    };
+    let second = h
+        .store
+        .rotate_refresh_storing(
+            &first.token,
+            &client,
+            ttl,
+            Some(access),
+            Some(&opaque),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.record.family_id, first.record.family_id);
+    assert_eq!(
+        (second.record.issued_at, second.record.expires_at),
+        (T0 + 1, T0 + 1 + 3600)
+    );
+    assert_eq!(
+        h.store.opaque_token(opaque.token(), T0 + 2).await.unwrap(),
+        *opaque.claims()
+    );
+    // Refused rotations store nothing: another client's attempt, then a replay (which
+    // revokes the family and denies the access token linked to it).
+    for (presented, client_id, jti) in [
+        (&second.token, "other", "op-2"),
+        (&first.token, client.as_str(), "op-3"),
+    ] {
+        let refused = NewOpaque::mint(opaque_claims(user_id, &client, jti, T0 + 3)).unwrap();
+        let link = AccessLink {
+            jti,
+            expires_at: T0 + 603,
+        };
+        let error = h
+            .store
+            .rotate_refresh_storing(
+                presented,
+                client_id,
+                ttl,
+                Some(link),
+                Some(&refused),
+                T0 + 3,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::WrongClient { .. } | StoreError::Replayed { .. }
+            ),
+            "{error}"
+        );
+        assert!(matches!(
+            h.store.opaque_token(refused.token(), T0 + 4).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+    let revs = h.store.revocations(T0 + 4).await.unwrap();
+    assert_eq!(revs.denied_jtis, vec![("op-1".to_owned(), T0 + 601)]);
+    assert!(
+        h.store
+            .refresh_token(&second.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}
+
+pub async fn concurrent_rotations_one_wins_the_other_revokes_the_family(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(60);
+    for round in 0..10 {
+        let issued = h
+            .store
+            .issue_refresh(refresh(user_id, &client), T0)
+            .await
+            .unwrap();
+        let (jti_a, jti_b) = (format!("a-{round}"), format!("b-{round}"));
+        let opaque_a = NewOpaque::mint(opaque_claims(user_id, &client, &jti_a, T0 + 1)).unwrap();
+        let opaque_b = NewOpaque::mint(opaque_claims(user_id, &client, &jti_b, T0 + 1)).unwrap();
+        let link = |jti| {
+            Some(AccessLink {
+                jti,
+                expires_at: T0 + 601,
+            })
+        };
+        let (a, b) = tokio::join!(
+            h.store.rotate_refresh_storing(
+                &issued.token,
+                &client,
+                ttl,
+                link(&jti_a),
+                Some(&opaque_a),
+                T0 + 1
+            ),
+            h.store.rotate_refresh_storing(
+                &issued.token,
+                &client,
+                ttl,
+                link(&jti_b),
+                Some(&opaque_b),
+                T0 + 1
+            ),
+        );
+        let (winner, loser, won, lost) = match (a, b) {
+            (Ok(w), Err(l)) => (w, l, (&jti_a, &opaque_a), &opaque_b),
+            (Err(l), Ok(w)) => (w, l, (&jti_b, &opaque_b), &opaque_a),
+            (a, b) => panic!("round {round}: exactly one must win: {a:?} / {b:?}"),
+        };
+        assert!(matches!(loser, StoreError::Replayed { .. }), "{loser:?}");
+        // The loser stored nothing; the replay revoked the family, the winner's new refresh
+        // token with it, and denied the winner's access token.
+        assert!(h.store.opaque_token(lost.token(), T0 + 2).await.is_err());
+        assert!(h.store.opaque_token(won.1.token(), T0 + 2).await.is_ok());
+        let record = h.store.refresh_token(&winner.token).await.unwrap();
+        assert!(record.revoked_at.is_some(), "round {round}");
+        let denied = h.store.revocations(T0 + 2).await.unwrap().denied_jtis;
+        assert!(
+            denied.contains(&(won.0.clone(), T0 + 601)),
+            "round {round}: {denied:?}"
+        );
+        assert!(
+            h.store
+                .rotate_refresh(&winner.token, &client, ttl, T0 + 3)
+                .await
+                .is_err()
+        );
+    }
 }
 
 fn code_for(user_id: i64, client: &str) -> NewCode {
