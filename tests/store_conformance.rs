@@ -153,6 +153,7 @@ conformance!(
     concurrent_rotations_one_wins_the_other_revokes_the_family,
     codes_are_single_use_and_replay_revokes_what_they_issued,
     concurrent_code_redemptions_succeed_once,
+    a_redeemed_code_issues_and_records_in_one_step,
     revocations_load_in_bulk_and_purge,
     group_and_role_changes_are_mirrored_with_the_revocations,
     revoking_a_family_denies_its_access_tokens,

@@ -1053,6 +1053,97 @@ pub async fn codes_are_single_use_and_replay_revokes_what_they_issued(h: &Harnes
     );
 }
 
+pub async fn a_redeemed_code_issues_and_records_in_one_step(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let access = |jti| AccessLink {
+        jti,
+        expires_at: T0 + 600,
+    };
+    // With a refresh token: it works, and a replay of the code revokes it and the access
+    // token.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 1).await.unwrap();
+    let issued = h
+        .store
+        .issue_for_code(
+            &taken,
+            Some(refresh(user_id, &client)),
+            access("c-1"),
+            T0 + 1,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issued.record.scope, "read");
+    assert_eq!(
+        (issued.record.issued_at, issued.record.expires_at),
+        (T0 + 1, T0 + 1 + 3600)
+    );
+    assert_eq!(
+        h.store.refresh_token(&issued.token).await.unwrap(),
+        issued.record
+    );
+    let error = h.store.take_code(&code, T0 + 2).await.unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    assert!(
+        h.store
+            .refresh_token(&issued.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let denied = h.store.revocations(T0 + 2).await.unwrap().denied_jtis;
+    assert_eq!(denied, vec![("c-1".to_owned(), T0 + 600)]);
+    // Without one (the client may not refresh): the access token is recorded all the same.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 3).await.unwrap();
+    let none = h
+        .store
+        .issue_for_code(&taken, None, access("c-2"), T0 + 3)
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(h.store.take_code(&code, T0 + 4).await.is_err());
+    let denied = h.store.revocations(T0 + 4).await.unwrap().denied_jtis;
+    assert!(denied.contains(&("c-2".to_owned(), T0 + 600)), "{denied:?}");
+    // A replay between the take and the issue: nothing is issued, the access token denied.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 5).await.unwrap();
+    assert!(h.store.take_code(&code, T0 + 6).await.is_err());
+    let error = h
+        .store
+        .issue_for_code(
+            &taken,
+            Some(refresh(user_id, &client)),
+            access("c-3"),
+            T0 + 7,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    let denied = h.store.revocations(T0 + 7).await.unwrap().denied_jtis;
+    assert!(denied.contains(&("c-3".to_owned(), T0 + 600)), "{denied:?}");
+    assert_eq!(
+        h.raw_text("SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens")
+            .await,
+        "1",
+        "only the first redemption's refresh token exists"
+    );
+}
+
 pub async fn concurrent_code_redemptions_succeed_once(h: &Harness) {
     let (user_id, client) = user_and_client(h).await;
     for round in 0..10 {
