@@ -39,12 +39,12 @@ use crate::config::{StoreBackend, StoreConfig};
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use backoff::FailureCount;
-pub use client::{Client, ClientPatch, GrantType, NewClient};
+pub use client::{Client, ClientPatch, GrantType, NewClient, StoredClient};
 pub use error::{HashingError, KeySecretError, StoreError};
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
-pub use opaque::OpaqueToken;
+pub use opaque::{NewOpaque, OpaqueToken};
 pub use revocation::{CurrentIdentity, Revocations};
 pub use token::{
     AccessLink, CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode,

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::throttle::shared_keys;
 use super::{Engine, GrantError};
 use crate::store::{Client, GrantType, StoreError};
 
@@ -116,10 +117,32 @@ impl Engine {
             }
         };
         let key = format!("client:{id}");
-        self.backoff_check(&key, source).await?;
-        match self.store.verify_client(id, secret).await {
+        let (checked, verified) = if self.shared_backoff() {
+            // The client and the back-off counts in one query; the secret is checked only
+            // once the verdict allows it, against the row as it is after any slow-down.
+            let keys = shared_keys(&key, source);
+            let (stored, counts) = self
+                .store
+                .stored_client_and_failures(id, &keys)
+                .await
+                .map_err(|e| GrantError::internal("authenticating the client", e))?;
+            let checked = self.backoff_check_counts(counts).await?;
+            let stored = if checked.delayed {
+                self.store
+                    .stored_client(id)
+                    .await
+                    .map_err(|e| GrantError::internal("authenticating the client", e))?
+            } else {
+                stored
+            };
+            (checked, stored.verify(secret))
+        } else {
+            let checked = self.backoff_check(&key, source).await?;
+            (checked, self.store.verify_client(id, secret).await)
+        };
+        match verified {
             Ok(client) => {
-                self.backoff_succeeded(&key, source).await;
+                self.backoff_succeeded(&key, source, checked).await;
                 Ok(client)
             }
             Err(StoreError::BadClientCredentials) => {

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
-use crate::store::{Client, CodeIssue, GrantType, NewCode, StoreError, TakenCode};
+use crate::store::{AccessLink, Client, GrantType, NewCode, NewRefresh, StoreError, TakenCode};
 
 const BAD_CODE: &str = "the authorization code is invalid, expired or already used";
 
@@ -150,28 +150,36 @@ impl Engine {
         if user.disabled {
             return Err(GrantError::grant("the account is disabled"));
         }
-        let decision = self.decision(
-            client,
-            Subject::User(Box::new(user.clone())),
-            scope::parse(&taken.scope),
-            options,
-        );
-        let (grant, refresh) = self.user_grant(decision, &user).await?;
-        let issue = CodeIssue {
-            refresh_family: refresh.map(|r| r.record.family_id),
-            access_jti: Some((
-                grant.jti.clone(),
-                i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
-            )),
+        let scopes = scope::parse(&taken.scope);
+        let refresh = client.allows(GrantType::RefreshToken).then(|| NewRefresh {
+            user_id: user.id,
+            client_id: client.id.clone(),
+            scope: scopes.join(" "),
+            ttl: self.refresh_ttl(client, options),
+        });
+        let decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
+        let mut grant = self.sign(decision).await?;
+        let access = AccessLink {
+            jti: &grant.jti,
+            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
         };
-        // A replay that raced us has revoked (or now revokes) what we just issued.
-        if let Err(error) = self.store.record_code_issue(&taken, issue, now()).await {
-            if matches!(error, StoreError::Replayed { .. }) {
-                self.reload_revocations().await;
+        // The refresh token and the record of what the code issued land together; a replay
+        // that raced us leaves nothing issued and the access token denied.
+        match self
+            .store
+            .issue_for_code(&taken, refresh, access, now())
+            .await
+        {
+            Ok(refresh) => {
+                grant.refresh_token = refresh.map(|r| r.token);
+                Ok(grant)
             }
-            return Err(GrantError::from_store(BAD_CODE, error));
+            Err(error @ StoreError::Replayed { .. }) => {
+                self.reload_revocations().await;
+                Err(GrantError::from_store(BAD_CODE, error))
+            }
+            Err(error) => Err(GrantError::internal("issuing the refresh token", error)),
         }
-        Ok(grant)
     }
 }
 

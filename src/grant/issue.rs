@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, TokenFormat, now};
 use crate::store::{
-    AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewRefresh, OpaqueToken, User,
+    AccessLink, Client, GrantType, IssuedRefresh, KeyAlg, NewOpaque, NewRefresh, OpaqueToken, User,
 };
 use crate::tokens::{self, AccessTokenSpec, IssuedToken};
 
@@ -43,14 +43,58 @@ impl Engine {
     }
 }
 
+/// An opaque reference token carrying `spec`'s claims (no key: `kid` is empty), minted but
+/// not stored yet.
+fn mint_opaque(spec: AccessTokenSpec) -> Result<(IssuedToken, NewOpaque), GrantError> {
+    let issued_at = now();
+    let expires_at = issued_at.saturating_add(i64::try_from(spec.ttl.as_secs()).unwrap_or(0));
+    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let claims = OpaqueToken {
+        jti: jti.clone(),
+        subject: spec.user_id,
+        group_id: spec.group_id,
+        roles: spec.roles,
+        client_id: spec.client_id.unwrap_or_default(),
+        scopes: spec.scopes,
+        actor: spec.actor,
+        issued_at,
+        expires_at,
+    };
+    let opaque =
+        NewOpaque::mint(claims).map_err(|e| GrantError::internal("storing the opaque token", e))?;
+    let issued = IssuedToken {
+        token: opaque.token().to_owned(),
+        jti,
+        issued_at: u64::try_from(issued_at).unwrap_or(0),
+        expires_at: u64::try_from(expires_at).unwrap_or(0),
+    };
+    Ok((issued, opaque))
+}
+
 /// The `sub` of a client's own token: never an integer, so never a user id.
 pub fn client_subject(client_id: &str) -> String {
     format!("client:{client_id}")
 }
 
 impl Engine {
-    /// Signs the access token of `decision` (no refresh token).
+    /// Signs the access token of `decision` (no refresh token); an opaque one is stored.
     pub(super) async fn sign(&self, decision: Decision<'_>) -> Result<Grant, GrantError> {
+        let (grant, opaque) = self.sign_unstored(decision).await?;
+        if let Some(opaque) = opaque {
+            self.store
+                .store_opaque(&opaque)
+                .await
+                .map_err(|e| GrantError::internal("storing the opaque token", e))?;
+        }
+        Ok(grant)
+    }
+
+    /// [`Engine::sign`], except that an opaque token is only minted: the caller stores it
+    /// (with the refresh rotation) before the grant is answered.
+    pub(super) async fn sign_unstored(
+        &self,
+        decision: Decision<'_>,
+    ) -> Result<(Grant, Option<NewOpaque>), GrantError> {
         let spec = match &decision.subject {
             Subject::User(user) => AccessTokenSpec {
                 user_id: user.id.to_string(),
@@ -72,11 +116,17 @@ impl Engine {
             style: decision.options.style,
             ..spec
         };
-        let (issued, kid) = match decision.options.format {
-            TokenFormat::Jwt => self.sign_spec(decision.options.alg, spec).await?,
-            TokenFormat::Opaque => (self.store_opaque(spec).await?, String::new()),
+        let (issued, kid, opaque) = match decision.options.format {
+            TokenFormat::Jwt => {
+                let (issued, kid) = self.sign_spec(decision.options.alg, spec).await?;
+                (issued, kid, None)
+            }
+            TokenFormat::Opaque => {
+                let (issued, opaque) = mint_opaque(spec)?;
+                (issued, String::new(), Some(opaque))
+            }
         };
-        Ok(Grant {
+        let grant = Grant {
             access_token: issued.token,
             token_type: "Bearer",
             expires_in: decision.ttl,
@@ -93,36 +143,8 @@ impl Engine {
             subject: decision.subject,
             actor: decision.actor,
             client: decision.client.clone(),
-        })
-    }
-
-    /// An opaque reference token carrying `spec`'s claims (no key: `kid` is empty).
-    async fn store_opaque(&self, spec: AccessTokenSpec) -> Result<IssuedToken, GrantError> {
-        let issued_at = now();
-        let expires_at = issued_at.saturating_add(i64::try_from(spec.ttl.as_secs()).unwrap_or(0));
-        let jti = uuid::Uuid::new_v4().simple().to_string();
-        let new = OpaqueToken {
-            jti: jti.clone(),
-            subject: spec.user_id,
-            group_id: spec.group_id,
-            roles: spec.roles,
-            client_id: spec.client_id.unwrap_or_default(),
-            scopes: spec.scopes,
-            actor: spec.actor,
-            issued_at,
-            expires_at,
         };
-        let token = self
-            .store
-            .issue_opaque(new)
-            .await
-            .map_err(|e| GrantError::internal("storing the opaque token", e))?;
-        Ok(IssuedToken {
-            token,
-            jti,
-            issued_at: u64::try_from(issued_at).unwrap_or(0),
-            expires_at: u64::try_from(expires_at).unwrap_or(0),
-        })
+        Ok((grant, opaque))
     }
 
     /// ES256/EdDSA sign inline (tens of microseconds); RS256 (milliseconds at 4096 bits) on

@@ -53,10 +53,10 @@ impl Engine {
         source: IpAddr,
     ) -> Result<User, GrantError> {
         let key = throttle_key(login);
-        self.backoff_check(&key, source).await?;
+        let checked = self.backoff_check(&key, source).await?;
         match self.verify_login(login, password).await {
             Ok(user) => {
-                self.backoff_succeeded(&key, source).await;
+                self.backoff_succeeded(&key, source, checked).await;
                 Ok(user)
             }
             // A disabled account answers exactly as a wrong password does (and counts the

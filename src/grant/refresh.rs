@@ -19,10 +19,12 @@ impl Engine {
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::RefreshToken)?;
         // Scope first, on a read-only look: a refused widening must not cost the client its
-        // token. A family's scope never changes, so checking before rotating is sound.
-        let current = self
+        // token. A family's scope never changes, so checking before rotating is sound. The
+        // user comes with it (one query); the rotation below refuses a token revoked since,
+        // which is what disabling a user does to their refresh tokens.
+        let (current, user) = self
             .store
-            .refresh_token(presented)
+            .refresh_token_and_user(presented)
             .await
             .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
         if current.client_id != client.id {
@@ -35,11 +37,12 @@ impl Engine {
         }
         let granted = scope::parse(&current.scope);
         let scope = scope::narrow(requested, &granted, &client.scopes)?;
-        let user = self
-            .store
-            .user(current.user_id)
-            .await
-            .map_err(|e| GrantError::from_store(BAD_REFRESH, e))?;
+        let user = user.ok_or_else(|| {
+            GrantError::from_store(
+                BAD_REFRESH,
+                StoreError::not_found(format!("user {}", current.user_id)),
+            )
+        })?;
         if user.disabled {
             self.store
                 .revoke_refresh_family(&current.family_id, now())
@@ -47,11 +50,12 @@ impl Engine {
                 .map_err(|e| GrantError::internal("revoking a disabled user's token", e))?;
             return Err(GrantError::grant("the account is disabled"));
         }
-        // Sign first, then rotate and link the new access token to the family in one
-        // transaction: a failure after the rotation would cost the client its refresh token
-        // (presenting the old one again is a replay), so nothing may fail after it.
+        // Sign first, then rotate, link the new access token to the family and store it if
+        // it is opaque, in one transaction: a failure after the rotation would cost the client
+        // its refresh token (presenting the old one again is a replay), so nothing may fail
+        // after it; and an access token exists only if the rotation happened.
         let decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
-        let mut grant = self.sign(decision).await?;
+        let (mut grant, opaque) = self.sign_unstored(decision).await?;
         let access = AccessLink {
             jti: &grant.jti,
             expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
@@ -59,7 +63,14 @@ impl Engine {
         let ttl = self.refresh_ttl(client, options);
         let rotated = match self
             .store
-            .rotate_refresh_with(presented, &client.id, ttl, Some(access), now())
+            .rotate_refresh_storing(
+                presented,
+                &client.id,
+                ttl,
+                Some(access),
+                opaque.as_ref(),
+                now(),
+            )
             .await
         {
             Ok(rotated) => rotated,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::db::{Row, q};
 use super::secret::{digest_matches, digest_of, new_token};
-use super::{Store, StoreError, secs};
+use super::{FailureCount, Store, StoreError, secs};
 
 /// An OAuth grant a client may be registered for; a token endpoint refuses a grant the client
 /// lacks (`unauthorized_client`).
@@ -525,16 +525,83 @@ impl Store {
         id: &str,
         secret: Option<&str>,
     ) -> Result<Client, StoreError> {
-        let secret = secret.filter(|s| !s.is_empty());
+        self.stored_client(id).await?.verify(secret)
+    }
+
+    /// The client `id` as stored, to check a secret against with [`StoredClient::verify`].
+    pub async fn stored_client(&self, id: &str) -> Result<StoredClient, StoreError> {
         let row = self
             .db
             .fetch_optional(q("SELECT * FROM clients WHERE id = $1").text(id))
             .await?;
+        StoredClient::from_row(row.as_ref())
+    }
+
+    /// [`Store::stored_client`] and [`Store::failure_counts`] of `keys` in one query: what
+    /// client authentication under the shared back-off reads before it decides.
+    pub async fn stored_client_and_failures(
+        &self,
+        id: &str,
+        keys: &[String; 3],
+    ) -> Result<(StoredClient, [Option<FailureCount>; 3]), StoreError> {
+        let rows = self
+            .db
+            .fetch_all(
+                q(
+                    "SELECT clients.*, login_failures.key AS failure_key, failures, last_at
+                   FROM (SELECT 1 AS one) AS one
+                   LEFT JOIN clients ON clients.id = $1
+                   LEFT JOIN login_failures ON login_failures.key IN ($2, $3, $4)",
+                )
+                .text(id)
+                .text(keys[0].clone())
+                .text(keys[1].clone())
+                .text(keys[2].clone()),
+            )
+            .await?;
+        let client = StoredClient::from_row(rows.first())?;
+        let mut counts = [None; 3];
+        for row in &rows {
+            let Some(key) = row.get::<Option<String>>("failure_key")? else {
+                continue;
+            };
+            if let Some(index) = keys.iter().position(|k| *k == key) {
+                counts[index] = Some(FailureCount {
+                    failures: u32::try_from(row.get::<i64>("failures")?).unwrap_or(u32::MAX),
+                    last_at: row.get("last_at")?,
+                });
+            }
+        }
+        Ok((client, counts))
+    }
+}
+
+/// A client as stored, with its secret's digest (never shown: no `Debug`), or the absence of
+/// one: what a presented secret is checked against.
+pub struct StoredClient(Option<(Client, Option<Vec<u8>>)>);
+
+impl StoredClient {
+    /// From a `clients` row (its columns may be NULL: a left join found no client).
+    fn from_row(row: Option<&Row>) -> Result<StoredClient, StoreError> {
         let Some(row) = row else {
+            return Ok(StoredClient(None));
+        };
+        if row.get::<Option<String>>("id")?.is_none() {
+            return Ok(StoredClient(None));
+        }
+        let client = client_from_row(row)?;
+        let stored: Option<Vec<u8>> = row.get("secret_digest")?;
+        Ok(StoredClient(Some((client, stored))))
+    }
+
+    /// The client, if `secret` authenticates it: a confidential client's must match (in
+    /// constant time), a public client must present none (an empty one counts as none). Every
+    /// failure, an unknown client included, is the same [`StoreError::BadClientCredentials`].
+    pub fn verify(self, secret: Option<&str>) -> Result<Client, StoreError> {
+        let secret = secret.filter(|s| !s.is_empty());
+        let Some((client, stored)) = self.0 else {
             return Err(StoreError::BadClientCredentials);
         };
-        let client = client_from_row(&row)?;
-        let stored: Option<Vec<u8>> = row.get("secret_digest")?;
         let ok = match (client.public, secret, stored) {
             (true, None, _) => true,
             (false, Some(presented), Some(stored)) => digest_matches(presented, &stored),

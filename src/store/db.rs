@@ -167,6 +167,30 @@ impl Pool {
         })
     }
 
+    /// One writing statement in its own (implicit) transaction: a single round trip on
+    /// PostgreSQL (no `BEGIN`/`COMMIT` around it); on SQLite it takes the pool's write slot
+    /// first, like [`Pool::begin`]. What the statement returns, if anything.
+    pub(crate) async fn write(&self, query: Q) -> Result<Option<Row>, StoreError> {
+        Ok(match self {
+            Pool::Sqlite(pool, writer) => {
+                let _slot = Arc::clone(writer)
+                    .acquire_owned()
+                    .await
+                    .expect("the write slot's semaphore is never closed");
+                query
+                    .bind::<Sqlite>(false)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(Row::Sqlite)
+            }
+            Pool::Postgres(pool) => query
+                .bind::<Postgres>(true)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Postgres),
+        })
+    }
+
     /// One statement in its own (implicit) transaction.
     pub(crate) async fn execute(&self, query: Q) -> Result<u64, StoreError> {
         Ok(match self {

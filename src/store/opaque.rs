@@ -2,7 +2,7 @@
 //! document's) whose claims live here, keyed by the token's SHA-256. Revocation is the same as
 //! for JWTs (the `jti` denylist and the user's not-before), applied by whoever resolves them.
 
-use super::db::{Row, q};
+use super::db::{Q, Row, Tx, q};
 use super::secret::{digest_of, new_token};
 use super::{Store, StoreError};
 
@@ -47,31 +47,103 @@ fn from_row(row: &Row) -> Result<OpaqueToken, StoreError> {
     })
 }
 
+/// An opaque token minted but not stored yet: the plaintext and the claims it will carry.
+/// [`Store::store_opaque`] stores it on its own, [`Store::rotate_refresh_storing`] together
+/// with a refresh-token rotation (so it exists only if the rotation happened). The token is
+/// redacted from `Debug`.
+#[derive(Clone)]
+pub struct NewOpaque {
+    token: String,
+    claims: OpaqueToken,
+}
+
+impl NewOpaque {
+    /// A fresh random token (256 bits, 43 characters) for `claims`; nothing is stored yet.
+    pub fn mint(claims: OpaqueToken) -> Result<NewOpaque, StoreError> {
+        Ok(NewOpaque {
+            token: new_token()?,
+            claims,
+        })
+    }
+
+    /// The plaintext: give it to the client once it is stored.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The claims it carries.
+    pub fn claims(&self) -> &OpaqueToken {
+        &self.claims
+    }
+
+    /// Binds `token_hash, jti, subject, group_id, roles, client_id, scope, actor, issued_at,
+    /// expires_at`, in that order, or as many typed NULLs (no token).
+    pub(crate) fn bind(this: Option<&NewOpaque>, query: Q) -> Q {
+        match this {
+            Some(new) => {
+                let c = &new.claims;
+                query
+                    .bytes(digest_of(&new.token))
+                    .text(c.jti.as_str())
+                    .text(c.subject.as_str())
+                    .opt_int(c.group_id)
+                    .text(c.roles.join(" "))
+                    .text(c.client_id.as_str())
+                    .text(c.scopes.join(" "))
+                    .opt_text(c.actor.as_deref())
+                    .int(c.issued_at)
+                    .int(c.expires_at)
+            }
+            None => query
+                .opt_bytes(None)
+                .opt_text(None::<String>)
+                .opt_text(None::<String>)
+                .opt_int(None)
+                .opt_text(None::<String>)
+                .opt_text(None::<String>)
+                .opt_text(None::<String>)
+                .opt_text(None::<String>)
+                .opt_int(None)
+                .opt_int(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for NewOpaque {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOpaque")
+            .field("token", &"<redacted>")
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+pub(crate) const INSERT_OPAQUE: &str =
+    "INSERT INTO opaque_tokens (token_hash, jti, subject, group_id, roles, client_id,
+       scope, actor, issued_at, expires_at)
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Stores `new` in `tx`.
+pub(crate) async fn store_opaque_in(tx: &mut Tx, new: &NewOpaque) -> Result<(), StoreError> {
+    tx.execute(NewOpaque::bind(Some(new), q(INSERT_OPAQUE)))
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores `new` under a fresh random token; returns the token (once).
     pub async fn issue_opaque(&self, new: OpaqueToken) -> Result<String, StoreError> {
-        let token = new_token()?;
-        let mut tx = self.db.begin().await?;
-        tx.execute(
-            q(
-                "INSERT INTO opaque_tokens (token_hash, jti, subject, group_id, roles, client_id,
-                   scope, actor, issued_at, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bytes(digest_of(&token))
-            .text(new.jti)
-            .text(new.subject)
-            .opt_int(new.group_id)
-            .text(new.roles.join(" "))
-            .text(new.client_id)
-            .text(new.scopes.join(" "))
-            .opt_text(new.actor)
-            .int(new.issued_at)
-            .int(new.expires_at),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(token)
+        let new = NewOpaque::mint(new)?;
+        self.store_opaque(&new).await?;
+        Ok(new.token)
+    }
+
+    /// Stores a minted token (one statement in its own transaction).
+    pub async fn store_opaque(&self, new: &NewOpaque) -> Result<(), StoreError> {
+        self.db
+            .write(NewOpaque::bind(Some(new), q(INSERT_OPAQUE)))
+            .await?;
+        Ok(())
     }
 
     /// The claims of `token` if it exists and has not expired at `now` (revocation is the

@@ -14,8 +14,57 @@
 use std::time::Duration;
 
 use super::db::{Row, Tx, q};
+use super::opaque::{NewOpaque, store_opaque_in};
+use super::revocation::deny_jti_in;
 use super::secret::{digest_of, new_id, new_token};
-use super::{Store, StoreError, secs};
+use super::user::{user_columns, user_from_row};
+use super::{Store, StoreError, User, secs};
+
+/// The successful rotation on PostgreSQL, one statement: take the presented token (`$1`, at
+/// `$2`, for client `$3`), insert its successor (`$4`, expiring at `$5`), link the access token
+/// (`$6`, `$7`, if not NULL) and store the opaque access token (`$8`…`$17`, if not NULL).
+/// Data-modifying CTEs run once and to completion whether or not the final `SELECT` reads
+/// them, and all or nothing with the statement. No row: nothing was taken.
+const ROTATE_POSTGRES: &str = "WITH taken AS (
+    UPDATE refresh_tokens SET used_at = $2
+    WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
+      AND expires_at > $2 AND client_id = $3
+    RETURNING family_id, user_id, client_id, scope
+), fresh AS (
+    INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
+                                expires_at)
+    SELECT $4, family_id, user_id, client_id, scope, $2, $5 FROM taken
+    RETURNING family_id, user_id, client_id, scope
+), link AS (
+    INSERT INTO family_access_tokens (family_id, jti, expires_at)
+    SELECT family_id, $6, $7 FROM taken WHERE $6 IS NOT NULL
+    ON CONFLICT (family_id, jti) DO NOTHING
+), opaque AS (
+    INSERT INTO opaque_tokens (token_hash, jti, subject, group_id, roles, client_id, scope,
+                               actor, issued_at, expires_at)
+    SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM taken WHERE $8 IS NOT NULL
+)
+SELECT family_id, user_id, client_id, scope FROM fresh";
+
+/// What a redeemed code issues, recorded on it, on PostgreSQL in one statement: record the
+/// family (`$2`, NULL for none) and the access token (`$3`, expiring at `$4`) on code `$1`
+/// unless it was replayed; only then insert the refresh token (`$5`, for user `$6`, client
+/// `$7`, scope `$8`, issued at `$9`, expiring at `$10`; none if `$5` is NULL) and link the
+/// access token to its family. No row: the code was replayed, nothing was issued.
+const ISSUE_FOR_CODE_POSTGRES: &str = "WITH recorded AS (
+    UPDATE auth_codes SET issued_family = $2, issued_jti = $3, issued_jti_expires = $4
+    WHERE code_hash = $1 AND replayed_at IS NULL
+    RETURNING code_hash
+), fresh AS (
+    INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
+                                expires_at)
+    SELECT $5, $2, $6, $7, $8, $9, $10 FROM recorded WHERE $5 IS NOT NULL
+), link AS (
+    INSERT INTO family_access_tokens (family_id, jti, expires_at)
+    SELECT $2, $3, $4 FROM recorded WHERE $5 IS NOT NULL
+    ON CONFLICT (family_id, jti) DO NOTHING
+)
+SELECT code_hash FROM recorded";
 
 /// A refresh token to issue (a new family).
 #[derive(Debug, Clone)]
@@ -150,19 +199,15 @@ async fn insert_refresh(
     now: i64,
 ) -> Result<IssuedRefresh, StoreError> {
     let token = new_token()?;
-    tx.execute(
-        q(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
-             issued_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bytes(digest_of(&token))
-        .text(family_id.clone())
-        .int(user_id)
-        .text(client_id.clone())
-        .text(scope.clone())
-        .int(now)
-        .int(expires_at),
+    insert_refresh_token(
+        tx,
+        &token,
+        family_id.clone(),
+        user_id,
+        client_id.clone(),
+        scope.clone(),
+        expires_at,
+        now,
     )
     .await?;
     Ok(IssuedRefresh {
@@ -178,6 +223,35 @@ async fn insert_refresh(
             revoked_at: None,
         },
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_refresh_token(
+    tx: &mut Tx,
+    token: &str,
+    family_id: String,
+    user_id: i64,
+    client_id: String,
+    scope: String,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        q(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
+             issued_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bytes(digest_of(token))
+        .text(family_id)
+        .int(user_id)
+        .text(client_id)
+        .text(scope)
+        .int(now)
+        .int(expires_at),
+    )
+    .await?;
+    Ok(())
 }
 
 /// An access token issued together with a refresh token: revoking the family (revocation,
@@ -285,7 +359,61 @@ impl Store {
         access: Option<AccessLink<'_>>,
         now: i64,
     ) -> Result<IssuedRefresh, StoreError> {
+        self.rotate_refresh_storing(presented, client_id, ttl, access, None, now)
+            .await
+    }
+
+    /// [`Store::rotate_refresh_with`], also storing the opaque access token issued with the
+    /// new refresh token in the same transaction: it exists only if the rotation happened.
+    ///
+    /// On PostgreSQL the successful rotation is one statement (the conditional `UPDATE …
+    /// RETURNING` and the inserts as data-modifying CTEs, atomic as any statement): one round
+    /// trip instead of `BEGIN`, three or four statements and `COMMIT`. Of two concurrent
+    /// rotations the second waits for the first's row lock, re-checks `used_at IS NULL`, takes
+    /// nothing and is refused as before. SQLite runs the same steps in a `BEGIN IMMEDIATE`
+    /// transaction.
+    pub async fn rotate_refresh_storing(
+        &self,
+        presented: &str,
+        client_id: &str,
+        ttl: Duration,
+        access: Option<AccessLink<'_>>,
+        opaque: Option<&NewOpaque>,
+        now: i64,
+    ) -> Result<IssuedRefresh, StoreError> {
         let hash = digest_of(presented);
+        let expires_at = now.saturating_add(secs(ttl));
+        if self.db.is_postgres() {
+            let token = new_token()?;
+            let query = q(ROTATE_POSTGRES)
+                .bytes(hash.clone())
+                .int(now)
+                .text(client_id)
+                .bytes(digest_of(&token))
+                .int(expires_at)
+                .opt_text(access.map(|a| a.jti))
+                .opt_int(access.map(|a| a.expires_at));
+            if let Some(row) = self.db.write(NewOpaque::bind(opaque, query)).await? {
+                return Ok(IssuedRefresh {
+                    token,
+                    record: RefreshToken {
+                        family_id: row.get("family_id")?,
+                        user_id: row.get("user_id")?,
+                        client_id: row.get("client_id")?,
+                        scope: row.get("scope")?,
+                        issued_at: now,
+                        expires_at,
+                        used_at: None,
+                        revoked_at: None,
+                    },
+                });
+            }
+            // Refused: why (and revoke the family on a replay), in a transaction of its own.
+            let mut tx = self.db.begin().await?;
+            let error = self.refresh_refusal(&mut tx, hash, client_id, now).await?;
+            tx.commit().await?;
+            return Err(error);
+        }
         let mut tx = self.db.begin().await?;
         let taken = tx
             .fetch_optional(
@@ -301,7 +429,6 @@ impl Store {
             .await?;
         if let Some(row) = taken {
             let old = refresh_from_row(&row)?;
-            let expires_at = now.saturating_add(secs(ttl));
             let issued = insert_refresh(
                 &mut tx,
                 old.family_id,
@@ -314,6 +441,9 @@ impl Store {
             .await?;
             if let Some(access) = access {
                 link_in(&mut tx, &issued.record.family_id, access).await?;
+            }
+            if let Some(opaque) = opaque {
+                store_opaque_in(&mut tx, opaque).await?;
             }
             tx.commit().await?;
             return Ok(issued);
@@ -356,6 +486,34 @@ impl Store {
                 what: "refresh token",
             }
         })
+    }
+
+    /// Looks a refresh token up without using it, with the user it acts for (`None` if that
+    /// user is gone): the refresh grant's checks before it rotates, in one query.
+    pub async fn refresh_token_and_user(
+        &self,
+        presented: &str,
+    ) -> Result<(RefreshToken, Option<User>), StoreError> {
+        let row = self
+            .db
+            .fetch_optional(
+                q(concat!(
+                    "SELECT family_id, user_id, client_id, scope, issued_at, expires_at, used_at,
+                            revoked_at, ",
+                    user_columns!(),
+                    " FROM refresh_tokens LEFT JOIN users ON users.id = refresh_tokens.user_id
+                     WHERE token_hash = $1"
+                ))
+                .bytes(digest_of(presented)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("refresh token"))?;
+        let token = refresh_from_row(&row)?;
+        let user = match row.get::<Option<i64>>("id")? {
+            Some(_) => Some(user_from_row(&row)?),
+            None => None,
+        };
+        Ok((token, user))
     }
 
     /// Looks a refresh token up without using it (introspection).
@@ -433,9 +591,11 @@ impl Store {
     /// use is `Replayed` and revokes what [`Store::record_code_issue`] recorded.
     pub async fn take_code(&self, code: &str, now: i64) -> Result<TakenCode, StoreError> {
         let hash = digest_of(code);
-        let mut tx = self.db.begin().await?;
-        let taken = tx
-            .fetch_optional(
+        // One conditional statement in its own transaction: of two concurrent uses exactly
+        // one takes the code.
+        let taken = self
+            .db
+            .write(
                 q("UPDATE auth_codes SET used_at = $2
                    WHERE code_hash = $1 AND used_at IS NULL
                    RETURNING client_id, user_id, redirect_uri, scope, pkce_challenge,
@@ -456,7 +616,6 @@ impl Store {
                 issued_at: row.get("issued_at")?,
                 expires_at: row.get("expires_at")?,
             };
-            tx.commit().await?;
             if code.expires_at <= now {
                 return Err(StoreError::Expired {
                     what: "authorization code",
@@ -464,6 +623,8 @@ impl Store {
             }
             return Ok(code);
         }
+        // Not taken: unknown, or a second use, which revokes what the first one issued.
+        let mut tx = self.db.begin().await?;
         let row = tx
             .fetch_optional(
                 q("UPDATE auth_codes SET replayed_at = $2 WHERE code_hash = $1
@@ -487,6 +648,107 @@ impl Store {
         Err(StoreError::Replayed {
             what: "authorization code",
         })
+    }
+
+    /// Issues what a taken code grants and records it on the code, in one transaction (one
+    /// statement on PostgreSQL): the first refresh token of a new family, if `refresh` (with
+    /// `access` linked to it), and the access token's `jti`, which a replay of the code then
+    /// revokes ([`Store::take_code`]). If the code was replayed since it was taken, nothing is
+    /// issued, `access` is denied at once, and the answer is `Replayed`: what
+    /// [`Store::issue_refresh_with`] then [`Store::record_code_issue`] do, with one commit.
+    pub async fn issue_for_code(
+        &self,
+        code: &TakenCode,
+        refresh: Option<NewRefresh>,
+        access: AccessLink<'_>,
+        now: i64,
+    ) -> Result<Option<IssuedRefresh>, StoreError> {
+        let fresh = match refresh {
+            Some(new) => Some((new_token()?, new_id()?, new)),
+            None => None,
+        };
+        let recorded = if self.db.is_postgres() {
+            let query = q(ISSUE_FOR_CODE_POSTGRES)
+                .bytes(code.id.clone())
+                .opt_text(fresh.as_ref().map(|(_, family, _)| family.clone()))
+                .text(access.jti)
+                .int(access.expires_at);
+            let query = match &fresh {
+                Some((token, _, new)) => query
+                    .bytes(digest_of(token))
+                    .int(new.user_id)
+                    .text(new.client_id.clone())
+                    .text(new.scope.clone())
+                    .int(now)
+                    .int(now.saturating_add(secs(new.ttl))),
+                None => query
+                    .opt_bytes(None)
+                    .opt_int(None)
+                    .opt_text(None::<String>)
+                    .opt_text(None::<String>)
+                    .opt_int(None)
+                    .opt_int(None),
+            };
+            self.db.write(query).await?.is_some()
+        } else {
+            let mut tx = self.db.begin().await?;
+            let recorded = tx
+                .execute(
+                    q("UPDATE auth_codes SET issued_family = $2, issued_jti = $3,
+                         issued_jti_expires = $4
+                       WHERE code_hash = $1 AND replayed_at IS NULL")
+                    .bytes(code.id.clone())
+                    .opt_text(fresh.as_ref().map(|(_, family, _)| family.clone()))
+                    .text(access.jti)
+                    .int(access.expires_at),
+                )
+                .await?
+                == 1;
+            if !recorded {
+                deny_jti_in(&mut tx, access.jti, access.expires_at).await?;
+            } else if let Some((token, family, new)) = &fresh {
+                insert_refresh_token(
+                    &mut tx,
+                    token,
+                    family.clone(),
+                    new.user_id,
+                    new.client_id.clone(),
+                    new.scope.clone(),
+                    now.saturating_add(secs(new.ttl)),
+                    now,
+                )
+                .await?;
+                link_in(&mut tx, family, access).await?;
+            }
+            tx.commit().await?;
+            if !recorded {
+                return Err(StoreError::Replayed {
+                    what: "authorization code",
+                });
+            }
+            true
+        };
+        if !recorded {
+            // Replayed between the take and now: the replay found nothing recorded to revoke,
+            // so the access token is denied here (no refresh family was created).
+            self.deny_jti(access.jti, access.expires_at).await?;
+            return Err(StoreError::Replayed {
+                what: "authorization code",
+            });
+        }
+        Ok(fresh.map(|(token, family_id, new)| IssuedRefresh {
+            token,
+            record: RefreshToken {
+                family_id,
+                user_id: new.user_id,
+                client_id: new.client_id,
+                scope: new.scope,
+                issued_at: now,
+                expires_at: now.saturating_add(secs(new.ttl)),
+                used_at: None,
+                revoked_at: None,
+            },
+        }))
     }
 
     /// Records what a taken code issued. If the code was replayed in the meantime, revokes it
@@ -535,7 +797,7 @@ async fn revoke_code_issue(
         revoke_family(tx, &family, now).await?;
     }
     if let (Some(jti), Some(expires)) = (jti, jti_expires) {
-        super::revocation::deny_jti_in(tx, &jti, expires).await?;
+        deny_jti_in(tx, &jti, expires).await?;
     }
     Ok(())
 }

@@ -112,20 +112,25 @@ pub struct UserPatch {
     pub policy_agreement_needed: Option<bool>,
 }
 
+/// The columns [`user_from_row`] reads, for a query on `users` or one joining it to
+/// `refresh_tokens` (whose columns have other names).
+macro_rules! user_columns {
+    () => {
+        "users.id, account, phone, email, group_id, roles, disabled, display_name,
+         image_small, image_medium, image_large, premium, content_restriction,
+         mail_verified, policy_agreement_needed, not_before, created_at, updated_at,
+         password_hash"
+    };
+}
+pub(super) use user_columns;
+
 macro_rules! user_select {
     ($($tail:literal),*) => {
-        concat!(
-            "SELECT id, account, phone, email, group_id, roles, disabled, display_name,
-                    image_small, image_medium, image_large, premium, content_restriction,
-                    mail_verified, policy_agreement_needed, not_before, created_at, updated_at,
-                    password_hash
-             FROM users ",
-            $($tail),*
-        )
+        concat!("SELECT ", user_columns!(), " FROM users ", $($tail),*)
     };
 }
 
-fn user_from_row(row: &Row) -> Result<User, StoreError> {
+pub(super) fn user_from_row(row: &Row) -> Result<User, StoreError> {
     let roles: String = row.get("roles")?;
     Ok(User {
         id: row.get("id")?,

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use authgate::store::{
     AccessLink, AuditEvent, AuditFilter, ClientPatch, CodeIssue, FailureCount, GrantType, KeyAlg,
-    KeyState, NewClient, NewCode, NewRefresh, NewUser, OpaqueToken, Profile, StoreError, UserPatch,
+    KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
+    UserPatch,
 };
 
 use super::Harness;
@@ -771,6 +772,189 @@ pub async fn concurrent_refreshes_with_one_token_succeed_once(h: &Harness) {
     }
 }
 
+fn opaque_claims(user_id: i64, client: &str, jti: &str, at: i64) -> OpaqueToken {
+    OpaqueToken {
+        jti: jti.into(),
+        subject: user_id.to_string(),
+        group_id: Some(2),
+        roles: vec!["admin".into()],
+        client_id: client.into(),
+        scopes: vec!["read".into()],
+        actor: None,
+        issued_at: at,
+        expires_at: at + 600,
+    }
+}
+
+pub async fn refresh_token_is_looked_up_with_its_user(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let issued = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let (token, user) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert_eq!(token, issued.record);
+    assert_eq!(user, Some(h.store.user(user_id).await.unwrap()));
+    // What the lookup shows after a rotation and a disable is what the rotation then does.
+    h.store
+        .rotate_refresh(&issued.token, &client, Duration::from_secs(60), T0 + 1)
+        .await
+        .unwrap();
+    let (token, _) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert_eq!(token.used_at, Some(T0 + 1));
+    h.store.set_disabled(user_id, true, T0 + 2).await.unwrap();
+    let (_, user) = h.store.refresh_token_and_user(&issued.token).await.unwrap();
+    assert!(user.unwrap().disabled);
+    assert!(matches!(
+        h.store.refresh_token_and_user("not-a-token").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn rotation_stores_the_opaque_access_token_only_if_it_rotates(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let first = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let opaque = NewOpaque::mint(opaque_claims(user_id, &client, "op-1", T0 + 1)).unwrap();
+    let access = AccessLink {
+        jti: "op-1",
+        expires_at: T0 + 601,
+    };
+    let second = h
+        .store
+        .rotate_refresh_storing(
+            &first.token,
+            &client,
+            ttl,
+            Some(access),
+            Some(&opaque),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.record.family_id, first.record.family_id);
+    assert_eq!(
+        (second.record.issued_at, second.record.expires_at),
+        (T0 + 1, T0 + 1 + 3600)
+    );
+    assert_eq!(
+        h.store.opaque_token(opaque.token(), T0 + 2).await.unwrap(),
+        *opaque.claims()
+    );
+    // Refused rotations store nothing: another client's attempt, then a replay (which
+    // revokes the family and denies the access token linked to it).
+    for (presented, client_id, jti) in [
+        (&second.token, "other", "op-2"),
+        (&first.token, client.as_str(), "op-3"),
+    ] {
+        let refused = NewOpaque::mint(opaque_claims(user_id, &client, jti, T0 + 3)).unwrap();
+        let link = AccessLink {
+            jti,
+            expires_at: T0 + 603,
+        };
+        let error = h
+            .store
+            .rotate_refresh_storing(
+                presented,
+                client_id,
+                ttl,
+                Some(link),
+                Some(&refused),
+                T0 + 3,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::WrongClient { .. } | StoreError::Replayed { .. }
+            ),
+            "{error}"
+        );
+        assert!(matches!(
+            h.store.opaque_token(refused.token(), T0 + 4).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+    let revs = h.store.revocations(T0 + 4).await.unwrap();
+    assert_eq!(revs.denied_jtis, vec![("op-1".to_owned(), T0 + 601)]);
+    assert!(
+        h.store
+            .refresh_token(&second.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}
+
+pub async fn concurrent_rotations_one_wins_the_other_revokes_the_family(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(60);
+    for round in 0..10 {
+        let issued = h
+            .store
+            .issue_refresh(refresh(user_id, &client), T0)
+            .await
+            .unwrap();
+        let (jti_a, jti_b) = (format!("a-{round}"), format!("b-{round}"));
+        let opaque_a = NewOpaque::mint(opaque_claims(user_id, &client, &jti_a, T0 + 1)).unwrap();
+        let opaque_b = NewOpaque::mint(opaque_claims(user_id, &client, &jti_b, T0 + 1)).unwrap();
+        let link = |jti| {
+            Some(AccessLink {
+                jti,
+                expires_at: T0 + 601,
+            })
+        };
+        let (a, b) = tokio::join!(
+            h.store.rotate_refresh_storing(
+                &issued.token,
+                &client,
+                ttl,
+                link(&jti_a),
+                Some(&opaque_a),
+                T0 + 1
+            ),
+            h.store.rotate_refresh_storing(
+                &issued.token,
+                &client,
+                ttl,
+                link(&jti_b),
+                Some(&opaque_b),
+                T0 + 1
+            ),
+        );
+        let (winner, loser, won, lost) = match (a, b) {
+            (Ok(w), Err(l)) => (w, l, (&jti_a, &opaque_a), &opaque_b),
+            (Err(l), Ok(w)) => (w, l, (&jti_b, &opaque_b), &opaque_a),
+            (a, b) => panic!("round {round}: exactly one must win: {a:?} / {b:?}"),
+        };
+        assert!(matches!(loser, StoreError::Replayed { .. }), "{loser:?}");
+        // The loser stored nothing; the replay revoked the family, the winner's new refresh
+        // token with it, and denied the winner's access token.
+        assert!(h.store.opaque_token(lost.token(), T0 + 2).await.is_err());
+        assert!(h.store.opaque_token(won.1.token(), T0 + 2).await.is_ok());
+        let record = h.store.refresh_token(&winner.token).await.unwrap();
+        assert!(record.revoked_at.is_some(), "round {round}");
+        let denied = h.store.revocations(T0 + 2).await.unwrap().denied_jtis;
+        assert!(
+            denied.contains(&(won.0.clone(), T0 + 601)),
+            "round {round}: {denied:?}"
+        );
+        assert!(
+            h.store
+                .rotate_refresh(&winner.token, &client, ttl, T0 + 3)
+                .await
+                .is_err()
+        );
+    }
+}
+
 fn code_for(user_id: i64, client: &str) -> NewCode {
     NewCode {
         client_id: client.into(),
@@ -866,6 +1050,97 @@ pub async fn codes_are_single_use_and_replay_revokes_what_they_issued(h: &Harnes
             .unwrap()
             .revoked_at
             .is_some()
+    );
+}
+
+pub async fn a_redeemed_code_issues_and_records_in_one_step(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let access = |jti| AccessLink {
+        jti,
+        expires_at: T0 + 600,
+    };
+    // With a refresh token: it works, and a replay of the code revokes it and the access
+    // token.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 1).await.unwrap();
+    let issued = h
+        .store
+        .issue_for_code(
+            &taken,
+            Some(refresh(user_id, &client)),
+            access("c-1"),
+            T0 + 1,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issued.record.scope, "read");
+    assert_eq!(
+        (issued.record.issued_at, issued.record.expires_at),
+        (T0 + 1, T0 + 1 + 3600)
+    );
+    assert_eq!(
+        h.store.refresh_token(&issued.token).await.unwrap(),
+        issued.record
+    );
+    let error = h.store.take_code(&code, T0 + 2).await.unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    assert!(
+        h.store
+            .refresh_token(&issued.token)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let denied = h.store.revocations(T0 + 2).await.unwrap().denied_jtis;
+    assert_eq!(denied, vec![("c-1".to_owned(), T0 + 600)]);
+    // Without one (the client may not refresh): the access token is recorded all the same.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 3).await.unwrap();
+    let none = h
+        .store
+        .issue_for_code(&taken, None, access("c-2"), T0 + 3)
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(h.store.take_code(&code, T0 + 4).await.is_err());
+    let denied = h.store.revocations(T0 + 4).await.unwrap().denied_jtis;
+    assert!(denied.contains(&("c-2".to_owned(), T0 + 600)), "{denied:?}");
+    // A replay between the take and the issue: nothing is issued, the access token denied.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 5).await.unwrap();
+    assert!(h.store.take_code(&code, T0 + 6).await.is_err());
+    let error = h
+        .store
+        .issue_for_code(
+            &taken,
+            Some(refresh(user_id, &client)),
+            access("c-3"),
+            T0 + 7,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Replayed { .. }), "{error}");
+    let denied = h.store.revocations(T0 + 7).await.unwrap().denied_jtis;
+    assert!(denied.contains(&("c-3".to_owned(), T0 + 600)), "{denied:?}");
+    assert_eq!(
+        h.raw_text("SELECT CAST(COUNT(*) AS TEXT) FROM refresh_tokens")
+            .await,
+        "1",
+        "only the first redemption's refresh token exists"
     );
 }
 
