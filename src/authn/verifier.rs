@@ -121,8 +121,10 @@ impl Verifier {
                 hit
             }
             None => {
-                let principal = self.verify_cached(token, now)?;
-                if let Some(memo) = memo {
+                let (principal, cached) = self.verify_cached(token, now)?;
+                // Only a token the shared cache holds (seen before): a client sending a new
+                // token on every request would pay for a copy of each and never repeat one.
+                if let Some(memo) = memo.filter(|_| cached) {
                     memo.put(self.id, keys, token, &principal);
                 }
                 principal
@@ -131,17 +133,19 @@ impl Verifier {
         super::unrevoked(self.revocations.as_ref(), principal)
     }
 
-    /// The principal from the shared cache, or verified and then cached.
-    fn verify_cached(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthnError> {
+    /// The principal from the shared cache, or verified and then cached (the second time it
+    /// is seen); whether the cache holds it now.
+    fn verify_cached(&self, token: &str, now: u64) -> Result<(Arc<Principal>, bool), AuthnError> {
         let digest = cache::digest(token);
         match self.cache.get(&digest, now) {
-            Some(hit) => self.still_trusted(hit),
+            Some(hit) => Ok((self.still_trusted(hit)?, true)),
             None => {
                 let verified = Arc::new(self.verify_uncached(token)?);
-                if self.doorkeeper.seen_before(&digest) {
+                let admitted = self.doorkeeper.seen_before(&digest);
+                if admitted {
                     self.cache.insert(digest, Arc::clone(&verified), now);
                 }
-                Ok(verified)
+                Ok((verified, admitted))
             }
         }
     }
