@@ -18,7 +18,8 @@ use http_body_util::Full;
 use hyper::Request;
 use serde_json::Value;
 use support::{
-    GatewayConfig, Resp, add_clients, eventually, eventually_some_within, new_client, send,
+    GatewayConfig, Resp, add_clients, eventually, eventually_some_within, new_client,
+    read_response, send, tls_connect, within, write_all_ignoring_reset,
 };
 
 /// The document's client id and secret; registered public (the secret ships in the app).
@@ -327,4 +328,42 @@ async fn the_token_format_is_a_setting() {
     assert_eq!(body["expires_in"], 600);
     assert_eq!(claims(token)["sub"], ALICE.to_string());
     assert_eq!(s.echo(token).await, (200, Some(ALICE.to_string())));
+}
+
+/// A client connection remembers its last token (`authn/memo.rs`): revoking the token still
+/// refuses its next request on that same keep-alive connection, opaque or JWT.
+#[tokio::test]
+async fn a_token_repeated_on_one_connection_is_refused_once_revoked() {
+    let s = mobile("[dialects.mobile]").await;
+    let opaque = get(&s, &password("alice", PASSWORD)).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwt = s.login("mobile-conf", "alice").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(jwt.starts_with("eyJ") && !opaque.starts_with("eyJ"));
+    for (token, revoker) in [
+        (&opaque, Auth::PublicId(CLIENT_ID)),
+        (&jwt, Auth::Basic("mobile-conf", SECRET)),
+    ] {
+        let mut conn = tls_connect(s.gw.https_addr, &s.gw.cert, &[b"http/1.1"]).await;
+        let head =
+            format!("GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+        for _ in 0..3 {
+            write_all_ignoring_reset(&mut conn, head.as_bytes()).await;
+            assert_eq!(within("echo", read_response(&mut conn)).await.status, 200);
+        }
+        let r = s
+            .post("/oauth2/revoke", revoker, &[("token", token.as_str())])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        write_all_ignoring_reset(&mut conn, head.as_bytes()).await;
+        assert_eq!(
+            within("echo", read_response(&mut conn)).await.status,
+            401,
+            "the same connection, after the revocation"
+        );
+    }
 }

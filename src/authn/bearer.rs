@@ -152,7 +152,7 @@ impl Authenticator {
             (result, _) => result?,
         };
         if let Some(opaque) = self.opaque.as_ref().filter(|_| is_opaque(token)) {
-            return opaque.resolve(token).await;
+            return opaque.resolve_on(token, memo).await;
         }
         match self.verifier.verify_on(token, memo) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {

@@ -3,11 +3,19 @@
 //! previous one is cheaper than the shared cache's SHA-256 key and map lookup. Only the
 //! connection's own earlier token can match, so nothing crosses from one client to another;
 //! a hit is checked exactly as a cache hit is (expiry, the key still trusted, revocation),
-//! and a config reload (a new [`super::Verifier`]) makes every memo stale.
+//! and a config reload (a new [`super::Verifier`] and [`super::OpaqueTokens`]) makes every memo
+//! stale. Opaque tokens have no key: their memo is checked for expiry and revocation.
 
 use std::sync::{Arc, Mutex};
 
 use super::Principal;
+
+/// The next owner id: every [`super::Verifier`] and [`super::OpaqueTokens`] takes one, so a
+/// memo filled by one is stale for every other (a reload makes new ones).
+pub(super) fn next_owner() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// One client connection's memo (see the module docs). Empty until a token verifies.
 #[derive(Default)]
@@ -16,8 +24,8 @@ pub struct TokenMemo {
 }
 
 struct Entry {
-    /// The [`super::Verifier`] that verified it: another one (after a reload) may trust
-    /// different issuers or keys.
+    /// The [`super::Verifier`] or [`super::OpaqueTokens`] that resolved it ([`next_owner`]):
+    /// another one (after a reload) may trust different issuers or keys.
     verifier: u64,
     /// The key set's [`super::keyset::KeySet::generation`] read before the token's key was
     /// found: while it is unchanged, that key is still trusted.

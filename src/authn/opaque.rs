@@ -11,6 +11,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use super::cache::{TokenDigest, VerifiedCache, digest};
+use super::memo::TokenMemo;
 use super::{AuthnError, Principal, Revocations, TokenDefect};
 use crate::store::{OpaqueToken, Store, StoreError};
 
@@ -27,6 +28,8 @@ pub struct OpaqueTokens {
     revocations: Arc<dyn Revocations>,
     cache: VerifiedCache,
     unknown: DashMap<TokenDigest, u64>,
+    /// Tells this resolver's [`TokenMemo`] entries from any other's.
+    id: u64,
 }
 
 /// Does `token` look like one of ours (43 characters of base64url), not a JWT?
@@ -71,16 +74,38 @@ impl OpaqueTokens {
             revocations,
             cache: VerifiedCache::new(max_entries),
             unknown: DashMap::new(),
+            id: super::memo::next_owner(),
         }
     }
 
     /// The live, unrevoked principal of `token`.
     pub async fn resolve(&self, token: &str) -> Result<Arc<Principal>, AuthnError> {
+        self.resolve_on(token, None).await
+    }
+
+    /// [`Self::resolve`], first asking `memo`, the client connection's last token (a hit is
+    /// checked for expiry and revocation as a cache hit is), and leaving this one there. With
+    /// the cache off the memo is not used either.
+    pub async fn resolve_on(
+        &self,
+        token: &str,
+        memo: Option<&TokenMemo>,
+    ) -> Result<Arc<Principal>, AuthnError> {
         let now = jsonwebtoken::get_current_timestamp();
-        let key = digest(token);
-        let principal = match self.cache.get(&key, now) {
-            Some(hit) => hit,
-            None => self.load(token, key, now).await?,
+        let memo = memo.filter(|_| self.cache.capacity() > 0);
+        let principal = match memo.and_then(|memo| memo.get(self.id, token, now)) {
+            Some((hit, _)) => hit,
+            None => {
+                let key = digest(token);
+                let principal = match self.cache.get(&key, now) {
+                    Some(hit) => hit,
+                    None => self.load(token, key, now).await?,
+                };
+                if let Some(memo) = memo {
+                    memo.put(self.id, 0, token, &principal);
+                }
+                principal
+            }
         };
         super::unrevoked(self.revocations.as_ref(), principal)
     }

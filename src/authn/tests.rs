@@ -298,7 +298,11 @@ fn a_connection_memo_is_checked_like_a_cache_hit() {
     let hits = f.verifier.cache_stats().hits;
     let again = f.verifier.verify_on(&token, Some(&memo)).expect("memo");
     assert!(Arc::ptr_eq(&second, &again), "the memo answers a repeat");
-    assert_eq!(f.verifier.cache_stats().hits, hits, "not from the shared cache");
+    assert_eq!(
+        f.verifier.cache_stats().hits,
+        hits,
+        "not from the shared cache"
+    );
     // Another token on the connection is verified on its own, and replaces the memo.
     let mut claims_43 = claims();
     claims_43["sub"] = json!("43");
@@ -336,7 +340,9 @@ fn a_memo_is_stale_for_another_verifier_and_off_without_a_cache() {
     let memo = TokenMemo::default();
     let token = sign(&f.ours, "k1", "at+jwt", &claims());
     f.verifier.verify_on(&token, Some(&memo)).expect("valid");
-    f.verifier.verify_on(&token, Some(&memo)).expect("valid, remembered");
+    f.verifier
+        .verify_on(&token, Some(&memo))
+        .expect("valid, remembered");
     // A reload's verifier does not trust this one's memo: it verifies again.
     let reloaded = fixture();
     assert!(

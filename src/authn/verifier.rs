@@ -33,9 +33,6 @@ pub struct Verifier {
     id: u64,
 }
 
-/// The next [`Verifier::id`].
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 #[derive(serde::Deserialize)]
 struct IssuerPeek {
     iss: Option<String>,
@@ -79,7 +76,7 @@ impl Verifier {
             cache: VerifiedCache::new(cache_entries),
             doorkeeper: cache::Doorkeeper::new(),
             revocations,
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: super::memo::next_owner(),
         }
     }
 
