@@ -46,9 +46,7 @@ pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use opaque::{NewOpaque, OpaqueToken};
 pub use revocation::{CurrentIdentity, Revocations};
-pub use token::{
-    AccessLink, CodeIssue, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode,
-};
+pub use token::{AccessLink, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode};
 pub use user::{NewUser, Profile, User, UserPatch};
 
 /// A handle on the store; cheap to clone (a connection pool and a few `Arc`s inside).

@@ -123,22 +123,13 @@ impl Authenticator {
     /// The principal of the request's bearer token (from `Authorization` or a configured
     /// token header), or why there is none.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthnError> {
-        self.authenticate_with(headers, None).await
+        self.authenticate_with(headers, None, None).await
     }
 
     /// [`Self::authenticate`], with the `access_token` query parameter of a route that accepts
-    /// one (RFC 6750 §2.3); a token there and in a header is refused (§3.1).
+    /// one (RFC 6750 §2.3; a token there and in a header is refused, §3.1), for a request of a
+    /// client connection whose last token `memo` remembers ([`TokenMemo`]).
     pub async fn authenticate_with(
-        &self,
-        headers: &HeaderMap,
-        query_token: Option<&str>,
-    ) -> Result<Arc<Principal>, AuthnError> {
-        self.authenticate_on(headers, query_token, None).await
-    }
-
-    /// [`Self::authenticate_with`] for a request of a client connection whose last token
-    /// `memo` remembers ([`TokenMemo`]).
-    pub async fn authenticate_on(
         &self,
         headers: &HeaderMap,
         query_token: Option<&str>,
@@ -152,7 +143,7 @@ impl Authenticator {
             (result, _) => result?,
         };
         if let Some(opaque) = self.opaque.as_ref().filter(|_| is_opaque(token)) {
-            return opaque.resolve_on(token, memo).await;
+            return opaque.resolve(token, memo).await;
         }
         match self.verifier.verify_on(token, memo) {
             Err(AuthnError::UnknownKey { issuer, kid }) => match self.sources.get(&issuer) {

@@ -78,15 +78,10 @@ impl OpaqueTokens {
         }
     }
 
-    /// The live, unrevoked principal of `token`.
-    pub async fn resolve(&self, token: &str) -> Result<Arc<Principal>, AuthnError> {
-        self.resolve_on(token, None).await
-    }
-
-    /// [`Self::resolve`], first asking `memo`, the client connection's last token (a hit is
-    /// checked for expiry and revocation as a cache hit is), and leaving this one there. With
-    /// the cache off the memo is not used either.
-    pub async fn resolve_on(
+    /// The live, unrevoked principal of `token`, first asking `memo`, the client connection's
+    /// last token (a hit is checked for expiry and revocation as a cache hit is), and leaving
+    /// this one there. With the cache off the memo is not used either.
+    pub async fn resolve(
         &self,
         token: &str,
         memo: Option<&TokenMemo>,

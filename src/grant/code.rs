@@ -1,7 +1,7 @@
 //! The `authorization_code` grant (RFC 6749 §4.1) with PKCE (RFC 7636): S256 only (`plain`
 //! is refused), required for public clients. The code is bound to its client, its redirect URI
 //! and its challenge; [`crate::store::Store::take_code`] makes it single use, and a replay
-//! revokes what the first use issued (recorded here with `record_code_issue`).
+//! revokes what the first use issued (recorded with it by `issue_for_code`).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
-use crate::store::{AccessLink, Client, GrantType, NewCode, NewRefresh, StoreError, TakenCode};
+use crate::store::{Client, GrantType, NewCode, StoreError, TakenCode};
 
 const BAD_CODE: &str = "the authorization code is invalid, expired or already used";
 
@@ -150,19 +150,12 @@ impl Engine {
         if user.disabled {
             return Err(GrantError::grant("the account is disabled"));
         }
+        let user_id = user.id;
         let scopes = scope::parse(&taken.scope);
-        let refresh = client.allows(GrantType::RefreshToken).then(|| NewRefresh {
-            user_id: user.id,
-            client_id: client.id.clone(),
-            scope: scopes.join(" "),
-            ttl: self.refresh_ttl(client, options),
-        });
         let decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
+        let refresh = self.new_refresh(&decision, user_id);
         let mut grant = self.sign(decision).await?;
-        let access = AccessLink {
-            jti: &grant.jti,
-            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
-        };
+        let access = grant.access_link();
         // The refresh token and the record of what the code issued land together; a replay
         // that raced us leaves nothing issued and the access token denied.
         match self

@@ -173,29 +173,29 @@ impl Engine {
         Ok((issued, kid))
     }
 
+    /// The first refresh token of a new family for `decision`'s user `user_id`, if its client
+    /// may refresh.
+    pub(super) fn new_refresh(&self, decision: &Decision<'_>, user_id: i64) -> Option<NewRefresh> {
+        let client = decision.client;
+        client.allows(GrantType::RefreshToken).then(|| NewRefresh {
+            user_id,
+            client_id: client.id.clone(),
+            scope: decision.scope.join(" "),
+            ttl: self.refresh_ttl(client, decision.options),
+        })
+    }
+
     /// A user's grant: access token, plus a new refresh family if the client may refresh.
     pub(super) async fn user_grant(
         &self,
         decision: Decision<'_>,
         user: &User,
     ) -> Result<(Grant, Option<IssuedRefresh>), GrantError> {
-        let client = decision.client;
-        let refresh_ttl = self.refresh_ttl(client, decision.options);
-        let scope = decision.scope.join(" ");
+        let Some(new) = self.new_refresh(&decision, user.id) else {
+            return Ok((self.sign(decision).await?, None));
+        };
         let mut grant = self.sign(decision).await?;
-        if !client.allows(GrantType::RefreshToken) {
-            return Ok((grant, None));
-        }
-        let new = NewRefresh {
-            user_id: user.id,
-            client_id: client.id.clone(),
-            scope,
-            ttl: refresh_ttl,
-        };
-        let access = AccessLink {
-            jti: &grant.jti,
-            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
-        };
+        let access = grant.access_link();
         let refresh = self
             .store
             .issue_refresh_with(new, Some(access), now())
@@ -203,5 +203,15 @@ impl Engine {
             .map_err(|e| GrantError::internal("issuing the refresh token", e))?;
         grant.refresh_token = Some(refresh.token.clone());
         Ok((grant, Some(refresh)))
+    }
+}
+
+impl Grant {
+    /// The access token as a refresh family links it (revoking the family denies it).
+    pub(super) fn access_link(&self) -> AccessLink<'_> {
+        AccessLink {
+            jti: &self.jti,
+            expires_at: i64::try_from(self.expires_at).unwrap_or(i64::MAX),
+        }
     }
 }

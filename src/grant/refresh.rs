@@ -5,7 +5,7 @@
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
-use crate::store::{AccessLink, Client, GrantType, StoreError};
+use crate::store::{Client, GrantType, StoreError};
 
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or revoked";
 
@@ -56,10 +56,7 @@ impl Engine {
         // after it; and an access token exists only if the rotation happened.
         let decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
         let (mut grant, opaque) = self.sign_unstored(decision).await?;
-        let access = AccessLink {
-            jti: &grant.jti,
-            expires_at: i64::try_from(grant.expires_at).unwrap_or(i64::MAX),
-        };
+        let access = grant.access_link();
         let ttl = self.refresh_ttl(client, options);
         let rotated = match self
             .store

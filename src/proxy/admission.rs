@@ -99,7 +99,7 @@ impl Admission {
         }
         let principal = self
             .authenticator
-            .authenticate_on(headers, query_token, origin.memo)
+            .authenticate_with(headers, query_token, origin.memo)
             .await?;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
         let mut identity = authz::decide(&principal, route, &requested)?;

@@ -15,21 +15,6 @@ use ipnet::IpNet;
 
 use crate::http::names::folded_eq;
 
-/// Hop-by-hop fields that never travel past one connection (RFC 9110 §7.6.1, plus the
-/// proxy-auth pair that is addressed to this proxy and the pre-standard `Proxy-Connection`).
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "http2-settings",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// The client chain: believed from trusted proxies only, then appended to.
 pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `http` or `https`, as the client reached the gateway.
@@ -310,8 +295,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // The fields `Connection` names besides the hop-by-hop ones, parsed once (usually none:
     // `Connection: keep-alive` is the common value, and an empty Vec does not allocate).
     let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter(|t| !HOP_BY_HOP.iter().any(|h| t.eq_ignore_ascii_case(h)))
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .filter(|name| !is_hop_by_hop(name))
         .collect();
     // One pass over the names.
     let doomed: Vec<HeaderName> = headers
@@ -331,8 +316,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Hop-by-hop fields that never travel past one connection (RFC 9110 §7.6.1, plus the
+/// proxy-auth pair that is addressed to this proxy and the pre-standard `Proxy-Connection`).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // A match, not `HOP_BY_HOP.contains`: it runs for every header of every request and
+    // A match, not a list's `contains`: it runs for every header of every request and
     // response, and compiles to a switch on the length before any comparison.
     matches!(
         name.as_str(),

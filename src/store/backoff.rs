@@ -2,7 +2,7 @@
 //! are the grant engine's (`grant::throttle`); this is only where the counts live, keyed by
 //! the names `grant::throttle::shared_keys` gives. Times are Unix milliseconds.
 
-use super::db::q;
+use super::db::{Row, q};
 use super::{Store, StoreError};
 
 /// One count: failures and the time of the last one (Unix milliseconds).
@@ -29,17 +29,7 @@ impl Store {
                     .text(keys[2].clone()),
             )
             .await?;
-        let mut counts = [None; 3];
-        for row in &rows {
-            let key: String = row.get("key")?;
-            if let Some(index) = keys.iter().position(|k| *k == key) {
-                counts[index] = Some(FailureCount {
-                    failures: u32::try_from(row.get::<i64>("failures")?).unwrap_or(u32::MAX),
-                    last_at: row.get("last_at")?,
-                });
-            }
-        }
-        Ok(counts)
+        counts_from_rows(&rows, "key", keys)
     }
 
     /// One more failure under each of `keys` at `now_ms`; a count whose last failure is older
@@ -80,4 +70,26 @@ impl Store {
         }
         tx.commit().await
     }
+}
+
+/// The counts of `keys`, in their order, from rows with `failures` and `last_at` whose key is
+/// in column `key_column` (NULL in a row a left join found nothing for).
+pub(super) fn counts_from_rows(
+    rows: &[Row],
+    key_column: &str,
+    keys: &[String; 3],
+) -> Result<[Option<FailureCount>; 3], StoreError> {
+    let mut counts = [None; 3];
+    for row in rows {
+        let Some(key) = row.get::<Option<String>>(key_column)? else {
+            continue;
+        };
+        if let Some(index) = keys.iter().position(|k| *k == key) {
+            counts[index] = Some(FailureCount {
+                failures: u32::try_from(row.get::<i64>("failures")?).unwrap_or(u32::MAX),
+                last_at: row.get("last_at")?,
+            });
+        }
+    }
+    Ok(counts)
 }

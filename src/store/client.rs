@@ -560,18 +560,7 @@ impl Store {
             )
             .await?;
         let client = StoredClient::from_row(rows.first())?;
-        let mut counts = [None; 3];
-        for row in &rows {
-            let Some(key) = row.get::<Option<String>>("failure_key")? else {
-                continue;
-            };
-            if let Some(index) = keys.iter().position(|k| *k == key) {
-                counts[index] = Some(FailureCount {
-                    failures: u32::try_from(row.get::<i64>("failures")?).unwrap_or(u32::MAX),
-                    last_at: row.get("last_at")?,
-                });
-            }
-        }
+        let counts = super::backoff::counts_from_rows(&rows, "failure_key", keys)?;
         Ok((client, counts))
     }
 }

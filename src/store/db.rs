@@ -157,10 +157,7 @@ impl Pool {
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
             Pool::Sqlite(pool, writer) => {
-                let slot = Arc::clone(writer)
-                    .acquire_owned()
-                    .await
-                    .expect("the write slot's semaphore is never closed");
+                let slot = write_slot(writer).await;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, slot)
             }
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
@@ -173,10 +170,7 @@ impl Pool {
     pub(crate) async fn write(&self, query: Q) -> Result<Option<Row>, StoreError> {
         Ok(match self {
             Pool::Sqlite(pool, writer) => {
-                let _slot = Arc::clone(writer)
-                    .acquire_owned()
-                    .await
-                    .expect("the write slot's semaphore is never closed");
+                let _slot = write_slot(writer).await;
                 query
                     .bind::<Sqlite>(false)
                     .fetch_optional(pool)
@@ -247,6 +241,14 @@ impl Pool {
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// SQLite's one write slot (see [`Pool::Sqlite`]), held until the permit is dropped.
+async fn write_slot(writer: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    Arc::clone(writer)
+        .acquire_owned()
+        .await
+        .expect("the write slot's semaphore is never closed")
 }
 
 impl Tx {

@@ -9,7 +9,7 @@
 //!
 //! Codes are taken with the same conditional update and keep a tombstone until a day after
 //! they expire, so a second use is recognised: it fails and revokes the refresh family and the
-//! access token (jti) the first use recorded with [`Store::record_code_issue`].
+//! access token (jti) the first use recorded with [`Store::issue_for_code`].
 
 use std::time::Duration;
 
@@ -147,7 +147,7 @@ impl NewCode {
 /// A code that was just taken: the binding the token request must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenCode {
-    /// Identifies the code for [`Store::record_code_issue`] (its digest).
+    /// Identifies the code for [`Store::issue_for_code`] (its digest).
     pub id: Vec<u8>,
     /// The client the code was created for.
     pub client_id: String,
@@ -165,15 +165,6 @@ pub struct TakenCode {
     pub issued_at: i64,
     /// Expiry (Unix seconds); an expired code is refused.
     pub expires_at: i64,
-}
-
-/// What a code's first use issued, revoked if the code is presented again.
-#[derive(Debug, Clone, Default)]
-pub struct CodeIssue {
-    /// The refresh-token family issued, if any.
-    pub refresh_family: Option<String>,
-    /// The access token's `jti` and its expiry.
-    pub access_jti: Option<(String, i64)>,
 }
 
 fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
@@ -588,7 +579,7 @@ impl Store {
 
     /// Takes a code: succeeds once. The caller then checks client, redirect URI and PKCE
     /// against the returned binding (a failed check does not give the code back). A second
-    /// use is `Replayed` and revokes what [`Store::record_code_issue`] recorded.
+    /// use is `Replayed` and revokes what [`Store::issue_for_code`] recorded.
     pub async fn take_code(&self, code: &str, now: i64) -> Result<TakenCode, StoreError> {
         let hash = digest_of(code);
         // One conditional statement in its own transaction: of two concurrent uses exactly
@@ -654,8 +645,7 @@ impl Store {
     /// statement on PostgreSQL): the first refresh token of a new family, if `refresh` (with
     /// `access` linked to it), and the access token's `jti`, which a replay of the code then
     /// revokes ([`Store::take_code`]). If the code was replayed since it was taken, nothing is
-    /// issued, `access` is denied at once, and the answer is `Replayed`: what
-    /// [`Store::issue_refresh_with`] then [`Store::record_code_issue`] do, with one commit.
+    /// issued, `access` is denied at once, and the answer is `Replayed`.
     pub async fn issue_for_code(
         &self,
         code: &TakenCode,
@@ -689,7 +679,12 @@ impl Store {
                     .opt_int(None)
                     .opt_int(None),
             };
-            self.db.write(query).await?.is_some()
+            let recorded = self.db.write(query).await?.is_some();
+            if !recorded {
+                // The replay found nothing recorded to revoke: deny the access token here.
+                self.deny_jti(access.jti, access.expires_at).await?;
+            }
+            recorded
         } else {
             let mut tx = self.db.begin().await?;
             let recorded = tx
@@ -721,17 +716,10 @@ impl Store {
                 link_in(&mut tx, family, access).await?;
             }
             tx.commit().await?;
-            if !recorded {
-                return Err(StoreError::Replayed {
-                    what: "authorization code",
-                });
-            }
-            true
+            recorded
         };
         if !recorded {
-            // Replayed between the take and now: the replay found nothing recorded to revoke,
-            // so the access token is denied here (no refresh family was created).
-            self.deny_jti(access.jti, access.expires_at).await?;
+            // Replayed between the take and now: nothing was issued, the access token denied.
             return Err(StoreError::Replayed {
                 what: "authorization code",
             });
@@ -749,40 +737,6 @@ impl Store {
                 revoked_at: None,
             },
         }))
-    }
-
-    /// Records what a taken code issued. If the code was replayed in the meantime, revokes it
-    /// at once and answers `Replayed`.
-    pub async fn record_code_issue(
-        &self,
-        code: &TakenCode,
-        issue: CodeIssue,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let (jti, jti_expires) = match issue.access_jti {
-            Some((jti, exp)) => (Some(jti), Some(exp)),
-            None => (None, None),
-        };
-        let mut tx = self.db.begin().await?;
-        let recorded = tx
-            .execute(
-                q("UPDATE auth_codes SET issued_family = $2, issued_jti = $3,
-                     issued_jti_expires = $4
-                   WHERE code_hash = $1 AND replayed_at IS NULL")
-                .bytes(code.id.clone())
-                .opt_text(issue.refresh_family.clone())
-                .opt_text(jti.clone())
-                .opt_int(jti_expires),
-            )
-            .await?;
-        if recorded == 1 {
-            return tx.commit().await;
-        }
-        revoke_code_issue(&mut tx, issue.refresh_family, jti, jti_expires, now).await?;
-        tx.commit().await?;
-        Err(StoreError::Replayed {
-            what: "authorization code",
-        })
     }
 }
 
