@@ -162,4 +162,7 @@ conformance!(
     audit_log_is_searched_by_time_actor_subject_and_kind,
     login_failures_are_counted_atomically_and_forgotten,
     audit_log_is_append_only,
+    codes_carry_the_openid_nonce_and_auth_time,
+    refresh_auth_time_survives_rotation,
+    clients_carry_openid_logout_uris_and_id_token_alg,
 );

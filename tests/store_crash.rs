@@ -45,6 +45,7 @@ fn crash_child_writer() {
                         client_id: CLIENT.into(),
                         scope: format!("iter-{i}"),
                         ttl: Duration::from_secs(86_400),
+                        auth_time: None,
                     },
                     authgate::store::now(),
                 )
@@ -69,6 +70,8 @@ fn crash_child_writer() {
                         pkce_challenge: Some(format!("challenge-{i}")),
                         pkce_method: Some("S256".into()),
                         ttl: Duration::from_secs(86_400),
+                        nonce: None,
+                        auth_time: None,
                     },
                     authgate::store::now(),
                 )

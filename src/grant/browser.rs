@@ -138,7 +138,7 @@ impl Engine {
     /// disabled).
     pub async fn session_user(&self, token: &str) -> Result<Option<User>, GrantError> {
         match self.store.login_session(token, super::now()).await {
-            Ok(user) => Ok(Some(user)),
+            Ok(session) => Ok(Some(session.user)),
             Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => Ok(None),
             Err(e) => Err(GrantError::internal("reading the login session", e)),
         }

@@ -117,6 +117,8 @@ impl Engine {
             pkce_challenge: request.code_challenge,
             pkce_method: request.code_challenge_method,
             ttl: self.config.code_ttl,
+            nonce: None,
+            auth_time: None,
         };
         self.store
             .create_code(new, now())

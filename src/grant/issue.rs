@@ -182,6 +182,7 @@ impl Engine {
             client_id: client.id.clone(),
             scope: decision.scope.join(" "),
             ttl: self.refresh_ttl(client, decision.options),
+            auth_time: None,
         })
     }
 

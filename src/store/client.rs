@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::db::{Row, q};
+use super::keys::KeyAlg;
 use super::secret::{digest_matches, digest_of, new_token};
 use super::{FailureCount, Store, StoreError, secs};
 
@@ -91,6 +92,11 @@ pub struct Client {
     pub access_ttl: Option<Duration>,
     /// Per-client refresh-token lifetime; `None`: the dialect's default.
     pub refresh_ttl: Option<Duration>,
+    /// Where OpenID Connect RP-initiated logout may send the browser back to; compared
+    /// exactly, like `redirect_uris`.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The algorithm of its ID tokens: `Rs256` or `Es256`; `None`: the default, RS256.
+    pub id_token_alg: Option<KeyAlg>,
     /// Registration time (Unix seconds).
     pub created_at: i64,
     /// Last change (Unix seconds).
@@ -125,6 +131,10 @@ pub struct NewClient {
     pub access_ttl: Option<Duration>,
     /// Its own refresh-token lifetime; `None`: the dialect's.
     pub refresh_ttl: Option<Duration>,
+    /// Where logout may send the browser back to (duplicates dropped).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Its ID tokens' algorithm (`Rs256` or `Es256`); `None`: RS256.
+    pub id_token_alg: Option<KeyAlg>,
 }
 
 /// Changes to a client; `None` leaves a field, `Some(None)` clears an optional one.
@@ -144,6 +154,10 @@ pub struct ClientPatch {
     pub access_ttl: Option<Option<Duration>>,
     /// New refresh-token lifetime.
     pub refresh_ttl: Option<Option<Duration>>,
+    /// Replaces the post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// New ID token algorithm (`Some(None)`: back to the default).
+    pub id_token_alg: Option<Option<KeyAlg>>,
 }
 
 const MIN_SECRET_BYTES: usize = 16;
@@ -151,6 +165,7 @@ const MIN_SECRET_BYTES: usize = 16;
 fn client_from_row(row: &Row) -> Result<Client, StoreError> {
     let grants: String = row.get("grants")?;
     let uris: String = row.get("redirect_uris")?;
+    let logout_uris: String = row.get("post_logout_redirect_uris")?;
     let scopes: String = row.get("scopes")?;
     let ttl = |name: &str| -> Result<Option<Duration>, StoreError> {
         Ok(row
@@ -170,6 +185,11 @@ fn client_from_row(row: &Row) -> Result<Client, StoreError> {
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
         access_ttl: ttl("access_ttl")?,
         refresh_ttl: ttl("refresh_ttl")?,
+        post_logout_redirect_uris: logout_uris.split_whitespace().map(str::to_owned).collect(),
+        id_token_alg: row
+            .get::<Option<String>>("id_token_alg")?
+            .map(|alg| KeyAlg::parse(&alg))
+            .transpose()?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
     })
@@ -192,8 +212,9 @@ fn check_id(field: &'static str, id: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), no whitespace.
-fn check_redirect_uri(uri: &str) -> Result<(), StoreError> {
+/// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), no whitespace. `field` names
+/// the list it is in (`redirect_uris`, `post_logout_redirect_uris`: the same rules).
+fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), StoreError> {
     let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -206,7 +227,7 @@ fn check_redirect_uri(uri: &str) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::invalid(
-            "redirect_uris",
+            field,
             format!("`{uri}` is not an absolute URI without a fragment"),
         ))
     }
@@ -251,7 +272,17 @@ fn validate(c: &Client) -> Result<(), StoreError> {
     }
     c.redirect_uris
         .iter()
-        .try_for_each(|u| check_redirect_uri(u))?;
+        .try_for_each(|u| check_redirect_uri("redirect_uris", u))?;
+    c.post_logout_redirect_uris
+        .iter()
+        .try_for_each(|u| check_redirect_uri("post_logout_redirect_uris", u))?;
+    // ID tokens are signed with the keys the gateway keeps for RS256 and ES256 only.
+    if let Some(alg @ KeyAlg::EdDsa) = c.id_token_alg {
+        return Err(StoreError::invalid(
+            "id_token_alg",
+            format!("`{}` is not one of RS256, ES256", alg.as_str()),
+        ));
+    }
     c.scopes.iter().try_for_each(|s| check_scope(s))?;
     if let Some(name) = &c.display_name
         && (name.len() > 256 || name.chars().any(char::is_control))
@@ -307,6 +338,8 @@ impl Store {
             scopes: dedup(&new.scopes),
             access_ttl: new.access_ttl,
             refresh_ttl: new.refresh_ttl,
+            post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
+            id_token_alg: new.id_token_alg,
             created_at: now,
             updated_at: now,
         };
@@ -333,8 +366,9 @@ impl Store {
             .execute(
                 q(
                     "INSERT INTO clients (id, app_id, display_name, secret_digest, public, grants,
-                     redirect_uris, scopes, access_ttl, refresh_ttl, created_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                     redirect_uris, scopes, access_ttl, refresh_ttl, created_at, updated_at,
+                     post_logout_redirect_uris, id_token_alg)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
                    ON CONFLICT (id) DO NOTHING",
                 )
                 .text(client.id.clone())
@@ -347,7 +381,9 @@ impl Store {
                 .text(client.scopes.join(" "))
                 .opt_int(ttl_secs(client.access_ttl))
                 .opt_int(ttl_secs(client.refresh_ttl))
-                .int(now),
+                .int(now)
+                .text(client.post_logout_redirect_uris.join(" "))
+                .opt_text(client.id_token_alg.map(KeyAlg::as_str)),
             )
             .await?;
         if inserted == 0 {
@@ -437,6 +473,12 @@ impl Store {
         if let Some(v) = patch.refresh_ttl {
             client.refresh_ttl = v;
         }
+        if let Some(v) = patch.post_logout_redirect_uris {
+            client.post_logout_redirect_uris = dedup(&v);
+        }
+        if let Some(v) = patch.id_token_alg {
+            client.id_token_alg = v;
+        }
         client.updated_at = now;
         validate(&client)?;
         let mut tx = self.db.begin().await?;
@@ -448,7 +490,7 @@ impl Store {
                 q(
                     "UPDATE clients SET app_id = $2, display_name = $3, grants = $4,
                      redirect_uris = $5, scopes = $6, access_ttl = $7, refresh_ttl = $8,
-                     updated_at = $9
+                     updated_at = $9, post_logout_redirect_uris = $10, id_token_alg = $11
                    WHERE id = $1",
                 )
                 .text(id)
@@ -459,7 +501,9 @@ impl Store {
                 .text(client.scopes.join(" "))
                 .opt_int(ttl_secs(client.access_ttl))
                 .opt_int(ttl_secs(client.refresh_ttl))
-                .int(now),
+                .int(now)
+                .text(client.post_logout_redirect_uris.join(" "))
+                .opt_text(client.id_token_alg.map(KeyAlg::as_str)),
             )
             .await?;
         if updated == 0 {
@@ -618,12 +662,12 @@ mod tests {
 
     #[test]
     fn redirect_uris_must_be_absolute_without_fragment() {
-        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
-        assert!(check_redirect_uri("com.example.app:/oauth2redirect").is_ok());
-        assert!(check_redirect_uri("http://127.0.0.1:8080/cb?x=1").is_ok());
-        assert!(check_redirect_uri("/relative").is_err());
-        assert!(check_redirect_uri("https://a.example/cb#frag").is_err());
-        assert!(check_redirect_uri("https://a.example/c b").is_err());
+        assert!(check_redirect_uri("redirect_uris", "https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("redirect_uris", "com.example.app:/oauth2redirect").is_ok());
+        assert!(check_redirect_uri("redirect_uris", "http://127.0.0.1:8080/cb?x=1").is_ok());
+        assert!(check_redirect_uri("redirect_uris", "/relative").is_err());
+        assert!(check_redirect_uri("redirect_uris", "https://a.example/cb#frag").is_err());
+        assert!(check_redirect_uri("redirect_uris", "https://a.example/c b").is_err());
     }
 
     #[test]

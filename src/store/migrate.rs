@@ -52,10 +52,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0006_identity_changes.sql"),
         postgres: include_str!("migrations/postgres/0006_identity_changes.sql"),
     },
+    Migration {
+        version: 7,
+        description: "OpenID Connect: code nonce, auth_time, client logout URIs, ID token alg",
+        sqlite: include_str!("migrations/sqlite/0007_openid.sql"),
+        postgres: include_str!("migrations/postgres/0007_openid.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

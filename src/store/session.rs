@@ -9,6 +9,16 @@ use super::db::q;
 use super::secret::{digest_of, new_token};
 use super::{Store, StoreError, User, secs};
 
+/// A live login session: whose it is and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSession {
+    /// The signed-in user (not disabled, not revoked since the session started).
+    pub user: User,
+    /// When the user authenticated (Unix seconds): the session's start, the OpenID Connect
+    /// `auth_time` of what the session authorizes.
+    pub authenticated_at: i64,
+}
+
 impl Store {
     /// Starts a session for `user_id`; returns the cookie value (once).
     pub async fn create_login_session(
@@ -34,9 +44,9 @@ impl Store {
         Ok(token)
     }
 
-    /// The user of a live session: `NotFound` for an unknown, ended or expired session, or
+    /// A live session and its user: `NotFound` for an unknown, ended or expired session, or
     /// one the user's revocation ended; `UserDisabled` for a disabled user.
-    pub async fn login_session(&self, token: &str, now: i64) -> Result<User, StoreError> {
+    pub async fn login_session(&self, token: &str, now: i64) -> Result<LoginSession, StoreError> {
         let row = self
             .db
             .fetch_optional(
@@ -55,7 +65,10 @@ impl Store {
         if user.disabled {
             return Err(StoreError::UserDisabled);
         }
-        Ok(user)
+        Ok(LoginSession {
+            user,
+            authenticated_at: created_at,
+        })
     }
 
     /// Logout: the session is gone (unknown sessions are fine).

@@ -29,12 +29,12 @@ const ROTATE_POSTGRES: &str = "WITH taken AS (
     UPDATE refresh_tokens SET used_at = $2
     WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
       AND expires_at > $2 AND client_id = $3
-    RETURNING family_id, user_id, client_id, scope
+    RETURNING family_id, user_id, client_id, scope, auth_time
 ), fresh AS (
     INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
-                                expires_at)
-    SELECT $4, family_id, user_id, client_id, scope, $2, $5 FROM taken
-    RETURNING family_id, user_id, client_id, scope
+                                expires_at, auth_time)
+    SELECT $4, family_id, user_id, client_id, scope, $2, $5, auth_time FROM taken
+    RETURNING family_id, user_id, client_id, scope, auth_time
 ), link AS (
     INSERT INTO family_access_tokens (family_id, jti, expires_at)
     SELECT family_id, $6, $7 FROM taken WHERE $6 IS NOT NULL
@@ -44,21 +44,22 @@ const ROTATE_POSTGRES: &str = "WITH taken AS (
                                actor, issued_at, expires_at)
     SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM taken WHERE $8 IS NOT NULL
 )
-SELECT family_id, user_id, client_id, scope FROM fresh";
+SELECT family_id, user_id, client_id, scope, auth_time FROM fresh";
 
 /// What a redeemed code issues, recorded on it, on PostgreSQL in one statement: record the
 /// family (`$2`, NULL for none) and the access token (`$3`, expiring at `$4`) on code `$1`
 /// unless it was replayed; only then insert the refresh token (`$5`, for user `$6`, client
-/// `$7`, scope `$8`, issued at `$9`, expiring at `$10`; none if `$5` is NULL) and link the
-/// access token to its family. No row: the code was replayed, nothing was issued.
+/// `$7`, scope `$8`, issued at `$9`, expiring at `$10`, authenticated at `$11`; none if `$5`
+/// is NULL) and link the access token to its family. No row: the code was replayed, nothing
+/// was issued.
 const ISSUE_FOR_CODE_POSTGRES: &str = "WITH recorded AS (
     UPDATE auth_codes SET issued_family = $2, issued_jti = $3, issued_jti_expires = $4
     WHERE code_hash = $1 AND replayed_at IS NULL
     RETURNING code_hash
 ), fresh AS (
     INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
-                                expires_at)
-    SELECT $5, $2, $6, $7, $8, $9, $10 FROM recorded WHERE $5 IS NOT NULL
+                                expires_at, auth_time)
+    SELECT $5, $2, $6, $7, $8, $9, $10, $11 FROM recorded WHERE $5 IS NOT NULL
 ), link AS (
     INSERT INTO family_access_tokens (family_id, jti, expires_at)
     SELECT $2, $3, $4 FROM recorded WHERE $5 IS NOT NULL
@@ -77,6 +78,9 @@ pub struct NewRefresh {
     pub scope: String,
     /// Lifetime of this token (each rotation starts a new one).
     pub ttl: Duration,
+    /// When the person authenticated (Unix seconds), for the `auth_time` of the ID tokens
+    /// refreshed with it; every rotation keeps it. `None`: not known (not an OpenID grant).
+    pub auth_time: Option<i64>,
 }
 
 /// What the store knows about a refresh token.
@@ -98,6 +102,38 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
     /// Set when its family was revoked (reuse, revocation, code replay).
     pub revoked_at: Option<i64>,
+    /// When the person authenticated (Unix seconds): the login the family was granted by,
+    /// copied by every rotation. `None`: not known.
+    pub auth_time: Option<i64>,
+}
+
+impl RefreshToken {
+    /// The record of a token of `family_id` issued for `new` at `now`: unused, unrevoked.
+    fn fresh(family_id: String, new: NewRefresh, now: i64) -> Self {
+        Self {
+            family_id,
+            user_id: new.user_id,
+            client_id: new.client_id,
+            scope: new.scope,
+            issued_at: now,
+            expires_at: now.saturating_add(secs(new.ttl)),
+            used_at: None,
+            revoked_at: None,
+            auth_time: new.auth_time,
+        }
+    }
+
+    /// The record of the token a rotation of `self` issues at `now`: the same family, user,
+    /// client, scope and authentication time, expiring at `expires_at`.
+    fn successor(self, expires_at: i64, now: i64) -> Self {
+        Self {
+            issued_at: now,
+            expires_at,
+            used_at: None,
+            revoked_at: None,
+            ..self
+        }
+    }
 }
 
 /// A freshly issued refresh token: the plaintext (give it to the client, once) and its record.
@@ -137,6 +173,12 @@ pub struct NewCode {
     pub pkce_method: Option<String>,
     /// Default 60 s.
     pub ttl: Duration,
+    /// The OpenID Connect `nonce` of the authorization request, echoed in the ID token
+    /// issued for the code (`None`: the request had none).
+    pub nonce: Option<String>,
+    /// When the person authenticated (Unix seconds): the login form's submission or the
+    /// session's start, for the ID token's `auth_time` (`None`: not known).
+    pub auth_time: Option<i64>,
 }
 
 impl NewCode {
@@ -165,6 +207,10 @@ pub struct TakenCode {
     pub issued_at: i64,
     /// Expiry (Unix seconds); an expired code is refused.
     pub expires_at: i64,
+    /// The OpenID Connect `nonce` of the authorization request, if it had one.
+    pub nonce: Option<String>,
+    /// When the person authenticated (Unix seconds), if known.
+    pub auth_time: Option<i64>,
 }
 
 fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
@@ -177,69 +223,37 @@ fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
         expires_at: row.get("expires_at")?,
         used_at: row.get("used_at")?,
         revoked_at: row.get("revoked_at")?,
+        auth_time: row.get("auth_time")?,
     })
 }
 
-async fn insert_refresh(
-    tx: &mut Tx,
-    family_id: String,
-    user_id: i64,
-    client_id: String,
-    scope: String,
-    expires_at: i64,
-    now: i64,
-) -> Result<IssuedRefresh, StoreError> {
+/// Stores `record` under a new token; returns the token with its record.
+async fn insert_refresh(tx: &mut Tx, record: RefreshToken) -> Result<IssuedRefresh, StoreError> {
     let token = new_token()?;
-    insert_refresh_token(
-        tx,
-        &token,
-        family_id.clone(),
-        user_id,
-        client_id.clone(),
-        scope.clone(),
-        expires_at,
-        now,
-    )
-    .await?;
-    Ok(IssuedRefresh {
-        token,
-        record: RefreshToken {
-            family_id,
-            user_id,
-            client_id,
-            scope,
-            issued_at: now,
-            expires_at,
-            used_at: None,
-            revoked_at: None,
-        },
-    })
+    insert_refresh_token(tx, &token, &record).await?;
+    Ok(IssuedRefresh { token, record })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Stores `record` under `token`'s digest.
 async fn insert_refresh_token(
     tx: &mut Tx,
     token: &str,
-    family_id: String,
-    user_id: i64,
-    client_id: String,
-    scope: String,
-    expires_at: i64,
-    now: i64,
+    record: &RefreshToken,
 ) -> Result<(), StoreError> {
     tx.execute(
         q(
             "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
-             issued_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             issued_at, expires_at, auth_time)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bytes(digest_of(token))
-        .text(family_id)
-        .int(user_id)
-        .text(client_id)
-        .text(scope)
-        .int(now)
-        .int(expires_at),
+        .text(record.family_id.as_str())
+        .int(record.user_id)
+        .text(record.client_id.as_str())
+        .text(record.scope.as_str())
+        .int(record.issued_at)
+        .int(record.expires_at)
+        .opt_int(record.auth_time),
     )
     .await?;
     Ok(())
@@ -307,16 +321,7 @@ impl Store {
         now: i64,
     ) -> Result<IssuedRefresh, StoreError> {
         let mut tx = self.db.begin().await?;
-        let issued = insert_refresh(
-            &mut tx,
-            new_id()?,
-            new.user_id,
-            new.client_id,
-            new.scope,
-            now.saturating_add(secs(new.ttl)),
-            now,
-        )
-        .await?;
+        let issued = insert_refresh(&mut tx, RefreshToken::fresh(new_id()?, new, now)).await?;
         if let Some(access) = access {
             link_in(&mut tx, &issued.record.family_id, access).await?;
         }
@@ -396,6 +401,7 @@ impl Store {
                         expires_at,
                         used_at: None,
                         revoked_at: None,
+                        auth_time: row.get("auth_time")?,
                     },
                 });
             }
@@ -412,7 +418,7 @@ impl Store {
                    WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
                      AND expires_at > $2 AND client_id = $3
                    RETURNING family_id, user_id, client_id, scope, issued_at, expires_at,
-                             used_at, revoked_at")
+                             used_at, revoked_at, auth_time")
                 .bytes(hash.clone())
                 .int(now)
                 .text(client_id),
@@ -420,16 +426,7 @@ impl Store {
             .await?;
         if let Some(row) = taken {
             let old = refresh_from_row(&row)?;
-            let issued = insert_refresh(
-                &mut tx,
-                old.family_id,
-                old.user_id,
-                old.client_id,
-                old.scope,
-                expires_at,
-                now,
-            )
-            .await?;
+            let issued = insert_refresh(&mut tx, old.successor(expires_at, now)).await?;
             if let Some(access) = access {
                 link_in(&mut tx, &issued.record.family_id, access).await?;
             }
@@ -490,7 +487,7 @@ impl Store {
             .fetch_optional(
                 q(concat!(
                     "SELECT family_id, user_id, client_id, scope, issued_at, expires_at, used_at,
-                            revoked_at, ",
+                            revoked_at, auth_time, ",
                     user_columns!(),
                     " FROM refresh_tokens LEFT JOIN users ON users.id = refresh_tokens.user_id
                      WHERE token_hash = $1"
@@ -560,8 +557,8 @@ impl Store {
             .execute(
                 q(
                     "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope,
-                     pkce_challenge, pkce_method, issued_at, expires_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     pkce_challenge, pkce_method, issued_at, expires_at, nonce, auth_time)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bytes(digest_of(&code))
                 .text(new.client_id)
@@ -571,7 +568,9 @@ impl Store {
                 .opt_text(new.pkce_challenge)
                 .opt_text(new.pkce_method)
                 .int(now)
-                .int(now.saturating_add(secs(new.ttl))),
+                .int(now.saturating_add(secs(new.ttl)))
+                .opt_text(new.nonce)
+                .opt_int(new.auth_time),
             )
             .await?;
         Ok(code)
@@ -590,7 +589,7 @@ impl Store {
                 q("UPDATE auth_codes SET used_at = $2
                    WHERE code_hash = $1 AND used_at IS NULL
                    RETURNING client_id, user_id, redirect_uri, scope, pkce_challenge,
-                             pkce_method, issued_at, expires_at")
+                             pkce_method, issued_at, expires_at, nonce, auth_time")
                 .bytes(hash.clone())
                 .int(now),
             )
@@ -606,6 +605,8 @@ impl Store {
                 pkce_method: row.get("pkce_method")?,
                 issued_at: row.get("issued_at")?,
                 expires_at: row.get("expires_at")?,
+                nonce: row.get("nonce")?,
+                auth_time: row.get("auth_time")?,
             };
             if code.expires_at <= now {
                 return Err(StoreError::Expired {
@@ -653,29 +654,32 @@ impl Store {
         access: AccessLink<'_>,
         now: i64,
     ) -> Result<Option<IssuedRefresh>, StoreError> {
+        // The plaintext and the record of the refresh token to issue, if any.
         let fresh = match refresh {
-            Some(new) => Some((new_token()?, new_id()?, new)),
+            Some(new) => Some((new_token()?, RefreshToken::fresh(new_id()?, new, now))),
             None => None,
         };
         let recorded = if self.db.is_postgres() {
             let query = q(ISSUE_FOR_CODE_POSTGRES)
                 .bytes(code.id.clone())
-                .opt_text(fresh.as_ref().map(|(_, family, _)| family.clone()))
+                .opt_text(fresh.as_ref().map(|(_, r)| r.family_id.clone()))
                 .text(access.jti)
                 .int(access.expires_at);
             let query = match &fresh {
-                Some((token, _, new)) => query
+                Some((token, record)) => query
                     .bytes(digest_of(token))
-                    .int(new.user_id)
-                    .text(new.client_id.clone())
-                    .text(new.scope.clone())
-                    .int(now)
-                    .int(now.saturating_add(secs(new.ttl))),
+                    .int(record.user_id)
+                    .text(record.client_id.as_str())
+                    .text(record.scope.as_str())
+                    .int(record.issued_at)
+                    .int(record.expires_at)
+                    .opt_int(record.auth_time),
                 None => query
                     .opt_bytes(None)
                     .opt_int(None)
                     .opt_text(None::<String>)
                     .opt_text(None::<String>)
+                    .opt_int(None)
                     .opt_int(None)
                     .opt_int(None),
             };
@@ -693,7 +697,7 @@ impl Store {
                          issued_jti_expires = $4
                        WHERE code_hash = $1 AND replayed_at IS NULL")
                     .bytes(code.id.clone())
-                    .opt_text(fresh.as_ref().map(|(_, family, _)| family.clone()))
+                    .opt_text(fresh.as_ref().map(|(_, r)| r.family_id.clone()))
                     .text(access.jti)
                     .int(access.expires_at),
                 )
@@ -701,19 +705,9 @@ impl Store {
                 == 1;
             if !recorded {
                 deny_jti_in(&mut tx, access.jti, access.expires_at).await?;
-            } else if let Some((token, family, new)) = &fresh {
-                insert_refresh_token(
-                    &mut tx,
-                    token,
-                    family.clone(),
-                    new.user_id,
-                    new.client_id.clone(),
-                    new.scope.clone(),
-                    now.saturating_add(secs(new.ttl)),
-                    now,
-                )
-                .await?;
-                link_in(&mut tx, family, access).await?;
+            } else if let Some((token, record)) = &fresh {
+                insert_refresh_token(&mut tx, token, record).await?;
+                link_in(&mut tx, &record.family_id, access).await?;
             }
             tx.commit().await?;
             recorded
@@ -724,19 +718,7 @@ impl Store {
                 what: "authorization code",
             });
         }
-        Ok(fresh.map(|(token, family_id, new)| IssuedRefresh {
-            token,
-            record: RefreshToken {
-                family_id,
-                user_id: new.user_id,
-                client_id: new.client_id,
-                scope: new.scope,
-                issued_at: now,
-                expires_at: now.saturating_add(secs(new.ttl)),
-                used_at: None,
-                revoked_at: None,
-            },
-        }))
+        Ok(fresh.map(|(token, record)| IssuedRefresh { token, record }))
     }
 }
 

@@ -65,6 +65,7 @@ fn refresh(user_id: i64, client: &str) -> NewRefresh {
         client_id: client.into(),
         scope: "read".into(),
         ttl: Duration::from_secs(3600),
+        auth_time: None,
     }
 }
 
@@ -964,6 +965,8 @@ fn code_for(user_id: i64, client: &str) -> NewCode {
         pkce_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
         pkce_method: Some("S256".into()),
         ttl: NewCode::DEFAULT_TTL,
+        nonce: None,
+        auth_time: None,
     }
 }
 
@@ -1283,8 +1286,22 @@ pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
         .unwrap();
     assert_eq!(token.len(), 43);
     assert_eq!(
-        h.store.login_session(&token, T0 + 10).await.unwrap().id,
+        h.store
+            .login_session(&token, T0 + 10)
+            .await
+            .unwrap()
+            .user
+            .id,
         user_id
+    );
+    assert_eq!(
+        h.store
+            .login_session(&token, T0 + 10)
+            .await
+            .unwrap()
+            .authenticated_at,
+        T0,
+        "the session's start is when the user authenticated"
     );
     assert!(matches!(
         h.store.login_session(&token, T0 + 600).await,
@@ -1510,4 +1527,218 @@ pub async fn login_failures_are_counted_atomically_and_forgotten(h: &Harness) {
             .failures,
         1
     );
+}
+
+pub async fn codes_carry_the_openid_nonce_and_auth_time(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let login = T0 - 30;
+    let openid = NewCode {
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: Some(login),
+        ..code_for(user_id, &client)
+    };
+    let code = h.store.create_code(openid, T0).await.unwrap();
+    let taken = h.store.take_code(&code, T0 + 1).await.unwrap();
+    assert_eq!(taken.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+    assert_eq!(taken.auth_time, Some(login));
+    // The refresh token issued for it keeps the time of the login, not of the redemption.
+    let new = NewRefresh {
+        auth_time: taken.auth_time,
+        ..refresh(user_id, &client)
+    };
+    let access = AccessLink {
+        jti: "oidc-1",
+        expires_at: T0 + 600,
+    };
+    let issued = h
+        .store
+        .issue_for_code(&taken, Some(new), access, T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(issued.record.auth_time, Some(login));
+    assert_eq!(
+        h.store.refresh_token(&issued.token).await.unwrap(),
+        issued.record
+    );
+    // A plain OAuth code has neither.
+    let code = h
+        .store
+        .create_code(code_for(user_id, &client), T0)
+        .await
+        .unwrap();
+    let taken = h.store.take_code(&code, T0 + 1).await.unwrap();
+    assert_eq!((taken.nonce, taken.auth_time), (None, None));
+}
+
+pub async fn refresh_auth_time_survives_rotation(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let login = T0 - 60;
+    let new = NewRefresh {
+        auth_time: Some(login),
+        ..refresh(user_id, &client)
+    };
+    let access = AccessLink {
+        jti: "rot-1",
+        expires_at: T0 + 600,
+    };
+    let first = h
+        .store
+        .issue_refresh_with(new, Some(access), T0)
+        .await
+        .unwrap();
+    assert_eq!(first.record.auth_time, Some(login));
+    // Both rotate variants: the plain one and the one that links an access token.
+    let second = h
+        .store
+        .rotate_refresh(&first.token, &client, ttl, T0 + 10)
+        .await
+        .unwrap();
+    let access = AccessLink {
+        jti: "rot-2",
+        expires_at: T0 + 620,
+    };
+    let third = h
+        .store
+        .rotate_refresh_storing(&second.token, &client, ttl, Some(access), None, T0 + 20)
+        .await
+        .unwrap();
+    assert_eq!(second.record.auth_time, Some(login));
+    assert_eq!(third.record.auth_time, Some(login));
+    assert_eq!(
+        h.store.refresh_token(&third.token).await.unwrap(),
+        third.record
+    );
+    let (looked_up, _) = h.store.refresh_token_and_user(&third.token).await.unwrap();
+    assert_eq!(looked_up.auth_time, Some(login));
+    // A family without one stays without one.
+    let plain = h
+        .store
+        .issue_refresh(refresh(user_id, &client), T0)
+        .await
+        .unwrap();
+    let rotated = h
+        .store
+        .rotate_refresh(&plain.token, &client, ttl, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(rotated.record.auth_time, None);
+    assert_eq!(
+        h.store
+            .refresh_token(&rotated.token)
+            .await
+            .unwrap()
+            .auth_time,
+        None
+    );
+}
+
+pub async fn clients_carry_openid_logout_uris_and_id_token_alg(h: &Harness) {
+    let logout = "https://app.example/logged-out";
+    let new = NewClient {
+        post_logout_redirect_uris: vec![logout.into(), logout.into(), "app.example:/bye".into()],
+        id_token_alg: Some(KeyAlg::Es256),
+        ..web_client("web")
+    };
+    let (client, secret) = h.store.add_client(new, None, T0).await.unwrap();
+    assert_eq!(
+        client.post_logout_redirect_uris,
+        vec![logout, "app.example:/bye"],
+        "duplicates dropped, order kept"
+    );
+    assert_eq!(client.id_token_alg, Some(KeyAlg::Es256));
+    // Every read path: by id, by app id, the list, and client authentication.
+    assert_eq!(h.store.client("web").await.unwrap(), client);
+    assert_eq!(h.store.client_by_app_id("web-app").await.unwrap(), client);
+    assert_eq!(h.store.clients().await.unwrap(), vec![client.clone()]);
+    assert_eq!(
+        h.store
+            .verify_client("web", secret.as_deref())
+            .await
+            .unwrap(),
+        client
+    );
+    let keys = ["k1".to_owned(), "k2".to_owned(), "k3".to_owned()];
+    let (stored, _) = h
+        .store
+        .stored_client_and_failures("web", &keys)
+        .await
+        .unwrap();
+    assert_eq!(stored.verify(secret.as_deref()).unwrap(), client);
+    // Update: replace, then back to the defaults.
+    let patch = ClientPatch {
+        post_logout_redirect_uris: Some(vec!["https://app.example/bye".into()]),
+        id_token_alg: Some(Some(KeyAlg::Rs256)),
+        ..ClientPatch::default()
+    };
+    let updated = h.store.update_client("web", patch, T0 + 1).await.unwrap();
+    assert_eq!(
+        updated.post_logout_redirect_uris,
+        vec!["https://app.example/bye"]
+    );
+    assert_eq!(updated.id_token_alg, Some(KeyAlg::Rs256));
+    assert_eq!(h.store.client("web").await.unwrap(), updated);
+    let patch = ClientPatch {
+        post_logout_redirect_uris: Some(Vec::new()),
+        id_token_alg: Some(None),
+        ..ClientPatch::default()
+    };
+    let cleared = h.store.update_client("web", patch, T0 + 2).await.unwrap();
+    assert!(cleared.post_logout_redirect_uris.is_empty());
+    assert_eq!(cleared.id_token_alg, None);
+    assert_eq!(h.store.client("web").await.unwrap(), cleared);
+    // Refused like a redirect URI: relative, or with a fragment; EdDSA is no ID token alg.
+    for uri in ["/logged-out", "https://app.example/bye#top"] {
+        let new = NewClient {
+            post_logout_redirect_uris: vec![uri.into()],
+            ..web_client("bad")
+        };
+        assert!(
+            matches!(
+                h.store.add_client(new, None, T0).await,
+                Err(StoreError::Invalid {
+                    field: "post_logout_redirect_uris",
+                    ..
+                })
+            ),
+            "{uri}"
+        );
+        let patch = ClientPatch {
+            post_logout_redirect_uris: Some(vec![uri.into()]),
+            ..ClientPatch::default()
+        };
+        assert!(matches!(
+            h.store.update_client("web", patch, T0 + 3).await,
+            Err(StoreError::Invalid {
+                field: "post_logout_redirect_uris",
+                ..
+            })
+        ));
+    }
+    let new = NewClient {
+        id_token_alg: Some(KeyAlg::EdDsa),
+        ..web_client("bad")
+    };
+    assert!(matches!(
+        h.store.add_client(new, None, T0).await,
+        Err(StoreError::Invalid {
+            field: "id_token_alg",
+            ..
+        })
+    ));
+    let patch = ClientPatch {
+        id_token_alg: Some(Some(KeyAlg::EdDsa)),
+        ..ClientPatch::default()
+    };
+    assert!(matches!(
+        h.store.update_client("web", patch, T0 + 3).await,
+        Err(StoreError::Invalid {
+            field: "id_token_alg",
+            ..
+        })
+    ));
+    // Nothing refused was stored.
+    assert_eq!(h.store.client("web").await.unwrap(), cleared);
+    assert!(h.store.client("bad").await.is_err());
 }
