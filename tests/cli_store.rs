@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use authgate::store::Store;
+use authgate::store::{KeyAlg, Store};
 use support::PgSchema;
 
 const KEY_SECRET: &str = "cli test key secret, at least 32 characters";
@@ -352,6 +352,140 @@ async fn cli_walk_on_sqlite() {
 #[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
 async fn cli_walk_on_postgres() {
     walk(&postgres_env().await).await;
+}
+
+/// `client add|set|show|list` with the OpenID Connect flags: post-logout redirect URIs and the
+/// ID token algorithm are stored, shown, cleared and audited.
+async fn openid_client_flags(env: &Env) {
+    let out = env.ok(
+        &[
+            "client",
+            "add",
+            "rp",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "https://rp.example/cb",
+            "--post-logout-redirect-uri",
+            "https://rp.example/bye",
+            "--post-logout-redirect-uri",
+            "https://rp.example/bye",
+            "--id-token-alg",
+            "es256",
+        ],
+        None,
+    );
+    assert_eq!(out, "client rp added (public)\n");
+    let shown = env.ok(&["client", "show", "rp"], None);
+    assert!(
+        shown.contains("post_logout_redirect_uris: https://rp.example/bye\n")
+            && shown.contains("id_token_alg: ES256\n"),
+        "{shown}"
+    );
+    assert!(env.ok(&["client", "list"], None).contains("ES256"));
+    // EdDSA is no ID token algorithm (clap says so, with the possible values); a post-logout
+    // URI is checked like a redirect URI (the store says so).
+    let eddsa = env.run(&["client", "set", "rp", "--id-token-alg", "EdDSA"], None);
+    assert!(
+        !eddsa.ok && eddsa.stderr.contains("--id-token-alg"),
+        "{}",
+        eddsa.stderr
+    );
+    let relative = env.fails(
+        &["client", "set", "rp", "--post-logout-redirect-uri", "/bye"],
+        None,
+    );
+    assert!(relative.contains("post_logout_redirect_uris"), "{relative}");
+    let both = env.run(
+        &[
+            "client",
+            "set",
+            "rp",
+            "--post-logout-redirect-uri",
+            "https://rp.example/x",
+            "--no-post-logout-redirect-uris",
+        ],
+        None,
+    );
+    assert!(!both.ok, "the list and its removal conflict");
+    // Replace, then back to none and the default.
+    let out = env.ok(
+        &[
+            "client",
+            "set",
+            "rp",
+            "--post-logout-redirect-uri",
+            "https://rp.example/a",
+            "--post-logout-redirect-uri",
+            "https://rp.example/b",
+            "--id-token-alg",
+            "RS256",
+        ],
+        None,
+    );
+    assert!(
+        out.contains("post-logout redirect URIs https://rp.example/a https://rp.example/b;")
+            && out.contains("ID token alg RS256\n"),
+        "{out}"
+    );
+    let store = env.store().await;
+    let client = store.client("rp").await.unwrap();
+    assert_eq!(
+        client.post_logout_redirect_uris,
+        ["https://rp.example/a", "https://rp.example/b"]
+    );
+    assert_eq!(client.id_token_alg, Some(KeyAlg::Rs256));
+    env.ok(
+        &[
+            "client",
+            "set",
+            "rp",
+            "--no-post-logout-redirect-uris",
+            "--id-token-alg",
+            "default",
+        ],
+        None,
+    );
+    let shown = env.ok(&["client", "show", "rp"], None);
+    assert!(
+        shown.contains("post_logout_redirect_uris: -\n")
+            && shown.contains("id_token_alg: RS256 (default)\n"),
+        "{shown}"
+    );
+    let client = store.client("rp").await.unwrap();
+    assert!(client.post_logout_redirect_uris.is_empty());
+    assert_eq!(client.id_token_alg, None);
+    store.close().await;
+    // The audit records name both.
+    let audit = env.ok(&["audit", "--subject", "client:rp", "--json"], None);
+    let details: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["details"].clone())
+        .collect();
+    assert_eq!(details.len(), 3, "{audit}");
+    assert_eq!(
+        details[0]["post_logout_redirect_uris"],
+        serde_json::json!(["https://rp.example/bye"])
+    );
+    assert_eq!(details[0]["id_token_alg"], "ES256");
+    assert_eq!(details[1]["id_token_alg"], "RS256");
+    assert_eq!(
+        details[2]["post_logout_redirect_uris"],
+        serde_json::json!([])
+    );
+    assert!(details[2]["id_token_alg"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_flags_on_sqlite() {
+    openid_client_flags(&sqlite_env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn openid_client_flags_on_postgres() {
+    openid_client_flags(&postgres_env().await).await;
 }
 
 #[test]

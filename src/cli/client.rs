@@ -1,4 +1,4 @@
-//! `authgate client add|set|list|rotate-secret|remove`.
+//! `authgate client add|set|list|show|rotate-secret|remove`.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Cli, clearable, read_secret};
 use authgate::config::parse_duration;
-use authgate::store::{Client, ClientPatch, GrantType, NewClient, now};
+use authgate::store::{Client, ClientPatch, GrantType, KeyAlg, NewClient, now};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -18,6 +18,11 @@ pub enum ClientCommand {
     Set(SetArgs),
     /// List clients.
     List,
+    /// Show one client, every setting but its secret.
+    Show {
+        /// The client id (`client_id`).
+        id: String,
+    },
     /// Replace a confidential client's secret (generated and printed once, or from stdin).
     RotateSecret {
         /// The client id (`client_id`).
@@ -44,6 +49,13 @@ pub struct AddArgs {
     /// Redirect URI, matched exactly (repeatable).
     #[arg(long = "redirect-uri")]
     redirect_uris: Vec<String>,
+    /// OpenID Connect post-logout redirect URI, matched exactly (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Algorithm of its ID tokens (default: RS256).
+    // The store refuses other algorithms too; listing the choices puts them in `--help`.
+    #[arg(long, value_parser = ["RS256", "ES256"], ignore_case = true)]
+    id_token_alg: Option<String>,
     /// Allowed scope (repeatable).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -81,6 +93,16 @@ pub struct SetArgs {
     /// Remove every redirect URI.
     #[arg(long, conflicts_with = "redirect_uris")]
     no_redirect_uris: bool,
+    /// OpenID Connect post-logout redirect URI, matched exactly (repeatable; replaces the
+    /// list).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Remove every post-logout redirect URI.
+    #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+    no_post_logout_redirect_uris: bool,
+    /// Algorithm of its ID tokens ("default": RS256).
+    #[arg(long, value_parser = ["RS256", "ES256", "default"], ignore_case = true)]
+    id_token_alg: Option<String>,
     /// Allowed scope (repeatable; replaces the list).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -107,19 +129,24 @@ pub(super) async fn run(cli: &Cli, command: ClientCommand) -> anyhow::Result<()>
         ClientCommand::Set(args) => set(cli, args).await,
         ClientCommand::List => {
             println!(
-                "{:<32} {:<13} {:<20} {:<50} name",
-                "id", "type", "app_id", "grants"
+                "{:<32} {:<13} {:<20} {:<50} {:<15} name",
+                "id", "type", "app_id", "grants", "id_token_alg"
             );
             for c in cli.store.clients().await? {
                 println!(
-                    "{:<32} {:<13} {:<20} {:<50} {}",
+                    "{:<32} {:<13} {:<20} {:<50} {:<15} {}",
                     c.id,
                     kind(&c),
                     c.app_id.as_deref().unwrap_or("-"),
                     grants(&c),
+                    id_token_alg(&c),
                     c.display_name.as_deref().unwrap_or("-")
                 );
             }
+            Ok(())
+        }
+        ClientCommand::Show { id } => {
+            print!("{}", describe(&cli.store.client(&id).await?));
             Ok(())
         }
         ClientCommand::RotateSecret { id, secret_stdin } => {
@@ -162,10 +189,21 @@ async fn add(cli: &Cli, args: AddArgs) -> anyhow::Result<()> {
         scopes: args.scopes,
         access_ttl: ttl("access-ttl", args.access_ttl)?.flatten(),
         refresh_ttl: ttl("refresh-ttl", args.refresh_ttl)?.flatten(),
+        post_logout_redirect_uris: args.post_logout_redirect_uris,
+        id_token_alg: args
+            .id_token_alg
+            .as_deref()
+            .map(KeyAlg::parse)
+            .transpose()?,
     };
     let (client, secret) = cli.store.add_client(new, given.as_deref(), now()).await?;
-    let details =
-        json!({"public": client.public, "grants": grants(&client), "app_id": client.app_id});
+    let details = json!({
+        "public": client.public,
+        "grants": grants(&client),
+        "app_id": client.app_id,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "id_token_alg": client.id_token_alg.map(KeyAlg::as_str),
+    });
     cli.audit("client.add", format!("client:{}", client.id), details)
         .await?;
     println!("client {} added ({})", client.id, kind(&client));
@@ -192,6 +230,15 @@ async fn set(cli: &Cli, args: SetArgs) -> anyhow::Result<()> {
         display_name: clearable(args.name),
         access_ttl: ttl("access-ttl", args.access_ttl)?,
         refresh_ttl: ttl("refresh-ttl", args.refresh_ttl)?,
+        post_logout_redirect_uris: list(
+            args.post_logout_redirect_uris,
+            args.no_post_logout_redirect_uris,
+        ),
+        id_token_alg: match args.id_token_alg.as_deref() {
+            None => None,
+            Some(alg) if alg.eq_ignore_ascii_case("default") => Some(None),
+            Some(alg) => Some(Some(KeyAlg::parse(alg)?)),
+        },
     };
     let client = cli.store.update_client(&args.id, patch, now()).await?;
     let details = json!({
@@ -199,19 +246,58 @@ async fn set(cli: &Cli, args: SetArgs) -> anyhow::Result<()> {
         "redirect_uris": client.redirect_uris,
         "scopes": client.scopes,
         "app_id": client.app_id,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "id_token_alg": client.id_token_alg.map(KeyAlg::as_str),
     });
     cli.audit("client.set", format!("client:{}", client.id), details)
         .await?;
     println!(
-        "client {} ({}): grants {}; redirect URIs {}; scopes {}; app id {}",
+        "client {} ({}): grants {}; redirect URIs {}; post-logout redirect URIs {}; scopes {}; \
+         app id {}; ID token alg {}",
         client.id,
         kind(&client),
         grants(&client),
         join_or_dash(&client.redirect_uris),
+        join_or_dash(&client.post_logout_redirect_uris),
         join_or_dash(&client.scopes),
         client.app_id.as_deref().unwrap_or("-"),
+        id_token_alg(&client),
     );
     Ok(())
+}
+
+/// `client show`: one `name: value` line per setting, `-` for none.
+fn describe(c: &Client) -> String {
+    let ttl =
+        |t: Option<Duration>| t.map_or_else(|| "-".to_owned(), |d| format!("{}s", d.as_secs()));
+    let lines = [
+        ("id", c.id.clone()),
+        ("type", kind(c).to_owned()),
+        ("app_id", c.app_id.clone().unwrap_or_else(|| "-".to_owned())),
+        (
+            "name",
+            c.display_name.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
+        ("grants", grants(c)),
+        ("redirect_uris", join_or_dash(&c.redirect_uris)),
+        (
+            "post_logout_redirect_uris",
+            join_or_dash(&c.post_logout_redirect_uris),
+        ),
+        ("scopes", join_or_dash(&c.scopes)),
+        ("access_ttl", ttl(c.access_ttl)),
+        ("refresh_ttl", ttl(c.refresh_ttl)),
+        ("id_token_alg", id_token_alg(c).to_owned()),
+    ];
+    lines
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect()
+}
+
+/// The client's ID token algorithm; the default is named as such.
+fn id_token_alg(c: &Client) -> &'static str {
+    c.id_token_alg.map_or("RS256 (default)", KeyAlg::as_str)
 }
 
 fn print_secret(secret: &str) {

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use super::db::{Row, Tx, q};
+use super::db::{Q, Row, Tx, q};
 use super::opaque::{NewOpaque, store_opaque_in};
 use super::revocation::deny_jti_in;
 use super::secret::{digest_of, new_id, new_token};
@@ -240,23 +240,28 @@ async fn insert_refresh_token(
     token: &str,
     record: &RefreshToken,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        q(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
-             issued_at, expires_at, auth_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bytes(digest_of(token))
-        .text(record.family_id.as_str())
+    let query = q(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
+         issued_at, expires_at, auth_time)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bytes(digest_of(token))
+    .text(record.family_id.as_str());
+    tx.execute(bind_refresh(query, record)).await?;
+    Ok(())
+}
+
+/// Binds what a refresh token's row holds besides its digest and family, in the column order
+/// both inserts (`insert_refresh_token`, [`ISSUE_FOR_CODE_POSTGRES`]) use: user, client, scope, issue
+/// time, expiry, authentication time.
+fn bind_refresh(query: Q, record: &RefreshToken) -> Q {
+    query
         .int(record.user_id)
         .text(record.client_id.as_str())
         .text(record.scope.as_str())
         .int(record.issued_at)
         .int(record.expires_at)
-        .opt_int(record.auth_time),
-    )
-    .await?;
-    Ok(())
+        .opt_int(record.auth_time)
 }
 
 /// An access token issued together with a refresh token: revoking the family (revocation,
@@ -666,14 +671,7 @@ impl Store {
                 .text(access.jti)
                 .int(access.expires_at);
             let query = match &fresh {
-                Some((token, record)) => query
-                    .bytes(digest_of(token))
-                    .int(record.user_id)
-                    .text(record.client_id.as_str())
-                    .text(record.scope.as_str())
-                    .int(record.issued_at)
-                    .int(record.expires_at)
-                    .opt_int(record.auth_time),
+                Some((token, record)) => bind_refresh(query.bytes(digest_of(token)), record),
                 None => query
                     .opt_bytes(None)
                     .opt_int(None)

@@ -1529,6 +1529,14 @@ pub async fn login_failures_are_counted_atomically_and_forgotten(h: &Harness) {
     );
 }
 
+/// An access token `jti` to link to a family, valid for ten minutes from `T0`.
+fn link(jti: &str) -> AccessLink<'_> {
+    AccessLink {
+        jti,
+        expires_at: T0 + 600,
+    }
+}
+
 pub async fn codes_carry_the_openid_nonce_and_auth_time(h: &Harness) {
     let (user_id, client) = user_and_client(h).await;
     let login = T0 - 30;
@@ -1546,13 +1554,9 @@ pub async fn codes_carry_the_openid_nonce_and_auth_time(h: &Harness) {
         auth_time: taken.auth_time,
         ..refresh(user_id, &client)
     };
-    let access = AccessLink {
-        jti: "oidc-1",
-        expires_at: T0 + 600,
-    };
     let issued = h
         .store
-        .issue_for_code(&taken, Some(new), access, T0 + 1)
+        .issue_for_code(&taken, Some(new), link("oidc-1"), T0 + 1)
         .await
         .unwrap()
         .unwrap();
@@ -1579,13 +1583,9 @@ pub async fn refresh_auth_time_survives_rotation(h: &Harness) {
         auth_time: Some(login),
         ..refresh(user_id, &client)
     };
-    let access = AccessLink {
-        jti: "rot-1",
-        expires_at: T0 + 600,
-    };
     let first = h
         .store
-        .issue_refresh_with(new, Some(access), T0)
+        .issue_refresh_with(new, Some(link("rot-1")), T0)
         .await
         .unwrap();
     assert_eq!(first.record.auth_time, Some(login));
@@ -1595,13 +1595,16 @@ pub async fn refresh_auth_time_survives_rotation(h: &Harness) {
         .rotate_refresh(&first.token, &client, ttl, T0 + 10)
         .await
         .unwrap();
-    let access = AccessLink {
-        jti: "rot-2",
-        expires_at: T0 + 620,
-    };
     let third = h
         .store
-        .rotate_refresh_storing(&second.token, &client, ttl, Some(access), None, T0 + 20)
+        .rotate_refresh_storing(
+            &second.token,
+            &client,
+            ttl,
+            Some(link("rot-2")),
+            None,
+            T0 + 20,
+        )
         .await
         .unwrap();
     assert_eq!(second.record.auth_time, Some(login));
