@@ -51,6 +51,7 @@ fn verifier(alg: Algorithm, decoding: DecodingKey, cache_entries: usize) -> Veri
         roles_claim: Some("roles".into()),
         subject_prefix: None,
         delegation: true,
+        require_client_id: true,
     };
     Verifier::new(
         keys,

@@ -21,7 +21,7 @@ pub use defect::{RequestDefect, TokenDefect};
 pub use failure::AuthFailure;
 pub use memo::TokenMemo;
 pub use opaque::OpaqueTokens;
-pub use verifier::Verifier;
+pub use verifier::{IdTokenHint, Verifier};
 
 use std::sync::Arc;
 
@@ -155,6 +155,9 @@ pub struct IssuerPolicy {
     /// The `act` claim is believed (ours: token exchange; an external issuer only when the
     /// operator says so).
     pub delegation: bool,
+    /// RFC 9068 §2.2's `client_id` is required (ours: every access token we sign carries it,
+    /// our ID tokens never do, so an ID token cannot pass for an access token).
+    pub require_client_id: bool,
 }
 
 impl IssuerPolicy {
@@ -174,6 +177,7 @@ impl IssuerPolicy {
             roles_claim: Some("roles".to_owned()),
             subject_prefix: None,
             delegation: true,
+            require_client_id: true,
         }
     }
 }

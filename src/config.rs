@@ -22,8 +22,8 @@ use ipnet::IpNet;
 pub use auth::{AuthConfig, IssuerConfig, KeySource, SubjectMapping};
 pub use describe::{Served, describe};
 pub use dialects::{
-    AppConfig, DialectsConfig, MobileConfig, Oauth2Config, PassportConfig, PassportLogin,
-    TokenFormat, TokensConfig,
+    AppConfig, DialectsConfig, MobileConfig, Oauth2Config, OpenIdConfig, PassportConfig,
+    PassportLogin, TokenFormat, TokensConfig,
 };
 use raw::{RawConfig, RawSize};
 pub use route::{

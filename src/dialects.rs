@@ -90,6 +90,8 @@ impl Endpoint {
                 oauth2::Kind::Metadata => {
                     ("oauth2", "GET", "authorization server metadata (RFC 8414)")
                 }
+                oauth2::Kind::Discovery => ("oauth2", "GET", "OpenID Connect discovery"),
+                oauth2::Kind::UserInfo => ("oauth2", "GET, POST", "OpenID Connect UserInfo"),
                 oauth2::Kind::Page(Page::Authorize) => {
                     ("oauth2", "GET, POST", "login page, authorization code flow")
                 }
@@ -151,6 +153,11 @@ impl Endpoints {
             app,
             mobile,
         })
+    }
+
+    /// The `oauth2` dialect, when it is served.
+    pub fn oauth2(&self) -> Option<&oauth2::Oauth2> {
+        self.oauth2.as_ref()
     }
 
     /// The endpoint served at `path` (already normalised), if any.

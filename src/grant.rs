@@ -20,6 +20,7 @@ mod error;
 mod exchange;
 mod issue;
 mod lifecycle;
+mod openid;
 mod password;
 mod refresh;
 pub mod scope;
@@ -41,6 +42,7 @@ pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
 pub use error::{Disposition, GrantError, InternalError};
 pub use lifecycle::{ActiveToken, TokenKind, TokenQuery};
+pub use openid::{IdTokenHint, UserInfo, UserInfoError};
 pub use throttle::{Throttle, ThrottlePolicy};
 
 /// Engine-wide settings (a dialect's own defaults come per call, in [`IssueOptions`]).
@@ -89,6 +91,9 @@ pub struct IssueOptions {
     pub format: TokenFormat,
     /// The dialect asking (the `dialect` label of the tokens-issued metric).
     pub dialect: &'static str,
+    /// OpenID Connect: the lifetime of the ID tokens a code or refresh grant with scope
+    /// `openid` returns; `None`: no ID tokens (the dialect does not speak OpenID Connect).
+    pub id_token_ttl: Option<Duration>,
 }
 
 impl Default for IssueOptions {
@@ -101,6 +106,7 @@ impl Default for IssueOptions {
             style: TokenStyle::Standard,
             format: TokenFormat::Jwt,
             dialect: "oauth2",
+            id_token_ttl: None,
         }
     }
 }
@@ -254,6 +260,8 @@ pub struct Grant {
     pub group_id: Option<i64>,
     /// The authenticated client the token was issued to.
     pub client: Client,
+    /// OpenID Connect's ID token (code flow and refresh with scope `openid`).
+    pub id_token: Option<String>,
 }
 
 impl Grant {

@@ -217,6 +217,17 @@ pub(crate) async fn serving(
             .ensure_active_sized(KeyAlg::Rs256, Some(passport.rsa_bits))
             .await?;
     }
+    if let Some(openid) = config
+        .dialects
+        .oauth2
+        .as_ref()
+        .and_then(|o| o.openid.as_ref())
+    {
+        // OpenID Connect requires RS256 ID tokens (Core §15.1); Passport's key serves both.
+        keyring
+            .ensure_active_sized(KeyAlg::Rs256, Some(openid.rsa_bits))
+            .await?;
+    }
     keyring.refresh().await?;
     // Opaque reference tokens (the `mobile` dialect's) are accepted whatever the dialect
     // settings now say: tokens issued under an earlier config stay valid until they expire.

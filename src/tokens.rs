@@ -8,6 +8,8 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use crate::store::User;
+
 /// `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
@@ -230,6 +232,153 @@ fn issue_passport(
     })
 }
 
+/// What a scope releases about a person (OpenID Connect Core §5.4), the same for ID tokens and
+/// UserInfo: `profile` → `name` (display name), `preferred_username` (account), `picture` (the
+/// largest profile image); `email` → `email`, `email_verified` (the store's mail-verified
+/// flag); `phone` → `phone_number` (no `phone_number_verified`: nothing verifies phones).
+/// `gid` (a number, as in access tokens) always.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UserClaims {
+    /// `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `preferred_username`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// `picture`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `email_verified`, only with `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    /// `phone_number`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// `gid`: the user's group.
+    pub gid: i64,
+}
+
+impl UserClaims {
+    /// The claims `scopes` release about `user`.
+    pub fn of(user: &User, scopes: &[String]) -> Self {
+        let has = |scope: &str| scopes.iter().any(|s| s == scope);
+        let mut claims = UserClaims {
+            gid: user.group_id,
+            ..UserClaims::default()
+        };
+        if has("profile") {
+            let profile = &user.profile;
+            claims.name = profile.display_name.clone();
+            claims.preferred_username = Some(user.account.clone());
+            claims.picture = [
+                &profile.image_large,
+                &profile.image_medium,
+                &profile.image_small,
+            ]
+            .into_iter()
+            .find_map(Clone::clone);
+        }
+        if has("email")
+            && let Some(email) = &user.email
+        {
+            claims.email = Some(email.clone());
+            claims.email_verified = Some(user.profile.mail_verified);
+        }
+        if has("phone") {
+            claims.phone_number = user.phone.clone();
+        }
+        claims
+    }
+}
+
+/// What an ID token (OpenID Connect Core §2) states.
+#[derive(Debug, Clone)]
+pub struct IdTokenSpec<'a> {
+    /// `sub`: the user id.
+    pub subject: &'a str,
+    /// `aud` and `azp`: the client the token is for.
+    pub client_id: &'a str,
+    /// `auth_time`: when the person authenticated (kept across refreshes, §12.2).
+    pub auth_time: Option<u64>,
+    /// `nonce` of the authorization request (never on a refresh's ID token, §12.2).
+    pub nonce: Option<&'a str>,
+    /// The access token issued with it, for `at_hash`.
+    pub access_token: Option<&'a str>,
+    /// `amr` (RFC 8176 values).
+    pub amr: &'a [&'a str],
+    /// The person's claims the granted scopes release.
+    pub claims: &'a UserClaims,
+    /// `exp` = now + this.
+    pub ttl: Duration,
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    azp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    amr: &'a [&'a str],
+    #[serde(flatten)]
+    user: &'a UserClaims,
+}
+
+/// Signs an ID token. It has no `typ` (ID token validators such as Nimbus accept only `JWT` or
+/// none, and the proxy's verifier accepts neither from us: our access tokens are `at+jwt`, or
+/// `JWT` with Passport's claims) and no `client_id`, which the proxy requires of an access
+/// token: an ID token never authenticates a proxied request. RS256 or ES256 only: `at_hash`
+/// is defined by the hash of the signing algorithm, which EdDSA leaves ambiguous.
+pub fn issue_id_token(
+    issuer: &str,
+    key: &SigningKey,
+    spec: &IdTokenSpec<'_>,
+    now: u64,
+) -> Result<String, SignError> {
+    if !matches!(key.alg, Algorithm::RS256 | Algorithm::ES256) {
+        return Err(SignError(
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm.into(),
+        ));
+    }
+    let claims = IdClaims {
+        iss: issuer,
+        sub: spec.subject,
+        aud: spec.client_id,
+        exp: now + spec.ttl.as_secs(),
+        iat: now,
+        auth_time: spec.auth_time,
+        nonce: spec.nonce,
+        azp: spec.client_id,
+        at_hash: spec.access_token.map(at_hash),
+        amr: spec.amr,
+        user: spec.claims,
+    };
+    let mut header = Header::new(key.alg);
+    header.kid = Some(key.kid.clone());
+    header.typ = None;
+    Ok(jsonwebtoken::encode(&header, &claims, &key.key)?)
+}
+
+/// OpenID Connect Core §3.1.3.6: the left half of the SHA-256 of the access token (RS256 and
+/// ES256 both hash with SHA-256), base64url.
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
+
 /// `typ` of identity assertions: never accepted as an access token.
 pub const ASSERTION_TYPE: &str = "authgate-identity+jwt";
 
@@ -361,6 +510,15 @@ mod tests {
     use crate::authn::{IssuerPolicy, NoRevocations, Verifier};
 
     #[test]
+    fn at_hash_matches_the_openid_connect_example() {
+        // OpenID Connect Core 1.0, Appendix A.3.
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+
+    #[test]
     fn issued_tokens_verify_with_the_matching_policy() {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("keypair");
         let signing = SigningKey {
@@ -385,6 +543,7 @@ mod tests {
             roles_claim: Some("roles".into()),
             subject_prefix: None,
             delegation: true,
+            require_client_id: true,
         };
         let verifier = Verifier::new(keys, vec![policy], 30, 10, Arc::new(NoRevocations));
         let spec = AccessTokenSpec {

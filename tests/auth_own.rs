@@ -312,6 +312,7 @@ async fn identity_assertion_and_scope_header() {
         user_id: "5".into(),
         group_id: Some(3),
         scopes: vec!["read".into(), "write".into()],
+        client_id: Some("test-app".into()),
         ttl: Duration::from_secs(600),
         ..AccessTokenSpec::default()
     };
@@ -384,6 +385,7 @@ async fn a_denied_jti_is_refused() {
     let key = s.keyring.signing_key(KeyAlg::Es256).unwrap();
     let spec = AccessTokenSpec {
         user_id: "2".into(),
+        client_id: Some("test-app".into()),
         ttl: Duration::from_secs(600),
         ..AccessTokenSpec::default()
     };

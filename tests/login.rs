@@ -8,5 +8,8 @@ mod support;
 #[allow(dead_code)]
 mod harness;
 
+#[path = "oauth2/browser.rs"]
+mod browser;
+
 #[path = "login/cases.rs"]
 mod cases;

@@ -53,6 +53,7 @@ impl Authenticator {
                     crate::config::SubjectMapping::Prefix(prefix) => Some(prefix.clone()),
                 },
                 delegation: issuer.trusted_for_delegation,
+                require_client_id: false,
             });
             let source = JwksSource::new(issuer.clone(), &config.upstream, Arc::clone(&keys))?;
             sources.insert(issuer.issuer.clone(), Arc::new(source));

@@ -45,6 +45,7 @@ fn policy(issuer: &str, audiences: &[&str]) -> IssuerPolicy {
         roles_claim: Some("roles".into()),
         subject_prefix: None,
         delegation: true,
+        require_client_id: true,
     }
 }
 
@@ -90,6 +91,7 @@ fn fixture() -> Fixture {
                 roles_claim: None,
                 subject_prefix: None,
                 delegation: true,
+                require_client_id: true,
                 ..policy(IDP, &[])
             },
         ],

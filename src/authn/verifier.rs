@@ -33,6 +33,15 @@ pub struct Verifier {
     id: u64,
 }
 
+/// What an `id_token_hint` names: the person and the client(s) it was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// `sub`.
+    pub subject: String,
+    /// `aud`.
+    pub audiences: Vec<String>,
+}
+
 #[derive(serde::Deserialize)]
 struct IssuerPeek {
     iss: Option<String>,
@@ -147,6 +156,33 @@ impl Verifier {
         }
     }
 
+    /// An ID token `issuer` (ours) signed, as RP-initiated logout's `id_token_hint`: the
+    /// signature, the issuer and the absence of `typ` (our ID tokens have none, our access
+    /// tokens always one) are checked; `exp` is not (OpenID Connect RP-Initiated Logout §2:
+    /// an expired ID token is still a good hint). `None` for anything else.
+    pub fn id_token_hint(&self, token: &str, issuer: &str) -> Option<IdTokenHint> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if !self.algorithms.contains(&header.alg) || header.typ.is_some() {
+            return None;
+        }
+        let own = self.issuers.get(issuer)?;
+        let mut validation = own.validations.get(&header.alg)?.clone();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        let key = self.keys.get(issuer, header.kid.as_deref()?)?;
+        if key.alg != header.alg {
+            return None;
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).ok()?;
+        let claims = data.claims;
+        Some(IdTokenHint {
+            subject: claims.get("sub").and_then(scalar_text)?,
+            audiences: claims.get("aud").map(string_list).unwrap_or_default(),
+        })
+    }
+
     /// A remembered principal stands only while the key that signed its token is trusted.
     fn still_trusted(&self, hit: Arc<Principal>) -> Result<Arc<Principal>, AuthnError> {
         match self.keys.get(&hit.issuer, &hit.key_id) {
@@ -241,6 +277,10 @@ fn principal(
     let list = |name: &str| claims.get(name).map(string_list).unwrap_or_default();
     let mut scopes = list("scope");
     scopes.extend(list("scopes"));
+    let client_id = text("client_id");
+    if policy.require_client_id && client_id.is_none() {
+        return Err(TokenDefect::NotAnAccessToken.into());
+    }
     Ok(Principal {
         issuer: policy.issuer.clone(),
         subject: text("sub").unwrap_or_else(|| user_id.clone()),
@@ -252,7 +292,7 @@ fn principal(
             .transpose()?,
         roles: policy.roles_claim.as_deref().map(list).unwrap_or_default(),
         scopes,
-        client_id: text("client_id"),
+        client_id,
         audiences: list("aud"),
         jti: text("jti"),
         key_id: kid.to_owned(),

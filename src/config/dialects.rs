@@ -147,12 +147,26 @@ pub struct Oauth2Config {
     pub login_session_ttl: Duration,
     /// `token_format` (default JWT).
     pub token_format: TokenFormat,
+    /// `[dialects.oauth2.openid]`: OpenID Connect on top of the dialect (`None`: off).
+    pub openid: Option<OpenIdConfig>,
+}
+
+/// `[dialects.oauth2.openid]`: ID tokens, UserInfo, discovery, RP-initiated logout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIdConfig {
+    /// `paths.userinfo` (default `/oauth2/userinfo`; `""` switches UserInfo off).
+    pub userinfo: Option<String>,
+    /// Lifetime of an ID token (default 1 h).
+    pub id_token_ttl: Duration,
+    /// Size of the RS256 key generated when none exists yet (default 2048).
+    pub rsa_bits: u32,
 }
 
 /// Paths the gateway serves itself; no endpoint may take them.
 const RESERVED: &[&str] = &[
     "/.well-known/jwks.json",
     "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
 ];
 
 impl Resolver {
@@ -441,6 +455,41 @@ impl Resolver {
                 raw.token_format.as_deref(),
                 TokenFormat::Jwt,
             )?,
+            openid: self.openid(raw, seen)?,
+        }))
+    }
+
+    /// On unless `[dialects.oauth2.openid] enabled = false`.
+    fn openid(
+        &self,
+        raw: &RawOauth2,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<Option<OpenIdConfig>, ConfigError> {
+        let openid = raw.openid.as_ref();
+        if openid.and_then(|o| o.enabled) == Some(false) {
+            return Ok(None);
+        }
+        let userinfo = raw.paths.as_ref().and_then(|p| p.userinfo.as_deref());
+        let rsa_bits = openid.and_then(|o| o.rsa_bits).unwrap_or(2048);
+        if !matches!(rsa_bits, 2048 | 3072 | 4096) {
+            return Err(self.err(
+                "dialects.oauth2.openid.rsa_bits",
+                "must be 2048, 3072 or 4096",
+            ));
+        }
+        Ok(Some(OpenIdConfig {
+            userinfo: self.endpoint_path(
+                "dialects.oauth2.paths.userinfo",
+                userinfo.unwrap_or("/oauth2/userinfo"),
+                seen,
+            )?,
+            id_token_ttl: self
+                .optional_ttl(
+                    "dialects.oauth2.openid.id_token_ttl",
+                    openid.and_then(|o| o.id_token_ttl.as_deref()),
+                )?
+                .unwrap_or(Duration::from_secs(3600)),
+            rsa_bits,
         }))
     }
 

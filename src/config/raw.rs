@@ -305,6 +305,15 @@ pub struct RawOauth2 {
     pub login_session_ttl: Option<String>,
     pub paths: Option<RawOauth2Paths>,
     pub token_format: Option<String>,
+    pub openid: Option<RawOpenId>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenId {
+    pub enabled: Option<bool>,
+    pub id_token_ttl: Option<String>,
+    pub rsa_bits: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,4 +329,5 @@ pub struct RawOauth2Paths {
     pub authorize_page: Option<String>,
     pub implicit: Option<String>,
     pub logout: Option<String>,
+    pub userinfo: Option<String>,
 }

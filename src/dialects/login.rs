@@ -53,6 +53,17 @@ pub struct LoginPages {
     options: IssueOptions,
     session_ttl: Duration,
     cookie_path: String,
+    /// OpenID Connect is on: the logout page is also the end-session endpoint.
+    openid: bool,
+}
+
+/// A checked end-session request.
+#[derive(Default)]
+struct EndSession<'p> {
+    /// The registered post-logout redirect URI to send the browser to.
+    back: Option<&'p str>,
+    /// A valid `id_token_hint` speaks for whoever is signed in: no confirmation.
+    hinted: bool,
 }
 
 /// Cookies to set on the answer.
@@ -67,12 +78,14 @@ impl LoginPages {
         options: IssueOptions,
         session_ttl: Duration,
         cookie_path: String,
+        openid: bool,
     ) -> Self {
         LoginPages {
             engine,
             options,
             session_ttl,
             cookie_path,
+            openid,
         }
     }
 
@@ -114,6 +127,11 @@ impl LoginPages {
         flow.run(post).await
     }
 
+    /// `/open/logout`, which is also OpenID Connect's end-session endpoint (RP-Initiated
+    /// Logout 1.0): one page ends the one login session. A valid `id_token_hint` for the
+    /// signed-in person (or with nobody signed in) ends it at once; otherwise the person
+    /// confirms (a CSRF-protected form). Then back to `post_logout_redirect_uri` with `state`
+    /// when the client registered that URI exactly, else a "signed out" page.
     async fn logout(
         &self,
         path: &str,
@@ -121,20 +139,29 @@ impl LoginPages {
         params: &Form,
         cookies: &Cookies,
     ) -> Response<Body> {
+        let end = match self.end_session_request(params, cookies).await {
+            Ok(end) => end,
+            Err(response) => return response,
+        };
         let mut set = SetCookies::default();
-        if !post {
+        if !post && !end.hinted {
             let csrf = match self.csrf(cookies, &mut set) {
                 Ok(csrf) => csrf,
                 Err(error) => return random_failed(&error),
             };
-            let html = page::notice(
-                "Sign out",
-                "End your session on this device?",
-                Some((path, &csrf)),
-            );
+            let hidden: Vec<(&str, &str)> = ["post_logout_redirect_uri", "state", "client_id"]
+                .into_iter()
+                .filter_map(|name| params.get(name).map(|value| (name, value)))
+                .collect();
+            let form = page::NoticeForm {
+                action: path,
+                csrf: &csrf,
+                hidden: &hidden,
+            };
+            let html = page::notice("Sign out", "End your session on this device?", Some(form));
             return self.html(StatusCode::OK, html, set);
         }
-        if !csrf_ok(params, cookies) {
+        if post && !csrf_ok(params, cookies) {
             return error_page(StatusCode::FORBIDDEN, "This form has expired", CSRF_ADVICE);
         }
         if let Some(token) = &cookies.session
@@ -144,8 +171,83 @@ impl LoginPages {
             return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Try again", INTERNAL);
         }
         set.0.push(self.cookie(SESSION_COOKIE, "", 0, "Lax"));
+        if let Some(uri) = end.back {
+            let mut location = uri.to_owned();
+            if let Some(state) = params.get("state") {
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                let encoded = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("state", state)
+                    .finish();
+                location = format!("{location}{separator}{encoded}");
+            }
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                let mut response =
+                    crate::http::respond(StatusCode::SEE_OTHER, None, "no-store", Bytes::new());
+                response.headers_mut().insert(header::LOCATION, location);
+                set_cookies(&mut response, set);
+                return response;
+            }
+        }
         let html = page::notice("Signed out", "You are signed out on this device.", None);
         self.html(StatusCode::OK, html, set)
+    }
+
+    /// RP-initiated logout's parameters, checked before anything ends: the client (from the
+    /// hint's `aud` or `client_id`, which must agree) and its exact post-logout redirect URI.
+    /// Refusals are pages, never redirects.
+    async fn end_session_request<'p>(
+        &self,
+        params: &'p Form,
+        cookies: &Cookies,
+    ) -> Result<EndSession<'p>, Response<Body>> {
+        if !self.openid {
+            return Ok(EndSession::default());
+        }
+        let refused =
+            |message: &str| error_page(StatusCode::BAD_REQUEST, "Sign-out refused", message);
+        // An invalid hint (not ours, or tampered) is treated as absent: the person confirms.
+        let hint = params
+            .get("id_token_hint")
+            .and_then(|token| self.engine.id_token_hint(token));
+        let client_id = match (params.get("client_id"), &hint) {
+            (Some(given), Some(hint)) if !hint.audiences.iter().any(|a| a == given) => {
+                return Err(refused("client_id does not match the ID token hint."));
+            }
+            (Some(given), _) => Some(given.to_owned()),
+            (None, Some(hint)) => hint.audiences.first().cloned(),
+            (None, None) => None,
+        };
+        let back = match params.get("post_logout_redirect_uri") {
+            None => None,
+            Some(uri) => {
+                let Some(client_id) = client_id else {
+                    return Err(refused(
+                        "post_logout_redirect_uri needs an id_token_hint or a client_id.",
+                    ));
+                };
+                match self.engine.post_logout_target(&client_id, uri).await {
+                    Ok(()) => Some(uri),
+                    Err(GrantError::InvalidClient { .. }) => {
+                        return Err(refused(
+                            "No application is registered under this client_id.",
+                        ));
+                    }
+                    Err(GrantError::InvalidRequest { reason }) => return Err(refused(&reason)),
+                    Err(error) => return Err(internal(&error)),
+                }
+            }
+        };
+        // The hint speaks for the signed-in person (or nobody is signed in): no need to ask.
+        let hinted = match (&hint, &cookies.session) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(hint), Some(token)) => match self.engine.session_user(token).await {
+                Ok(Some(session)) => session.user.id.to_string() == hint.subject,
+                Ok(None) => true,
+                Err(error) => return Err(internal(&error)),
+            },
+        };
+        Ok(EndSession { back, hinted })
     }
 
     /// The CSRF token of this browser (a new one when it has none).

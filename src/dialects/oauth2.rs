@@ -11,8 +11,10 @@
 //! (`subject_token_type` `urn:ietf:params:oauth:token-type:access_token`), `requested_subject`
 //! the numeric id of the user to act as (Keycloak's name for it); `actor_token` is refused.
 
+pub mod cors;
 mod exchange;
 mod metadata;
+mod userinfo;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,11 +35,9 @@ use crate::grant::{
     IssueOptions, Login, TokenKind, TokenQuery, TokenRequest, scope,
 };
 use crate::http::Body;
+use cors::Cors;
 use exchange::{ACCESS_TOKEN_TYPE, exchange_request};
-use metadata::metadata;
-
-/// RFC 8414 §3: where clients discover us.
-pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+pub use metadata::{DISCOVERY_PATH, METADATA_PATH, Served};
 /// RFC 8693's grant type.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -60,6 +60,10 @@ pub enum Kind {
     Introspect,
     /// RFC 8414 metadata.
     Metadata,
+    /// OpenID Connect Discovery (the same document).
+    Discovery,
+    /// OpenID Connect UserInfo.
+    UserInfo,
     /// The browser flows' pages.
     Page(Page),
 }
@@ -79,6 +83,14 @@ impl Kind {
             (Kind::Revoke, config.revoke.as_deref()),
             (Kind::Introspect, config.introspect.as_deref()),
             (Kind::Metadata, Some(METADATA_PATH)),
+            (
+                Kind::Discovery,
+                config.openid.as_ref().map(|_| DISCOVERY_PATH),
+            ),
+            (
+                Kind::UserInfo,
+                config.openid.as_ref().and_then(|o| o.userinfo.as_deref()),
+            ),
             (
                 Kind::Page(Page::Authorize),
                 config.authorize_page.as_deref(),
@@ -101,6 +113,17 @@ impl Kind {
             _ => None,
         }
     }
+
+    /// The methods a browser application may use cross-origin (CORS), for the endpoints it
+    /// may call at all.
+    fn cors_methods(self) -> Option<&'static str> {
+        match self {
+            Kind::Token | Kind::Revoke => Some("POST"),
+            Kind::Metadata | Kind::Discovery => Some("GET"),
+            Kind::UserInfo => Some("GET, POST"),
+            _ => None,
+        }
+    }
 }
 
 /// The dialect's endpoints and pages.
@@ -109,6 +132,7 @@ pub struct Oauth2 {
     options: IssueOptions,
     metadata: Bytes,
     pages: LoginPages,
+    cors: Cors,
 }
 
 /// RFC 6749's grants (the token exchange is parsed by [`exchange_request`]).
@@ -130,22 +154,27 @@ impl Oauth2 {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             format: config.token_format,
+            id_token_ttl: config.openid.as_ref().map(|o| o.id_token_ttl),
             ..IssueOptions::default()
         };
+        let served = Served::new(config, issuer);
         let page_paths: Vec<&str> = [&config.authorize_page, &config.implicit, &config.logout]
             .into_iter()
             .filter_map(|p| p.as_deref())
             .collect();
+        let metadata = Bytes::from(served.document().to_string());
         let pages = LoginPages::new(
             Arc::clone(&engine),
             options.clone(),
             config.login_session_ttl,
             login::cookie_path(&page_paths),
+            served.openid(),
         );
         Oauth2 {
+            cors: Cors::new(Arc::clone(&engine)),
             engine,
             options,
-            metadata: Bytes::from(metadata(config, issuer).to_string()),
+            metadata,
             pages,
         }
     }
@@ -158,8 +187,34 @@ impl Oauth2 {
         request: Request<Incoming>,
         source: IpAddr,
     ) -> Response<Body> {
+        let Some(methods) = kind.cors_methods() else {
+            return self.serve_kind(kind, path, request, source).await;
+        };
+        let origin = self.cors.allowed(request.headers()).await;
+        if cors::is_preflight(request.method(), request.headers()) {
+            return cors::preflight(origin, methods);
+        }
+        let mut response = self.serve_kind(kind, path, request, source).await;
+        cors::allow(&mut response, origin);
+        response
+    }
+
+    /// The request's origin when CORS allows it (the JWKS document, which the proxy serves
+    /// beside the dialects, answers browser applications through [`cors`] with it).
+    pub async fn cors_origin(&self, headers: &hyper::HeaderMap) -> Option<HeaderValue> {
+        self.cors.allowed(headers).await
+    }
+
+    async fn serve_kind(
+        &self,
+        kind: Kind,
+        path: &str,
+        request: Request<Incoming>,
+        source: IpAddr,
+    ) -> Response<Body> {
         match kind {
-            Kind::Metadata => return self.metadata(request.method()),
+            Kind::Metadata | Kind::Discovery => return self.metadata(request.method()),
+            Kind::UserInfo => return userinfo::serve(&self.engine, request).await,
             Kind::Page(page) => return self.pages.serve(page, path, request, source).await,
             _ => {}
         }
@@ -315,6 +370,9 @@ fn token_response(grant: &Grant, exchange: bool) -> Response<Body> {
     if !grant.scope.is_empty() {
         body.insert("scope".into(), grant.scope.join(" ").into());
     }
+    if let Some(id_token) = &grant.id_token {
+        body.insert("id_token".into(), id_token.clone().into());
+    }
     if exchange {
         body.insert("issued_token_type".into(), ACCESS_TOKEN_TYPE.into());
     }
@@ -348,15 +406,20 @@ fn introspection(token: &ActiveToken) -> Value {
     if let Some(jti) = &token.jti {
         body.insert("jti".into(), jti.clone().into());
     }
+    // The type the JWT has: our `gid` is a number.
     if let Some(group) = &token.group_id {
-        body.insert("gid".into(), group.clone().into());
+        let gid = match group.parse::<i64>() {
+            Ok(number) => number.into(),
+            Err(_) => group.clone().into(),
+        };
+        body.insert("gid".into(), gid);
     }
     Value::Object(body)
 }
 
 /// RFC 6749 §5.2: 400 with `error` and `error_description`; `invalid_client` is 401 with a
 /// `WWW-Authenticate` challenge; the back-off is 429 with `Retry-After`.
-fn grant_error(error: &GrantError) -> Response<Body> {
+pub(super) fn grant_error(error: &GrantError) -> Response<Body> {
     if let GrantError::InvalidClient { .. } = error {
         return invalid_client(&error.to_string());
     }

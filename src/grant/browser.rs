@@ -9,7 +9,7 @@
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, scope};
-use crate::store::{Client, GrantType, StoreError, User};
+use crate::store::{Client, GrantType, LoginSession, StoreError, User};
 
 /// What the browser asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,13 +134,32 @@ impl Engine {
             .map_err(|e| GrantError::internal("starting the login session", e))
     }
 
-    /// The user of a live session, `None` for anything else (expired, logged out, revoked,
-    /// disabled).
-    pub async fn session_user(&self, token: &str) -> Result<Option<User>, GrantError> {
+    /// The user of a live session and when they signed in, `None` for anything else
+    /// (expired, logged out, revoked, disabled).
+    pub async fn session_user(&self, token: &str) -> Result<Option<LoginSession>, GrantError> {
         match self.store.login_session(token, super::now()).await {
-            Ok(session) => Ok(Some(session.user)),
+            Ok(session) => Ok(Some(session)),
             Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => Ok(None),
             Err(e) => Err(GrantError::internal("reading the login session", e)),
+        }
+    }
+
+    /// RP-initiated logout: `uri` must be one of `client_id`'s registered post-logout redirect
+    /// URIs, exactly. `InvalidClient`/`InvalidRequest` are shown, never redirected.
+    pub async fn post_logout_target(&self, client_id: &str, uri: &str) -> Result<(), GrantError> {
+        let client = match self.store.client(client_id).await {
+            Ok(client) => client,
+            Err(e @ StoreError::NotFound { .. }) => {
+                return Err(GrantError::InvalidClient { source: Some(e) });
+            }
+            Err(e) => return Err(GrantError::internal("looking up the client", e)),
+        };
+        if client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+            Ok(())
+        } else {
+            Err(GrantError::request(
+                "post_logout_redirect_uri is not registered for this client",
+            ))
         }
     }
 

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
-use crate::store::{Client, GrantType, NewCode, StoreError, TakenCode};
+use crate::store::{Client, GrantType, NewCode, NewRefresh, StoreError, TakenCode};
 
 const BAD_CODE: &str = "the authorization code is invalid, expired or already used";
 
@@ -29,6 +29,10 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     /// `S256`; absent or `plain` is refused.
     pub code_challenge_method: Option<String>,
+    /// OpenID Connect: the request's `nonce`, returned in the ID token the code yields.
+    pub nonce: Option<String>,
+    /// When the person authenticated (the ID token's `auth_time`).
+    pub auth_time: Option<i64>,
 }
 
 /// The code half of a token request.
@@ -116,9 +120,9 @@ impl Engine {
             scope: scope.join(" "),
             pkce_challenge: request.code_challenge,
             pkce_method: request.code_challenge_method,
+            nonce: request.nonce,
+            auth_time: request.auth_time,
             ttl: self.config.code_ttl,
-            nonce: None,
-            auth_time: None,
         };
         self.store
             .create_code(new, now())
@@ -155,8 +159,21 @@ impl Engine {
         let user_id = user.id;
         let scopes = scope::parse(&taken.scope);
         let decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
-        let refresh = self.new_refresh(&decision, user_id);
+        let refresh = self.new_refresh(&decision, user_id).map(|new| NewRefresh {
+            auth_time: taken.auth_time,
+            ..new
+        });
         let mut grant = self.sign(decision).await?;
+        let id_token = self
+            .grant_id_token(
+                &grant,
+                client,
+                taken.nonce.as_deref(),
+                taken.auth_time,
+                options.id_token_ttl,
+            )
+            .await?;
+        grant.id_token = id_token;
         let access = grant.access_link();
         // The refresh token and the record of what the code issued land together; a replay
         // that raced us leaves nothing issued and the access token denied.

@@ -143,6 +143,7 @@ impl Engine {
             subject: decision.subject,
             actor: decision.actor,
             client: decision.client.clone(),
+            id_token: None,
         };
         Ok((grant, opaque))
     }

@@ -56,6 +56,19 @@ impl Engine {
         // after it; and an access token exists only if the rotation happened.
         let decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
         let (mut grant, opaque) = self.sign_unstored(decision).await?;
+        // OpenID Connect Core §12.2: same `sub`, `aud`, `azp`, the original `auth_time`, no
+        // `nonce`. Signed before the rotation, like the access token, so nothing can fail
+        // after it.
+        let id_token = self
+            .grant_id_token(
+                &grant,
+                client,
+                None,
+                current.auth_time,
+                options.id_token_ttl,
+            )
+            .await?;
+        grant.id_token = id_token;
         let access = grant.access_link();
         let ttl = self.refresh_ttl(client, options);
         let rotated = match self

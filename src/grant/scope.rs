@@ -12,13 +12,27 @@ pub fn parse(text: &str) -> Vec<String> {
     scopes
 }
 
-/// The scope to grant: `requested` (if given) must lie within `allowed`; without a request,
-/// all of `allowed`. The result is sorted and unique.
+/// What a client registered without a scope list may ask for: OpenID Connect's scopes
+/// (a client with a list gets them only if listed).
+pub const UNREGISTERED: [&str; 5] = ["email", "offline_access", "openid", "phone", "profile"];
+
+/// May a client registered for `allowed` have `scope`?
+fn allows(allowed: &[String], scope: &str) -> bool {
+    if allowed.is_empty() {
+        UNREGISTERED.contains(&scope)
+    } else {
+        allowed.iter().any(|a| a == scope)
+    }
+}
+
+/// The scope to grant: `requested` (if given) must lie within `allowed` ([`UNREGISTERED`] for
+/// an empty registration); without a request, all of `allowed`. The result is sorted and
+/// unique.
 pub fn grant(requested: Option<&[String]>, allowed: &[String]) -> Result<Vec<String>, GrantError> {
     let mut granted: Vec<String> = match requested {
         None => allowed.to_vec(),
         Some(requested) => {
-            if let Some(extra) = requested.iter().find(|s| !allowed.contains(s)) {
+            if let Some(extra) = requested.iter().find(|s| !allows(allowed, s)) {
                 return Err(GrantError::scope(format!(
                     "scope `{extra}` is not granted to this client"
                 )));
@@ -49,10 +63,23 @@ pub fn narrow(
     }
     let still: Vec<String> = granted
         .iter()
-        .filter(|s| client.contains(s))
+        .filter(|s| allows(client, s))
         .cloned()
         .collect();
-    grant(requested, &still)
+    let mut narrowed: Vec<String> = match requested {
+        None => still,
+        Some(requested) => {
+            if let Some(extra) = requested.iter().find(|s| !still.contains(s)) {
+                return Err(GrantError::scope(format!(
+                    "scope `{extra}` is not granted to this client"
+                )));
+            }
+            requested.to_vec()
+        }
+    };
+    narrowed.sort();
+    narrowed.dedup();
+    Ok(narrowed)
 }
 
 #[cfg(test)]
@@ -88,6 +115,28 @@ mod tests {
         assert_eq!(err.map(|e| e.code()), Some("invalid_scope"));
         // The client lost `read` since: the refresh keeps only what is still registered.
         assert_eq!(narrow(None, &granted, &v(&["write"])).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn an_unregistered_client_may_ask_for_openid_scopes_only() {
+        let none: Vec<String> = Vec::new();
+        assert_eq!(grant(None, &none).ok(), Some(vec![]));
+        assert_eq!(
+            grant(Some(&v(&["openid", "profile"])), &none).ok(),
+            Some(v(&["openid", "profile"]))
+        );
+        let err = grant(Some(&v(&["admin"])), &none).err();
+        assert_eq!(err.map(|e| e.code()), Some("invalid_scope"));
+        // A client with a list gets them only if listed.
+        let err = grant(Some(&v(&["openid"])), &v(&["read"])).err();
+        assert_eq!(err.map(|e| e.code()), Some("invalid_scope"));
+        // A refresh keeps them.
+        let granted = v(&["email", "openid"]);
+        assert_eq!(narrow(None, &granted, &none).ok(), Some(granted.clone()));
+        assert_eq!(
+            narrow(Some(&v(&["openid"])), &granted, &none).ok(),
+            Some(v(&["openid"]))
+        );
     }
 
     #[test]

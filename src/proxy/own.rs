@@ -10,6 +10,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::error::ProxyError;
 use super::report::Exchange;
+use crate::dialects::oauth2::cors;
 use crate::dialects::{Endpoint, Endpoints};
 use crate::http::Body;
 use crate::keyring::{JWKS_PATH, Keyring};
@@ -59,7 +60,7 @@ impl OwnEndpoints {
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, ProxyError> {
         let endpoint = match own {
-            Own::Jwks => return self.jwks(request.method()),
+            Own::Jwks => return self.jwks_cors(&request).await,
             Own::Token(endpoint) => endpoint,
         };
         // `find` names a token endpoint only when there are endpoints.
@@ -71,6 +72,20 @@ impl OwnEndpoints {
         let response = Box::pin(endpoints.serve(endpoint, &path, request, source)).await;
         exchange.path = Some(path);
         exchange.endpoint = true;
+        Ok(response)
+    }
+
+    /// The JWKS document for browser applications too (CORS, as the `oauth2` dialect allows).
+    async fn jwks_cors(&self, request: &Request<Incoming>) -> Result<Response<Body>, ProxyError> {
+        let origin = match self.endpoints.as_ref().and_then(|e| e.oauth2()) {
+            Some(oauth2) => oauth2.cors_origin(request.headers()).await,
+            None => None,
+        };
+        if cors::is_preflight(request.method(), request.headers()) {
+            return Ok(cors::preflight(origin, "GET"));
+        }
+        let mut response = self.jwks(request.method())?;
+        cors::allow(&mut response, origin);
         Ok(response)
     }
 

@@ -257,6 +257,8 @@ async fn code_for(h: &Harness, client: &str, challenge: Option<&str>) -> String 
             scope: Some(vec!["read".into()]),
             code_challenge: challenge.map(Into::into),
             code_challenge_method: challenge.map(|_| "S256".into()),
+            nonce: None,
+            auth_time: None,
         })
         .await
         .unwrap()
@@ -322,6 +324,8 @@ async fn pkce_wrong_or_missing_verifier_and_plain_are_refused() {
         scope: None,
         code_challenge: None,
         code_challenge_method: None,
+        nonce: None,
+        auth_time: None,
     };
     let none = h.engine.issue_code(request.clone()).await.map(|_| ());
     assert_eq!(none.unwrap_err().code(), "invalid_request");
@@ -368,6 +372,8 @@ async fn codes_are_bound_to_client_and_redirect_uri() {
         scope: None,
         code_challenge: None,
         code_challenge_method: None,
+        nonce: None,
+        auth_time: None,
     };
     assert_eq!(
         h.engine.issue_code(bad_uri).await.unwrap_err().code(),

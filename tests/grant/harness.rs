@@ -56,6 +56,7 @@ impl Harness {
             roles_claim: Some("roles".into()),
             subject_prefix: None,
             delegation: true,
+            require_client_id: true,
         };
         let verifier = Arc::new(Verifier::new(
             keys,

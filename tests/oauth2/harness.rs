@@ -189,6 +189,8 @@ impl Setup {
             scope: None,
             code_challenge: challenge.map(Into::into),
             code_challenge_method: challenge.map(|_| "S256".into()),
+            nonce: None,
+            auth_time: None,
         };
         self.engine.issue_code(request).await.unwrap()
     }

@@ -20,9 +20,10 @@ use crate::grant::{
 };
 use crate::http::Body;
 use crate::store::User;
+use crate::store::now;
 
 /// The authorization request's parameters (query on GET, hidden fields on POST).
-const CARRIED: [&str; 7] = [
+const CARRIED: [&str; 12] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -30,7 +31,67 @@ const CARRIED: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    "response_mode",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
 ];
+
+/// Longest `nonce` accepted (it travels back in the ID token; OpenID Connect sets no bound).
+const MAX_NONCE: usize = 512;
+
+/// OpenID Connect's authentication request parameters (Core §3.1.2.1).
+#[derive(Debug, Default, Clone, Copy)]
+struct Prompt {
+    /// `prompt=none`: never show a page; no session → `login_required`.
+    none: bool,
+    /// `prompt=login`: ask for the password even with a live session.
+    login: bool,
+    /// `max_age`: a session older than this many seconds does not count.
+    max_age: Option<i64>,
+}
+
+impl Prompt {
+    fn parse(params: &Form) -> Result<Prompt, (&'static str, Cow<'static, str>)> {
+        let mut prompt = Prompt::default();
+        for value in params.get("prompt").unwrap_or_default().split_whitespace() {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                // No consent screen and one account per session: both already satisfied.
+                "consent" | "select_account" => {}
+                other => {
+                    let description = format!("prompt={other} is not supported");
+                    return Err(("invalid_request", description.into()));
+                }
+            }
+        }
+        if prompt.none && prompt.login {
+            let description = "prompt=none cannot be combined with other values";
+            return Err(("invalid_request", description.into()));
+        }
+        if let Some(text) = params.get("max_age") {
+            match text.parse::<i64>() {
+                Ok(seconds) if seconds >= 0 => prompt.max_age = Some(seconds),
+                _ => {
+                    let description = "max_age must be a number of seconds";
+                    return Err(("invalid_request", description.into()));
+                }
+            }
+        }
+        if params.get("nonce").is_some_and(|n| n.len() > MAX_NONCE) {
+            let description = format!("nonce is longer than {MAX_NONCE} characters");
+            return Err(("invalid_request", description.into()));
+        }
+        Ok(prompt)
+    }
+
+    /// May a session that signed in at `authenticated_at` answer this request?
+    fn accepts(&self, authenticated_at: i64, now: i64) -> bool {
+        !self.login && self.max_age.is_none_or(|max| now - authenticated_at <= max)
+    }
+}
 
 /// One authorization request being served.
 pub(super) struct Flow<'a> {
@@ -50,16 +111,24 @@ impl Flow<'_> {
             Ok(target) => target,
             Err(response) => return response,
         };
-        let back = Back {
+        let mut back = Back {
             target: &target,
             carrier: match self.response_type {
                 ResponseType::Code => Carrier::Query,
                 ResponseType::Token => Carrier::Fragment,
             },
             state: self.params.get("state"),
+            issuer: &self.pages.engine.config().issuer,
         };
-        let granted = match self.check(&back) {
-            Ok(granted) => granted,
+        match self.carrier() {
+            Ok(carrier) => back.carrier = carrier,
+            Err(description) => return back.error("invalid_request", &description, no_cookies()),
+        }
+        let checked = self
+            .check(&back)
+            .and_then(|granted| Ok((granted, Prompt::parse(self.params)?)));
+        let (granted, prompt) = match checked {
+            Ok(checked) => checked,
             Err((code, description)) => {
                 return back.error(code, &description, no_cookies());
             }
@@ -67,7 +136,19 @@ impl Flow<'_> {
         if post {
             self.submitted(&back, granted).await
         } else {
-            self.show(&back, granted).await
+            self.show(&back, granted, prompt).await
+        }
+    }
+
+    /// `response_mode`: the code flow answers in the query (default) or as a form post; the
+    /// implicit flow only in the fragment. What [`Served`](crate::dialects::oauth2::Served)
+    /// advertises is this.
+    fn carrier(&self) -> Result<Carrier, String> {
+        match (self.response_type, self.params.get("response_mode")) {
+            (ResponseType::Code, None | Some("query")) => Ok(Carrier::Query),
+            (ResponseType::Code, Some("form_post")) => Ok(Carrier::FormPost),
+            (ResponseType::Token, None | Some("fragment")) => Ok(Carrier::Fragment),
+            (_, Some(other)) => Err(format!("response_mode={other} is not supported here")),
         }
     }
 
@@ -125,18 +206,30 @@ impl Flow<'_> {
             .map_err(|error| (error.code(), error.to_string().into()))
     }
 
-    /// GET: a live session completes at once; otherwise the login form.
-    async fn show(&self, back: &Back<'_>, granted: Vec<String>) -> Response<Body> {
+    /// GET: a live session completes at once (unless `prompt=login` or `max_age` say it is
+    /// not enough); otherwise the login form, or with `prompt=none` `login_required`.
+    async fn show(&self, back: &Back<'_>, granted: Vec<String>, prompt: Prompt) -> Response<Body> {
         if let Some(token) = &self.cookies.session {
             match self.pages.engine.session_user(token).await {
-                Ok(Some(user)) => return self.complete(back, &user, granted, no_cookies()).await,
-                Ok(None) => {}
+                Ok(Some(session)) if prompt.accepts(session.authenticated_at, now()) => {
+                    let signed_in = session.authenticated_at;
+                    let user = &session.user;
+                    return self
+                        .complete(back, user, granted, signed_in, no_cookies())
+                        .await;
+                }
+                Ok(_) => {}
                 Err(error) => return internal(&error),
             }
         }
+        if prompt.none {
+            let description = "the person is not signed in (prompt=none)";
+            return back.error("login_required", description, no_cookies());
+        }
         let mut set = SetCookies::default();
+        let hint = self.params.get("login_hint").unwrap_or_default();
         match self.pages.csrf(self.cookies, &mut set) {
-            Ok(csrf) => self.form(back.target, &csrf, "", None, StatusCode::OK, set),
+            Ok(csrf) => self.form(back.target, &csrf, hint, None, StatusCode::OK, set),
             Err(error) => random_failed(&error),
         }
     }
@@ -203,7 +296,7 @@ impl Flow<'_> {
         };
         let ttl = pages.session_ttl.as_secs();
         let cookie = pages.cookie(SESSION_COOKIE, &session, ttl, "Lax");
-        self.complete(back, user, granted, SetCookies(vec![cookie]))
+        self.complete(back, user, granted, now(), SetCookies(vec![cookie]))
             .await
     }
 
@@ -213,13 +306,14 @@ impl Flow<'_> {
         back: &Back<'_>,
         user: &User,
         granted: Vec<String>,
+        authenticated_at: i64,
         set: SetCookies,
     ) -> Response<Body> {
         match self.response_type {
             ResponseType::Code => match self
                 .pages
                 .engine
-                .issue_code(self.code(back, user, granted))
+                .issue_code(self.code(back, user, granted, authenticated_at))
                 .await
             {
                 Ok(code) => back.success(&[("code", code)], set),
@@ -246,8 +340,15 @@ impl Flow<'_> {
         }
     }
 
-    /// The code's request: who, for which client and redirect URI, and its PKCE challenge.
-    fn code(&self, back: &Back<'_>, user: &User, granted: Vec<String>) -> AuthorizationRequest {
+    /// The code's request: who (and since when), for which client and redirect URI, its PKCE
+    /// challenge and OpenID Connect nonce.
+    fn code(
+        &self,
+        back: &Back<'_>,
+        user: &User,
+        granted: Vec<String>,
+        authenticated_at: i64,
+    ) -> AuthorizationRequest {
         let target = back.target;
         let param = |name| self.params.get(name).map(str::to_owned);
         AuthorizationRequest {
@@ -257,6 +358,8 @@ impl Flow<'_> {
             scope: Some(granted),
             code_challenge: param("code_challenge"),
             code_challenge_method: param("code_challenge_method"),
+            nonce: param("nonce"),
+            auth_time: Some(authenticated_at),
         }
     }
 
@@ -294,36 +397,35 @@ fn no_cookies() -> SetCookies {
     SetCookies::default()
 }
 
-/// Where an error or a result goes back: the query (code flow) or the fragment (implicit).
+/// Where an error or a result goes back: the query (code flow), a form post (code flow,
+/// `response_mode=form_post`) or the fragment (implicit).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Carrier {
     Query,
+    FormPost,
     Fragment,
 }
 
-/// The way back to the client: its redirect URI, with `state`.
+/// The way back to the client: its redirect URI, with `state` and (RFC 9207) `iss`.
 struct Back<'a> {
     target: &'a RedirectTarget,
     carrier: Carrier,
     state: Option<&'a str>,
+    issuer: &'a str,
 }
 
-impl Back<'_> {
-    fn success(&self, fields: &[(&str, String)], set: SetCookies) -> Response<Body> {
-        let mut pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        if let Some(state) = self.state {
-            pairs.push(("state", state));
-        }
-        self.redirect(&pairs, set)
+impl<'a> Back<'a> {
+    fn success<'f>(&'f self, fields: &'f [(&'f str, String)], set: SetCookies) -> Response<Body> {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.redirect(pairs, set)
     }
 
     /// RFC 6749 §4.1.2.1 / §4.2.2.1.
     fn error(&self, code: &str, description: &str, set: SetCookies) -> Response<Body> {
-        let mut pairs = vec![("error", code), ("error_description", description)];
-        if let Some(state) = self.state {
-            pairs.push(("state", state));
-        }
-        self.redirect(&pairs, set)
+        self.redirect(
+            vec![("error", code), ("error_description", description)],
+            set,
+        )
     }
 
     /// The engine's failure, sent back as RFC 6749 §4.1.2.1 spells it.
@@ -343,16 +445,36 @@ impl Back<'_> {
         }
     }
 
-    fn redirect(&self, pairs: &[(&str, &str)], set: SetCookies) -> Response<Body> {
+    /// `pairs`, then `state` and `iss`, to the redirect URI.
+    fn redirect<'f>(
+        &'f self,
+        mut pairs: Vec<(&'f str, &'f str)>,
+        set: SetCookies,
+    ) -> Response<Body> {
+        if let Some(state) = self.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", self.issuer));
+        let uri = &self.target.redirect_uri;
+        if self.carrier == Carrier::FormPost {
+            let html = page::form_post(uri, &pairs);
+            let mut response = super::html_response(StatusCode::OK, html);
+            if let Ok(csp) = HeaderValue::from_str(&page::FORM_POST_CSP) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            set_cookies(&mut response, set);
+            return response;
+        }
         let mut encoded = form_urlencoded::Serializer::new(String::new());
         for (name, value) in pairs {
             encoded.append_pair(name, value);
         }
-        let uri = &self.target.redirect_uri;
         let separator = match self.carrier {
             Carrier::Fragment => '#',
-            Carrier::Query if uri.contains('?') => '&',
-            Carrier::Query => '?',
+            Carrier::Query | Carrier::FormPost if uri.contains('?') => '&',
+            Carrier::Query | Carrier::FormPost => '?',
         };
         let location = format!("{uri}{separator}{}", encoded.finish());
         // Registered URIs are validated as URLs; a failure would be our bug, not a redirect.

@@ -95,14 +95,8 @@ pub fn login(form: &LoginForm<'_>) -> String {
         "<form method=\"post\" action=\"{}\" autocomplete=\"on\">",
         escape(form.action)
     );
-    for (name, value) in form.hidden {
-        let _ = write!(
-            body,
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            escape(name),
-            escape(value)
-        );
-    }
+    let hidden: Vec<(&str, &str)> = form.hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    hidden_fields(&mut body, &hidden);
     let described = if form.error.is_some() {
         " aria-describedby=\"error\" aria-invalid=\"true\""
     } else {
@@ -138,23 +132,75 @@ developers: the request it sent was refused.</p>",
     document(title, &body)
 }
 
-/// A short notice (logged out, confirm logout).
-pub fn notice(title: &str, message: &str, form: Option<(&str, &str)>) -> String {
+/// A short notice (logged out, confirm logout); `form` is a confirmation button posting back
+/// to `action` with the CSRF token and `hidden` fields.
+pub fn notice(title: &str, message: &str, form: Option<NoticeForm<'_>>) -> String {
     let mut body = format!(
         "<h1>{}</h1><p class=\"sub\">{}</p>",
         escape(title),
         escape(message)
     );
-    if let Some((action, csrf)) = form {
+    if let Some(form) = form {
         let _ = write!(
             body,
-            "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-<div class=\"actions\"><button type=\"submit\" class=\"primary\">Sign out</button></div></form>",
-            escape(action),
-            escape(csrf)
+            "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
+            escape(form.action),
+            escape(form.csrf)
+        );
+        hidden_fields(&mut body, form.hidden);
+        body.push_str(
+            "<div class=\"actions\"><button type=\"submit\" class=\"primary\">Sign out</button></div></form>",
         );
     }
     document(title, &body)
+}
+
+/// The confirmation form of a [`notice`].
+pub struct NoticeForm<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub hidden: &'a [(&'a str, &'a str)],
+}
+
+fn hidden_fields(body: &mut String, fields: &[(&str, &str)]) {
+    for (name, value) in fields {
+        let _ = write!(
+            body,
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(name),
+            escape(value)
+        );
+    }
+}
+
+/// The one script a page may run: `response_mode=form_post` (OAuth 2.0 Form Post Response
+/// Mode) posts the answer to the client at once; without JavaScript a button does.
+const AUTO_SUBMIT: &str = "document.forms[0].submit()";
+
+/// The form-post page's policy: our style sheet and the auto-submit script, by their hashes.
+pub static FORM_POST_CSP: LazyLock<String> = LazyLock::new(|| {
+    let style = STANDARD.encode(digest(&SHA256, STYLE.as_bytes()));
+    let script = STANDARD.encode(digest(&SHA256, AUTO_SUBMIT.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{style}'; script-src 'sha256-{script}'; \
+base-uri 'none'; frame-ancestors 'none'"
+    )
+});
+
+/// The authorization response as a form posted to the client's redirect URI.
+pub fn form_post(action: &str, fields: &[(&str, &str)]) -> String {
+    let mut body = format!(
+        "<h1>Signing you in</h1><form method=\"post\" action=\"{}\">",
+        escape(action)
+    );
+    hidden_fields(&mut body, fields);
+    let _ = write!(
+        body,
+        "<noscript><p class=\"sub\">JavaScript is off: continue by hand.</p>\
+<div class=\"actions\"><button type=\"submit\" class=\"primary\">Continue</button></div></noscript>\
+</form><script>{AUTO_SUBMIT}</script>"
+    );
+    document("Signing you in", &body)
 }
 
 #[cfg(test)]
