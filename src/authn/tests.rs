@@ -500,3 +500,36 @@ fn the_key_set_generation_moves_only_when_a_key_may_be_gone() {
     keys.replace_issuer(IDP, vec![("x".into(), key())]);
     assert_eq!(keys.generation(), before, "a new issuer's keys remove none");
 }
+
+#[test]
+fn our_tokens_without_client_id_are_not_access_tokens() {
+    // ID tokens carry `azp`, never `client_id`, and no `typ`: either alone refuses them.
+    let f = fixture();
+    let mut id_claims = claims();
+    let map = id_claims.as_object_mut().expect("object");
+    map.remove("client_id");
+    map.insert("azp".into(), json!("app"));
+    map.insert("nonce".into(), json!("n"));
+    let as_access = sign(&f.ours, "k1", "at+jwt", &id_claims);
+    assert!(matches!(
+        f.verifier.verify(&as_access),
+        Err(AuthnError::InvalidToken(TokenDefect::NotAnAccessToken))
+    ));
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("k1".into());
+    header.typ = None;
+    let untyped = jsonwebtoken::encode(&header, &claims(), &f.ours.encoding).expect("sign");
+    assert!(matches!(
+        f.verifier.verify(&untyped),
+        Err(AuthnError::InvalidToken(TokenDefect::NotAnAccessToken))
+    ));
+    // And the id_token_hint check accepts the untyped ID token, expired or not.
+    let mut expired = id_claims.clone();
+    expired["exp"] = json!(now() - 3600);
+    let hint = jsonwebtoken::encode(&header, &expired, &f.ours.encoding).expect("sign");
+    let seen = f.verifier.id_token_hint(&hint, OURS).expect("a hint");
+    assert_eq!(seen.subject, "42");
+    assert_eq!(seen.audiences, vec!["api"]);
+    // An access token (typed) is no hint.
+    assert!(f.verifier.id_token_hint(&as_access, OURS).is_none());
+}
