@@ -98,7 +98,9 @@ impl Endpoint {
                 oauth2::Kind::Page(Page::Implicit) => {
                     ("oauth2", "GET, POST", "login page, implicit flow")
                 }
-                oauth2::Kind::Page(Page::Logout) => ("oauth2", "GET, POST", "login page logout"),
+                oauth2::Kind::Page(Page::Logout) => {
+                    ("oauth2", "GET, POST", "logout, OpenID Connect end session")
+                }
             },
             Endpoint::Passport => ("passport", "POST", "password grant (Laravel Passport)"),
             Endpoint::Mobile => ("mobile", "GET, POST", "password and refresh grants"),
