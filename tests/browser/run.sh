@@ -5,7 +5,10 @@
 # open the authorize URL, type the credentials and land on the client's redirect URI with a code
 # that exchanges for tokens; that a wrong password shows the error and issues nothing; Enter,
 # Cancel, the login session, the implicit flow, a bad redirect URI, PKCE and a phone-sized
-# viewport. Screenshots (login.png, login-error.png, login-mobile.png) go to
+# viewport; and OpenID Connect: the code flow's ID token (claims, signature against the JWKS),
+# silent sign-in (prompt=none), response_mode=form_post (with and without JavaScript) and
+# logout at /open/logout (id_token_hint, and the confirmation page). Screenshots (login.png,
+# login-error.png, login-mobile.png, form-post-noscript.png, logout-confirm.png) go to
 # tests/browser/artifacts/.
 #
 # This script sets the stage:
@@ -13,7 +16,7 @@
 #      system Chromium and never downloads a browser) and the pinned npm packages (`npm ci`);
 #   2. builds authgate (`cargo build --locked`) unless AUTHGATE_BIN names a binary;
 #   3. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, listeners
-#      on free ports of 127.0.0.1), registers a user and two clients with the authgate CLI;
+#      on free ports of 127.0.0.1), registers a user and three clients with the authgate CLI;
 #   4. starts `authgate serve`, waits until it answers, runs login.test.mjs (which serves the
 #      clients' redirect URIs itself), and always stops the gateway and removes the temp dir.
 #
@@ -133,6 +136,10 @@ ag client add web --name 'Web Shop' --grant authorization_code --grant refresh_t
   <<<'web-secret-0123456789abcdef'
 ag client add spa --public --grant authorization_code --redirect-uri "$client_origin/spa/cb" \
   </dev/null >/dev/null
+# OpenID Connect: no --scope, so it may ask for openid profile email phone offline_access.
+ag client add oidc --name 'OIDC App' --grant authorization_code --grant refresh_token \
+  --redirect-uri "$client_origin/oidc/cb" --post-logout-redirect-uri "$client_origin/bye" \
+  --secret-stdin >/dev/null <<<'oidc-secret-0123456789abcdef'
 
 # --- 4. serve, wait, check --------------------------------------------------------------------
 log "starting the gateway on $base (admin on 127.0.0.1:$admin_port)"
