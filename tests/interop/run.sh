@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Third-party interop test: OAuth2 and JWT clients that we did not write talk to a real gateway.
+# Third-party interop test: OAuth2, OpenID Connect and JWT clients that we did not write talk
+# to a real gateway.
 #
 # Proves that Python's authlib (OAuth2Session) completes the browser code flow with PKCE
 # (driving the login page like a browser; code_flow.py), the password, client credentials,
 # refresh, token exchange (RFC 8693), revocation (RFC 7009) and introspection (RFC 7662) flows,
 # that PyJWT's JWKS client verifies our access tokens from /.well-known/jwks.json, and that the
-# RFC 8414 metadata names the configured issuer. The checks themselves are in
-# oauth2_interop.py; this script sets the stage:
-#   1. installs the pinned Python packages (requirements.txt) with pip;
+# RFC 8414 metadata names the configured issuer (oauth2_interop.py). OpenID Connect, with the
+# relying parties unchanged: authlib's OIDC client (oidc_interop.py: discovery, code flow with
+# PKCE and nonce, parse_id_token with at_hash, UserInfo, refresh, logout; RS256 and ES256) and
+# panva's openid-client v6 with jose (oidc/oidc_interop.mjs: default discovery, code flow with
+# PKCE, nonce, state and RFC 9207 iss, UserInfo, refresh, prompt=none, form_post, RP-initiated
+# logout, ES256 and public clients; ID tokens verified against the JWKS). This script sets the
+# stage:
+#   1. installs the pinned Python packages (requirements.txt) with pip and the pinned npm
+#      packages (oidc/package-lock.json) with `npm ci`;
 #   2. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, with the
 #      HTTPS and admin listeners on free ports, so nothing clashes with a gateway on 8443/9090);
-#   3. registers users (one plain, two admins) and four clients with the authgate CLI;
-#   4. starts `authgate serve`, waits until it answers, runs the Python checks (oauth2_interop.py,
-#      then the browser code flow with PKCE in code_flow.py), and always stops the gateway.
+#   3. registers users (one plain, two admins) and seven clients with the authgate CLI;
+#   4. starts `authgate serve`, waits until it answers, runs the checks (oauth2_interop.py,
+#      code_flow.py, oidc_interop.py, then oidc/oidc_interop.mjs under Node >= 20), and always
+#      stops the gateway.
 #
 # Run from anywhere:   bash tests/interop/run.sh
 # Environment:         AUTHGATE_BIN      the binary (default: <repo>/target/debug/authgate,
@@ -51,6 +59,16 @@ if ! pip_output="$(pip_install 2>&1)"; then
     exit 1
   fi
 fi
+
+command -v node >/dev/null || { echo "interop: node (>= 20) is required" >&2; exit 1; }
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if (( node_major < 20 )); then
+  echo "interop: node >= 20 is required (found $(node --version))" >&2
+  exit 1
+fi
+log "installing npm packages (tests/interop/oidc/package-lock.json)"
+export npm_config_update_notifier=false
+(cd "$here/oidc" && timeout 600 npm ci --no-audit --no-fund --loglevel=error </dev/null)
 
 # --- 2. a config of our own in a temp dir ----------------------------------------------------
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/authgate-interop.XXXXXX")"
@@ -122,6 +140,20 @@ ag client add webcode --grant authorization_code --grant refresh_token \
 ag client add spa --public --grant authorization_code --grant refresh_token \
   --redirect-uri "$redirect_uri" --scope read </dev/null >/dev/null
 
+# OpenID Connect relying parties (oidc/oidc_interop.mjs, oidc_interop.py): no --scope, so they
+# may ask for openid profile email phone offline_access; a post-logout URI for RP-initiated
+# logout; RS256 ID tokens (the default), ES256 for oidc-es, and a public client.
+post_logout_uri="https://client.example/bye"
+oidc_secret='oidc-secret-0123456789abcdef'
+oidc_es_secret='oidc-es-secret-0123456789abcdef'
+oidc_client() {
+  ag client add "$@" --grant authorization_code --grant refresh_token \
+    --redirect-uri "$redirect_uri" --post-logout-redirect-uri "$post_logout_uri" >/dev/null
+}
+oidc_client oidc --secret-stdin <<<"$oidc_secret"
+oidc_client oidc-es --id-token-alg ES256 --secret-stdin <<<"$oidc_es_secret"
+oidc_client oidc-spa --public </dev/null
+
 # --- 4. serve, wait, check --------------------------------------------------------------------
 log "starting the gateway on $issuer (admin on 127.0.0.1:$admin_port)"
 "$bin" --config "$config" serve </dev/null >"$tmp/gateway.log" 2>&1 &
@@ -154,7 +186,7 @@ EOF
   exit 1
 fi
 
-# Both scripts run whatever the first one says; the exit status is the first failure's.
+# Every script runs whatever the others say; the exit status is the first failure's.
 status=0
 failed() { local rc=$?; [[ $status -ne 0 ]] || status=$rc; }
 log "running oauth2_interop.py"
@@ -172,4 +204,27 @@ timeout 300 "$python" "$here/code_flow.py" \
   --code-client-id webcode --code-client-secret 'webcode-secret-0123456789abcdef' \
   --public-client-id spa --redirect-uri "$redirect_uri" \
   --user alice --user-id 100 --user-password 'correct horse battery' || failed
+
+log "running oidc_interop.py"
+timeout 300 "$python" "$here/oidc_interop.py" \
+  --issuer "$issuer" --ca "$tmp/certs/dev-cert.pem" \
+  --client-id oidc --client-secret "$oidc_secret" \
+  --es256-client-id oidc-es --es256-client-secret "$oidc_es_secret" \
+  --redirect-uri "$redirect_uri" --post-logout-redirect-uri "$post_logout_uri" \
+  --user alice --user-id 100 --user-email alice@example.com \
+  --user-password 'correct horse battery' || failed
+
+# Node trusts the dev certificate through NODE_EXTRA_CA_CERTS (its fetch included); the
+# secrets travel in the environment, not on a command line.
+log "running oidc/oidc_interop.mjs (openid-client, jose)"
+(cd "$here/oidc" && timeout 300 env \
+  OIDC_ISSUER="$issuer" \
+  OIDC_CLIENT_ID=oidc OIDC_CLIENT_SECRET="$oidc_secret" \
+  OIDC_ES256_CLIENT_ID=oidc-es OIDC_ES256_CLIENT_SECRET="$oidc_es_secret" \
+  OIDC_PUBLIC_CLIENT_ID=oidc-spa \
+  OIDC_REDIRECT_URI="$redirect_uri" OIDC_POST_LOGOUT_REDIRECT_URI="$post_logout_uri" \
+  OIDC_USER=alice OIDC_USER_ID=100 OIDC_USER_EMAIL=alice@example.com \
+  OIDC_USER_PASSWORD='correct horse battery' \
+  NODE_EXTRA_CA_CERTS="$tmp/certs/dev-cert.pem" \
+  node oidc_interop.mjs </dev/null) || failed
 exit "$status"
