@@ -244,7 +244,7 @@ impl Store {
             .fetch_all(q(
                 "SELECT kid, alg, key_bits, state, public_jwk, public_spki, created_at,
                         activate_after, state_changed_at
-                 FROM signing_keys ORDER BY created_at, kid",
+                 FROM signing_keys ORDER BY created_at, alg, kid",
             ))
             .await?;
         rows.iter().map(key_from_row).collect()
