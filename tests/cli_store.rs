@@ -488,6 +488,155 @@ async fn openid_client_flags_on_postgres() {
     openid_client_flags(&postgres_env().await).await;
 }
 
+/// `client add|set|show` with the RFC 8707 flags: resources and the default resource are
+/// stored, shown, replaced, cleared (`--no-resources`, `--default-resource none`), checked by
+/// the store and audited.
+async fn resource_client_flags(env: &Env) {
+    let api = "https://api.example/";
+    let files = "https://files.example/v2";
+    let out = env.ok(
+        &[
+            "client",
+            "add",
+            "rs",
+            "--public",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "https://rs.example/cb",
+            "--resource",
+            api,
+            "--resource",
+            files,
+            "--resource",
+            api,
+            "--default-resource",
+            api,
+        ],
+        None,
+    );
+    assert_eq!(out, "client rs added (public)\n");
+    let shown = env.ok(&["client", "show", "rs"], None);
+    assert!(
+        shown.contains(&format!("resources: {api} {files}\n"))
+            && shown.contains(&format!("default_resource: {api}\n")),
+        "{shown}"
+    );
+    // The store's checks: a fragment, a relative URI, a default not among the resources,
+    // and removing the default's resource.
+    let fragment = env.fails(
+        &[
+            "client",
+            "set",
+            "rs",
+            "--resource",
+            "https://api.example/#x",
+        ],
+        None,
+    );
+    assert!(fragment.contains("resources"), "{fragment}");
+    let relative = env.fails(
+        &[
+            "client",
+            "add",
+            "bad",
+            "--grant",
+            "password",
+            "--resource",
+            "/api",
+        ],
+        None,
+    );
+    assert!(relative.contains("resources"), "{relative}");
+    let stranger = env.fails(
+        &[
+            "client",
+            "set",
+            "rs",
+            "--default-resource",
+            "https://other.example/",
+        ],
+        None,
+    );
+    assert!(stranger.contains("default_resource"), "{stranger}");
+    let dropped = env.fails(&["client", "set", "rs", "--resource", files], None);
+    assert!(dropped.contains("default_resource"), "{dropped}");
+    let emptied = env.fails(&["client", "set", "rs", "--no-resources"], None);
+    assert!(emptied.contains("default_resource"), "{emptied}");
+    let both = env.run(
+        &["client", "set", "rs", "--resource", api, "--no-resources"],
+        None,
+    );
+    assert!(!both.ok, "the list and its removal conflict");
+    // Replace the list and the default together; then clear both.
+    let out = env.ok(
+        &[
+            "client",
+            "set",
+            "rs",
+            "--resource",
+            files,
+            "--default-resource",
+            files,
+        ],
+        None,
+    );
+    assert!(
+        out.contains(&format!("; resources {files}; default resource {files};")),
+        "{out}"
+    );
+    let store = env.store().await;
+    let client = store.client("rs").await.unwrap();
+    assert_eq!(client.resources, [files]);
+    assert_eq!(client.default_resource.as_deref(), Some(files));
+    let out = env.ok(
+        &[
+            "client",
+            "set",
+            "rs",
+            "--no-resources",
+            "--default-resource",
+            "none",
+        ],
+        None,
+    );
+    assert!(out.contains("; resources -; default resource -;"), "{out}");
+    let shown = env.ok(&["client", "show", "rs"], None);
+    assert!(
+        shown.contains("resources: -\n") && shown.contains("default_resource: -\n"),
+        "{shown}"
+    );
+    let client = store.client("rs").await.unwrap();
+    assert!(client.resources.is_empty());
+    assert_eq!(client.default_resource, None);
+    assert!(store.client("bad").await.is_err());
+    store.close().await;
+    // The audit records name both; refused changes left none.
+    let audit = env.ok(&["audit", "--subject", "client:rs", "--json"], None);
+    let details: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["details"].clone())
+        .collect();
+    assert_eq!(details.len(), 3, "{audit}");
+    assert_eq!(details[0]["resources"], serde_json::json!([api, files]));
+    assert_eq!(details[0]["default_resource"], api);
+    assert_eq!(details[1]["resources"], serde_json::json!([files]));
+    assert_eq!(details[1]["default_resource"], files);
+    assert_eq!(details[2]["resources"], serde_json::json!([]));
+    assert!(details[2]["default_resource"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_client_flags_on_sqlite() {
+    resource_client_flags(&sqlite_env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn resource_client_flags_on_postgres() {
+    resource_client_flags(&postgres_env().await).await;
+}
+
 #[test]
 fn postgres_without_a_key_secret_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -165,4 +165,8 @@ conformance!(
     codes_carry_the_openid_nonce_and_auth_time,
     refresh_auth_time_survives_rotation,
     clients_carry_openid_logout_uris_and_id_token_alg,
+    codes_carry_their_resources,
+    refresh_resources_survive_rotation,
+    clients_carry_resources_and_a_default,
+    clients_with_resources_are_counted,
 );

@@ -46,6 +46,7 @@ fn crash_child_writer() {
                         scope: format!("iter-{i}"),
                         ttl: Duration::from_secs(86_400),
                         auth_time: None,
+                        resources: Vec::new(),
                     },
                     authgate::store::now(),
                 )
@@ -72,6 +73,7 @@ fn crash_child_writer() {
                         ttl: Duration::from_secs(86_400),
                         nonce: None,
                         auth_time: None,
+                        resources: Vec::new(),
                     },
                     authgate::store::now(),
                 )

@@ -56,6 +56,13 @@ pub struct AddArgs {
     // The store refuses other algorithms too; listing the choices puts them in `--help`.
     #[arg(long, value_parser = ["RS256", "ES256"], ignore_case = true)]
     id_token_alg: Option<String>,
+    /// RFC 8707 resource its tokens may be issued for: an absolute URI without a fragment
+    /// (repeatable).
+    #[arg(long = "resource")]
+    resources: Vec<String>,
+    /// The resource a request naming none gets (one of --resource).
+    #[arg(long)]
+    default_resource: Option<String>,
     /// Allowed scope (repeatable).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -103,6 +110,16 @@ pub struct SetArgs {
     /// Algorithm of its ID tokens ("default": RS256).
     #[arg(long, value_parser = ["RS256", "ES256", "default"], ignore_case = true)]
     id_token_alg: Option<String>,
+    /// RFC 8707 resource its tokens may be issued for: an absolute URI without a fragment
+    /// (repeatable; replaces the list, which must keep the default resource).
+    #[arg(long = "resource")]
+    resources: Vec<String>,
+    /// Remove every resource (with --default-resource none if there is a default).
+    #[arg(long, conflicts_with = "resources")]
+    no_resources: bool,
+    /// The resource a request naming none gets, one of the resources ("none" removes it).
+    #[arg(long)]
+    default_resource: Option<String>,
     /// Allowed scope (repeatable; replaces the list).
     #[arg(long = "scope")]
     scopes: Vec<String>,
@@ -195,6 +212,8 @@ async fn add(cli: &Cli, args: AddArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(KeyAlg::parse)
             .transpose()?,
+        resources: args.resources,
+        default_resource: args.default_resource,
     };
     let (client, secret) = cli.store.add_client(new, given.as_deref(), now()).await?;
     let details = json!({
@@ -203,6 +222,8 @@ async fn add(cli: &Cli, args: AddArgs) -> anyhow::Result<()> {
         "app_id": client.app_id,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "id_token_alg": client.id_token_alg.map(KeyAlg::as_str),
+        "resources": client.resources,
+        "default_resource": client.default_resource,
     });
     cli.audit("client.add", format!("client:{}", client.id), details)
         .await?;
@@ -239,6 +260,11 @@ async fn set(cli: &Cli, args: SetArgs) -> anyhow::Result<()> {
             Some(alg) if alg.eq_ignore_ascii_case("default") => Some(None),
             Some(alg) => Some(Some(KeyAlg::parse(alg)?)),
         },
+        resources: list(args.resources, args.no_resources),
+        default_resource: args.default_resource.map(|uri| {
+            let none = uri.trim().is_empty() || uri.eq_ignore_ascii_case("none");
+            (!none).then_some(uri)
+        }),
     };
     let client = cli.store.update_client(&args.id, patch, now()).await?;
     let details = json!({
@@ -248,17 +274,21 @@ async fn set(cli: &Cli, args: SetArgs) -> anyhow::Result<()> {
         "app_id": client.app_id,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "id_token_alg": client.id_token_alg.map(KeyAlg::as_str),
+        "resources": client.resources,
+        "default_resource": client.default_resource,
     });
     cli.audit("client.set", format!("client:{}", client.id), details)
         .await?;
     println!(
-        "client {} ({}): grants {}; redirect URIs {}; post-logout redirect URIs {}; scopes {}; \
-         app id {}; ID token alg {}",
+        "client {} ({}): grants {}; redirect URIs {}; post-logout redirect URIs {}; \
+         resources {}; default resource {}; scopes {}; app id {}; ID token alg {}",
         client.id,
         kind(&client),
         grants(&client),
         join_or_dash(&client.redirect_uris),
         join_or_dash(&client.post_logout_redirect_uris),
+        join_or_dash(&client.resources),
+        client.default_resource.as_deref().unwrap_or("-"),
         join_or_dash(&client.scopes),
         client.app_id.as_deref().unwrap_or("-"),
         id_token_alg(&client),
@@ -283,6 +313,11 @@ fn describe(c: &Client) -> String {
         (
             "post_logout_redirect_uris",
             join_or_dash(&c.post_logout_redirect_uris),
+        ),
+        ("resources", join_or_dash(&c.resources)),
+        (
+            "default_resource",
+            c.default_resource.clone().unwrap_or_else(|| "-".to_owned()),
         ),
         ("scopes", join_or_dash(&c.scopes)),
         ("access_ttl", ttl(c.access_ttl)),

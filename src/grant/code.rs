@@ -123,6 +123,7 @@ impl Engine {
             nonce: request.nonce,
             auth_time: request.auth_time,
             ttl: self.config.code_ttl,
+            resources: Vec::new(),
         };
         self.store
             .create_code(new, now())

@@ -184,6 +184,7 @@ impl Engine {
             scope: decision.scope.join(" "),
             ttl: self.refresh_ttl(client, decision.options),
             auth_time: None,
+            resources: Vec::new(),
         })
     }
 

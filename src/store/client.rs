@@ -97,6 +97,11 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// The algorithm of its ID tokens: `Rs256` or `Es256`; `None`: the default, RS256.
     pub id_token_alg: Option<KeyAlg>,
+    /// The RFC 8707 resources its tokens may be issued for: absolute URIs without a fragment,
+    /// no duplicates, compared exactly.
+    pub resources: Vec<String>,
+    /// The resource a request naming none gets; always one of `resources`. `None`: no default.
+    pub default_resource: Option<String>,
     /// Registration time (Unix seconds).
     pub created_at: i64,
     /// Last change (Unix seconds).
@@ -135,6 +140,11 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Its ID tokens' algorithm (`Rs256` or `Es256`); `None`: RS256.
     pub id_token_alg: Option<KeyAlg>,
+    /// RFC 8707 resources its tokens may be issued for (absolute URIs without a fragment;
+    /// duplicates dropped).
+    pub resources: Vec<String>,
+    /// The resource a request naming none gets; must be one of `resources`.
+    pub default_resource: Option<String>,
 }
 
 /// Changes to a client; `None` leaves a field, `Some(None)` clears an optional one.
@@ -158,6 +168,10 @@ pub struct ClientPatch {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// New ID token algorithm (`Some(None)`: back to the default).
     pub id_token_alg: Option<Option<KeyAlg>>,
+    /// Replaces the RFC 8707 resources (the default, if kept, must stay among them).
+    pub resources: Option<Vec<String>>,
+    /// New default resource (`Some(None)`: no default); must be one of the resources.
+    pub default_resource: Option<Option<String>>,
 }
 
 const MIN_SECRET_BYTES: usize = 16;
@@ -166,6 +180,7 @@ fn client_from_row(row: &Row) -> Result<Client, StoreError> {
     let grants: String = row.get("grants")?;
     let uris: String = row.get("redirect_uris")?;
     let logout_uris: String = row.get("post_logout_redirect_uris")?;
+    let resources: String = row.get("resources")?;
     let scopes: String = row.get("scopes")?;
     let ttl = |name: &str| -> Result<Option<Duration>, StoreError> {
         Ok(row
@@ -190,6 +205,8 @@ fn client_from_row(row: &Row) -> Result<Client, StoreError> {
             .get::<Option<String>>("id_token_alg")?
             .map(|alg| KeyAlg::parse(&alg))
             .transpose()?,
+        resources: resources.split_whitespace().map(str::to_owned).collect(),
+        default_resource: row.get("default_resource")?,
         created_at: row.get("created_at")?,
         updated_at: row.get("updated_at")?,
     })
@@ -213,7 +230,8 @@ fn check_id(field: &'static str, id: &str) -> Result<(), StoreError> {
 }
 
 /// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), no whitespace. `field` names
-/// the list it is in (`redirect_uris`, `post_logout_redirect_uris`: the same rules).
+/// the list it is in (`redirect_uris`, `post_logout_redirect_uris`, and `resources`: RFC 8707
+/// §2 asks the same of a resource indicator).
 fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), StoreError> {
     let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
@@ -283,6 +301,17 @@ fn validate(c: &Client) -> Result<(), StoreError> {
             format!("`{}` is not one of RS256, ES256", alg.as_str()),
         ));
     }
+    c.resources
+        .iter()
+        .try_for_each(|u| check_redirect_uri("resources", u))?;
+    if let Some(default) = &c.default_resource
+        && !c.resources.contains(default)
+    {
+        return Err(StoreError::invalid(
+            "default_resource",
+            format!("`{default}` is not one of the client's resources"),
+        ));
+    }
     c.scopes.iter().try_for_each(|s| check_scope(s))?;
     if let Some(name) = &c.display_name
         && (name.len() > 256 || name.chars().any(char::is_control))
@@ -340,6 +369,8 @@ impl Store {
             refresh_ttl: new.refresh_ttl,
             post_logout_redirect_uris: dedup(&new.post_logout_redirect_uris),
             id_token_alg: new.id_token_alg,
+            resources: dedup(&new.resources),
+            default_resource: new.default_resource,
             created_at: now,
             updated_at: now,
         };
@@ -367,8 +398,9 @@ impl Store {
                 q(
                     "INSERT INTO clients (id, app_id, display_name, secret_digest, public, grants,
                      redirect_uris, scopes, access_ttl, refresh_ttl, created_at, updated_at,
-                     post_logout_redirect_uris, id_token_alg)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
+                     post_logout_redirect_uris, id_token_alg, resources, default_resource)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14,
+                           $15)
                    ON CONFLICT (id) DO NOTHING",
                 )
                 .text(client.id.clone())
@@ -383,7 +415,9 @@ impl Store {
                 .opt_int(ttl_secs(client.refresh_ttl))
                 .int(now)
                 .text(client.post_logout_redirect_uris.join(" "))
-                .opt_text(client.id_token_alg.map(KeyAlg::as_str)),
+                .opt_text(client.id_token_alg.map(KeyAlg::as_str))
+                .text(client.resources.join(" "))
+                .opt_text(client.default_resource.clone()),
             )
             .await?;
         if inserted == 0 {
@@ -443,6 +477,20 @@ impl Store {
         rows.iter().map(client_from_row).collect()
     }
 
+    /// How many clients have at least one RFC 8707 resource registered (`authgate check`
+    /// warns when resource indicators are off but clients rely on them).
+    pub async fn clients_with_resources(&self) -> Result<usize, StoreError> {
+        let n = match self
+            .db
+            .fetch_optional(q("SELECT COUNT(*) AS n FROM clients WHERE resources <> ''"))
+            .await?
+        {
+            Some(row) => row.get::<i64>("n")?,
+            None => 0,
+        };
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Applies `patch` and validates the result as `add_client` does, in one transaction (the
     /// `app_id` check included); returns the client as stored. Tokens already issued are unaffected.
     pub async fn update_client(
@@ -479,6 +527,12 @@ impl Store {
         if let Some(v) = patch.id_token_alg {
             client.id_token_alg = v;
         }
+        if let Some(v) = patch.resources {
+            client.resources = dedup(&v);
+        }
+        if let Some(v) = patch.default_resource {
+            client.default_resource = v;
+        }
         client.updated_at = now;
         validate(&client)?;
         let mut tx = self.db.begin().await?;
@@ -490,7 +544,8 @@ impl Store {
                 q(
                     "UPDATE clients SET app_id = $2, display_name = $3, grants = $4,
                      redirect_uris = $5, scopes = $6, access_ttl = $7, refresh_ttl = $8,
-                     updated_at = $9, post_logout_redirect_uris = $10, id_token_alg = $11
+                     updated_at = $9, post_logout_redirect_uris = $10, id_token_alg = $11,
+                     resources = $12, default_resource = $13
                    WHERE id = $1",
                 )
                 .text(id)
@@ -503,7 +558,9 @@ impl Store {
                 .opt_int(ttl_secs(client.refresh_ttl))
                 .int(now)
                 .text(client.post_logout_redirect_uris.join(" "))
-                .opt_text(client.id_token_alg.map(KeyAlg::as_str)),
+                .opt_text(client.id_token_alg.map(KeyAlg::as_str))
+                .text(client.resources.join(" "))
+                .opt_text(client.default_resource.clone()),
             )
             .await?;
         if updated == 0 {

@@ -58,10 +58,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0007_openid.sql"),
         postgres: include_str!("migrations/postgres/0007_openid.sql"),
     },
+    Migration {
+        version: 8,
+        description: "RFC 8707 resources: of clients (and a default), codes, refresh tokens",
+        sqlite: include_str!("migrations/sqlite/0008_resources.sql"),
+        postgres: include_str!("migrations/postgres/0008_resources.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -22,19 +22,20 @@ use super::{Store, StoreError, User, secs};
 
 /// The successful rotation on PostgreSQL, one statement: take the presented token (`$1`, at
 /// `$2`, for client `$3`), insert its successor (`$4`, expiring at `$5`), link the access token
-/// (`$6`, `$7`, if not NULL) and store the opaque access token (`$8`…`$17`, if not NULL).
+/// (`$6`, `$7`, if not NULL) and store the opaque access token (`$8`…`$17`, if not NULL). The
+/// successor keeps the family's scope, authentication time and resources.
 /// Data-modifying CTEs run once and to completion whether or not the final `SELECT` reads
 /// them, and all or nothing with the statement. No row: nothing was taken.
 const ROTATE_POSTGRES: &str = "WITH taken AS (
     UPDATE refresh_tokens SET used_at = $2
     WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
       AND expires_at > $2 AND client_id = $3
-    RETURNING family_id, user_id, client_id, scope, auth_time
+    RETURNING family_id, user_id, client_id, scope, auth_time, resources
 ), fresh AS (
     INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
-                                expires_at, auth_time)
-    SELECT $4, family_id, user_id, client_id, scope, $2, $5, auth_time FROM taken
-    RETURNING family_id, user_id, client_id, scope, auth_time
+                                expires_at, auth_time, resources)
+    SELECT $4, family_id, user_id, client_id, scope, $2, $5, auth_time, resources FROM taken
+    RETURNING family_id, user_id, client_id, scope, auth_time, resources
 ), link AS (
     INSERT INTO family_access_tokens (family_id, jti, expires_at)
     SELECT family_id, $6, $7 FROM taken WHERE $6 IS NOT NULL
@@ -44,13 +45,13 @@ const ROTATE_POSTGRES: &str = "WITH taken AS (
                                actor, issued_at, expires_at)
     SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM taken WHERE $8 IS NOT NULL
 )
-SELECT family_id, user_id, client_id, scope, auth_time FROM fresh";
+SELECT family_id, user_id, client_id, scope, auth_time, resources FROM fresh";
 
 /// What a redeemed code issues, recorded on it, on PostgreSQL in one statement: record the
 /// family (`$2`, NULL for none) and the access token (`$3`, expiring at `$4`) on code `$1`
 /// unless it was replayed; only then insert the refresh token (`$5`, for user `$6`, client
-/// `$7`, scope `$8`, issued at `$9`, expiring at `$10`, authenticated at `$11`; none if `$5`
-/// is NULL) and link the access token to its family. No row: the code was replayed, nothing
+/// `$7`, scope `$8`, issued at `$9`, expiring at `$10`, authenticated at `$11`, for resources
+/// `$12`; none if `$5` is NULL) and link the access token to its family. No row: the code was replayed, nothing
 /// was issued.
 const ISSUE_FOR_CODE_POSTGRES: &str = "WITH recorded AS (
     UPDATE auth_codes SET issued_family = $2, issued_jti = $3, issued_jti_expires = $4
@@ -58,8 +59,8 @@ const ISSUE_FOR_CODE_POSTGRES: &str = "WITH recorded AS (
     RETURNING code_hash
 ), fresh AS (
     INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, issued_at,
-                                expires_at, auth_time)
-    SELECT $5, $2, $6, $7, $8, $9, $10, $11 FROM recorded WHERE $5 IS NOT NULL
+                                expires_at, auth_time, resources)
+    SELECT $5, $2, $6, $7, $8, $9, $10, $11, $12 FROM recorded WHERE $5 IS NOT NULL
 ), link AS (
     INSERT INTO family_access_tokens (family_id, jti, expires_at)
     SELECT $2, $3, $4 FROM recorded WHERE $5 IS NOT NULL
@@ -81,6 +82,9 @@ pub struct NewRefresh {
     /// When the person authenticated (Unix seconds), for the `auth_time` of the ID tokens
     /// refreshed with it; every rotation keeps it. `None`: not known (not an OpenID grant).
     pub auth_time: Option<i64>,
+    /// The RFC 8707 resources granted to the family (absolute URIs, no whitespace); every
+    /// rotation keeps them. Empty: none named.
+    pub resources: Vec<String>,
 }
 
 /// What the store knows about a refresh token.
@@ -105,6 +109,8 @@ pub struct RefreshToken {
     /// When the person authenticated (Unix seconds): the login the family was granted by,
     /// copied by every rotation. `None`: not known.
     pub auth_time: Option<i64>,
+    /// The RFC 8707 resources granted to the family, copied by every rotation. Empty: none.
+    pub resources: Vec<String>,
 }
 
 impl RefreshToken {
@@ -120,11 +126,12 @@ impl RefreshToken {
             used_at: None,
             revoked_at: None,
             auth_time: new.auth_time,
+            resources: new.resources,
         }
     }
 
     /// The record of the token a rotation of `self` issues at `now`: the same family, user,
-    /// client, scope and authentication time, expiring at `expires_at`.
+    /// client, scope, authentication time and resources, expiring at `expires_at`.
     fn successor(self, expires_at: i64, now: i64) -> Self {
         Self {
             issued_at: now,
@@ -179,6 +186,8 @@ pub struct NewCode {
     /// When the person authenticated (Unix seconds): the login form's submission or the
     /// session's start, for the ID token's `auth_time` (`None`: not known).
     pub auth_time: Option<i64>,
+    /// The RFC 8707 resources the code is for (absolute URIs, no whitespace). Empty: none.
+    pub resources: Vec<String>,
 }
 
 impl NewCode {
@@ -211,6 +220,8 @@ pub struct TakenCode {
     pub nonce: Option<String>,
     /// When the person authenticated (Unix seconds), if known.
     pub auth_time: Option<i64>,
+    /// The RFC 8707 resources the code is for. Empty: none.
+    pub resources: Vec<String>,
 }
 
 fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
@@ -224,7 +235,14 @@ fn refresh_from_row(row: &Row) -> Result<RefreshToken, StoreError> {
         used_at: row.get("used_at")?,
         revoked_at: row.get("revoked_at")?,
         auth_time: row.get("auth_time")?,
+        resources: resources_from(row)?,
     })
+}
+
+/// A row's space-separated `resources` column as a list.
+fn resources_from(row: &Row) -> Result<Vec<String>, StoreError> {
+    let text: String = row.get("resources")?;
+    Ok(text.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Stores `record` under a new token; returns the token with its record.
@@ -242,8 +260,8 @@ async fn insert_refresh_token(
 ) -> Result<(), StoreError> {
     let query = q(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope,
-         issued_at, expires_at, auth_time)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         issued_at, expires_at, auth_time, resources)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bytes(digest_of(token))
     .text(record.family_id.as_str());
@@ -253,7 +271,7 @@ async fn insert_refresh_token(
 
 /// Binds what a refresh token's row holds besides its digest and family, in the column order
 /// both inserts (`insert_refresh_token`, [`ISSUE_FOR_CODE_POSTGRES`]) use: user, client, scope, issue
-/// time, expiry, authentication time.
+/// time, expiry, authentication time, resources (space-separated).
 fn bind_refresh(query: Q, record: &RefreshToken) -> Q {
     query
         .int(record.user_id)
@@ -262,6 +280,7 @@ fn bind_refresh(query: Q, record: &RefreshToken) -> Q {
         .int(record.issued_at)
         .int(record.expires_at)
         .opt_int(record.auth_time)
+        .text(record.resources.join(" "))
 }
 
 /// An access token issued together with a refresh token: revoking the family (revocation,
@@ -407,6 +426,7 @@ impl Store {
                         used_at: None,
                         revoked_at: None,
                         auth_time: row.get("auth_time")?,
+                        resources: resources_from(&row)?,
                     },
                 });
             }
@@ -423,7 +443,7 @@ impl Store {
                    WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL
                      AND expires_at > $2 AND client_id = $3
                    RETURNING family_id, user_id, client_id, scope, issued_at, expires_at,
-                             used_at, revoked_at, auth_time")
+                             used_at, revoked_at, auth_time, resources")
                 .bytes(hash.clone())
                 .int(now)
                 .text(client_id),
@@ -492,7 +512,7 @@ impl Store {
             .fetch_optional(
                 q(concat!(
                     "SELECT family_id, user_id, client_id, scope, issued_at, expires_at, used_at,
-                            revoked_at, auth_time, ",
+                            revoked_at, auth_time, resources, ",
                     user_columns!(),
                     " FROM refresh_tokens LEFT JOIN users ON users.id = refresh_tokens.user_id
                      WHERE token_hash = $1"
@@ -562,8 +582,9 @@ impl Store {
             .execute(
                 q(
                     "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scope,
-                     pkce_challenge, pkce_method, issued_at, expires_at, nonce, auth_time)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     pkce_challenge, pkce_method, issued_at, expires_at, nonce, auth_time,
+                     resources)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bytes(digest_of(&code))
                 .text(new.client_id)
@@ -575,7 +596,8 @@ impl Store {
                 .int(now)
                 .int(now.saturating_add(secs(new.ttl)))
                 .opt_text(new.nonce)
-                .opt_int(new.auth_time),
+                .opt_int(new.auth_time)
+                .text(new.resources.join(" ")),
             )
             .await?;
         Ok(code)
@@ -594,7 +616,7 @@ impl Store {
                 q("UPDATE auth_codes SET used_at = $2
                    WHERE code_hash = $1 AND used_at IS NULL
                    RETURNING client_id, user_id, redirect_uri, scope, pkce_challenge,
-                             pkce_method, issued_at, expires_at, nonce, auth_time")
+                             pkce_method, issued_at, expires_at, nonce, auth_time, resources")
                 .bytes(hash.clone())
                 .int(now),
             )
@@ -612,6 +634,7 @@ impl Store {
                 expires_at: row.get("expires_at")?,
                 nonce: row.get("nonce")?,
                 auth_time: row.get("auth_time")?,
+                resources: resources_from(&row)?,
             };
             if code.expires_at <= now {
                 return Err(StoreError::Expired {
@@ -679,7 +702,8 @@ impl Store {
                     .opt_text(None::<String>)
                     .opt_int(None)
                     .opt_int(None)
-                    .opt_int(None),
+                    .opt_int(None)
+                    .opt_text(None::<String>),
             };
             let recorded = self.db.write(query).await?.is_some();
             if !recorded {

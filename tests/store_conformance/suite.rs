@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use authgate::store::{
-    AccessLink, AuditEvent, AuditFilter, ClientPatch, FailureCount, GrantType, KeyAlg, KeyState,
-    NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile, StoreError,
-    UserPatch,
+    AccessLink, AuditEvent, AuditFilter, ClientPatch, FailureCount, GrantType, IssuedRefresh,
+    KeyAlg, KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile,
+    StoreError, TakenCode, UserPatch,
 };
 
 use super::Harness;
@@ -66,6 +66,7 @@ fn refresh(user_id: i64, client: &str) -> NewRefresh {
         scope: "read".into(),
         ttl: Duration::from_secs(3600),
         auth_time: None,
+        resources: Vec::new(),
     }
 }
 
@@ -967,6 +968,7 @@ fn code_for(user_id: i64, client: &str) -> NewCode {
         ttl: NewCode::DEFAULT_TTL,
         nonce: None,
         auth_time: None,
+        resources: Vec::new(),
     }
 }
 
@@ -1616,25 +1618,54 @@ pub async fn refresh_auth_time_survives_rotation(h: &Harness) {
     let (looked_up, _) = h.store.refresh_token_and_user(&third.token).await.unwrap();
     assert_eq!(looked_up.auth_time, Some(login));
     // A family without one stays without one.
-    let plain = h
-        .store
-        .issue_refresh(refresh(user_id, &client), T0)
-        .await
-        .unwrap();
+    let rotated = issued_and_rotated(h, refresh(user_id, &client)).await;
+    assert_eq!(rotated.record.auth_time, None);
+}
+
+/// Issues `new` at `T0` and rotates it once, 10 s later: the successor, as stored.
+async fn issued_and_rotated(h: &Harness, new: NewRefresh) -> IssuedRefresh {
+    let client = new.client_id.clone();
+    let ttl = new.ttl;
+    let first = h.store.issue_refresh(new, T0).await.unwrap();
     let rotated = h
         .store
-        .rotate_refresh(&plain.token, &client, ttl, T0 + 10)
+        .rotate_refresh(&first.token, &client, ttl, T0 + 10)
         .await
         .unwrap();
-    assert_eq!(rotated.record.auth_time, None);
     assert_eq!(
-        h.store
-            .refresh_token(&rotated.token)
-            .await
-            .unwrap()
-            .auth_time,
-        None
+        h.store.refresh_token(&rotated.token).await.unwrap(),
+        rotated.record
     );
+    rotated
+}
+
+/// `result` is the store's refusal of `field` ([`StoreError::Invalid`]).
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, field: &str, case: &str) {
+    match result {
+        Err(StoreError::Invalid { field: refused, .. }) if refused == field => {}
+        other => panic!("{case}: expected {field} to be refused, got {other:?}"),
+    }
+}
+
+/// `client` (the only one, `web` with app id `web-app`, with `secret`) reads back the same on
+/// every path that builds a client from a row: by id, by app id, the list, and client
+/// authentication (plain and with the back-off counts' left join).
+async fn reads_back_everywhere(
+    h: &Harness,
+    client: &authgate::store::Client,
+    secret: Option<&str>,
+) {
+    assert_eq!(&h.store.client("web").await.unwrap(), client);
+    assert_eq!(&h.store.client_by_app_id("web-app").await.unwrap(), client);
+    assert_eq!(h.store.clients().await.unwrap(), vec![client.clone()]);
+    assert_eq!(&h.store.verify_client("web", secret).await.unwrap(), client);
+    let keys = ["k1".to_owned(), "k2".to_owned(), "k3".to_owned()];
+    let (stored, _) = h
+        .store
+        .stored_client_and_failures("web", &keys)
+        .await
+        .unwrap();
+    assert_eq!(&stored.verify(secret).unwrap(), client);
 }
 
 pub async fn clients_carry_openid_logout_uris_and_id_token_alg(h: &Harness) {
@@ -1651,24 +1682,7 @@ pub async fn clients_carry_openid_logout_uris_and_id_token_alg(h: &Harness) {
         "duplicates dropped, order kept"
     );
     assert_eq!(client.id_token_alg, Some(KeyAlg::Es256));
-    // Every read path: by id, by app id, the list, and client authentication.
-    assert_eq!(h.store.client("web").await.unwrap(), client);
-    assert_eq!(h.store.client_by_app_id("web-app").await.unwrap(), client);
-    assert_eq!(h.store.clients().await.unwrap(), vec![client.clone()]);
-    assert_eq!(
-        h.store
-            .verify_client("web", secret.as_deref())
-            .await
-            .unwrap(),
-        client
-    );
-    let keys = ["k1".to_owned(), "k2".to_owned(), "k3".to_owned()];
-    let (stored, _) = h
-        .store
-        .stored_client_and_failures("web", &keys)
-        .await
-        .unwrap();
-    assert_eq!(stored.verify(secret.as_deref()).unwrap(), client);
+    reads_back_everywhere(h, &client, secret.as_deref()).await;
     // Update: replace, then back to the defaults.
     let patch = ClientPatch {
         post_logout_redirect_uris: Some(vec!["https://app.example/bye".into()]),
@@ -1697,51 +1711,300 @@ pub async fn clients_carry_openid_logout_uris_and_id_token_alg(h: &Harness) {
             post_logout_redirect_uris: vec![uri.into()],
             ..web_client("bad")
         };
-        assert!(
-            matches!(
-                h.store.add_client(new, None, T0).await,
-                Err(StoreError::Invalid {
-                    field: "post_logout_redirect_uris",
-                    ..
-                })
-            ),
-            "{uri}"
+        assert_invalid(
+            h.store.add_client(new, None, T0).await,
+            "post_logout_redirect_uris",
+            uri,
         );
         let patch = ClientPatch {
             post_logout_redirect_uris: Some(vec![uri.into()]),
             ..ClientPatch::default()
         };
-        assert!(matches!(
+        assert_invalid(
             h.store.update_client("web", patch, T0 + 3).await,
-            Err(StoreError::Invalid {
-                field: "post_logout_redirect_uris",
-                ..
-            })
-        ));
+            "post_logout_redirect_uris",
+            "update",
+        );
     }
     let new = NewClient {
         id_token_alg: Some(KeyAlg::EdDsa),
         ..web_client("bad")
     };
-    assert!(matches!(
+    assert_invalid(
         h.store.add_client(new, None, T0).await,
-        Err(StoreError::Invalid {
-            field: "id_token_alg",
-            ..
-        })
-    ));
+        "id_token_alg",
+        "add",
+    );
     let patch = ClientPatch {
         id_token_alg: Some(Some(KeyAlg::EdDsa)),
         ..ClientPatch::default()
     };
-    assert!(matches!(
+    assert_invalid(
         h.store.update_client("web", patch, T0 + 3).await,
-        Err(StoreError::Invalid {
-            field: "id_token_alg",
-            ..
-        })
-    ));
+        "id_token_alg",
+        "update",
+    );
     // Nothing refused was stored.
     assert_eq!(h.store.client("web").await.unwrap(), cleared);
     assert!(h.store.client("bad").await.is_err());
+}
+
+/// Two RFC 8707 resources, in the order they were named.
+fn resources() -> Vec<String> {
+    vec![
+        "https://api.example/".into(),
+        "https://files.example/v2".into(),
+    ]
+}
+
+/// Creates `code`, takes it and issues `refresh` for it (access token `jti`), at `T0`: what
+/// the code binds and the refresh token it issued.
+async fn redeem(
+    h: &Harness,
+    code: NewCode,
+    refresh: NewRefresh,
+    jti: &str,
+) -> (TakenCode, IssuedRefresh) {
+    let code = h.store.create_code(code, T0).await.unwrap();
+    let taken = h.store.take_code(&code, T0 + 1).await.unwrap();
+    let issued = h
+        .store
+        .issue_for_code(&taken, Some(refresh), link(jti), T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.store.refresh_token(&issued.token).await.unwrap(),
+        issued.record
+    );
+    (taken, issued)
+}
+
+pub async fn codes_carry_their_resources(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let code = NewCode {
+        resources: resources(),
+        ..code_for(user_id, &client)
+    };
+    // The refresh family issued for it is granted what the engine passes on.
+    let refresh_token = NewRefresh {
+        resources: resources(),
+        ..refresh(user_id, &client)
+    };
+    let (taken, issued) = redeem(h, code, refresh_token, "res-code-1").await;
+    assert_eq!(taken.resources, resources());
+    assert_eq!(issued.record.resources, resources());
+    // A code without resources has none.
+    let plain = code_for(user_id, &client);
+    let (taken, issued) = redeem(h, plain, refresh(user_id, &client), "res-code-2").await;
+    assert!(taken.resources.is_empty());
+    assert!(issued.record.resources.is_empty());
+}
+
+pub async fn refresh_resources_survive_rotation(h: &Harness) {
+    let (user_id, client) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let new = NewRefresh {
+        resources: resources(),
+        ..refresh(user_id, &client)
+    };
+    let first = h
+        .store
+        .issue_refresh_with(new, Some(link("res-rot-1")), T0)
+        .await
+        .unwrap();
+    assert_eq!(first.record.resources, resources());
+    // Every rotate variant: plain, linking an access token, and storing an opaque one too
+    // (on PostgreSQL the whole rotation statement).
+    let second = h
+        .store
+        .rotate_refresh(&first.token, &client, ttl, T0 + 10)
+        .await
+        .unwrap();
+    let third = h
+        .store
+        .rotate_refresh_with(
+            &second.token,
+            &client,
+            ttl,
+            Some(link("res-rot-2")),
+            T0 + 20,
+        )
+        .await
+        .unwrap();
+    let opaque = NewOpaque::mint(opaque_claims(user_id, &client, "res-rot-3", T0 + 30)).unwrap();
+    let fourth = h
+        .store
+        .rotate_refresh_storing(
+            &third.token,
+            &client,
+            ttl,
+            Some(link("res-rot-3")),
+            Some(&opaque),
+            T0 + 30,
+        )
+        .await
+        .unwrap();
+    for issued in [&second, &third, &fourth] {
+        assert_eq!(issued.record.resources, resources());
+        assert_eq!(issued.record.family_id, first.record.family_id);
+        assert_eq!(
+            h.store
+                .refresh_token(&issued.token)
+                .await
+                .unwrap()
+                .resources,
+            resources()
+        );
+    }
+    assert_eq!(
+        h.store.refresh_token(&fourth.token).await.unwrap(),
+        fourth.record
+    );
+    let (looked_up, _) = h.store.refresh_token_and_user(&fourth.token).await.unwrap();
+    assert_eq!(looked_up.resources, resources());
+    // The rotated tokens keep theirs too (the refusal path reads them).
+    assert_eq!(
+        h.store.refresh_token(&first.token).await.unwrap().resources,
+        resources()
+    );
+    // A family without resources stays without.
+    let rotated = issued_and_rotated(h, refresh(user_id, &client)).await;
+    assert!(rotated.record.resources.is_empty());
+}
+
+pub async fn clients_carry_resources_and_a_default(h: &Harness) {
+    let api = "https://api.example/";
+    let files = "https://files.example/v2";
+    let new = NewClient {
+        resources: vec![api.into(), files.into(), api.into()],
+        default_resource: Some(api.into()),
+        ..web_client("web")
+    };
+    let (client, secret) = h.store.add_client(new, None, T0).await.unwrap();
+    assert_eq!(
+        client.resources,
+        vec![api, files],
+        "duplicates dropped, order kept"
+    );
+    assert_eq!(client.default_resource.as_deref(), Some(api));
+    reads_back_everywhere(h, &client, secret.as_deref()).await;
+    // Update: another default among the resources; then new resources keeping the default.
+    let patch = ClientPatch {
+        default_resource: Some(Some(files.into())),
+        ..ClientPatch::default()
+    };
+    let updated = h.store.update_client("web", patch, T0 + 1).await.unwrap();
+    assert_eq!(updated.default_resource.as_deref(), Some(files));
+    assert_eq!(updated.resources, vec![api, files]);
+    let other = "urn:example:resource";
+    let patch = ClientPatch {
+        resources: Some(vec![files.into(), other.into(), other.into()]),
+        ..ClientPatch::default()
+    };
+    let updated = h.store.update_client("web", patch, T0 + 2).await.unwrap();
+    assert_eq!(updated.resources, vec![files, other]);
+    assert_eq!(updated.default_resource.as_deref(), Some(files));
+    assert_eq!(h.store.client("web").await.unwrap(), updated);
+    // Refused: relative, a fragment, a default not among the resources; removing the
+    // default's resource (the patched client is validated as a whole).
+    for uri in ["/api", "https://api.example/#top"] {
+        let new = NewClient {
+            resources: vec![uri.into()],
+            ..web_client("bad")
+        };
+        assert_invalid(h.store.add_client(new, None, T0).await, "resources", uri);
+        let patch = ClientPatch {
+            resources: Some(vec![files.into(), uri.into()]),
+            ..ClientPatch::default()
+        };
+        assert_invalid(
+            h.store.update_client("web", patch, T0 + 3).await,
+            "resources",
+            uri,
+        );
+    }
+    let bad_defaults = [
+        (vec![api.to_owned()], files),
+        (Vec::new(), api),
+        (vec![api.to_owned()], "https://api.example"),
+    ];
+    for (resources, default) in bad_defaults {
+        let new = NewClient {
+            resources,
+            default_resource: Some(default.into()),
+            ..web_client("bad")
+        };
+        assert_invalid(
+            h.store.add_client(new, None, T0).await,
+            "default_resource",
+            default,
+        );
+    }
+    let refused = [
+        ClientPatch {
+            default_resource: Some(Some(api.into())),
+            ..ClientPatch::default()
+        },
+        ClientPatch {
+            resources: Some(vec![other.into()]),
+            ..ClientPatch::default()
+        },
+        ClientPatch {
+            resources: Some(Vec::new()),
+            ..ClientPatch::default()
+        },
+    ];
+    for patch in refused {
+        assert_invalid(
+            h.store.update_client("web", patch.clone(), T0 + 3).await,
+            "default_resource",
+            &format!("{patch:?}"),
+        );
+    }
+    // Nothing refused was stored.
+    assert_eq!(h.store.client("web").await.unwrap(), updated);
+    assert!(h.store.client("bad").await.is_err());
+    // Removing the default's resource together with the default is fine; then everything.
+    let patch = ClientPatch {
+        resources: Some(vec![other.into()]),
+        default_resource: Some(None),
+        ..ClientPatch::default()
+    };
+    let updated = h.store.update_client("web", patch, T0 + 4).await.unwrap();
+    assert_eq!(updated.resources, vec![other]);
+    assert_eq!(updated.default_resource, None);
+    assert_eq!(h.store.client("web").await.unwrap(), updated);
+    let patch = ClientPatch {
+        resources: Some(Vec::new()),
+        ..ClientPatch::default()
+    };
+    let cleared = h.store.update_client("web", patch, T0 + 5).await.unwrap();
+    assert!(cleared.resources.is_empty());
+    assert_eq!(h.store.client("web").await.unwrap(), cleared);
+}
+
+pub async fn clients_with_resources_are_counted(h: &Harness) {
+    assert_eq!(h.store.clients_with_resources().await.unwrap(), 0);
+    h.store
+        .add_client(web_client("plain"), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(h.store.clients_with_resources().await.unwrap(), 0);
+    for id in ["one", "two"] {
+        let new = NewClient {
+            resources: resources(),
+            ..web_client(id)
+        };
+        h.store.add_client(new, None, T0).await.unwrap();
+    }
+    assert_eq!(h.store.clients_with_resources().await.unwrap(), 2);
+    let patch = ClientPatch {
+        resources: Some(Vec::new()),
+        ..ClientPatch::default()
+    };
+    h.store.update_client("one", patch, T0 + 1).await.unwrap();
+    assert_eq!(h.store.clients_with_resources().await.unwrap(), 1);
+    h.store.remove_client("two").await.unwrap();
+    assert_eq!(h.store.clients_with_resources().await.unwrap(), 0);
 }
