@@ -62,6 +62,59 @@ pub fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     })
 }
 
+/// `authgate check`'s warning that needs the store (RFC 8707): an authenticated route without
+/// `audiences` accepts tokens addressed to any API, which matters once clients ask for
+/// resources. The store is read only if it exists (a fresh SQLite config creates nothing);
+/// a store that cannot be read costs a note, never the check's verdict.
+pub fn resource_warnings(config: &Config) -> Vec<String> {
+    use authgate::config::{AuthPolicy, StoreBackend};
+    if let StoreBackend::Sqlite { path } = &config.store.backend
+        && !path.exists()
+    {
+        return Vec::new();
+    }
+    let open_routes: Vec<String> = config
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.auth != AuthPolicy::Public && r.audiences.is_empty())
+        .map(|(i, r)| format!("routes[{i}] `{}`", r.name))
+        .collect();
+    if open_routes.is_empty() {
+        return Vec::new();
+    }
+    let counted = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let open = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    Store::open(&config.store),
+                );
+                let store = open.await.context("timed out")??;
+                let count = store.clients_with_resources().await;
+                store.close().await;
+                Ok(count?)
+            })
+        });
+    match counted {
+        Ok(0) => Vec::new(),
+        Ok(clients) => open_routes
+            .into_iter()
+            .map(|route| {
+                format!(
+                    "{route} is authenticated but has no `audiences`, while {clients} client(s) ask for resources (RFC 8707): it accepts tokens meant for other APIs"
+                )
+            })
+            .collect(),
+        Err(error) => vec![format!(
+            "the store could not be read to check routes against client resources: {error:#}"
+        )],
+    }
+}
+
 type CommandFuture<'a> = std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// Runs one command on a freshly opened store and closes it (WAL checkpointed) afterwards.

@@ -130,10 +130,11 @@ impl Endpoints {
         keyring: Arc<Keyring>,
     ) -> Result<Self, StoreError> {
         let paths: HashMap<String, Endpoint> = served(config).into_iter().collect();
-        let oauth2 =
-            config.dialects.oauth2.as_ref().map(|dialect| {
-                oauth2::Oauth2::new(dialect, &config.auth.issuer, Arc::clone(&engine))
-            });
+        let oauth2 = config
+            .dialects
+            .oauth2
+            .as_ref()
+            .map(|dialect| oauth2::Oauth2::new(dialect, config, Arc::clone(&engine)));
         let passport = config
             .dialects
             .passport

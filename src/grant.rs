@@ -23,6 +23,7 @@ mod lifecycle;
 mod openid;
 mod password;
 mod refresh;
+pub mod resource;
 pub mod scope;
 mod service;
 pub mod throttle;
@@ -94,6 +95,9 @@ pub struct IssueOptions {
     /// OpenID Connect: the lifetime of the ID tokens a code or refresh grant with scope
     /// `openid` returns; `None`: no ID tokens (the dialect does not speak OpenID Connect).
     pub id_token_ttl: Option<Duration>,
+    /// The dialect speaks RFC 8707: requested and default resources become the token's
+    /// `aud`. Off for the legacy dialects, whose `aud` is documented as the client id.
+    pub resource_indicators: bool,
 }
 
 impl Default for IssueOptions {
@@ -107,6 +111,7 @@ impl Default for IssueOptions {
             format: TokenFormat::Jwt,
             dialect: "oauth2",
             id_token_ttl: None,
+            resource_indicators: false,
         }
     }
 }
@@ -215,6 +220,8 @@ pub struct TokenRequest {
     pub grant: GrantRequest,
     /// The `scope` parameter, parsed ([`scope::parse`]); `None` when absent.
     pub scope: Option<Vec<String>>,
+    /// RFC 8707 `resource` parameters, in order (empty: none).
+    pub resources: Vec<String>,
     /// The caller's address (after `trusted_proxies`), for the back-off.
     pub source: IpAddr,
     /// The dialect's wishes for the token.
@@ -345,13 +352,26 @@ impl Engine {
         let client = self.authenticate(&request.client, request.source).await?;
         let scope = request.scope.as_deref();
         let options = &request.options;
+        // RFC 8707, for the dialects that speak it: what was asked for, checked per grant.
+        let requested: &[String] = if options.resource_indicators {
+            &request.resources
+        } else {
+            &[]
+        };
         match request.grant {
             GrantRequest::Password { login, password } => {
-                self.password(&client, &login, &password, scope, request.source, options)
+                let resources = self.fresh_resources(&client, requested, options)?;
+                let attempt = password::Attempt {
+                    login: &login,
+                    password: &password,
+                    source: request.source,
+                };
+                self.password(&client, attempt, scope, resources, options)
                     .await
             }
             GrantRequest::RefreshToken { refresh_token } => {
-                self.refresh(&client, &refresh_token, scope, options).await
+                self.refresh(&client, &refresh_token, scope, requested, options)
+                    .await
             }
             GrantRequest::AuthorizationCode {
                 code,
@@ -362,21 +382,42 @@ impl Engine {
                     code: &code,
                     redirect_uri: redirect_uri.as_deref(),
                     verifier: code_verifier.as_deref(),
+                    resources: requested,
                 };
                 self.authorization_code(&client, exchange, options).await
             }
             GrantRequest::ClientCredentials => {
-                self.client_credentials(&client, scope, options).await
+                let resources = self.fresh_resources(&client, requested, options)?;
+                self.client_credentials(&client, scope, resources, options)
+                    .await
             }
             GrantRequest::TokenExchange {
                 subject_token,
                 user_id,
                 group_id,
             } => {
-                let target = exchange::Target { user_id, group_id };
+                let target = exchange::Target {
+                    user_id,
+                    group_id,
+                    resources: requested,
+                };
                 self.exchange(&client, &subject_token, target, scope, options)
                     .await
             }
+        }
+    }
+
+    /// A fresh grant's resources (RFC 8707), for the dialects that speak it.
+    fn fresh_resources(
+        &self,
+        client: &Client,
+        requested: &[String],
+        options: &IssueOptions,
+    ) -> Result<Vec<String>, GrantError> {
+        if options.resource_indicators {
+            resource::resolve(client, requested)
+        } else {
+            Ok(Vec::new())
         }
     }
 

@@ -130,6 +130,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             served.sort_by(|a, b| a.path.cmp(&b.path));
             print!("{}", authgate::config::describe(&config, &served));
+            for warning in cli::resource_warnings(&config) {
+                println!("\nwarning: {warning}");
+            }
             Ok(())
         }
         Command::Serve => serve(config),

@@ -45,6 +45,9 @@ pub struct AccessTokenSpec {
     pub client_id: Option<String>,
     /// Further `aud` entries (resource audiences); the client id is not repeated.
     pub audiences: Vec<String>,
+    /// RFC 8707 resources: when any, `aud` is exactly these (RFC 9068 §3), without the client
+    /// id or `audiences`.
+    pub resources: Vec<String>,
     /// Granted scopes: `scope` (standard) or `scopes` (Passport).
     pub scopes: Vec<String>,
     /// Lifetime: `exp` = now + this, in whole seconds.
@@ -128,6 +131,9 @@ pub fn issue(
             .map(String::as_str)
             .filter(|a| Some(*a) != spec.client_id.as_deref()),
     );
+    if !spec.resources.is_empty() {
+        aud = spec.resources.iter().map(String::as_str).collect();
+    }
     if spec.style == TokenStyle::Passport {
         return issue_passport(issuer, key, spec, now, jti, expires_at);
     }
@@ -552,6 +558,7 @@ mod tests {
             roles: vec!["admin".into()],
             client_id: Some("app".into()),
             audiences: vec!["orders".into()],
+            resources: Vec::new(),
             scopes: vec!["read".into(), "write".into()],
             ttl: Duration::from_secs(600),
             actor: Some("9".into()),

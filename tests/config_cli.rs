@@ -221,6 +221,47 @@ async fn check_warns_about_risky_settings() {
 }
 
 #[tokio::test]
+async fn check_warns_about_unaddressed_routes_once_a_client_has_resources() {
+    let toml = format!(
+        "{}\n[[routes]]\nname = \"orders\"\nprefix = \"/orders\"\nupstream = \"builtin:echo\"\naudiences = [\"https://api.example/orders\"]\n",
+        valid_toml()
+    );
+    let (dir, path) = config_dir(&toml);
+    let check = || async {
+        let mut c = authgate();
+        c.arg("check").arg("--config").arg(&path);
+        let out = run(c).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // No store yet: nothing is created, nothing to warn about.
+    let stdout = check().await;
+    assert!(!stdout.contains("RFC 8707"), "{stdout}");
+    assert!(!dir.path().join("data").exists(), "check created the store");
+    // A client without resources: still nothing.
+    let mut c = authgate();
+    c.args(["--config"]).arg(&path);
+    c.args(["client", "add", "plain", "--grant", "client_credentials"]);
+    assert!(run(c).await.status.success());
+    assert!(!check().await.contains("RFC 8707"));
+    // One with resources: the authenticated route without audiences is named, the route
+    // with audiences and the public one are not.
+    let mut c = authgate();
+    c.args(["--config"]).arg(&path);
+    c.args(["client", "add", "res", "--grant", "client_credentials"]);
+    c.args(["--resource", "https://api.example/orders"]);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = check().await;
+    assert!(
+        stdout.contains("warning: routes[0] `api` is authenticated but has no `audiences`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning: routes[1]"), "{stdout}");
+    assert!(!stdout.contains("warning: routes[2]"), "{stdout}");
+}
+
+#[tokio::test]
 async fn check_uses_gateway_toml_in_current_dir_by_default() {
     let (dir, _path) = config_dir(&valid_toml());
     let mut c = authgate();

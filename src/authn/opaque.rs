@@ -50,7 +50,11 @@ pub fn principal(record: &OpaqueToken, issuer: &str) -> Principal {
         roles: record.roles.clone(),
         scopes: record.scopes.clone(),
         client_id: Some(record.client_id.clone()),
-        audiences: vec![record.client_id.clone()],
+        audiences: if record.audiences.is_empty() {
+            vec![record.client_id.clone()]
+        } else {
+            record.audiences.clone()
+        },
         jti: Some(record.jti.clone()),
         key_id: String::new(),
         issued_at: u64::try_from(record.issued_at).ok(),

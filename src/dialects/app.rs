@@ -177,6 +177,8 @@ impl App {
             grant,
             scope: None,
             source,
+            // RFC 8707 is the `oauth2` dialect's: this document's tokens keep their `aud`.
+            resources: Vec::new(),
             options: self.options.clone(),
         };
         Ok((request, device))

@@ -40,18 +40,31 @@ pub struct MissingParameter {
 }
 
 /// Request parameters. RFC 6749 §3.1: a parameter without a value is treated as omitted, and
-/// none may appear twice.
+/// none may appear twice — except those an extension defines as repeatable ([`REPEATABLE`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Form {
     params: HashMap<String, String>,
+    /// The repeatable parameters' values, in order.
+    lists: HashMap<String, Vec<String>>,
 }
+
+/// Parameters that may appear more than once: RFC 8707 §2's `resource`.
+pub const REPEATABLE: [&str; 1] = ["resource"];
 
 impl Form {
     /// An `application/x-www-form-urlencoded` body or query string.
     pub fn parse(input: &[u8]) -> Result<Form, FormError> {
         let mut params = HashMap::new();
+        let mut lists: HashMap<String, Vec<String>> = HashMap::new();
         for (name, value) in form_urlencoded::parse(input) {
             if value.is_empty() {
+                continue;
+            }
+            if REPEATABLE.contains(&name.as_ref()) {
+                lists
+                    .entry(name.into_owned())
+                    .or_default()
+                    .push(value.into_owned());
                 continue;
             }
             if params
@@ -61,7 +74,7 @@ impl Form {
                 return Err(FormError::Repeated(name.into_owned()));
             }
         }
-        Ok(Form { params })
+        Ok(Form { params, lists })
     }
 
     /// A JSON object body (the legacy dialects accept one): strings, numbers and booleans
@@ -82,7 +95,10 @@ impl Form {
                 params.insert(name, text);
             }
         }
-        Ok(Form { params })
+        Ok(Form {
+            params,
+            lists: HashMap::new(),
+        })
     }
 
     /// The body as its `Content-Type` says: a form or a JSON object.
@@ -96,9 +112,17 @@ impl Form {
         }
     }
 
-    /// A parameter's value (never empty).
+    /// A parameter's value (never empty); a repeatable one's first.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.get(name).map(String::as_str)
+        match self.params.get(name) {
+            Some(value) => Some(value),
+            None => self.all(name).first().map(String::as_str),
+        }
+    }
+
+    /// Every value of a repeatable parameter, in order (empty when absent).
+    pub fn all(&self, name: &str) -> &[String] {
+        self.lists.get(name).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Removes and returns a parameter (so secrets do not linger in the map).

@@ -125,6 +125,8 @@ impl Mobile {
             },
             grant,
             source,
+            // RFC 8707 is the `oauth2` dialect's: this document's tokens keep their `aud`.
+            resources: Vec::new(),
             options: self.options.clone(),
         })
     }

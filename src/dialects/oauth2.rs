@@ -148,16 +148,30 @@ const SYNTAX: GrantSyntax = GrantSyntax {
 };
 
 impl Oauth2 {
-    /// The endpoints as `config` describes them; `issuer` is the metadata's `issuer`.
-    pub fn new(config: &Oauth2Config, issuer: &str, engine: Arc<Engine>) -> Self {
+    /// The endpoints as `config` describes them, under `gateway`'s issuer.
+    pub fn new(
+        config: &Oauth2Config,
+        gateway: &crate::config::Config,
+        engine: Arc<Engine>,
+    ) -> Self {
+        let issuer = gateway.auth.issuer.as_str();
         let options = IssueOptions {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
             format: config.token_format,
             id_token_ttl: config.openid.as_ref().map(|o| o.id_token_ttl),
+            resource_indicators: true,
             ..IssueOptions::default()
         };
-        let served = Served::new(config, issuer);
+        // RFC 9728 §4: the resources this gateway protects are its routes' audiences.
+        let mut protected: Vec<String> = gateway
+            .routes
+            .iter()
+            .flat_map(|route| route.audiences.iter().cloned())
+            .collect();
+        protected.sort();
+        protected.dedup();
+        let served = Served::new(config, issuer).protecting(protected);
         let page_paths: Vec<&str> = [&config.authorize_page, &config.implicit, &config.logout]
             .into_iter()
             .filter_map(|p| p.as_deref())
@@ -267,6 +281,7 @@ impl Oauth2 {
             client,
             grant,
             scope: form.get("scope").map(scope::parse),
+            resources: form.all("resource").to_vec(),
             source,
             options: self.options.clone(),
         })

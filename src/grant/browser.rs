@@ -8,7 +8,7 @@
 //! (`unsupported_response_type`, `unauthorized_client`, `invalid_scope`, PKCE) go back to it.
 
 use super::client_auth::require;
-use super::{Engine, Grant, GrantError, IssueOptions, Subject, scope};
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, resource, scope};
 use crate::store::{Client, GrantType, LoginSession, StoreError, User};
 
 /// What the browser asks for.
@@ -89,11 +89,14 @@ impl Engine {
         scope: Option<&[String]>,
         code_challenge: Option<&str>,
         code_challenge_method: Option<&str>,
+        resources: &[String],
     ) -> Result<Vec<String>, GrantError> {
         require(&target.client, response_type.grant())?;
         if response_type == ResponseType::Code {
             super::code::check_challenge(&target.client, code_challenge, code_challenge_method)?;
         }
+        // RFC 8707 §2: `invalid_target` goes back to the redirect URI like the others.
+        resource::resolve(&target.client, resources)?;
         scope::grant(scope, &target.client.scopes)
     }
 
@@ -103,18 +106,20 @@ impl Engine {
         target: &RedirectTarget,
         user: &User,
         scope: Vec<String>,
+        resources: &[String],
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(&target.client, GrantType::Implicit)?;
         // Public by nature: the token is handed to the browser.
         let client = &target.client;
-        self.sign(self.decision(
+        let mut decision = self.decision(
             client,
             Subject::User(Box::new(user.clone())),
             scope,
             options,
-        ))
-        .await
+        );
+        decision.resources = self.fresh_resources(client, resources, options)?;
+        self.sign(decision).await
     }
 }
 

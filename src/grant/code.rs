@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
 use super::client_auth::require;
-use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, resource, scope};
 use crate::store::{Client, GrantType, NewCode, NewRefresh, StoreError, TakenCode};
 
 const BAD_CODE: &str = "the authorization code is invalid, expired or already used";
@@ -33,6 +33,9 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// When the person authenticated (the ID token's `auth_time`).
     pub auth_time: Option<i64>,
+    /// RFC 8707 resources the authorization request named (checked by
+    /// [`Engine::check_authorization`](super::Engine::check_authorization)).
+    pub resources: Vec<String>,
 }
 
 /// The code half of a token request.
@@ -40,6 +43,8 @@ pub(super) struct Exchange<'a> {
     pub code: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub verifier: Option<&'a str>,
+    /// RFC 8707 at the token endpoint: within what the authorization request named.
+    pub resources: &'a [String],
 }
 
 /// RFC 7636 §4.1 verifier syntax: 43–128 characters of `A-Z a-z 0-9 - . _ ~`.
@@ -122,8 +127,8 @@ impl Engine {
             pkce_method: request.code_challenge_method,
             nonce: request.nonce,
             auth_time: request.auth_time,
+            resources: request.resources,
             ttl: self.config.code_ttl,
-            resources: Vec::new(),
         };
         self.store
             .create_code(new, now())
@@ -159,9 +164,22 @@ impl Engine {
         }
         let user_id = user.id;
         let scopes = scope::parse(&taken.scope);
-        let decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
+        // RFC 8707 §2.2: the refresh family keeps every resource authorized; this access
+        // token may be for fewer.
+        let (authorized, resources) = if !options.resource_indicators {
+            (Vec::new(), Vec::new())
+        } else if taken.resources.is_empty() {
+            let resolved = resource::resolve(client, exchange.resources)?;
+            (resolved.clone(), resolved)
+        } else {
+            let narrowed = resource::narrow(client, exchange.resources, &taken.resources)?;
+            (taken.resources.clone(), narrowed)
+        };
+        let mut decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
+        decision.resources = resources;
         let refresh = self.new_refresh(&decision, user_id).map(|new| NewRefresh {
             auth_time: taken.auth_time,
+            resources: authorized,
             ..new
         });
         let mut grant = self.sign(decision).await?;

@@ -114,6 +114,13 @@ pub enum GrantError {
         /// Which scope and why, for the caller.
         reason: Cow<'static, str>,
     },
+    /// RFC 8707 §2: a `resource` that is malformed, or that the client (or the grant being
+    /// narrowed) may not use.
+    #[error("{reason}")]
+    InvalidTarget {
+        /// Which resource and why, for the caller.
+        reason: Cow<'static, str>,
+    },
     /// Too many failed attempts from this source (and account): try again after the delay.
     #[error("too many failed attempts; retry after {} s", retry_after.as_secs())]
     TooManyAttempts {
@@ -159,6 +166,7 @@ impl GrantError {
             GrantError::UnauthorizedClient { .. } => "unauthorized_client",
             GrantError::UnsupportedGrantType { .. } => "unsupported_grant_type",
             GrantError::InvalidScope { .. } => "invalid_scope",
+            GrantError::InvalidTarget { .. } => "invalid_target",
             GrantError::TooManyAttempts { .. } => "too_many_attempts",
             GrantError::Internal { .. } => "server_error",
         }
@@ -204,6 +212,12 @@ impl GrantError {
         GrantError::InvalidGrant {
             reason,
             source: None,
+        }
+    }
+
+    pub(crate) fn target(reason: impl Into<Cow<'static, str>>) -> Self {
+        GrantError::InvalidTarget {
+            reason: reason.into(),
         }
     }
 

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use super::client_auth::require;
 use super::issue::Decision;
-use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, resource, scope};
 use crate::store::{AuditEvent, Client, GrantType, StoreError, User};
 
 /// Whom the admin wants a token for.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Target {
+pub(super) struct Target<'a> {
     /// `None`: the admin themself (acting as admin of `group_id`).
     pub user_id: Option<i64>,
     pub group_id: Option<i64>,
+    /// RFC 8707: within the subject token's resources when it has any.
+    pub resources: &'a [String],
 }
 
 const BAD_SUBJECT: &str = "the subject token is not a valid access token of an admin";
@@ -26,12 +28,21 @@ impl Engine {
         &self,
         client: &Client,
         subject_token: &str,
-        target: Target,
+        target: Target<'_>,
         requested: Option<&[String]>,
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::TokenExchange)?;
-        let (admin, token_expires) = self.acting_admin(subject_token).await?;
+        let (admin, token_expires, subject_resources) = self.acting_admin(subject_token).await?;
+        // A resource-bound subject token can be exchanged for the same or fewer resources,
+        // never for more (nor for an unaddressed token).
+        let resources = if !options.resource_indicators {
+            Vec::new()
+        } else if subject_resources.is_empty() {
+            resource::resolve(client, target.resources)?
+        } else {
+            resource::narrow(client, target.resources, &subject_resources)?
+        };
         let user = match target.user_id {
             Some(id) if id != admin.id => {
                 if target.group_id.is_some() {
@@ -62,6 +73,7 @@ impl Engine {
                 group_id: target.group_id,
                 ttl,
                 options,
+                resources,
             })
             .await?;
         self.audit_exchange(&admin, &user, &grant).await?;
@@ -69,8 +81,12 @@ impl Engine {
     }
 
     /// The admin a subject token speaks for: our own token, verified (revocation included),
-    /// whose user is still an enabled admin in the store. Also the token's expiry.
-    async fn acting_admin(&self, subject_token: &str) -> Result<(User, u64), GrantError> {
+    /// whose user is still an enabled admin in the store. Also the token's expiry and its
+    /// RFC 8707 resources (its `aud` when that is not just its client id).
+    async fn acting_admin(
+        &self,
+        subject_token: &str,
+    ) -> Result<(User, u64, Vec<String>), GrantError> {
         // A JWT we signed or one of our opaque tokens; valid and unrevoked.
         let principal = self
             .own_token(subject_token)
@@ -88,7 +104,13 @@ impl Engine {
         if admin.disabled || !admin.is_admin() {
             return Err(GrantError::grant(BAD_SUBJECT));
         }
-        Ok((admin, principal.expires_at))
+        let resources = principal
+            .audiences
+            .iter()
+            .filter(|aud| Some(*aud) != principal.client_id.as_ref())
+            .cloned()
+            .collect();
+        Ok((admin, principal.expires_at, resources))
     }
 
     async fn target_user(&self, id: i64) -> Result<User, GrantError> {

@@ -19,6 +19,8 @@ pub(super) struct Decision<'a> {
     pub group_id: Option<i64>,
     pub ttl: Duration,
     pub options: &'a IssueOptions,
+    /// RFC 8707: the resources the token is addressed to (`aud`); empty: the client id.
+    pub resources: Vec<String>,
 }
 
 impl Engine {
@@ -39,6 +41,7 @@ impl Engine {
             group_id: None,
             ttl: self.access_ttl(client, options),
             options,
+            resources: Vec::new(),
         }
     }
 }
@@ -59,6 +62,7 @@ fn mint_opaque(spec: AccessTokenSpec) -> Result<(IssuedToken, NewOpaque), GrantE
         actor: spec.actor,
         issued_at,
         expires_at,
+        audiences: spec.resources,
     };
     let opaque =
         NewOpaque::mint(claims).map_err(|e| GrantError::internal("storing the opaque token", e))?;
@@ -111,6 +115,7 @@ impl Engine {
         let spec = AccessTokenSpec {
             client_id: Some(decision.client.id.clone()),
             audiences: decision.options.audiences.clone(),
+            resources: decision.resources.clone(),
             scopes: decision.scope.clone(),
             ttl: decision.ttl,
             style: decision.options.style,
@@ -182,9 +187,9 @@ impl Engine {
             user_id,
             client_id: client.id.clone(),
             scope: decision.scope.join(" "),
+            resources: decision.resources.clone(),
             ttl: self.refresh_ttl(client, decision.options),
             auth_time: None,
-            resources: Vec::new(),
         })
     }
 

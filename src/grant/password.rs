@@ -20,25 +20,34 @@ fn throttle_key(login: &Login) -> String {
     }
 }
 
+/// One password grant's credentials and where they came from.
+pub(super) struct Attempt<'a> {
+    pub login: &'a Login,
+    pub password: &'a str,
+    pub source: IpAddr,
+}
+
 impl Engine {
     pub(super) async fn password(
         &self,
         client: &Client,
-        login: &Login,
-        password: &str,
+        attempt: Attempt<'_>,
         requested: Option<&[String]>,
-        source: IpAddr,
+        resources: Vec<String>,
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::Password)?;
         let scope = scope::grant(requested, &client.scopes)?;
-        let user = self.login(login, password, source).await?;
-        let decision = self.decision(
+        let user = self
+            .login(attempt.login, attempt.password, attempt.source)
+            .await?;
+        let mut decision = self.decision(
             client,
             Subject::User(Box::new(user.clone())),
             scope,
             options,
         );
+        decision.resources = resources;
         let (grant, _) = self.user_grant(decision, &user).await?;
         Ok(grant)
     }

@@ -4,7 +4,7 @@
 //! granted, so a later refresh can ask for the rest again, never for more.
 
 use super::client_auth::require;
-use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, scope};
+use super::{Engine, Grant, GrantError, IssueOptions, Subject, now, resource, scope};
 use crate::store::{Client, GrantType, StoreError};
 
 const BAD_REFRESH: &str = "the refresh token is invalid, expired or revoked";
@@ -15,6 +15,7 @@ impl Engine {
         client: &Client,
         presented: &str,
         requested: Option<&[String]>,
+        resources: &[String],
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::RefreshToken)?;
@@ -37,6 +38,8 @@ impl Engine {
         }
         let granted = scope::parse(&current.scope);
         let scope = scope::narrow(requested, &granted, &client.scopes)?;
+        // The family keeps the resources it was granted; this token may be for fewer.
+        let resources = resource::narrow(client, resources, &current.resources)?;
         let user = user.ok_or_else(|| {
             GrantError::from_store(
                 BAD_REFRESH,
@@ -54,7 +57,8 @@ impl Engine {
         // it is opaque, in one transaction: a failure after the rotation would cost the client
         // its refresh token (presenting the old one again is a replay), so nothing may fail
         // after it; and an access token exists only if the rotation happened.
-        let decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
+        let mut decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
+        decision.resources = resources;
         let (mut grant, opaque) = self.sign_unstored(decision).await?;
         // OpenID Connect Core §12.2: same `sub`, `aud`, `azp`, the original `auth_time`, no
         // `nonce`. Signed before the rotation, like the access token, so nothing can fail

@@ -10,6 +10,7 @@ impl Engine {
         &self,
         client: &Client,
         requested: Option<&[String]>,
+        resources: Vec<String>,
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::ClientCredentials)?;
@@ -21,7 +22,8 @@ impl Engine {
             });
         }
         let scope = scope::grant(requested, &client.scopes)?;
-        self.sign(self.decision(client, Subject::Client, scope, options))
-            .await
+        let mut decision = self.decision(client, Subject::Client, scope, options);
+        decision.resources = resources;
+        self.sign(decision).await
     }
 }

@@ -72,7 +72,7 @@ impl GrantType {
 }
 
 /// A registered client (without its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     /// The `client_id`: 1–128 characters of `A-Z a-z 0-9 . _ ~ -`, unique.
     pub id: String,

@@ -27,6 +27,8 @@ pub struct OpaqueToken {
     pub issued_at: i64,
     /// Expiry (Unix seconds): an expired token is not found.
     pub expires_at: i64,
+    /// RFC 8707 resources it is addressed to (its `aud`); empty: the client id.
+    pub audiences: Vec<String>,
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -44,6 +46,7 @@ fn from_row(row: &Row) -> Result<OpaqueToken, StoreError> {
         actor: row.get("actor")?,
         issued_at: row.get("issued_at")?,
         expires_at: row.get("expires_at")?,
+        audiences: words(&row.get::<String>("audiences")?),
     })
 }
 
@@ -77,7 +80,7 @@ impl NewOpaque {
     }
 
     /// Binds `token_hash, jti, subject, group_id, roles, client_id, scope, actor, issued_at,
-    /// expires_at`, in that order, or as many typed NULLs (no token).
+    /// expires_at, audiences`, in that order, or as many typed NULLs (no token).
     pub(crate) fn bind(this: Option<&NewOpaque>, query: Q) -> Q {
         match this {
             Some(new) => {
@@ -93,6 +96,7 @@ impl NewOpaque {
                     .opt_text(c.actor.as_deref())
                     .int(c.issued_at)
                     .int(c.expires_at)
+                    .text(c.audiences.join(" "))
             }
             None => query
                 .opt_bytes(None)
@@ -104,7 +108,8 @@ impl NewOpaque {
                 .opt_text(None::<String>)
                 .opt_text(None::<String>)
                 .opt_int(None)
-                .opt_int(None),
+                .opt_int(None)
+                .opt_text(None::<String>),
         }
     }
 }
@@ -120,8 +125,8 @@ impl std::fmt::Debug for NewOpaque {
 
 pub(crate) const INSERT_OPAQUE: &str =
     "INSERT INTO opaque_tokens (token_hash, jti, subject, group_id, roles, client_id,
-       scope, actor, issued_at, expires_at)
-   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+       scope, actor, issued_at, expires_at, audiences)
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 /// Stores `new` in `tx`.
 pub(crate) async fn store_opaque_in(tx: &mut Tx, new: &NewOpaque) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ use super::{Store, StoreError, User, secs};
 
 /// The successful rotation on PostgreSQL, one statement: take the presented token (`$1`, at
 /// `$2`, for client `$3`), insert its successor (`$4`, expiring at `$5`), link the access token
-/// (`$6`, `$7`, if not NULL) and store the opaque access token (`$8`…`$17`, if not NULL). The
+/// (`$6`, `$7`, if not NULL) and store the opaque access token (`$8`…`$18`, if not NULL). The
 /// successor keeps the family's scope, authentication time and resources.
 /// Data-modifying CTEs run once and to completion whether or not the final `SELECT` reads
 /// them, and all or nothing with the statement. No row: nothing was taken.
@@ -42,8 +42,8 @@ const ROTATE_POSTGRES: &str = "WITH taken AS (
     ON CONFLICT (family_id, jti) DO NOTHING
 ), opaque AS (
     INSERT INTO opaque_tokens (token_hash, jti, subject, group_id, roles, client_id, scope,
-                               actor, issued_at, expires_at)
-    SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM taken WHERE $8 IS NOT NULL
+                               actor, issued_at, expires_at, audiences)
+    SELECT $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM taken WHERE $8 IS NOT NULL
 )
 SELECT family_id, user_id, client_id, scope, auth_time, resources FROM fresh";
 

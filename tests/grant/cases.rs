@@ -259,6 +259,7 @@ async fn code_for(h: &Harness, client: &str, challenge: Option<&str>) -> String 
             code_challenge_method: challenge.map(|_| "S256".into()),
             nonce: None,
             auth_time: None,
+            resources: Vec::new(),
         })
         .await
         .unwrap()
@@ -326,6 +327,7 @@ async fn pkce_wrong_or_missing_verifier_and_plain_are_refused() {
         code_challenge_method: None,
         nonce: None,
         auth_time: None,
+        resources: Vec::new(),
     };
     let none = h.engine.issue_code(request.clone()).await.map(|_| ());
     assert_eq!(none.unwrap_err().code(), "invalid_request");
@@ -374,6 +376,7 @@ async fn codes_are_bound_to_client_and_redirect_uri() {
         code_challenge_method: None,
         nonce: None,
         auth_time: None,
+        resources: Vec::new(),
     };
     assert_eq!(
         h.engine.issue_code(bad_uri).await.unwrap_err().code(),
@@ -591,6 +594,7 @@ async fn the_dialect_chooses_algorithm_and_default_lifetime() {
         },
         scope: None,
         source: SOURCE,
+        resources: Vec::new(),
         options: IssueOptions {
             alg: KeyAlg::Rs256,
             access_ttl: Some(Duration::from_secs(31_536_000)),
@@ -613,6 +617,7 @@ async fn a_missing_signing_key_is_an_internal_error() {
         grant: GrantRequest::ClientCredentials,
         scope: None,
         source: SOURCE,
+        resources: Vec::new(),
         options: IssueOptions {
             alg: KeyAlg::EdDsa,
             ..IssueOptions::default()

@@ -134,6 +134,7 @@ impl Harness {
             grant,
             scope: scope.map(|s| s.iter().map(|x| (*x).to_owned()).collect()),
             source,
+            resources: Vec::new(),
             options: IssueOptions::default(),
         };
         self.engine.token(request).await

@@ -201,6 +201,36 @@ class Interop:
 
         return run
 
+    def resource_indicators(self):
+        """RFC 8707: authlib sends `resource`; the token's `aud` is exactly the resources; one
+        the client may not use is invalid_target. (authlib's fetch_token folds repeated
+        parameters into one, so two resources go through plain requests.)"""
+        svc = (self.args.svc_client_id, self.args.svc_client_secret)
+        orders, billing = "https://api.example/orders", "https://api.example/billing"
+        response = requests.post(
+            self.token_url,
+            data=[("grant_type", "client_credentials"), ("resource", orders), ("resource", billing)],
+            auth=svc,
+            verify=self.ca,
+            timeout=TIMEOUT,
+        )
+        expect(response.status_code == 200, f"HTTP {response.status_code} {response.text}")
+        aud = self.claims(response.json()["access_token"])["aud"]
+        expect(aud == [orders, billing], f"aud: {aud!r}")
+        token = self.session(client=svc).fetch_token(
+            self.token_url, grant_type="client_credentials", resource=billing
+        )
+        aud = self.claims(token["access_token"])["aud"]
+        expect(aud == [billing], f"aud: {aud!r}")
+        introspected = self.introspect(token["access_token"])
+        expect(introspected.get("aud") == [billing], f"introspection aud: {introspected}")
+        expect_oauth_error(
+            "invalid_target",
+            lambda: self.session(client=svc).fetch_token(
+                self.token_url, grant_type="client_credentials", resource="https://api.example/payroll"
+            ),
+        )
+
     def machine_client_generated_secret(self):
         svc = (self.args.svc_client_id, self.args.svc_client_secret)
         for method in ("client_secret_basic", "client_secret_post"):
@@ -471,6 +501,7 @@ class Interop:
         checks = [
             ("metadata: issuer is the configured one whatever the Host header", self.metadata_names_configured_issuer),
             ("password grant at /oauth2/token (client_secret_basic)", self.password_grant_token_endpoint),
+            ("RFC 8707: resource parameters address the token (aud), invalid_target", self.resource_indicators),
             ("password grant at /oauth2/password (client_secret_post)", self.password_grant_seed_endpoint_client_secret_post),
             ("password grant: wrong password is invalid_grant", self.password_grant_wrong_password),
             ("password grant: wrong client secret is invalid_client", self.password_grant_wrong_client_secret),

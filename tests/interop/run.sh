@@ -4,7 +4,8 @@
 #
 # Proves that Python's authlib (OAuth2Session) completes the browser code flow with PKCE
 # (driving the login page like a browser; code_flow.py), the password, client credentials,
-# refresh, token exchange (RFC 8693), revocation (RFC 7009) and introspection (RFC 7662) flows,
+# refresh, token exchange (RFC 8693), revocation (RFC 7009), introspection (RFC 7662) and
+# resource indicator (RFC 8707: `resource`, aud, invalid_target) flows,
 # that PyJWT's JWKS client verifies our access tokens from /.well-known/jwks.json, and that the
 # RFC 8414 metadata names the configured issuer (oauth2_interop.py). OpenID Connect, with the
 # relying parties unchanged: authlib's OIDC client (oidc_interop.py: discovery, code flow with
@@ -124,7 +125,9 @@ ag client add web --grant password --grant refresh_token --grant client_credenti
   --grant token_exchange --scope read --scope write --secret-stdin >/dev/null \
   <<<'web-secret-0123456789abcdef'
 # A machine client whose secret the CLI generates (printed once as `client_secret: ...`).
-svc_output="$(ag client add svc --grant client_credentials --scope read </dev/null 2>&1)"
+# It may address its tokens to two APIs (RFC 8707 resources, no default: unaddressed otherwise).
+svc_output="$(ag client add svc --grant client_credentials --scope read \
+  --resource https://api.example/orders --resource https://api.example/billing </dev/null 2>&1)"
 svc_secret="$(sed -n 's/^client_secret: //p' <<<"$svc_output")"
 if [[ -z "$svc_secret" ]]; then
   echo "interop: \`authgate client add svc\` printed no client_secret: $svc_output" >&2

@@ -191,6 +191,7 @@ impl Setup {
             code_challenge_method: challenge.map(|_| "S256".into()),
             nonce: None,
             auth_time: None,
+            resources: Vec::new(),
         };
         self.engine.issue_code(request).await.unwrap()
     }

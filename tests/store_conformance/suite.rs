@@ -785,6 +785,7 @@ fn opaque_claims(user_id: i64, client: &str, jti: &str, at: i64) -> OpaqueToken 
         actor: None,
         issued_at: at,
         expires_at: at + 600,
+        audiences: Vec::new(),
     }
 }
 
@@ -1351,6 +1352,7 @@ pub async fn opaque_tokens_resolve_until_they_expire(h: &Harness) {
         actor: Some("1".into()),
         issued_at: T0,
         expires_at: T0 + 3600,
+        audiences: Vec::new(),
     };
     let token = h.store.issue_opaque(new).await.unwrap();
     assert_eq!(token.len(), 43);
@@ -1367,6 +1369,7 @@ pub async fn opaque_tokens_resolve_until_they_expire(h: &Harness) {
             actor: Some("1".into()),
             issued_at: T0,
             expires_at: T0 + 3600,
+            audiences: Vec::new(),
         }
     );
     assert!(matches!(

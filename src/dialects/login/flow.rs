@@ -23,7 +23,7 @@ use crate::store::User;
 use crate::store::now;
 
 /// The authorization request's parameters (query on GET, hidden fields on POST).
-const CARRIED: [&str; 12] = [
+const CARRIED: [&str; 13] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -36,6 +36,7 @@ const CARRIED: [&str; 12] = [
     "prompt",
     "max_age",
     "login_hint",
+    "resource",
 ];
 
 /// Longest `nonce` accepted (it travels back in the ID token; OpenID Connect sets no bound).
@@ -202,6 +203,7 @@ impl Flow<'_> {
                 requested.as_deref(),
                 self.params.get("code_challenge"),
                 self.params.get("code_challenge_method"),
+                self.params.all("resource"),
             )
             .map_err(|error| (error.code(), error.to_string().into()))
     }
@@ -322,7 +324,11 @@ impl Flow<'_> {
             ResponseType::Token => {
                 let engine = &self.pages.engine;
                 let options = &self.pages.options;
-                match engine.implicit(back.target, user, granted, options).await {
+                let resources = self.params.all("resource");
+                match engine
+                    .implicit(back.target, user, granted, resources, options)
+                    .await
+                {
                     Ok(grant) => {
                         let mut fields = vec![
                             ("access_token", grant.access_token.clone()),
@@ -360,6 +366,7 @@ impl Flow<'_> {
             code_challenge_method: param("code_challenge_method"),
             nonce: param("nonce"),
             auth_time: Some(authenticated_at),
+            resources: self.params.all("resource").to_vec(),
         }
     }
 
@@ -374,7 +381,18 @@ impl Flow<'_> {
     ) -> Response<Body> {
         let hidden: Vec<(&str, String)> = CARRIED
             .iter()
-            .filter_map(|name| self.params.get(name).map(|v| (*name, v.to_owned())))
+            .flat_map(|name| match self.params.all(name) {
+                [] => self
+                    .params
+                    .get(name)
+                    .map(|v| (*name, v.to_owned()))
+                    .into_iter()
+                    .collect(),
+                values => values
+                    .iter()
+                    .map(|v| (*name, v.clone()))
+                    .collect::<Vec<_>>(),
+            })
             .collect();
         let client_name = target
             .client

@@ -62,6 +62,8 @@ pub struct Served {
     issuer: String,
     endpoints: Vec<(&'static str, String)>,
     openid: bool,
+    /// The audiences of the routes: the resources (RFC 8707) tokens can be addressed to.
+    protected_resources: Vec<String>,
 }
 
 impl Served {
@@ -92,7 +94,15 @@ impl Served {
             issuer: issuer.to_owned(),
             endpoints,
             openid: openid.is_some(),
+            protected_resources: Vec::new(),
         }
+    }
+
+    /// The resources the routes protect (their `audiences`), advertised as RFC 9728 §4's
+    /// `protected_resources`: what a client may name in an RFC 8707 `resource` parameter.
+    pub fn protecting(mut self, resources: Vec<String>) -> Self {
+        self.protected_resources = resources;
+        self
     }
 
     /// Whether OpenID Connect is served (discovery, ID tokens, UserInfo, end-session).
@@ -119,6 +129,12 @@ impl Served {
             body.insert(
                 "authorization_response_iss_parameter_supported".into(),
                 true.into(),
+            );
+        }
+        if !self.protected_resources.is_empty() {
+            body.insert(
+                "protected_resources".into(),
+                json!(self.protected_resources),
             );
         }
         if self.has("token_endpoint") {

@@ -7,3 +7,5 @@ ALTER TABLE clients ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN default_resource TEXT;
 ALTER TABLE auth_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+-- An opaque access token's resources (its `aud`); '': the client id, as before.
+ALTER TABLE opaque_tokens ADD COLUMN audiences TEXT NOT NULL DEFAULT '';
