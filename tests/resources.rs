@@ -349,3 +349,27 @@ async fn the_metadata_names_the_protected_resources() {
     .json();
     assert_eq!(doc["protected_resources"], json!([BILLING, ORDERS]));
 }
+
+#[tokio::test]
+async fn opaque_tokens_are_addressed_too() {
+    let s = resource_setup("[dialects.oauth2]\ntoken_format = \"opaque\"").await;
+    let token = password(&s, "alice", &[ORDERS]).await.json();
+    assert_eq!(access(&token).len(), 43, "an opaque reference");
+    assert_eq!(call(&s, "/orders", access(&token)).await.status, 200);
+    assert_eq!(call(&s, "/billing", access(&token)).await.status, 401);
+    let r = s
+        .post(
+            "/oauth2/introspect",
+            Auth::Basic(RES, SECRET),
+            &[("token", access(&token))],
+        )
+        .await;
+    assert_eq!(r.json()["aud"], json!([ORDERS]));
+    // Rotated with the refresh token (one statement on PostgreSQL): still addressed.
+    let r = s
+        .refresh(RES, token["refresh_token"].as_str().unwrap())
+        .await
+        .json();
+    assert_eq!(call(&s, "/orders", access(&r)).await.status, 200);
+    assert_eq!(call(&s, "/billing", access(&r)).await.status, 401);
+}
