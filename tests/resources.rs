@@ -373,3 +373,113 @@ async fn opaque_tokens_are_addressed_too() {
     assert_eq!(call(&s, "/orders", access(&r)).await.status, 200);
     assert_eq!(call(&s, "/billing", access(&r)).await.status, 401);
 }
+
+/// A token request through the engine itself, as a dialect would send it.
+fn engine_request(
+    grant: authgate::grant::GrantRequest,
+    resources: &[&str],
+    rfc8707: bool,
+) -> authgate::grant::TokenRequest {
+    authgate::grant::TokenRequest {
+        client: authgate::grant::ClientCredentials::Basic {
+            id: RES.into(),
+            secret: SECRET.into(),
+        },
+        grant,
+        scope: None,
+        resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+        source: "127.0.0.1".parse().unwrap(),
+        options: authgate::grant::IssueOptions {
+            resource_indicators: rfc8707,
+            ..authgate::grant::IssueOptions::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_dialect_without_resources_cannot_unbind_a_bound_token() {
+    use authgate::grant::{GrantRequest, Login};
+    let s = resource_setup("").await;
+    let password = |account: &str| GrantRequest::Password {
+        login: Login::AnyName(account.into()),
+        password: PASSWORD.into(),
+    };
+    // A bound admin token and a bound refresh family, from the oauth2 dialect.
+    let boss = s
+        .engine
+        .token(engine_request(password("boss"), &[ORDERS], true))
+        .await
+        .unwrap();
+    let alice = s
+        .engine
+        .token(engine_request(password("alice"), &[ORDERS], true))
+        .await
+        .unwrap();
+    // A legacy dialect (no resource indicators) may neither exchange nor refresh them: its
+    // token would be addressed to no API, so valid on every route without audiences.
+    let exchange = GrantRequest::TokenExchange {
+        subject_token: boss.access_token.clone(),
+        user_id: Some(ALICE),
+        group_id: None,
+    };
+    let error = s
+        .engine
+        .token(engine_request(exchange, &[], false))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_target");
+    let refresh = GrantRequest::RefreshToken {
+        refresh_token: alice.refresh_token.clone().unwrap(),
+    };
+    let error = s
+        .engine
+        .token(engine_request(refresh, &[], false))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_target");
+    // The refusal spent nothing: the oauth2 dialect still refreshes it.
+    let refresh = GrantRequest::RefreshToken {
+        refresh_token: alice.refresh_token.unwrap(),
+    };
+    let grant = s
+        .engine
+        .token(engine_request(refresh, &[], true))
+        .await
+        .unwrap();
+    assert_eq!(jwt_claims(&grant.access_token)["aud"], json!([ORDERS]));
+}
+
+#[tokio::test]
+async fn a_refused_resource_does_not_spend_the_code() {
+    let s = resource_setup("").await;
+    let mut browser = Browser::default();
+    let r = browser
+        .login(&s, &authorize_url(RES, "&scope=read"), "alice", PASSWORD)
+        .await;
+    let back = redirect_params(&r, false);
+    let redeem = |resource: &'static str| {
+        let s = &s;
+        let code = back["code"].clone();
+        async move {
+            s.post(
+                "/oauth2/token",
+                Auth::Basic(RES, SECRET),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("resource", resource),
+                ],
+            )
+            .await
+        }
+    };
+    assert_oauth_error(
+        &redeem("https://api.example/unregistered").await,
+        400,
+        "invalid_target",
+    );
+    let r = redeem(BILLING).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(jwt_claims(access(&r.json()))["aud"], json!([BILLING]));
+}

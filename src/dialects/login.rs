@@ -64,6 +64,8 @@ struct EndSession<'p> {
     back: Option<&'p str>,
     /// A valid `id_token_hint` speaks for whoever is signed in: no confirmation.
     hinted: bool,
+    /// The client the request is for (the hint's `aud` or `client_id`).
+    client_id: Option<String>,
 }
 
 /// Cookies to set on the answer.
@@ -144,15 +146,23 @@ impl LoginPages {
             Err(response) => return response,
         };
         let mut set = SetCookies::default();
-        if !post && !end.hinted {
+        // Only our own confirmation form carries `csrf_token`; any other GET or POST (RP-
+        // Initiated Logout §2: both must be supported) is a new request.
+        let confirmed = post && params.get("csrf_token").is_some();
+        if !confirmed && !end.hinted {
             let csrf = match self.csrf(cookies, &mut set) {
                 Ok(csrf) => csrf,
                 Err(error) => return random_failed(&error),
             };
-            let hidden: Vec<(&str, &str)> = ["post_logout_redirect_uri", "state", "client_id"]
+            // The client as resolved (from the hint or `client_id`), so the confirmation can
+            // check the post-logout URI again without the hint.
+            let mut hidden: Vec<(&str, &str)> = ["post_logout_redirect_uri", "state"]
                 .into_iter()
                 .filter_map(|name| params.get(name).map(|value| (name, value)))
                 .collect();
+            if let Some(client_id) = &end.client_id {
+                hidden.push(("client_id", client_id));
+            }
             let form = page::NoticeForm {
                 action: path,
                 csrf: &csrf,
@@ -161,7 +171,7 @@ impl LoginPages {
             let html = page::notice("Sign out", "End your session on this device?", Some(form));
             return self.html(StatusCode::OK, html, set);
         }
-        if post && !csrf_ok(params, cookies) {
+        if confirmed && !csrf_ok(params, cookies) {
             return error_page(StatusCode::FORBIDDEN, "This form has expired", CSRF_ADVICE);
         }
         if let Some(token) = &cookies.session
@@ -220,12 +230,12 @@ impl LoginPages {
         let back = match params.get("post_logout_redirect_uri") {
             None => None,
             Some(uri) => {
-                let Some(client_id) = client_id else {
+                let Some(client_id) = &client_id else {
                     return Err(refused(
                         "post_logout_redirect_uri needs an id_token_hint or a client_id.",
                     ));
                 };
-                match self.engine.post_logout_target(&client_id, uri).await {
+                match self.engine.post_logout_target(client_id, uri).await {
                     Ok(()) => Some(uri),
                     Err(GrantError::InvalidClient { .. }) => {
                         return Err(refused(
@@ -247,7 +257,11 @@ impl LoginPages {
                 Err(error) => return Err(internal(&error)),
             },
         };
-        Ok(EndSession { back, hinted })
+        Ok(EndSession {
+            back,
+            hinted,
+            client_id,
+        })
     }
 
     /// The CSRF token of this browser (a new one when it has none).

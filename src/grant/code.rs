@@ -143,6 +143,10 @@ impl Engine {
         options: &IssueOptions,
     ) -> Result<Grant, GrantError> {
         require(client, GrantType::AuthorizationCode)?;
+        // A resource the client may not use is refused before the code is spent.
+        if options.resource_indicators {
+            resource::registered(client, exchange.resources)?;
+        }
         let taken = match self.store.take_code(exchange.code, now()).await {
             Ok(taken) => taken,
             Err(error) => {

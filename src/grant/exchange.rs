@@ -37,6 +37,13 @@ impl Engine {
         // A resource-bound subject token can be exchanged for the same or fewer resources,
         // never for more (nor for an unaddressed token).
         let resources = if !options.resource_indicators {
+            // This dialect's tokens cannot carry resources: exchanging a bound token here
+            // would unbind it (a replay RFC 8707 exists to stop).
+            if !subject_resources.is_empty() {
+                return Err(GrantError::target(
+                    "the subject token is addressed to resources this endpoint cannot keep",
+                ));
+            }
             Vec::new()
         } else if subject_resources.is_empty() {
             resource::resolve(client, target.resources)?

@@ -115,6 +115,20 @@ impl Engine {
         if !principal.scopes.iter().any(|s| s == OPENID) {
             return Err(UserInfoError::InsufficientScope);
         }
+        // A token addressed to other APIs (RFC 8707) is theirs: one of them must not be able
+        // to replay it here to read the person's claims. Unaddressed tokens, or tokens that
+        // name us (the issuer) among their resources, are UserInfo's.
+        let issuer = self.config.issuer.trim_end_matches('/');
+        let mut resources = principal
+            .audiences
+            .iter()
+            .filter(|aud| Some(*aud) != principal.client_id.as_ref());
+        let addressed = resources.clone().next().is_some();
+        if addressed && !resources.any(|aud| aud.trim_end_matches('/') == issuer) {
+            return Err(UserInfoError::InvalidToken(
+                "the access token is addressed to another API",
+            ));
+        }
         let user = match self.store.user(user_id).await {
             Ok(user) if !user.disabled => user,
             Ok(_) | Err(StoreError::NotFound { .. }) => {
@@ -197,11 +211,14 @@ pub fn origin_of(uri: &str) -> Option<String> {
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    Some(format!(
-        "{}://{}",
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase()
-    ))
+    let scheme = scheme.to_ascii_lowercase();
+    let mut authority = authority.to_ascii_lowercase();
+    // Browsers send the origin without the scheme's default port.
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    if authority.ends_with(default_port) {
+        authority.truncate(authority.len() - default_port.len());
+    }
+    Some(format!("{scheme}://{authority}"))
 }
 
 /// The person UserInfo describes.
@@ -241,6 +258,14 @@ mod tests {
         assert_eq!(
             origin_of("http://127.0.0.1:3000").as_deref(),
             Some("http://127.0.0.1:3000")
+        );
+        assert_eq!(
+            origin_of("https://app.example:443/cb").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            origin_of("http://app.example:80").as_deref(),
+            Some("http://app.example")
         );
         assert_eq!(origin_of("com.example.app:/oauth"), None);
         assert_eq!(origin_of("https://user@evil/cb"), None);

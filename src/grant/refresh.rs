@@ -38,8 +38,19 @@ impl Engine {
         }
         let granted = scope::parse(&current.scope);
         let scope = scope::narrow(requested, &granted, &client.scopes)?;
-        // The family keeps the resources it was granted; this token may be for fewer.
-        let resources = resource::narrow(client, resources, &current.resources)?;
+        // The family keeps the resources it was granted; this token may be for fewer. A
+        // dialect whose tokens cannot carry resources may not refresh a bound family: its
+        // token would be for every API.
+        if !options.resource_indicators && !current.resources.is_empty() {
+            return Err(GrantError::target(
+                "this refresh token is addressed to resources this endpoint cannot keep",
+            ));
+        }
+        let resources = if options.resource_indicators {
+            resource::narrow(client, resources, &current.resources)?
+        } else {
+            Vec::new()
+        };
         let user = user.ok_or_else(|| {
             GrantError::from_store(
                 BAD_REFRESH,

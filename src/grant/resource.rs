@@ -28,17 +28,24 @@ pub fn check_syntax(resources: &[String]) -> Result<(), GrantError> {
     Ok(())
 }
 
+/// Every requested resource is well-formed and registered for the client (what any grant
+/// needs, checked before a single-use code is spent).
+pub fn registered(client: &Client, requested: &[String]) -> Result<(), GrantError> {
+    check_syntax(requested)?;
+    match requested.iter().find(|r| !client.resources.contains(r)) {
+        Some(other) => Err(GrantError::target(format!(
+            "resource `{other}` is not registered for this client"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The resources a fresh grant addresses: the requested ones, each registered for the
 /// client; none requested, the client's default (or none).
 pub fn resolve(client: &Client, requested: &[String]) -> Result<Vec<String>, GrantError> {
-    check_syntax(requested)?;
+    registered(client, requested)?;
     if requested.is_empty() {
         return Ok(client.default_resource.iter().cloned().collect());
-    }
-    if let Some(other) = requested.iter().find(|r| !client.resources.contains(r)) {
-        return Err(GrantError::target(format!(
-            "resource `{other}` is not registered for this client"
-        )));
     }
     Ok(dedup(requested))
 }

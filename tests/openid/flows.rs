@@ -321,3 +321,71 @@ async fn form_post_delivers_the_answer_as_an_auto_submitted_form() {
         .await;
     assert_eq!(redirect_params(&r, false)["error"], "invalid_request");
 }
+
+#[tokio::test]
+async fn userinfo_refuses_tokens_addressed_to_other_apis() {
+    let s = openid_setup().await;
+    let orders = "https://api.example/orders";
+    let patch = authgate::store::ClientPatch {
+        resources: Some(vec![orders.into(), ISSUER.into()]),
+        ..authgate::store::ClientPatch::default()
+    };
+    s.store
+        .update_client(RP, patch, authgate::store::now())
+        .await
+        .unwrap();
+    let encode = |r: &str| form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>();
+    // Addressed to the orders API only: that API must not be able to read the person here.
+    let tokens = openid_tokens(
+        &s,
+        RP,
+        &format!("&scope=openid&resource={}", encode(orders)),
+    )
+    .await;
+    let r = userinfo(&s, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+    // Addressed to us (the issuer) as well: UserInfo's.
+    let both = format!(
+        "&scope=openid&resource={}&resource={}",
+        encode(orders),
+        encode(ISSUER)
+    );
+    let tokens = openid_tokens(&s, RP, &both).await;
+    let r = userinfo(&s, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn prompt_none_with_someone_elses_hint_is_login_required() {
+    let s = openid_setup().await;
+    // Bob's ID token, then alice signs in in this browser.
+    let mut bobs = Browser::default();
+    let r = bobs
+        .login(&s, &authorize_url(RP, "&scope=openid"), "bob", PASSWORD)
+        .await;
+    let code = redirect_params(&r, false)["code"].clone();
+    let bob_id_token = redeem(&s, RP, &code).await.json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut browser, back) = sign_in(&s, RP, "&scope=openid").await;
+    let alice_id_token = redeem(&s, RP, &back["code"]).await.json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let silent = |hint: &str| {
+        authorize_url(
+            RP,
+            &format!("&scope=openid&prompt=none&id_token_hint={hint}"),
+        )
+    };
+    let r = browser.get(&s, &silent(&bob_id_token)).await;
+    assert_eq!(redirect_params(&r, false)["error"], "login_required");
+    let r = browser.get(&s, &silent(&alice_id_token)).await;
+    assert!(redirect_params(&r, false).contains_key("code"));
+}

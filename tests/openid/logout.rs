@@ -103,14 +103,21 @@ async fn without_a_valid_hint_the_person_confirms() {
             .iter()
             .any(|(k, v)| k == "post_logout_redirect_uri" && v == BYE)
     );
-    // Without the CSRF token: refused.
+    // Without the CSRF token it is a new request (the confirmation again); with a wrong
+    // one, refused.
     fields.retain(|(k, _)| k != "csrf_token");
     let params: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let r = browser.post(&s, END, &params).await;
+    assert_eq!(r.status, 200, "the confirmation again");
+    assert!(signed_in(&s, &mut browser).await);
+    let mut forged = params.clone();
+    forged.push(("csrf_token", "forged-forged-forged-forged-forged-forged-fo"));
+    let r = browser.post(&s, END, &forged).await;
     assert_eq!(r.status, 403);
+    assert!(signed_in(&s, &mut browser).await);
     let mut with_csrf = params.clone();
     let csrf = browser.csrf();
     with_csrf.push(("csrf_token", &csrf));
@@ -151,4 +158,54 @@ async fn unregistered_or_unprovable_post_logout_uris_are_refused_with_a_page() {
             "{params:?} ended nothing"
         );
     }
+}
+
+#[tokio::test]
+async fn a_relying_party_may_post_and_the_confirmation_keeps_the_hinted_client() {
+    let s = openid_setup().await;
+    let (mut browser, back) = sign_in(&s, RP, "&scope=openid").await;
+    let tokens = redeem(&s, RP, &back["code"]).await.json();
+    let hint = tokens["id_token"].as_str().unwrap().to_owned();
+    // RP-Initiated Logout §2: POST like GET (no CSRF field: a new request, not our form).
+    let r = browser
+        .post(
+            &s,
+            END,
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", BYE),
+                ("state", "p1"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), format!("{BYE}?state=p1"));
+    assert!(!signed_in(&s, &mut browser).await);
+
+    // Bob is signed in here; alice's hint (no client_id) asks for a confirmation, which must
+    // still know the client to send the browser back.
+    let mut bobs = Browser::default();
+    bobs.login(&s, &authorize_url(RP, "&scope=openid"), "bob", PASSWORD)
+        .await;
+    let r = bobs
+        .get(
+            &s,
+            &end_url(&[("id_token_hint", &hint), ("post_logout_redirect_uri", BYE)]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "a confirmation");
+    let mut fields = hidden_fields(&r.text());
+    assert!(
+        fields.iter().any(|(k, v)| k == "client_id" && v == RP),
+        "{fields:?}"
+    );
+    fields.retain(|(k, _)| k != "csrf_token");
+    let csrf = bobs.csrf();
+    fields.push(("csrf_token".into(), csrf));
+    let params: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = bobs.post(&s, END, &params).await;
+    assert_eq!(location(&r), BYE);
+    assert!(!signed_in(&s, &mut bobs).await);
 }

@@ -56,7 +56,8 @@ struct Prompt {
 impl Prompt {
     fn parse(params: &Form) -> Result<Prompt, (&'static str, Cow<'static, str>)> {
         let mut prompt = Prompt::default();
-        for value in params.get("prompt").unwrap_or_default().split_whitespace() {
+        let values = params.get("prompt").unwrap_or_default();
+        for value in values.split_whitespace() {
             match value {
                 "none" => prompt.none = true,
                 "login" => prompt.login = true,
@@ -68,7 +69,8 @@ impl Prompt {
                 }
             }
         }
-        if prompt.none && prompt.login {
+        // OpenID Connect Core §3.1.2.1: `none` with any other value is an error.
+        if prompt.none && values.split_whitespace().count() > 1 {
             let description = "prompt=none cannot be combined with other values";
             return Err(("invalid_request", description.into()));
         }
@@ -213,7 +215,10 @@ impl Flow<'_> {
     async fn show(&self, back: &Back<'_>, granted: Vec<String>, prompt: Prompt) -> Response<Body> {
         if let Some(token) = &self.cookies.session {
             match self.pages.engine.session_user(token).await {
-                Ok(Some(session)) if prompt.accepts(session.authenticated_at, now()) => {
+                Ok(Some(session))
+                    if prompt.accepts(session.authenticated_at, now())
+                        && self.hint_allows(&session.user) =>
+                {
                     let signed_in = session.authenticated_at;
                     let user = &session.user;
                     return self
@@ -233,6 +238,20 @@ impl Flow<'_> {
         match self.pages.csrf(self.cookies, &mut set) {
             Ok(csrf) => self.form(back.target, &csrf, hint, None, StatusCode::OK, set),
             Err(error) => random_failed(&error),
+        }
+    }
+
+    /// `id_token_hint` at the authorization endpoint (Core §3.1.2.1): a session of someone
+    /// else than the hinted person does not answer the request (with `prompt=none` that is
+    /// `login_required`). A hint we cannot verify is ignored, as the specification allows.
+    fn hint_allows(&self, user: &User) -> bool {
+        match self.params.get("id_token_hint") {
+            Some(token) => self
+                .pages
+                .engine
+                .id_token_hint(token)
+                .is_none_or(|hint| hint.subject == user.id.to_string()),
+            None => true,
         }
     }
 

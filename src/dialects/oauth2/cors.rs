@@ -51,8 +51,10 @@ impl Cors {
         let origins = match self.engine.browser_origins().await {
             Ok(origins) => Arc::new(origins),
             Err(error) => {
+                // Remembered as "none" for the same while, so an unreachable store is not
+                // asked again by every cross-origin request.
                 tracing::warn!(%error, "CORS: reading the registered origins failed");
-                return None;
+                Arc::new(Vec::new())
             }
         };
         if let Ok(mut cached) = self.cached.lock() {

@@ -123,16 +123,23 @@ fn bearer(headers: &hyper::HeaderMap) -> Result<Option<String>, &'static str> {
 fn refusal(status: StatusCode, code: Option<&str>, description: &str) -> Response<Body> {
     let mut challenge = String::from("Bearer realm=\"authgate\"");
     if let Some(code) = code {
-        // Descriptions are our own fixed ASCII texts, without quotes or backslashes.
-        challenge.push_str(&format!(
-            ", error=\"{code}\", error_description=\"{description}\""
-        ));
+        // RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E (a form error may
+        // quote a parameter name the client chose).
+        let safe: String = description
+            .chars()
+            .map(|c| match c {
+                ' ' | '!' | '#'..='[' | ']'..='~' => c,
+                _ => '?',
+            })
+            .collect();
+        challenge.push_str(&format!(", error=\"{code}\", error_description=\"{safe}\""));
         if code == "insufficient_scope" {
             challenge.push_str(", scope=\"openid\"");
         }
     }
-    let body =
-        json!({ "error": code.unwrap_or("invalid_request"), "error_description": description });
+    // Without a token there is no error code (RFC 6750 §3.1); the body says what the proxy
+    // says for a missing token.
+    let body = json!({ "error": code.unwrap_or("unauthorized"), "error_description": description });
     let mut response = json(status, &body);
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response
