@@ -1,7 +1,8 @@
 //! Authorization on proxied routes: (principal, route, requested identity) → the identity to
 //! inject, or a refusal. Admin impersonation follows seed 002's header semantics: an admin token
 //! plus a `user_id` header acts as that user; plus a `group_id` header, as the admin of that
-//! group. Anyone else naming anyone but themselves is refused.
+//! group. Anyone else naming anyone but themselves is refused. A route's `allowed_groups`
+//! applies to the group forwarded, admins included (see [`check_group`]).
 //!
 //! Architecture invariant: `authz` knows nothing of tokens' wire format (it sees a verified
 //! [`Principal`]) and nothing of HTTP beyond reading the requested identity's headers.
@@ -112,7 +113,9 @@ pub fn is_canonical_id(value: &str) -> bool {
         && value.parse::<i64>().is_ok()
 }
 
-/// The route's policy (role, scopes, audience), then impersonation.
+/// The route's policy (role, scopes, audience), then impersonation, then the group the request
+/// would be forwarded with ([`check_group`]; for a user acted as without a named group, the
+/// caller checks it once the store has said which).
 pub fn decide(
     principal: &Principal,
     route: &RouteConfig,
@@ -143,10 +146,36 @@ pub fn decide(
         .as_ref()
         .filter(|g| Some(*g) != principal.group_id.as_ref());
     if other_user.is_none() && other_group.is_none() {
+        check_group(route, &own)?;
         return Ok(own);
     }
     may_act_for_others(route, admin)?;
-    Ok(acting_as(principal, requested, other_user, other_group))
+    let acting = acting_as(principal, requested, other_user, other_group);
+    // Acting as a user without naming a group: the group is the store's, filled in after this
+    // (`proxy/admission.rs`), which checks it then.
+    if acting.group_id.is_some() {
+        check_group(route, &acting)?;
+    }
+    Ok(acting)
+}
+
+/// The route's `allowed_groups` (when not empty) against the group the request is forwarded
+/// with: the principal's current group (`Revocations::current` brought it up to date), or the
+/// group an admin acts in — the named one, or the impersonated user's. Admins do not bypass it:
+/// an admin outside the list passes only by acting in (or as a user of) an allowed group, where
+/// impersonation is allowed. No group (a client acting for itself, an issuer without a group
+/// claim) is refused. The client is not told which groups are allowed.
+pub fn check_group(route: &RouteConfig, identity: &Identity) -> Result<(), Denied> {
+    if route.allowed_groups.is_empty() {
+        return Ok(());
+    }
+    let forwarded = identity.group_id.as_ref().filter(|_| !identity.client);
+    match forwarded {
+        Some(group) if route.allowed_groups.contains(group) => Ok(()),
+        _ => Err(Denied::InsufficientScope(
+            "your group may not use this route".into(),
+        )),
+    }
 }
 
 /// Only an admin, and only where the route allows impersonation.

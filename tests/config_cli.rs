@@ -366,6 +366,38 @@ async fn missing_required_route_key_is_named() {
 }
 
 #[tokio::test]
+async fn bad_allowed_groups_are_named() {
+    let route = |groups: &str, auth: &str| {
+        format!(
+            "{HEAD}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\
+             [[routes]]\nprefix = \"/b\"\nupstream = \"builtin:echo\"\nauth = \"{auth}\"\nallowed_groups = {groups}\n"
+        )
+    };
+    for (groups, why) in [
+        ("[7, \"\"]", "allowed_groups[1]: an empty string"),
+        ("[\"idp: 7\"]", "never be a forwarded group"),
+        ("[7, 12, \"7\"]", "allowed_groups[2]: `7` is listed twice"),
+        ("[1.5]", "a group id"),
+        ("[true]", "a group id"),
+    ] {
+        let err = expect_check_error(
+            &route(groups, "authenticated"),
+            &["routes[1].allowed_groups"],
+        )
+        .await;
+        assert!(err.contains(why), "{groups}: {err:?}");
+    }
+    let err = expect_check_error(&route("[7]", "public"), &["routes[1].allowed_groups"]).await;
+    assert!(err.contains("public route"), "{err:?}");
+    // Integers and prefixed strings together, on an admin route too.
+    let (_dir, path) = config_dir(&route("[7, 12, \"idp:7\"]", "admin"));
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
 async fn missing_required_tls_key_is_named() {
     let toml = "[server]\nlisten = \"127.0.0.1:0\"\n\n[tls]\nkey = \"key.pem\"\n";
     expect_check_error(toml, &["tls.cert"]).await;

@@ -212,3 +212,104 @@ fn client_tokens_only_where_a_route_accepts_them() {
     odd.client_id = Some("web".into());
     assert!(!odd.is_client());
 }
+
+fn restricted(groups: &[&str]) -> RouteConfig {
+    let mut r = route(AuthPolicy::Authenticated);
+    r.allowed_groups = groups.iter().map(|g| g.to_string()).collect();
+    r
+}
+
+fn refused_for_group(result: Result<Identity, Denied>) -> bool {
+    matches!(result, Err(Denied::InsufficientScope(m)) if m == "your group may not use this route")
+}
+
+#[test]
+fn allowed_groups_admit_only_the_listed_groups() {
+    let r = restricted(&["7", "idp:12"]);
+    let seven = principal("1", Some("7"), &[], &[]);
+    assert!(decide(&seven, &r, &asks(None, None)).is_ok());
+    assert!(refused_for_group(decide(
+        &principal("2", Some("8"), &[], &[]),
+        &r,
+        &asks(None, None)
+    )));
+    // An external issuer's prefixed group is compared as text.
+    assert!(
+        decide(
+            &principal("idp:5", Some("idp:12"), &[], &[]),
+            &r,
+            &asks(None, None)
+        )
+        .is_ok()
+    );
+    assert!(refused_for_group(decide(
+        &principal("idp:5", Some("12"), &[], &[]),
+        &r,
+        &asks(None, None)
+    )));
+    // No group at all (an issuer without a group claim): refused.
+    assert!(refused_for_group(decide(
+        &principal("3", None, &[], &[]),
+        &r,
+        &asks(None, None)
+    )));
+    // Without the key, every group (and none) passes.
+    assert!(
+        decide(
+            &principal("3", None, &[], &[]),
+            &route(AuthPolicy::Authenticated),
+            &asks(None, None)
+        )
+        .is_ok()
+    );
+    // Naming your own group is not acting for another one: still your group.
+    assert!(decide(&seven, &r, &asks(Some("1"), Some("7"))).is_ok());
+}
+
+#[test]
+fn admins_do_not_bypass_allowed_groups_but_may_act_in_an_allowed_one() {
+    let r = restricted(&["7"]);
+    let admin = principal("9", Some("1"), &["admin"], &[]);
+    assert!(refused_for_group(decide(&admin, &r, &asks(None, None))));
+    // As the admin of group 7, or as a user with group 7 named: the forwarded group is 7.
+    assert!(decide(&admin, &r, &asks(None, Some("7"))).is_ok());
+    assert!(decide(&admin, &r, &asks(Some("2"), Some("7"))).is_ok());
+    assert!(refused_for_group(decide(
+        &admin,
+        &r,
+        &asks(None, Some("8"))
+    )));
+    assert!(refused_for_group(decide(
+        &admin,
+        &r,
+        &asks(Some("2"), Some("8"))
+    )));
+    // As a user without naming a group: the store says which (admission checks it then).
+    let pending = decide(&admin, &r, &asks(Some("2"), None)).expect("decided later");
+    assert_eq!(pending.group_id, None);
+    assert!(check_group(&r, &pending).is_err());
+    let filled = Identity {
+        group_id: Some("7".into()),
+        ..pending
+    };
+    assert_eq!(check_group(&r, &filled), Ok(()));
+    // Impersonation switched off: refused as impersonation, before any group.
+    let mut off = restricted(&["7"]);
+    off.impersonation = false;
+    assert!(matches!(
+        decide(&admin, &off, &asks(None, Some("7"))),
+        Err(Denied::Impersonation(_))
+    ));
+}
+
+#[test]
+fn a_client_acting_for_itself_has_no_group_to_allow() {
+    let mut svc = principal("client:svc", Some("7"), &[], &[]);
+    svc.client_id = Some("svc".into());
+    let mut r = restricted(&["7"]);
+    r.allow_clients = true;
+    // Even a group claim does not count: a client's request is forwarded without a group.
+    assert!(refused_for_group(decide(&svc, &r, &Requested::default())));
+    r.allowed_groups.clear();
+    assert!(decide(&svc, &r, &Requested::default()).is_ok());
+}

@@ -138,6 +138,8 @@ pub struct RawRoute {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub audiences: Vec<String>,
+    #[serde(default)]
+    pub allowed_groups: Vec<RawGroup>,
     pub impersonation: Option<bool>,
     #[serde(default)]
     pub allow_clients: bool,
@@ -152,6 +154,34 @@ pub struct RawRoute {
     pub websocket: Option<bool>,
     #[serde(default)]
     pub allow_query_token: bool,
+}
+
+/// One entry of a route's `allowed_groups`: an integer (our own group ids) or a string (an
+/// external issuer's group, prefixed like its subjects: `"idp:7"`), kept as the text the group
+/// is forwarded as (`7` and `"7"` are the same group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawGroup(pub String);
+
+impl<'de> Deserialize<'de> for RawGroup {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Group;
+        impl serde::de::Visitor<'_> for Group {
+            type Value = RawGroup;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a group id: an integer, or a string like \"idp:7\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawGroup, E> {
+                Ok(RawGroup(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawGroup, E> {
+                Ok(RawGroup(v.to_string()))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawGroup, E> {
+                Ok(RawGroup(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Group)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

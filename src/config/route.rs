@@ -8,7 +8,7 @@ use hyper::header::HeaderName;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{Method, Uri};
 
-use super::raw::{RawRateLimit, RawRoute};
+use super::raw::{RawGroup, RawRateLimit, RawRoute};
 use super::{ConfigError, IdentityConfig, Resolver};
 
 /// A route's `auth`: what a request needs before it is forwarded.
@@ -126,6 +126,10 @@ pub struct RouteConfig {
     pub scopes: Vec<String>,
     /// When not empty, the token's `aud` must name one of these.
     pub audiences: Vec<String>,
+    /// `allowed_groups`: when not empty, the group the request is forwarded with (the
+    /// principal's current group, or the group an admin acts in) must be one of these, as
+    /// text (`7`, `"idp:7"`); a request without a group (a client's own token) is refused.
+    pub allowed_groups: Vec<String>,
     /// Admins may act for other users here (default true).
     pub impersonation: bool,
     /// Add a signed identity assertion header for the upstream to verify.
@@ -281,6 +285,7 @@ fn resolve(
         )?,
         scopes: raw.scopes.clone(),
         audiences: raw.audiences.clone(),
+        allowed_groups: resolve_allowed_groups(r, i, &raw.allowed_groups, auth)?,
         impersonation: raw.impersonation.unwrap_or(true),
         identity_assertion: raw.identity_assertion,
         allow_clients: raw.allow_clients,
@@ -359,6 +364,49 @@ fn resolve_auth(r: &Resolver, i: usize, auth: Option<&str>) -> Result<AuthPolicy
         }
     };
     Ok(auth)
+}
+
+/// `allowed_groups`: ids a forwarded group can be (not empty, no whitespace, comma or control
+/// character, at most 256 bytes: what a verified group may be), each once, and only on routes
+/// with an identity to check.
+fn resolve_allowed_groups(
+    r: &Resolver,
+    i: usize,
+    groups: &[RawGroup],
+    auth: AuthPolicy,
+) -> Result<Vec<String>, ConfigError> {
+    let key = format!("routes[{i}].allowed_groups");
+    if !groups.is_empty() && auth == AuthPolicy::Public {
+        return Err(r.err(
+            key,
+            "a public route has no identity to check; remove the key or set auth = \"authenticated\"",
+        ));
+    }
+    let mut allowed: Vec<String> = Vec::with_capacity(groups.len());
+    for (n, RawGroup(group)) in groups.iter().enumerate() {
+        let at = format!("{key}[{n}]");
+        let fit = group.len() <= 256
+            && !group
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == ',');
+        if group.is_empty() {
+            return Err(r.err(at, "an empty string is not a group"));
+        }
+        if !fit {
+            return Err(r.err(
+                at,
+                format!(
+                    "`{}` can never be a forwarded group (longer than 256 bytes, or with whitespace, a comma or a control character)",
+                    group.escape_debug()
+                ),
+            ));
+        }
+        if allowed.contains(group) {
+            return Err(r.err(at, format!("`{group}` is listed twice")));
+        }
+        allowed.push(group.clone());
+    }
+    Ok(allowed)
 }
 
 /// The request-parsing rules: `path_parsing`, non-UTF-8 paths, method override, WebSocket
@@ -501,6 +549,7 @@ impl RouteConfig {
             group_header: HeaderName::from_static("group_id"),
             scopes: vec![],
             audiences: vec![],
+            allowed_groups: vec![],
             impersonation: true,
             identity_assertion: false,
             allow_clients: false,

@@ -114,12 +114,17 @@ impl Admission {
         let issued_by_us = |admin: &String| {
             principal.actor.as_ref() == Some(admin) && principal.issuer == self.own_issuer
         };
-        if let Some(admin) = identity.impersonator.clone().filter(|a| !issued_by_us(a)) {
+        let impersonation = identity.impersonator.clone().filter(|a| !issued_by_us(a));
+        if impersonation.is_some() {
             // Boxed: rare, and an async fn's future is as large as its largest state.
             Box::pin(self.check_target(&principal, &requested, &mut identity)).await?;
-            if audit == Audit::Write {
-                Box::pin(self.audit(&admin, &identity, &route.name, origin)).await?;
-            }
+        }
+        if identity.impersonator.is_some() {
+            // The group of a user acted as is known now (`decide` left it to the store).
+            check_groups(selection, &identity)?;
+        }
+        if let (Some(admin), Audit::Write) = (impersonation, audit) {
+            Box::pin(self.audit(&admin, &identity, &route.name, origin)).await?;
         }
         Ok(Some(identity))
     }
@@ -182,4 +187,13 @@ impl Admission {
             Err(error) => Err(ProxyError::Internal(error.into())),
         }
     }
+}
+
+/// Every selected route's `allowed_groups` on the identity as it will be forwarded, once an
+/// impersonated user's group is known (so a refused impersonation is never audited).
+fn check_groups(selection: &Selection, identity: &Identity) -> Result<(), ProxyError> {
+    for route in selection.all().filter(|r| r.auth != AuthPolicy::Public) {
+        authz::check_group(route, identity)?;
+    }
+    Ok(())
 }

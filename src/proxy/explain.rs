@@ -206,9 +206,15 @@ fn describe_route(out: &mut String, route: &RouteConfig) {
             }
         )
     });
+    // Shown only when set, so the line of a route without the key is as it always was.
+    let groups = if route.allowed_groups.is_empty() {
+        String::new()
+    } else {
+        format!(", groups [{}]", route.allowed_groups.join(" "))
+    };
     let _ = writeln!(
         out,
-        "policy:   auth {}, scopes [{}], audiences [{}], impersonation {}, clients {}, rate limit {limit}",
+        "policy:   auth {}, scopes [{}], audiences [{}]{groups}, impersonation {}, clients {}, rate limit {limit}",
         route.auth.as_str(),
         route.scopes.join(" "),
         route.audiences.join(" "),

@@ -154,6 +154,25 @@ impl Setup {
         r.json()
     }
 
+    /// A `client_credentials` access token of `client` (a client acting for itself); panics
+    /// unless the grant succeeds.
+    pub async fn client_token(&self, client: &str) -> String {
+        let r = self
+            .post(
+                "/oauth2/token",
+                Auth::Basic(client, SECRET),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            200,
+            "client_credentials for {client}: {}",
+            r.text()
+        );
+        r.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn refresh(&self, client: &str, token: &str) -> Resp {
         self.post(
             "/oauth2/token",
