@@ -1,5 +1,5 @@
 //! The admin commands on the store: `authgate user …`, `authgate client …`, `authgate keys …`,
-//! `authgate token …`, `authgate audit`.
+//! `authgate token …`, `authgate session …`, `authgate audit`.
 //! Each opens the store the config names (creating and migrating it on first use), does one
 //! thing, writes an audit record, and prints a short answer. Passwords and secrets are read from
 //! stdin or a terminal prompt, never from argv, and never printed (except a generated client
@@ -9,6 +9,7 @@ mod audit;
 mod client;
 mod explain;
 mod keys;
+mod session;
 mod token;
 mod user;
 
@@ -23,6 +24,7 @@ pub use audit::AuditArgs;
 pub use client::ClientCommand;
 pub use explain::ExplainArgs;
 pub use keys::KeysCommand;
+pub use session::SessionCommand;
 pub use token::TokenCommand;
 pub use user::UserCommand;
 
@@ -42,6 +44,11 @@ pub fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     with_store(config, move |store| {
         Box::pin(keys::run(store, command, delay))
     })
+}
+
+/// `authgate session …`
+pub fn session(config: &Config, command: SessionCommand) -> anyhow::Result<()> {
+    with_store(config, |cli| Box::pin(session::run(cli, command)))
 }
 
 /// `authgate audit …`

@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::KeysCommand,
     },
+    /// Browser sessions of the login page (list, revoke).
+    Session {
+        #[command(subcommand)]
+        command: cli::SessionCommand,
+    },
     /// Ask the running gateway to reload its config (SIGHUP to the pid in server.pid_file).
     Reload,
     /// What the gateway would do with a request: route, policy, token verdict, headers.
@@ -140,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client { command } => cli::client(&config, command),
         Command::Keys { command } => cli::keys(&config, command),
         Command::Token { command } => cli::token(&config, command),
+        Command::Session { command } => cli::session(&config, command),
         Command::Audit(args) => cli::audit(&config, args),
         Command::Explain(args) => cli::explain(&config, args),
         Command::Reload => reload(&config),

@@ -46,7 +46,7 @@ pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use opaque::{NewOpaque, OpaqueToken};
 pub use revocation::{CurrentIdentity, Revocations};
-pub use session::LoginSession;
+pub use session::{LoginSession, SessionInfo, SessionLimits};
 pub use token::{AccessLink, IssuedRefresh, NewCode, NewRefresh, RefreshToken, TakenCode};
 pub use user::{NewUser, Profile, User, UserPatch};
 

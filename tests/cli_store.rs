@@ -1,5 +1,5 @@
-//! The admin CLI end to end (`authgate user|client|keys …` as a process), on SQLite and, when
-//! `AUTHGATE_TEST_DATABASE_URL` is set, on PostgreSQL in a schema of its own.
+//! The admin CLI end to end (`authgate user|client|keys|session …` as a process), on SQLite
+//! and, when `AUTHGATE_TEST_DATABASE_URL` is set, on PostgreSQL in a schema of its own.
 
 #![allow(clippy::unwrap_used)]
 
@@ -635,6 +635,112 @@ async fn resource_client_flags_on_sqlite() {
 #[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
 async fn resource_client_flags_on_postgres() {
     resource_client_flags(&postgres_env().await).await;
+}
+
+/// `session list|revoke`: sessions created through the store are listed (ids, accounts and
+/// times, never the cookie value), ended by id and by user, each revocation audited; an unknown
+/// id or user is one error line.
+async fn session_commands(env: &Env) {
+    for account in ["alice", "bob"] {
+        env.ok(
+            &["user", "add", account, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
+    let store = env.store().await;
+    let alice = store.user_by_login("alice").await.unwrap().id;
+    let bob = store.user_by_login("bob").await.unwrap().id;
+    let now = authgate::store::now();
+    let day = std::time::Duration::from_secs(86_400);
+    let mut tokens = Vec::new();
+    for (user, at) in [(alice, now - 20), (alice, now - 10), (bob, now - 5)] {
+        tokens.push(store.create_login_session(user, day, at).await.unwrap());
+    }
+    let mut ids = Vec::new();
+    for token in &tokens {
+        ids.push(store.login_session(token, now).await.unwrap().id);
+    }
+    let listed = env.ok(&["session", "list"], None);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 4, "{listed}");
+    assert!(
+        lines[0].starts_with("id")
+            && lines[0].contains("last seen")
+            && lines[0].ends_with("expires"),
+        "{listed}"
+    );
+    // Newest first.
+    for (line, (id, who)) in lines[1..].iter().zip([
+        (&ids[2], format!("bob ({bob})")),
+        (&ids[1], format!("alice ({alice})")),
+        (&ids[0], format!("alice ({alice})")),
+    ]) {
+        assert!(
+            line.starts_with(id.as_str()) && line.contains(&who),
+            "{listed}"
+        );
+    }
+    for token in &tokens {
+        assert!(
+            !listed.contains(token.as_str()),
+            "no cookie value: {listed}"
+        );
+    }
+    let mine = env.ok(&["session", "list", "--user", "alice"], None);
+    assert_eq!(mine.lines().count(), 3, "{mine}");
+    assert!(!mine.contains(ids[2].as_str()), "{mine}");
+    // By id.
+    let out = env.ok(&["session", "revoke", &ids[0]], None);
+    assert_eq!(out, format!("session {} ended\n", ids[0]));
+    assert!(store.login_session(&tokens[0], now).await.is_err());
+    assert!(store.login_session(&tokens[1], now).await.is_ok());
+    let error = env.fails(&["session", "revoke", &ids[0]], None);
+    assert_eq!(error, format!("error: no session `{}`", ids[0]));
+    env.fails(&["session", "revoke", "no-such-session"], None);
+    // By user.
+    let out = env.ok(&["session", "revoke", "--user", "alice"], None);
+    assert_eq!(out, format!("1 session(s) of user {alice} (alice) ended\n"));
+    assert!(store.login_session(&tokens[1], now).await.is_err());
+    assert!(store.login_session(&tokens[2], now).await.is_ok());
+    let error = env.fails(&["session", "revoke", "--user", "nobody"], None);
+    assert_eq!(error, "error: no user `nobody`");
+    let error = env.fails(&["session", "list", "--user", "nobody"], None);
+    assert_eq!(error, "error: no user `nobody`");
+    assert!(!env.run(&["session", "revoke"], None).ok, "an id or --user");
+    assert!(
+        !env.run(&["session", "revoke", &ids[2], "--user", "bob"], None)
+            .ok,
+        "not both"
+    );
+    let left = env.ok(&["session", "list"], None);
+    assert_eq!(left.lines().count(), 2, "{left}");
+    assert!(left.contains(ids[2].as_str()), "{left}");
+    store.close().await;
+    // One audit record per revocation; the refused ones left none.
+    let audit = env.ok(&["audit", "--kind", "session", "--json"], None);
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{audit}");
+    assert_eq!(records[0]["action"], "session.revoke");
+    assert_eq!(records[0]["subject"], format!("session:{}", ids[0]));
+    assert_eq!(records[0]["details"]["user_id"], alice);
+    assert!(records[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(records[1]["action"], "session.revoke");
+    assert_eq!(records[1]["subject"], format!("user:{alice}"));
+    assert_eq!(records[1]["details"]["sessions"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_commands_on_sqlite() {
+    session_commands(&sqlite_env()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn session_commands_on_postgres() {
+    session_commands(&postgres_env().await).await;
 }
 
 #[test]

@@ -169,4 +169,10 @@ conformance!(
     refresh_resources_survive_rotation,
     clients_carry_resources_and_a_default,
     clients_with_resources_are_counted,
+    session_ids_are_unique_public_and_not_the_token,
+    live_sessions_end_when_idle_or_too_old,
+    touching_a_session_coalesces_writes,
+    sessions_are_listed_by_user_without_secrets,
+    sessions_are_revoked_by_id_and_by_user,
+    user_revocation_ends_live_sessions,
 );

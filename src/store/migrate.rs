@@ -64,10 +64,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0008_resources.sql"),
         postgres: include_str!("migrations/postgres/0008_resources.sql"),
     },
+    Migration {
+        version: 9,
+        description: "browser sessions: public id, last seen, index by user",
+        sqlite: include_str!("migrations/sqlite/0009_sessions.sql"),
+        postgres: include_str!("migrations/postgres/0009_sessions.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use authgate::store::{
     AccessLink, AuditEvent, AuditFilter, ClientPatch, FailureCount, GrantType, IssuedRefresh,
     KeyAlg, KeyState, NewClient, NewCode, NewOpaque, NewRefresh, NewUser, OpaqueToken, Profile,
-    StoreError, TakenCode, UserPatch,
+    SessionLimits, StoreError, TakenCode, UserPatch,
 };
 
 use super::Harness;
@@ -1337,6 +1337,411 @@ pub async fn login_sessions_end_by_expiry_logout_and_revocation(h: &Harness) {
     assert!(
         h.store.login_session(&after, T0 + 7).await.is_err(),
         "purged"
+    );
+}
+
+/// A second user, for sessions of more than one person.
+async fn bob(h: &Harness) -> i64 {
+    let bob = NewUser {
+        account: "bob".into(),
+        ..NewUser::default()
+    };
+    h.store.add_user(bob, None, T0).await.unwrap().id
+}
+
+fn gone<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound { .. }))
+}
+
+pub async fn session_ids_are_unique_public_and_not_the_token(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let ttl = Duration::from_secs(600);
+    let mut ids = Vec::new();
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        let token = h
+            .store
+            .create_login_session(user_id, ttl, T0)
+            .await
+            .unwrap();
+        let session = h.store.login_session(&token, T0 + 1).await.unwrap();
+        assert_eq!(session.last_seen_at, T0, "last seen at its start");
+        assert_eq!(session.id.len(), 22, "128 random bits, base64url");
+        assert_ne!(session.id, token);
+        assert!(!token.contains(&session.id) && !session.id.contains(&token));
+        ids.push(session.id);
+        tokens.push(token);
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    // The id names the session the token opens, in the list too.
+    let listed = h.store.login_sessions(None, T0 + 1).await.unwrap();
+    let mut listed_ids: Vec<String> = listed.iter().map(|s| s.id.clone()).collect();
+    listed_ids.sort();
+    assert_eq!(listed_ids, unique);
+    // A second session with a taken id is refused by the unique index.
+    let taken = format!(
+        "INSERT INTO login_sessions (token_hash, id, user_id, created_at, last_seen_at, expires_at)
+         VALUES ({}, '{}', {user_id}, {T0}, {T0}, {})",
+        match h.store.backend() {
+            "postgres" => "decode('00', 'hex')",
+            _ => "x'00'",
+        },
+        ids[0],
+        T0 + 600
+    );
+    assert!(h.raw(&taken).await.is_err(), "ids are unique");
+}
+
+pub async fn live_sessions_end_when_idle_or_too_old(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let limits = SessionLimits {
+        absolute: Duration::from_secs(3600),
+        idle: Some(Duration::from_secs(600)),
+    };
+    let day = Duration::from_secs(86_400);
+    let token = h
+        .store
+        .create_login_session(user_id, day, T0)
+        .await
+        .unwrap();
+    let session = h
+        .store
+        .live_session(&token, &limits, T0 + 600)
+        .await
+        .unwrap();
+    assert_eq!((session.user.id, session.authenticated_at), (user_id, T0));
+    assert!(
+        gone(h.store.live_session(&token, &limits, T0 + 601).await),
+        "idle"
+    );
+    // The login page's own lookup knows no idle timeout.
+    assert!(h.store.login_session(&token, T0 + 601).await.is_ok());
+    // Seen again: idle counts from then.
+    let fresh = h
+        .store
+        .create_login_session(user_id, day, T0)
+        .await
+        .unwrap();
+    let id = h.store.login_session(&fresh, T0).await.unwrap().id;
+    let coalesce = Duration::from_secs(60);
+    let mut seen = T0;
+    while seen + 500 < T0 + 3600 {
+        seen += 500;
+        assert!(
+            h.store.live_session(&fresh, &limits, seen).await.is_ok(),
+            "{seen}"
+        );
+        assert!(
+            h.store
+                .touch_login_session(&id, seen, coalesce)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        h.store
+            .live_session(&fresh, &limits, T0 + 3599)
+            .await
+            .unwrap()
+            .last_seen_at,
+        seen
+    );
+    // However active, it ends `absolute` after sign-in.
+    assert!(
+        gone(h.store.live_session(&fresh, &limits, T0 + 3600).await),
+        "absolute lifetime"
+    );
+    assert!(h.store.login_session(&fresh, T0 + 3600).await.is_ok());
+    // Without an idle timeout only the absolute lifetime and the stored expiry count.
+    let no_idle = SessionLimits {
+        absolute: Duration::from_secs(3600),
+        idle: None,
+    };
+    assert!(
+        h.store
+            .live_session(&token, &no_idle, T0 + 3599)
+            .await
+            .is_ok()
+    );
+    assert!(gone(
+        h.store.live_session(&token, &no_idle, T0 + 3600).await
+    ));
+    let short = h
+        .store
+        .create_login_session(user_id, Duration::from_secs(100), T0)
+        .await
+        .unwrap();
+    assert!(
+        h.store
+            .live_session(&short, &no_idle, T0 + 99)
+            .await
+            .is_ok()
+    );
+    assert!(
+        gone(h.store.live_session(&short, &no_idle, T0 + 100).await),
+        "stored expiry"
+    );
+    assert!(gone(h.store.live_session("unknown", &no_idle, T0).await));
+}
+
+pub async fn touching_a_session_coalesces_writes(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let token = h
+        .store
+        .create_login_session(user_id, Duration::from_secs(600), T0)
+        .await
+        .unwrap();
+    let id = h.store.login_session(&token, T0).await.unwrap().id;
+    let coalesce = Duration::from_secs(60);
+    let last_seen = |now| {
+        let token = token.clone();
+        async move {
+            h.store
+                .login_session(&token, now)
+                .await
+                .unwrap()
+                .last_seen_at
+        }
+    };
+    // Within `coalesce` of the last write: nothing is written.
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 30, coalesce)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 60, coalesce)
+            .await
+            .unwrap()
+    );
+    assert_eq!(last_seen(T0 + 60).await, T0);
+    assert!(
+        h.store
+            .touch_login_session(&id, T0 + 61, coalesce)
+            .await
+            .unwrap()
+    );
+    assert_eq!(last_seen(T0 + 61).await, T0 + 61);
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 100, coalesce)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        last_seen(T0 + 100).await,
+        T0 + 61,
+        "the second touch wrote nothing"
+    );
+    assert!(
+        h.store
+            .touch_login_session(&id, T0 + 122, coalesce)
+            .await
+            .unwrap()
+    );
+    // Never backwards (a late, slower instance), never twice for one instant.
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 110, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 122, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    assert_eq!(last_seen(T0 + 122).await, T0 + 122);
+    // Unknown and expired sessions are not written.
+    assert!(
+        !h.store
+            .touch_login_session("unknown", T0 + 200, coalesce)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .touch_login_session(&id, T0 + 600, coalesce)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn sessions_are_listed_by_user_without_secrets(h: &Harness) {
+    let (alice, _) = user_and_client(h).await;
+    let bob = bob(h).await;
+    let ttl = Duration::from_secs(600);
+    let mut tokens = Vec::new();
+    for (user, at) in [(alice, T0), (bob, T0 + 1), (alice, T0 + 2)] {
+        tokens.push(h.store.create_login_session(user, ttl, at).await.unwrap());
+    }
+    let ids = async |tokens: &[String]| {
+        let mut ids = Vec::new();
+        for t in tokens {
+            ids.push(h.store.login_session(t, T0 + 3).await.unwrap().id);
+        }
+        ids
+    };
+    let ids = ids(&tokens).await;
+    let all = h.store.login_sessions(None, T0 + 3).await.unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [&ids[2], &ids[1], &ids[0]],
+        "newest first"
+    );
+    assert_eq!(
+        all.iter()
+            .map(|s| (
+                s.user_id,
+                s.account.as_str(),
+                s.created_at,
+                s.last_seen_at,
+                s.expires_at
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (alice, "alice", T0 + 2, T0 + 2, T0 + 602),
+            (bob, "bob", T0 + 1, T0 + 1, T0 + 601),
+            (alice, "alice", T0, T0, T0 + 600),
+        ]
+    );
+    let shown = format!("{all:?}");
+    for token in &tokens {
+        assert!(!shown.contains(token.as_str()), "no token in {shown}");
+    }
+    let mine = h.store.login_sessions(Some(alice), T0 + 3).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [&ids[2], &ids[0]]
+    );
+    assert!(
+        h.store
+            .login_sessions(Some(9999), T0 + 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Expired ones are not listed, nor ones the user's not-before ended.
+    let later = h.store.login_sessions(None, T0 + 601).await.unwrap();
+    assert_eq!(
+        later.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [&ids[2]]
+    );
+    h.store.revoke_user_tokens(alice, T0 + 4).await.unwrap();
+    let now = h.store.login_sessions(None, T0 + 5).await.unwrap();
+    assert_eq!(
+        now.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [&ids[1]]
+    );
+}
+
+pub async fn sessions_are_revoked_by_id_and_by_user(h: &Harness) {
+    let (alice, _) = user_and_client(h).await;
+    let bob = bob(h).await;
+    let ttl = Duration::from_secs(600);
+    let limits = SessionLimits {
+        absolute: ttl,
+        idle: None,
+    };
+    let a1 = h.store.create_login_session(alice, ttl, T0).await.unwrap();
+    let a2 = h.store.create_login_session(alice, ttl, T0).await.unwrap();
+    let a3 = h.store.create_login_session(alice, ttl, T0).await.unwrap();
+    let b1 = h.store.create_login_session(bob, ttl, T0).await.unwrap();
+    let id = h.store.login_session(&a1, T0).await.unwrap().id;
+    assert!(h.store.revoke_login_session(&id).await.unwrap());
+    assert!(gone(h.store.login_session(&a1, T0 + 1).await));
+    assert!(gone(h.store.live_session(&a1, &limits, T0 + 1).await));
+    assert!(
+        !h.store.revoke_login_session(&id).await.unwrap(),
+        "already gone"
+    );
+    assert!(!h.store.revoke_login_session("unknown").await.unwrap());
+    assert!(h.store.live_session(&a2, &limits, T0 + 1).await.is_ok());
+    // By user: every session of that user, and only those.
+    assert_eq!(h.store.revoke_user_sessions(alice).await.unwrap(), 2);
+    assert!(gone(h.store.live_session(&a2, &limits, T0 + 1).await));
+    assert!(gone(h.store.live_session(&a3, &limits, T0 + 1).await));
+    assert!(h.store.live_session(&b1, &limits, T0 + 1).await.is_ok());
+    assert_eq!(h.store.revoke_user_sessions(alice).await.unwrap(), 0);
+    assert_eq!(h.store.revoke_user_sessions(9999).await.unwrap(), 0);
+    // The user can sign in again.
+    let again = h
+        .store
+        .create_login_session(alice, ttl, T0 + 2)
+        .await
+        .unwrap();
+    assert!(h.store.live_session(&again, &limits, T0 + 3).await.is_ok());
+}
+
+pub async fn user_revocation_ends_live_sessions(h: &Harness) {
+    let (user_id, _) = user_and_client(h).await;
+    let ttl = Duration::from_secs(3600);
+    let limits = SessionLimits {
+        absolute: ttl,
+        idle: Some(Duration::from_secs(600)),
+    };
+    let start = async |at| {
+        h.store
+            .create_login_session(user_id, ttl, at)
+            .await
+            .unwrap()
+    };
+    // `user revoke-tokens`: sessions started until then end, later ones live.
+    let before = start(T0).await;
+    h.store.revoke_user_tokens(user_id, T0 + 5).await.unwrap();
+    let after = start(T0 + 6).await;
+    assert!(gone(h.store.live_session(&before, &limits, T0 + 7).await));
+    assert!(h.store.live_session(&after, &limits, T0 + 7).await.is_ok());
+    // Renewal does not revive a revoked session.
+    let id = h.store.login_sessions(None, T0 + 7).await.unwrap()[0]
+        .id
+        .clone();
+    assert!(
+        h.store
+            .touch_login_session(&id, T0 + 100, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    // A password change.
+    h.store
+        .set_password(user_id, "another long password", T0 + 200)
+        .await
+        .unwrap();
+    assert!(gone(h.store.live_session(&after, &limits, T0 + 201).await));
+    let fresh = start(T0 + 201).await;
+    assert!(
+        h.store
+            .live_session(&fresh, &limits, T0 + 202)
+            .await
+            .is_ok()
+    );
+    // `user disable`.
+    h.store.set_disabled(user_id, true, T0 + 300).await.unwrap();
+    assert!(
+        h.store
+            .live_session(&fresh, &limits, T0 + 301)
+            .await
+            .is_err()
+    );
+    // A session started while disabled (the login page refuses that, but) is refused too.
+    let stray = start(T0 + 302).await;
+    assert!(matches!(
+        h.store.live_session(&stray, &limits, T0 + 303).await,
+        Err(StoreError::UserDisabled)
+    ));
+    assert!(
+        h.store
+            .login_sessions(Some(user_id), T0 + 303)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a disabled user has no live sessions"
     );
 }
 
