@@ -22,8 +22,8 @@ use ipnet::IpNet;
 pub use auth::{AuthConfig, IssuerConfig, KeySource, SubjectMapping};
 pub use describe::{Served, describe};
 pub use dialects::{
-    AppConfig, DialectsConfig, MobileConfig, Oauth2Config, OpenIdConfig, PassportConfig,
-    PassportLogin, TokenFormat, TokensConfig,
+    AppConfig, DialectsConfig, LoginConfig, MobileConfig, Oauth2Config, OpenIdConfig,
+    PassportConfig, PassportLogin, TokenFormat, TokensConfig,
 };
 use raw::{RawConfig, RawSize};
 pub use route::{
@@ -87,6 +87,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     /// `[dialects.*]`: which token-endpoint dialects are served, on which paths.
     pub dialects: DialectsConfig,
+    /// `[login]`: the login page's sessions.
+    pub login: LoginConfig,
     /// `[users.sql]`: the legacy users table, if any.
     pub legacy_users: Option<LegacyUsersConfig>,
 }
@@ -491,6 +493,7 @@ impl Resolver {
             },
             tokens: self.tokens(&raw.tokens)?,
             dialects: self.dialects(&raw.dialects)?,
+            login: self.login(&raw.login, &raw.dialects)?,
             legacy_users: raw
                 .users
                 .sql

@@ -321,6 +321,26 @@ async fn unknown_route_key_is_named() {
 }
 
 #[tokio::test]
+async fn login_session_settings_are_checked() {
+    let both = format!(
+        "{}\n[login]\nsession_ttl = \"1h\"\n\n[dialects.oauth2]\nlogin_session_ttl = \"2h\"\n",
+        valid_toml()
+    );
+    expect_check_error(
+        &both,
+        &["login.session_ttl", "dialects.oauth2.login_session_ttl"],
+    )
+    .await;
+    let idle = format!(
+        "{}\n[login]\nsession_ttl = \"10m\"\nidle_timeout = \"1h\"\n",
+        valid_toml()
+    );
+    expect_check_error(&idle, &["login.idle_timeout"]).await;
+    let unknown = format!("{}\n[login]\nsession_lifetime = \"1h\"\n", valid_toml());
+    expect_check_error(&unknown, &["login.session_lifetime"]).await;
+}
+
+#[tokio::test]
 async fn bad_duration_is_named() {
     let toml = valid_toml().replace(
         "listen = \"127.0.0.1:0\"",

@@ -143,12 +143,31 @@ pub struct Oauth2Config {
     pub access_ttl: Option<Duration>,
     /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
     pub refresh_ttl: Option<Duration>,
-    /// How long a person who logged in on the authorization page is not asked again.
-    pub login_session_ttl: Duration,
     /// `token_format` (default JWT).
     pub token_format: TokenFormat,
     /// `[dialects.oauth2.openid]`: OpenID Connect on top of the dialect (`None`: off).
     pub openid: Option<OpenIdConfig>,
+}
+
+/// `[login]`: the login page's sessions (and, later, the routes' browser sessions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginConfig {
+    /// `session_ttl` (default 30 min): the longest a session lives after sign-in, however
+    /// active. `[dialects.oauth2] login_session_ttl` is its older name.
+    pub session_ttl: Duration,
+    /// `idle_timeout` (default off): a session unused this long ends. Renewal is kept in the
+    /// store (last-seen time), written at most once per [`LoginConfig::renewal_interval`].
+    pub idle_timeout: Option<Duration>,
+}
+
+impl LoginConfig {
+    /// How stale the stored last-seen time may get before a use writes it again: a quarter of
+    /// the idle timeout, at most a minute (so an idle timeout is honoured to within that).
+    pub fn renewal_interval(&self) -> Duration {
+        self.idle_timeout.map_or(Duration::from_secs(60), |idle| {
+            (idle / 4).min(Duration::from_secs(60))
+        })
+    }
 }
 
 /// `[dialects.oauth2.openid]`: ID tokens, UserInfo, discovery, RP-initiated logout.
@@ -440,12 +459,6 @@ impl Resolver {
             )?,
             implicit: path("implicit", |p| p.implicit.as_ref(), "/open/implicit")?,
             logout: path("logout", |p| p.logout.as_ref(), "/open/logout")?,
-            login_session_ttl: self
-                .optional_ttl(
-                    "dialects.oauth2.login_session_ttl",
-                    raw.login_session_ttl.as_deref(),
-                )?
-                .unwrap_or(Duration::from_secs(30 * 60)),
             access_ttl: self
                 .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
             refresh_ttl: self
@@ -457,6 +470,44 @@ impl Resolver {
             )?,
             openid: self.openid(raw, seen)?,
         }))
+    }
+
+    /// `[login]`, with `[dialects.oauth2] login_session_ttl` as the older name of
+    /// `session_ttl` (both set: an error naming both).
+    pub(super) fn login(
+        &self,
+        raw: &super::raw::RawLogin,
+        dialects: &RawDialects,
+    ) -> Result<LoginConfig, ConfigError> {
+        let old = dialects
+            .oauth2
+            .as_ref()
+            .and_then(|o| o.login_session_ttl.as_deref());
+        let session_ttl = match (raw.session_ttl.as_deref(), old) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    "login.session_ttl",
+                    "is also set as dialects.oauth2.login_session_ttl (its older name): keep one",
+                ));
+            }
+            (Some(text), None) => self.optional_ttl("login.session_ttl", Some(text))?,
+            (None, Some(text)) => {
+                self.optional_ttl("dialects.oauth2.login_session_ttl", Some(text))?
+            }
+            (None, None) => None,
+        }
+        .unwrap_or(Duration::from_secs(30 * 60));
+        let idle_timeout = self.optional_ttl("login.idle_timeout", raw.idle_timeout.as_deref())?;
+        if idle_timeout.is_some_and(|idle| idle >= session_ttl) {
+            return Err(self.err(
+                "login.idle_timeout",
+                "must be shorter than login.session_ttl (or a session could never idle out)",
+            ));
+        }
+        Ok(LoginConfig {
+            session_ttl,
+            idle_timeout,
+        })
     }
 
     /// On unless `[dialects.oauth2.openid] enabled = false`.

@@ -32,6 +32,15 @@ pub struct RawConfig {
     pub users: RawUsers,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub login: RawLogin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogin {
+    pub session_ttl: Option<String>,
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,7 +14,6 @@ mod page;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
@@ -28,8 +27,10 @@ use subtle::ConstantTimeEq;
 
 use super::form::{self, Form};
 use super::{Allowed, read_body};
+use crate::config::LoginConfig;
 use crate::grant::{Disposition, Engine, GrantError, IssueOptions, ResponseType};
 use crate::http::Body;
+use crate::store::{LoginSession, SessionLimits};
 use flow::Flow;
 
 const SESSION_COOKIE: &str = "authgate_session";
@@ -51,7 +52,7 @@ pub enum Page {
 pub struct LoginPages {
     engine: Arc<Engine>,
     options: IssueOptions,
-    session_ttl: Duration,
+    login: LoginConfig,
     cookie_path: String,
     /// OpenID Connect is on: the logout page is also the end-session endpoint.
     openid: bool,
@@ -78,14 +79,14 @@ impl LoginPages {
     pub fn new(
         engine: Arc<Engine>,
         options: IssueOptions,
-        session_ttl: Duration,
+        login: LoginConfig,
         cookie_path: String,
         openid: bool,
     ) -> Self {
         LoginPages {
             engine,
             options,
-            session_ttl,
+            login,
             cookie_path,
             openid,
         }
@@ -251,7 +252,7 @@ impl LoginPages {
         let hinted = match (&hint, &cookies.session) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(hint), Some(token)) => match self.engine.session_user(token).await {
+            (Some(hint), Some(token)) => match self.session(token).await {
                 Ok(Some(session)) => session.user.id.to_string() == hint.subject,
                 Ok(None) => true,
                 Err(error) => return Err(internal(&error)),
@@ -262,6 +263,17 @@ impl LoginPages {
             hinted,
             client_id,
         })
+    }
+
+    /// The live session behind this cookie value (absolute and idle limits of `[login]`), its
+    /// last-seen time renewed in the store (at most once per renewal interval).
+    async fn session(&self, token: &str) -> Result<Option<LoginSession>, GrantError> {
+        let limits = SessionLimits {
+            absolute: self.login.session_ttl,
+            idle: self.login.idle_timeout,
+        };
+        let renewal = self.login.renewal_interval();
+        self.engine.session_user(token, &limits, renewal).await
     }
 
     /// The CSRF token of this browser (a new one when it has none).

@@ -180,7 +180,7 @@ impl Oauth2 {
         let pages = LoginPages::new(
             Arc::clone(&engine),
             options.clone(),
-            config.login_session_ttl,
+            gateway.login.clone(),
             login::cookie_path(&page_paths),
             served.openid(),
         );

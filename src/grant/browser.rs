@@ -9,7 +9,7 @@
 
 use super::client_auth::require;
 use super::{Engine, Grant, GrantError, IssueOptions, Subject, resource, scope};
-use crate::store::{Client, GrantType, LoginSession, StoreError, User};
+use crate::store::{Client, GrantType, LoginSession, SessionLimits, StoreError, User};
 
 /// What the browser asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,13 +140,30 @@ impl Engine {
     }
 
     /// The user of a live session and when they signed in, `None` for anything else
-    /// (expired, logged out, revoked, disabled).
-    pub async fn session_user(&self, token: &str) -> Result<Option<LoginSession>, GrantError> {
-        match self.store.login_session(token, super::now()).await {
-            Ok(session) => Ok(Some(session)),
-            Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => Ok(None),
-            Err(e) => Err(GrantError::internal("reading the login session", e)),
+    /// (expired, idle too long, logged out, revoked, disabled). A use renews the session's
+    /// last-seen time in the store when it is older than `renewal` (server-side idle renewal,
+    /// so it works where no `Set-Cookie` reaches the browser; writes are coalesced).
+    pub async fn session_user(
+        &self,
+        token: &str,
+        limits: &SessionLimits,
+        renewal: std::time::Duration,
+    ) -> Result<Option<LoginSession>, GrantError> {
+        let now = super::now();
+        let session = match self.store.live_session(token, limits, now).await {
+            Ok(session) => session,
+            Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => return Ok(None),
+            Err(e) => return Err(GrantError::internal("reading the login session", e)),
+        };
+        let renewal_secs = i64::try_from(renewal.as_secs()).unwrap_or(i64::MAX);
+        let stale = now.saturating_sub(session.last_seen_at) >= renewal_secs;
+        if limits.idle.is_some() && stale {
+            self.store
+                .touch_login_session(&session.id, now, renewal)
+                .await
+                .map_err(|e| GrantError::internal("renewing the login session", e))?;
         }
+        Ok(Some(session))
     }
 
     /// RP-initiated logout: `uri` must be one of `client_id`'s registered post-logout redirect

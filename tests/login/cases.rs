@@ -346,3 +346,41 @@ async fn pages_are_never_cached_framed_or_scripted() {
         serde_json::json!(["code"])
     );
 }
+
+#[tokio::test]
+async fn a_login_session_idles_out_unless_used_and_its_renewal_is_server_side() {
+    let s = setup_with(
+        crate::support::GatewayConfig::new()
+            .section("[login]\nsession_ttl = \"1h\"\nidle_timeout = \"2s\""),
+    )
+    .await;
+    let mut browser = Browser::default();
+    let url = authorize_url("web", "&scope=read");
+    let r = browser.login(&s, &url, "alice", PASSWORD).await;
+    assert!(redirect_params(&r, false).contains_key("code"));
+    let cookie = browser.cookies["authgate_session"].clone();
+    // `[login] session_ttl` is the cookie's lifetime.
+    let lives_an_hour = |v: &hyper::header::HeaderValue| {
+        let text = v.to_str().unwrap();
+        text.starts_with("authgate_session=") && text.contains("Max-Age=3600")
+    };
+    assert!(
+        r.headers.get_all("set-cookie").iter().any(lives_an_hour),
+        "the session cookie lives session_ttl"
+    );
+    // Used every ~1.2 s: alive past the idle timeout since sign-in (renewed in the store; no
+    // new cookie is needed for that).
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        let r = browser.get(&s, &url).await;
+        assert!(
+            redirect_params(&r, false).contains_key("code"),
+            "still signed in"
+        );
+        assert_eq!(browser.cookies["authgate_session"], cookie, "same cookie");
+    }
+    // Left alone longer than the idle timeout: the login form again.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let r = browser.get(&s, &url).await;
+    assert_eq!(r.status, 200, "the login form: {:?}", r.header("location"));
+}

@@ -214,7 +214,7 @@ impl Flow<'_> {
     /// not enough); otherwise the login form, or with `prompt=none` `login_required`.
     async fn show(&self, back: &Back<'_>, granted: Vec<String>, prompt: Prompt) -> Response<Body> {
         if let Some(token) = &self.cookies.session {
-            match self.pages.engine.session_user(token).await {
+            match self.pages.session(token).await {
                 Ok(Some(session))
                     if prompt.accepts(session.authenticated_at, now())
                         && self.hint_allows(&session.user) =>
@@ -311,11 +311,15 @@ impl Flow<'_> {
         granted: Vec<String>,
     ) -> Response<Body> {
         let pages = self.pages;
-        let session = match pages.engine.start_session(user, pages.session_ttl).await {
+        let session = match pages
+            .engine
+            .start_session(user, pages.login.session_ttl)
+            .await
+        {
             Ok(session) => session,
             Err(error) => return internal(&error),
         };
-        let ttl = pages.session_ttl.as_secs();
+        let ttl = pages.login.session_ttl.as_secs();
         let cookie = pages.cookie(SESSION_COOKIE, &session, ttl, "Lax");
         self.complete(back, user, granted, now(), SetCookies(vec![cookie]))
             .await

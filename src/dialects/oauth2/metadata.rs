@@ -197,7 +197,6 @@ mod tests {
             logout: path("/open/logout"),
             access_ttl: None,
             refresh_ttl: None,
-            login_session_ttl: std::time::Duration::from_secs(60),
             token_format: crate::config::TokenFormat::Jwt,
             openid: Some(crate::config::OpenIdConfig {
                 userinfo: path("/oauth2/userinfo"),
