@@ -384,3 +384,24 @@ async fn a_login_session_idles_out_unless_used_and_its_renewal_is_server_side() 
     let r = browser.get(&s, &url).await;
     assert_eq!(r.status, 200, "the login form: {:?}", r.header("location"));
 }
+
+#[tokio::test]
+async fn signing_in_rotates_the_session() {
+    let s = setup().await;
+    let url = authorize_url("web", "&scope=read&prompt=login");
+    let mut browser = Browser::default();
+    browser.login(&s, &url, "alice", PASSWORD).await;
+    let first = browser.cookies["authgate_session"].clone();
+    // Signing in again (prompt=login) in the same browser: a new session, the old one ended.
+    browser.login(&s, &url, "alice", PASSWORD).await;
+    let second = browser.cookies["authgate_session"].clone();
+    assert_ne!(first, second);
+    let mut replay = Browser::default();
+    replay.cookies.insert("authgate_session".into(), first);
+    let r = replay.get(&s, &authorize_url("web", "&scope=read")).await;
+    assert_eq!(r.status, 200, "the old session is gone: the login form");
+    let mut current = Browser::default();
+    current.cookies.insert("authgate_session".into(), second);
+    let r = current.get(&s, &authorize_url("web", "&scope=read")).await;
+    assert!(redirect_params(&r, false).contains_key("code"));
+}

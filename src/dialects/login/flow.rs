@@ -311,6 +311,13 @@ impl Flow<'_> {
         granted: Vec<String>,
     ) -> Response<Body> {
         let pages = self.pages;
+        // A sign-in rotates the session: whatever session this browser carried before (perhaps
+        // planted by someone else: session fixation) ends, and a new id is issued.
+        if let Some(previous) = &self.cookies.session
+            && let Err(error) = pages.engine.end_session(previous).await
+        {
+            return internal(&error);
+        }
         let session = match pages
             .engine
             .start_session(user, pages.login.session_ttl)
