@@ -39,7 +39,7 @@ use crate::config::{StoreBackend, StoreConfig};
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord};
 pub use backoff::FailureCount;
-pub use client::{Client, ClientPatch, GrantType, NewClient, StoredClient};
+pub use client::{Client, ClientPatch, GrantType, NewClient, StoredClient, is_absolute_uri};
 pub use error::{HashingError, KeySecretError, StoreError};
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
 pub use login_name::{LoginKind, login_key};

@@ -191,13 +191,7 @@ impl LoginPages {
                     .finish();
                 location = format!("{location}{separator}{encoded}");
             }
-            if let Ok(location) = HeaderValue::from_str(&location) {
-                let mut response =
-                    crate::http::respond(StatusCode::SEE_OTHER, None, "no-store", Bytes::new());
-                response.headers_mut().insert(header::LOCATION, location);
-                set_cookies(&mut response, set);
-                return response;
-            }
+            return see_other(&location, set);
         }
         let html = page::notice("Signed out", "You are signed out on this device.", None);
         self.html(StatusCode::OK, html, set)
@@ -386,6 +380,18 @@ fn set_cookies(response: &mut Response<Body>, cookies: SetCookies) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
+}
+
+/// 303 to `location` (a registered URI plus our parameters) with `set`'s cookies. Registered
+/// URIs are validated as URLs: one that is no header value is our bug, answered as such.
+fn see_other(location: &str, set: SetCookies) -> Response<Body> {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Try again", INTERNAL);
+    };
+    let mut response = super::respond(StatusCode::SEE_OTHER, None, "no-store", Bytes::new());
+    response.headers_mut().insert(header::LOCATION, location);
+    set_cookies(&mut response, set);
+    response
 }
 
 /// A failure the person cannot act on. The engine's classification logs ours; anything else

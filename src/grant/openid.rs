@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Engine, Grant, GrantError, now};
 pub use crate::authn::IdTokenHint;
-use crate::store::{Client, KeyAlg, StoreError, User};
+use crate::store::{Client, KeyAlg, StoreError};
 use crate::tokens::{self, IdTokenSpec, SignError, SigningKey, UserClaims};
 
 /// The scope that asks for OpenID Connect.
@@ -16,24 +16,10 @@ pub const OPENID: &str = "openid";
 /// How the person authenticated (RFC 8176): a password, on the login page.
 const AMR_PASSWORD: &[&str] = &["pwd"];
 
-/// Everything an ID token is made of, besides the engine's issuer and keys.
-struct IdTokenFor<'a> {
-    pub user: &'a User,
-    pub client: &'a Client,
-    /// The scopes granted with it (`openid` among them, else no ID token).
-    pub scope: &'a [String],
-    /// The authorization request's, on the code grant only.
-    pub nonce: Option<&'a str>,
-    /// When the person signed in.
-    pub auth_time: Option<i64>,
-    /// The access token issued with it (`at_hash`).
-    pub access_token: &'a str,
-    /// `IssueOptions::id_token_ttl`: `None`, no ID token.
-    pub ttl: Option<Duration>,
-}
-
 impl Engine {
-    /// The ID token to go with `grant`'s access token (a person's grant only).
+    /// The ID token to go with `grant`'s access token, or `None` when the dialect does not
+    /// speak OpenID Connect (`ttl`), `openid` was not granted, the grant is not a person's, or
+    /// (refresh) the family did not start at the login page (no `auth_time`).
     pub(super) async fn grant_id_token(
         &self,
         grant: &Grant,
@@ -42,42 +28,24 @@ impl Engine {
         auth_time: Option<i64>,
         ttl: Option<Duration>,
     ) -> Result<Option<String>, GrantError> {
-        let Some(user) = grant.user() else {
+        let (Some(user), Some(ttl), Some(auth_time)) = (grant.user(), ttl, auth_time) else {
             return Ok(None);
         };
-        self.id_token(IdTokenFor {
-            user,
-            client,
-            scope: &grant.scope,
-            nonce,
-            auth_time,
-            access_token: &grant.access_token,
-            ttl,
-        })
-        .await
-    }
-
-    /// The ID token for `request`, or `None` when the dialect does not speak OpenID Connect,
-    /// `openid` was not granted, or (refresh) the family did not start at the login page.
-    async fn id_token(&self, request: IdTokenFor<'_>) -> Result<Option<String>, GrantError> {
-        let (Some(ttl), Some(auth_time)) = (request.ttl, request.auth_time) else {
-            return Ok(None);
-        };
-        if !request.scope.iter().any(|s| s == OPENID) {
+        if !grant.scope.iter().any(|s| s == OPENID) {
             return Ok(None);
         }
-        let alg = request.client.id_token_alg.unwrap_or(KeyAlg::Rs256);
+        let alg = client.id_token_alg.unwrap_or(KeyAlg::Rs256);
         let key = self
             .keyring
             .signing_key(alg)
             .map_err(|e| GrantError::internal("choosing the ID token's signing key", e))?;
         let owned = OwnedIdToken {
-            subject: request.user.id.to_string(),
-            client_id: request.client.id.clone(),
+            subject: user.id.to_string(),
+            client_id: client.id.clone(),
             auth_time: u64::try_from(auth_time).ok(),
-            nonce: request.nonce.map(str::to_owned),
-            access_token: request.access_token.to_owned(),
-            claims: UserClaims::of(request.user, request.scope),
+            nonce: nonce.map(str::to_owned),
+            access_token: grant.access_token.clone(),
+            claims: UserClaims::of(user, &grant.scope),
             ttl,
         };
         let issuer = self.config.issuer.clone();

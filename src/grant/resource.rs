@@ -7,25 +7,16 @@
 //! resources: the legacy dialects' tokens keep their documented `aud`.
 
 use super::GrantError;
-use crate::store::Client;
+use crate::store::{Client, is_absolute_uri};
 
-/// RFC 8707 §2: an absolute URI (a scheme, then `:`) without a fragment.
+/// RFC 8707 §2: an absolute URI without a fragment (the rule the store registers them by).
 pub fn check_syntax(resources: &[String]) -> Result<(), GrantError> {
-    for resource in resources {
-        let absolute = resource.split_once(':').is_some_and(|(scheme, rest)| {
-            !rest.is_empty()
-                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        });
-        if !absolute || resource.contains('#') || resource.chars().any(char::is_whitespace) {
-            return Err(GrantError::target(format!(
-                "resource `{resource}` is not an absolute URI without a fragment"
-            )));
-        }
+    match resources.iter().find(|r| !is_absolute_uri(r)) {
+        Some(resource) => Err(GrantError::target(format!(
+            "resource `{resource}` is not an absolute URI without a fragment"
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Every requested resource is well-formed and registered for the client (what any grant

@@ -232,7 +232,9 @@ fn check_id(field: &'static str, id: &str) -> Result<(), StoreError> {
 /// Absolute URI with a scheme, no fragment (RFC 6749 §3.1.2), no whitespace. `field` names
 /// the list it is in (`redirect_uris`, `post_logout_redirect_uris`, and `resources`: RFC 8707
 /// §2 asks the same of a resource indicator).
-fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), StoreError> {
+/// An absolute URI (a scheme, then `:`) without a fragment, whitespace or control characters,
+/// at most 2048 bytes: what redirect URIs and RFC 8707 resources must be.
+pub fn is_absolute_uri(uri: &str) -> bool {
     let scheme_ok = uri.split_once(':').is_some_and(|(scheme, rest)| {
         !rest.is_empty()
             && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -241,7 +243,11 @@ fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), StoreError> 
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     });
     let clean = !uri.contains('#') && !uri.chars().any(|c| c.is_whitespace() || c.is_control());
-    if scheme_ok && clean && uri.len() <= 2048 {
+    scheme_ok && clean && uri.len() <= 2048
+}
+
+fn check_redirect_uri(field: &'static str, uri: &str) -> Result<(), StoreError> {
+    if is_absolute_uri(uri) {
         Ok(())
     } else {
         Err(StoreError::invalid(

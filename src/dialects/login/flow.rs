@@ -6,13 +6,12 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::{
-    CSRF_ADVICE, Cookies, INTERNAL, LoginPages, SESSION_COOKIE, SetCookies, csrf_ok, error_page,
-    internal, page, random_failed, set_cookies,
+    CSRF_ADVICE, Cookies, LoginPages, SESSION_COOKIE, SetCookies, csrf_ok, error_page, internal,
+    page, random_failed, see_other, set_cookies,
 };
 use crate::dialects::form::Form;
 use crate::grant::{
@@ -524,15 +523,6 @@ impl<'a> Back<'a> {
             Carrier::Query | Carrier::FormPost if uri.contains('?') => '&',
             Carrier::Query | Carrier::FormPost => '?',
         };
-        let location = format!("{uri}{separator}{}", encoded.finish());
-        // Registered URIs are validated as URLs; a failure would be our bug, not a redirect.
-        let Ok(location) = HeaderValue::from_str(&location) else {
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Try again", INTERNAL);
-        };
-        let mut response =
-            crate::http::respond(StatusCode::SEE_OTHER, None, "no-store", Bytes::new());
-        response.headers_mut().insert(header::LOCATION, location);
-        set_cookies(&mut response, set);
-        response
+        see_other(&format!("{uri}{separator}{}", encoded.finish()), set)
     }
 }

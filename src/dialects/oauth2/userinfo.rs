@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::super::form::{self, Form};
 use super::super::{Allowed, json, read_body};
 use super::grant_error;
+use crate::authn::{AuthnError, extract_token};
 use crate::grant::{Engine, UserInfoError};
 use crate::http::Body;
 
@@ -22,13 +23,15 @@ pub(super) async fn serve(engine: &Engine, request: Request<Incoming>) -> Respon
         return response;
     }
     let (parts, body) = request.into_parts();
-    let header_token = match bearer(&parts.headers) {
-        Ok(token) => token,
-        Err(description) => {
+    // The proxy's own extraction (RFC 6750 §2.1): one bearer token, token68 syntax.
+    let header_token = match extract_token(&parts.headers, &[]) {
+        Ok(token) => Some(token.to_owned()),
+        Err(AuthnError::Missing) => None,
+        Err(error) => {
             return refusal(
                 StatusCode::BAD_REQUEST,
                 Some("invalid_request"),
-                description,
+                &error.to_string(),
             );
         }
     };
@@ -92,29 +95,6 @@ pub(super) async fn serve(engine: &Engine, request: Request<Incoming>) -> Respon
             &error.to_string(),
         ),
         Err(UserInfoError::Failed(error)) => grant_error(&error),
-    }
-}
-
-/// RFC 6750 §2.1: `Authorization: Bearer <token>` (the scheme case-insensitive); another
-/// scheme is no bearer token at all.
-fn bearer(headers: &hyper::HeaderMap) -> Result<Option<String>, &'static str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err("send one Authorization header");
-    }
-    let text = value
-        .to_str()
-        .map_err(|_| "the Authorization header is not text")?;
-    match text.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim().to_owned()))
-        }
-        _ => Err("the Authorization header must be `Bearer <access token>`"),
     }
 }
 
