@@ -159,7 +159,7 @@ for backend in $BACKENDS; do
   csrf=$(awk '/authgate_csrf/{print $7}' "$WORK/jar")
   curl -sk -b "$WORK/jar" -c "$WORK/jar" -o /dev/null "https://127.0.0.1:18673/open/authorize/index" \
     --data "${AUTHORIZE_QUERY#*\?}&csrf_token=$csrf&username=alice&password=$PASSWORD&action=login"
-  SESSION=$(awk '/authgate_session/{print $7}' "$WORK/jar")
+  SESSION=$(awk '/__Host-authgate-session/{print $7}' "$WORK/jar")
   export SESSION
   [ -n "$SESSION" ] || { echo "no login session" >&2; exit 1; }
 

@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod keyset;
 mod memo;
 pub mod opaque;
+pub mod session;
 mod verifier;
 
 pub use bearer::{Authenticator, extract_token};
@@ -21,6 +22,7 @@ pub use defect::{RequestDefect, TokenDefect};
 pub use failure::AuthFailure;
 pub use memo::TokenMemo;
 pub use opaque::OpaqueTokens;
+pub use session::{SESSION_COOKIE, Sessions};
 pub use verifier::{IdTokenHint, Verifier};
 
 use std::sync::Arc;

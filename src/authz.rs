@@ -121,8 +121,29 @@ pub fn decide(
     route: &RouteConfig,
     requested: &Requested,
 ) -> Result<Identity, Denied> {
+    decide_as(principal, route, requested, false)
+}
+
+/// [`decide`], for a principal that comes from a browser `session` when true: a route's
+/// `scopes` and `audiences` are about tokens (what a client was granted, which API a token is
+/// for) and do not apply to the person's own session; the role, impersonation and
+/// `allowed_groups` rules do.
+pub fn decide_as(
+    principal: &Principal,
+    route: &RouteConfig,
+    requested: &Requested,
+    session: bool,
+) -> Result<Identity, Denied> {
     let admin = principal.has_role(ADMIN_ROLE);
-    check_policy(principal, route, admin)?;
+    if session {
+        if route.auth == AuthPolicy::Admin && !admin {
+            return Err(Denied::InsufficientScope(
+                "this route requires the admin role".into(),
+            ));
+        }
+    } else {
+        check_policy(principal, route, admin)?;
+    }
     // A token an admin obtained by token exchange names them in `act`: upstreams see the same
     // impersonator header as for header-based impersonation.
     let own = Identity {

@@ -27,7 +27,8 @@ pub use dialects::{
 };
 use raw::{RawConfig, RawSize};
 pub use route::{
-    AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, Upstream,
+    AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, RouteSessionLimits,
+    Upstream,
 };
 pub use store::{DEFAULT_KEY_SECRET_ENV, DEFAULT_STORE_URL, StoreBackend, StoreConfig};
 pub use units::{parse_duration, parse_size};
@@ -467,6 +468,10 @@ impl Resolver {
         let routes = route::resolve_all(self, &raw.routes, &identity, server.max_body_bytes)?;
         let auth = self.auth(&raw.auth, server.listen)?;
         let issuers = self.issuers(&raw.issuers, &auth.issuer)?;
+        let dialects = self.dialects(&raw.dialects)?;
+        let login = self.login(&raw.login, &raw.dialects)?;
+        let signin = dialects.oauth2.as_ref().and_then(|o| o.signin.as_deref());
+        route::check_sessions(self, &routes, &login, signin)?;
         Ok(Config {
             source: source.to_path_buf(),
             tls: TlsConfig {
@@ -492,8 +497,8 @@ impl Resolver {
                 store
             },
             tokens: self.tokens(&raw.tokens)?,
-            dialects: self.dialects(&raw.dialects)?,
-            login: self.login(&raw.login, &raw.dialects)?,
+            dialects,
+            login,
             legacy_users: raw
                 .users
                 .sql

@@ -98,6 +98,9 @@ impl Endpoint {
                 oauth2::Kind::Page(Page::Implicit) => {
                     ("oauth2", "GET, POST", "login page, implicit flow")
                 }
+                oauth2::Kind::Page(Page::SignIn) => {
+                    ("oauth2", "GET, POST", "sign-in page of session routes")
+                }
                 oauth2::Kind::Page(Page::Logout) => {
                     ("oauth2", "GET, POST", "logout, OpenID Connect end session")
                 }

@@ -305,6 +305,8 @@ pub struct Engine {
     throttle: Arc<Throttle>,
     config: EngineConfig,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The proxy's memory of sessions, told when one ends here (logout).
+    sessions: Option<Arc<crate::authn::Sessions>>,
 }
 
 impl Engine {
@@ -324,12 +326,19 @@ impl Engine {
             throttle,
             config,
             metrics: None,
+            sessions: None,
         }
     }
 
     /// Counts issued tokens and failed logins in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Tells `sessions` (the proxy's) when a session ends at the login pages.
+    pub fn with_sessions(mut self, sessions: Arc<crate::authn::Sessions>) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 

@@ -26,6 +26,7 @@ mod report;
 pub mod routes;
 pub mod rules;
 mod select;
+pub mod session;
 pub(crate) mod upstream;
 
 use std::net::SocketAddr;
@@ -37,7 +38,7 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response};
 use ipnet::IpNet;
 
-use crate::authn::{Authenticator, TokenMemo};
+use crate::authn::{Authenticator, Sessions, TokenMemo};
 use crate::authz::Identity;
 use crate::config::Config;
 use crate::dialects::Endpoints;
@@ -98,6 +99,7 @@ impl Proxy {
         config: &Config,
         authn: Arc<Authenticator>,
         keyring: Arc<Keyring>,
+        sessions: Arc<Sessions>,
     ) -> Result<Self, UpstreamSetupError> {
         let store = keyring.store().clone();
         Ok(Proxy {
@@ -105,7 +107,7 @@ impl Proxy {
             own: OwnEndpoints::new(Arc::clone(&keyring)),
             router: Router::new(&config.routes),
             identity: IdentityHeaders::new(config, &authn, Arc::clone(&keyring)),
-            admission: Admission::new(config, authn, store),
+            admission: Admission::new(config, authn, store, sessions),
             forwarder: Forwarder::new(config)?,
             report: Report::new(config),
         })
@@ -211,7 +213,7 @@ impl Proxy {
         seen: &mut Option<Arc<crate::config::RouteConfig>>,
     ) -> Result<Prepared, ProxyError> {
         let routed = self.router.route(parts, body, path, seen).await?;
-        let admit = self.admission.admit(&routed, &parts.headers, origin, audit);
+        let admit = self.admission.admit(&routed, parts, origin, audit);
         let identity = admit.await?;
         let upgrade = forward::upgrade(&routed.selection.route, parts)?;
         Ok(Prepared {
@@ -237,6 +239,7 @@ impl Proxy {
         headers::remove_hop_by_hop(&mut parts.headers, prepared.upgrade);
         self.identity
             .strip(&mut parts.headers, selection.method_override);
+        session::strip_gateway_cookies(&mut parts.headers);
         let proto = if origin.conn.tls { "https" } else { "http" };
         let authority = selection.authority.as_ref();
         let host_text = authority.and_then(|a| a.to_str().ok());

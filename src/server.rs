@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::authn::jwks::JwksError;
 use crate::authn::keyset::KeySet;
-use crate::authn::{Authenticator, IssuerPolicy, OpaqueTokens, Verifier};
+use crate::authn::{Authenticator, IssuerPolicy, OpaqueTokens, Sessions, Verifier};
 use crate::config::Config;
 use crate::dialects::Endpoints;
 use crate::grant::{Engine, EngineConfig, Throttle, ThrottlePolicy};
@@ -134,6 +134,9 @@ pub struct Base {
     pub keys: Arc<KeySet>,
     /// Counters and histograms; kept across reloads so series never reset.
     pub metrics: Arc<Metrics>,
+    /// Browser sessions as the proxy remembers them, shared with the login pages (a logout
+    /// forgets at once); kept across reloads.
+    pub sessions: Arc<Sessions>,
 }
 
 /// What every accepted connection needs.
@@ -188,11 +191,17 @@ pub async fn assemble(config: &Config) -> Result<Assembled, ServerError> {
         Arc::clone(&keys),
     ));
     keyring.ensure_active(KeyAlg::Es256).await?;
+    let sessions = Arc::new(Sessions::new(
+        store.clone(),
+        &config.auth.issuer,
+        keyring.revocations(),
+    ));
     let base = Base {
         store,
         keyring,
         keys,
         metrics: Metrics::new(),
+        sessions,
     };
     let (authn, proxy) = serving(config, &base).await?;
     Ok(Assembled { base, authn, proxy })
@@ -209,6 +218,7 @@ pub(crate) async fn serving(
         keyring,
         keys,
         metrics,
+        sessions,
     } = base;
     keyring.set_max_staleness(config.auth.max_staleness);
     if let Some(passport) = &config.dialects.passport {
@@ -242,13 +252,20 @@ pub(crate) async fn serving(
     );
     authn.load_external_keys().await;
     let engine = Arc::new(
-        grant_engine(config, store, keyring, Arc::clone(keys)).with_metrics(Arc::clone(metrics)),
+        grant_engine(config, store, keyring, Arc::clone(keys))
+            .with_metrics(Arc::clone(metrics))
+            .with_sessions(Arc::clone(sessions)),
     );
     let endpoints = Arc::new(Endpoints::new(config, engine, Arc::clone(keyring))?);
     let proxy = Arc::new(
-        Proxy::new(config, Arc::clone(&authn), Arc::clone(keyring))?
-            .with_endpoints(endpoints)
-            .with_metrics(Arc::clone(metrics)),
+        Proxy::new(
+            config,
+            Arc::clone(&authn),
+            Arc::clone(keyring),
+            Arc::clone(sessions),
+        )?
+        .with_endpoints(endpoints)
+        .with_metrics(Arc::clone(metrics)),
     );
     Ok((authn, proxy))
 }

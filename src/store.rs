@@ -253,6 +253,6 @@ pub fn now() -> i64 {
 }
 
 /// `Duration` → whole seconds as stored.
-fn secs(d: std::time::Duration) -> i64 {
+pub fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -5,7 +5,7 @@ local out
 init = function(args) out = io.open(os.getenv("OUT"), "a") end
 request = function()
   return wrk.format("GET", os.getenv("AUTHORIZE_QUERY"),
-    { ["Cookie"] = "authgate_session=" .. os.getenv("SESSION") })
+    { ["Cookie"] = "__Host-authgate-session=" .. os.getenv("SESSION") })
 end
 response = function(status, headers, body)
   local location = headers["location"] or headers["Location"] or ""

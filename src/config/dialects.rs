@@ -139,6 +139,9 @@ pub struct Oauth2Config {
     pub implicit: Option<String>,
     /// `paths.logout` (default `/open/logout`): ends the login session.
     pub logout: Option<String>,
+    /// `paths.signin` (default `/open/signin`): the sign-in page of session routes
+    /// (`?rd=` the page to return to).
+    pub signin: Option<String>,
     /// `access_ttl`; `None`: `[tokens] access_ttl` (a client's own lifetime comes first).
     pub access_ttl: Option<Duration>,
     /// `refresh_ttl`; `None`: `[tokens] refresh_ttl`.
@@ -459,6 +462,7 @@ impl Resolver {
             )?,
             implicit: path("implicit", |p| p.implicit.as_ref(), "/open/implicit")?,
             logout: path("logout", |p| p.logout.as_ref(), "/open/logout")?,
+            signin: path("signin", |p| p.signin.as_ref(), "/open/signin")?,
             access_ttl: self
                 .optional_ttl("dialects.oauth2.access_ttl", raw.access_ttl.as_deref())?,
             refresh_ttl: self

@@ -163,6 +163,8 @@ pub struct RawRoute {
     pub websocket: Option<bool>,
     #[serde(default)]
     pub allow_query_token: bool,
+    pub session_ttl: Option<String>,
+    pub idle_timeout: Option<String>,
 }
 
 /// One entry of a route's `allowed_groups`: an integer (our own group ids) or a string (an
@@ -368,5 +370,6 @@ pub struct RawOauth2Paths {
     pub authorize_page: Option<String>,
     pub implicit: Option<String>,
     pub logout: Option<String>,
+    pub signin: Option<String>,
     pub userinfo: Option<String>,
 }

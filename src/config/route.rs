@@ -20,6 +20,11 @@ pub enum AuthPolicy {
     Authenticated,
     /// A valid bearer token whose user has the `admin` role.
     Admin,
+    /// A browser session (the `__Host-authgate-session` cookie the sign-in page sets); a
+    /// browser navigation without one is sent to the sign-in page. Bearer tokens are not read.
+    Session,
+    /// A bearer token when the request carries one (it alone decides), else a session.
+    SessionOrBearer,
 }
 
 impl AuthPolicy {
@@ -29,7 +34,19 @@ impl AuthPolicy {
             AuthPolicy::Public => "public",
             AuthPolicy::Authenticated => "authenticated",
             AuthPolicy::Admin => "admin",
+            AuthPolicy::Session => "session",
+            AuthPolicy::SessionOrBearer => "session_or_bearer",
         }
+    }
+
+    /// Whether a request may present a bearer token here (public routes verify one if sent).
+    pub fn reads_bearer(self) -> bool {
+        self != AuthPolicy::Session
+    }
+
+    /// Whether a browser session (the cookie) authenticates here.
+    pub fn reads_session(self) -> bool {
+        matches!(self, AuthPolicy::Session | AuthPolicy::SessionOrBearer)
     }
 }
 
@@ -141,6 +158,19 @@ pub struct RouteConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// How the route reads what legacy upstreams could read differently.
     pub rules: RequestRules,
+    /// `session_ttl` / `idle_timeout` on a session route: stricter limits than `[login]`'s
+    /// for sessions used here (`None`: `[login]`'s). A session they refuse is sent to sign in
+    /// again.
+    pub session: RouteSessionLimits,
+}
+
+/// A session route's own limits; each only shortens `[login]`'s (checked at load).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteSessionLimits {
+    /// The longest since sign-in a session may be used on this route.
+    pub absolute: Option<Duration>,
+    /// The longest a session may have gone unused before a request on this route.
+    pub idle: Option<Duration>,
 }
 
 /// A route's relaxations (and one tightening) of the rules that keep the gateway's reading of
@@ -224,6 +254,46 @@ pub(super) fn resolve_all(
     Ok(routes)
 }
 
+/// Session routes need the sign-in page (`dialects.oauth2.paths.signin`), and their own
+/// limits may only shorten `[login]`'s: the session's stored expiry is `[login]`'s.
+pub(super) fn check_sessions(
+    r: &Resolver,
+    routes: &[RouteConfig],
+    login: &super::LoginConfig,
+    signin: Option<&str>,
+) -> Result<(), ConfigError> {
+    for (i, route) in routes.iter().enumerate() {
+        if !route.auth.reads_session() {
+            continue;
+        }
+        if signin.is_none() {
+            return Err(r.err(
+                format!("routes[{i}].auth"),
+                "a session route needs the sign-in page: enable [dialects.oauth2] and keep paths.signin",
+            ));
+        }
+        if route
+            .session
+            .absolute
+            .is_some_and(|ttl| ttl > login.session_ttl)
+        {
+            return Err(r.err(
+                format!("routes[{i}].session_ttl"),
+                "may only shorten login.session_ttl (a session ends at the latest then)",
+            ));
+        }
+        if let (Some(route_idle), Some(idle)) = (route.session.idle, login.idle_timeout)
+            && route_idle > idle
+        {
+            return Err(r.err(
+                format!("routes[{i}].idle_timeout"),
+                "may only shorten login.idle_timeout (a session idle that long has ended)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// True when `earlier` takes every request `later` could match (so `later` is dead config).
 fn hides(earlier: &RouteConfig, later: &RouteConfig) -> bool {
     let host_covers = earlier.host.is_none() || earlier.host == later.host;
@@ -294,8 +364,68 @@ fn resolve(
             None => None,
         },
         rules: resolve_rules(r, i, raw)?,
+        session: resolve_session(r, i, raw, auth)?,
         prefix,
     })
+}
+
+/// What a session route may and may not say: a session carries no scopes, audience or client
+/// (so `auth = "session"` refuses those keys; on `"session_or_bearer"` they apply to bearer
+/// tokens), and only session routes take `session_ttl` / `idle_timeout`.
+fn resolve_session(
+    r: &Resolver,
+    i: usize,
+    raw: &RawRoute,
+    auth: AuthPolicy,
+) -> Result<RouteSessionLimits, ConfigError> {
+    let key = |field: &str| format!("routes[{i}].{field}");
+    if auth == AuthPolicy::Session {
+        let bearer_only = [
+            ("scopes", !raw.scopes.is_empty()),
+            ("audiences", !raw.audiences.is_empty()),
+            ("allow_clients", raw.allow_clients),
+            ("allow_query_token", raw.allow_query_token),
+        ];
+        if let Some((field, _)) = bearer_only.iter().find(|(_, set)| *set) {
+            return Err(r.err(
+                key(field),
+                "applies to bearer tokens, and a route with auth = \"session\" reads none; use auth = \"session_or_bearer\" or remove the key",
+            ));
+        }
+    }
+    let limits = RouteSessionLimits {
+        absolute: raw
+            .session_ttl
+            .as_deref()
+            .map(|text| r.duration(&key("session_ttl"), Some(text), Duration::ZERO))
+            .transpose()?,
+        idle: raw
+            .idle_timeout
+            .as_deref()
+            .map(|text| r.duration(&key("idle_timeout"), Some(text), Duration::ZERO))
+            .transpose()?,
+    };
+    let set = limits
+        .absolute
+        .map(|_| "session_ttl")
+        .or(limits.idle.map(|_| "idle_timeout"));
+    if let Some(field) = set
+        && !auth.reads_session()
+    {
+        return Err(r.err(
+            key(field),
+            "only a session route (auth = \"session\" or \"session_or_bearer\") has sessions to limit",
+        ));
+    }
+    for (field, value) in [
+        ("session_ttl", limits.absolute),
+        ("idle_timeout", limits.idle),
+    ] {
+        if value.is_some_and(|v| v.is_zero()) {
+            return Err(r.err(key(field), "must be longer than 0 s"));
+        }
+    }
+    Ok(limits)
 }
 
 /// The upstream's own CA (`ca_file`, https upstreams only) and the `h2c` check (http only).
@@ -349,17 +479,21 @@ fn resolve_methods(
     Ok(methods)
 }
 
-/// `auth`: "authenticated" (the default), "public" or "admin".
+/// `auth`: "authenticated" (the default), "public", "admin", "session" or "session_or_bearer".
 fn resolve_auth(r: &Resolver, i: usize, auth: Option<&str>) -> Result<AuthPolicy, ConfigError> {
     let key = |field: &str| format!("routes[{i}].{field}");
     let auth = match auth {
         None | Some("authenticated") => AuthPolicy::Authenticated,
         Some("public") => AuthPolicy::Public,
         Some("admin") => AuthPolicy::Admin,
+        Some("session") => AuthPolicy::Session,
+        Some("session_or_bearer") => AuthPolicy::SessionOrBearer,
         Some(other) => {
             return Err(r.err(
                 key("auth"),
-                format!("`{other}` is not one of \"public\", \"authenticated\", \"admin\""),
+                format!(
+                    "`{other}` is not one of \"public\", \"authenticated\", \"admin\", \"session\", \"session_or_bearer\""
+                ),
             ));
         }
     };
@@ -555,6 +689,7 @@ impl RouteConfig {
             allow_clients: false,
             rate_limit: None,
             rules: Default::default(),
+            session: RouteSessionLimits::default(),
         }
     }
 }

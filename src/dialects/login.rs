@@ -11,6 +11,7 @@
 
 mod flow;
 mod page;
+mod signin;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,13 +28,13 @@ use subtle::ConstantTimeEq;
 
 use super::form::{self, Form};
 use super::{Allowed, read_body};
-use crate::config::LoginConfig;
+use crate::config::{HostMatch, LoginConfig};
 use crate::grant::{Disposition, Engine, GrantError, IssueOptions, ResponseType};
 use crate::http::Body;
 use crate::store::{LoginSession, SessionLimits};
 use flow::Flow;
 
-const SESSION_COOKIE: &str = "authgate_session";
+use crate::authn::SESSION_COOKIE;
 const CSRF_COOKIE: &str = "authgate_csrf";
 const CSRF_MAX_AGE: u64 = 3600;
 
@@ -46,6 +47,8 @@ pub enum Page {
     Implicit,
     /// Ends the login session.
     Logout,
+    /// Session routes' sign-in page (`?rd=` where to go back).
+    SignIn,
 }
 
 /// The pages, with what every request to them shares.
@@ -56,6 +59,8 @@ pub struct LoginPages {
     cookie_path: String,
     /// OpenID Connect is on: the logout page is also the end-session endpoint.
     openid: bool,
+    /// The routes' `host`s: a sign-in's way back may name these (or the page's own host).
+    route_hosts: Vec<HostMatch>,
 }
 
 /// A checked end-session request.
@@ -82,6 +87,7 @@ impl LoginPages {
         login: LoginConfig,
         cookie_path: String,
         openid: bool,
+        route_hosts: Vec<HostMatch>,
     ) -> Self {
         LoginPages {
             engine,
@@ -89,6 +95,7 @@ impl LoginPages {
             login,
             cookie_path,
             openid,
+            route_hosts,
         }
     }
 
@@ -116,6 +123,11 @@ impl LoginPages {
         let post = parts.method == Method::POST;
         let response_type = match page {
             Page::Logout => return self.logout(path, post, &params, &cookies).await,
+            Page::SignIn => {
+                let host = request_host(&parts);
+                let at = signin::At { path, host, source };
+                return self.signin(&at, post, &params, &cookies).await;
+            }
             Page::Authorize => ResponseType::Code,
             Page::Implicit => ResponseType::Token,
         };
@@ -181,7 +193,7 @@ impl LoginPages {
             tracing::warn!(%error, "logout failed");
             return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Try again", INTERNAL);
         }
-        set.0.push(self.cookie(SESSION_COOKIE, "", 0, "Lax"));
+        set.0.push(self.session_cookie("", 0));
         if let Some(uri) = end.back {
             let mut location = uri.to_owned();
             if let Some(state) = params.get("state") {
@@ -291,10 +303,99 @@ impl LoginPages {
         )
     }
 
+    /// The session cookie: host-only (`__Host-`), for the whole site, since session routes
+    /// read it (the proxy never forwards it). `Lax`: a link from another site still arrives
+    /// signed in; a cross-site POST does not carry it.
+    fn session_cookie(&self, value: &str, max_age: u64) -> String {
+        format!(
+            "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax"
+        )
+    }
+
+    /// A new session for `user` (ending the one this browser carried: session fixation) and
+    /// its cookie.
+    async fn rotate(
+        &self,
+        user: &crate::store::User,
+        cookies: &Cookies,
+    ) -> Result<String, GrantError> {
+        if let Some(previous) = &cookies.session {
+            self.engine.end_session(previous).await?;
+        }
+        let ttl = self.login.session_ttl;
+        let session = self.engine.start_session(user, ttl).await?;
+        Ok(self.session_cookie(&session, ttl.as_secs()))
+    }
+
     fn html(&self, status: StatusCode, html: String, cookies: SetCookies) -> Response<Body> {
         let mut response = html_response(status, html);
         set_cookies(&mut response, cookies);
         response
+    }
+}
+
+/// Why a submitted login form did not sign anybody in.
+enum Refused {
+    /// Show the form again with this message (and status, and `Retry-After`).
+    Again(Again),
+    /// Our failure: a page that says try again.
+    Internal(GrantError),
+}
+
+struct Again {
+    message: String,
+    status: StatusCode,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl Again {
+    fn refused(message: impl Into<String>) -> Refused {
+        // 400, not 401: a 401 must carry an HTTP authentication challenge (RFC 9110
+        // §15.5.2), and a login form is not one.
+        Refused::Again(Again {
+            message: message.into(),
+            status: StatusCode::BAD_REQUEST,
+            retry_after: None,
+        })
+    }
+
+    /// The form's answer with `Retry-After` when the person must wait.
+    fn retry(&self, response: Response<Body>) -> Response<Body> {
+        match self.retry_after {
+            Some(after) => super::retry_after(response, after),
+            None => response,
+        }
+    }
+}
+
+impl LoginPages {
+    /// The submitted form's login name and password, checked (with the engine's back-off).
+    async fn check_password(
+        &self,
+        params: &Form,
+        source: IpAddr,
+    ) -> Result<crate::store::User, Refused> {
+        let username = params.get("username").unwrap_or_default();
+        let password = params.get("password").unwrap_or_default();
+        if username.is_empty() || password.is_empty() {
+            return Err(Again::refused("Enter your login name and your password."));
+        }
+        let login = crate::grant::Login::AnyName(username.to_owned());
+        match self.engine.login(&login, password, source).await {
+            Ok(user) => Ok(user),
+            Err(GrantError::TooManyAttempts { retry_after }) => {
+                let seconds = super::retry_seconds(retry_after);
+                Err(Refused::Again(Again {
+                    message: format!("Too many failed attempts. Try again in {seconds} seconds."),
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    retry_after: Some(retry_after),
+                }))
+            }
+            Err(GrantError::InvalidGrant { .. }) => {
+                Err(Again::refused("The login name or the password is wrong."))
+            }
+            Err(error) => Err(Refused::Internal(error)),
+        }
     }
 }
 
@@ -318,6 +419,16 @@ async fn read(parts: &Parts, body: Incoming) -> Result<Form, Response<Body>> {
 
 const CSRF_ADVICE: &str = "For your safety the sign-in form is only valid in the browser that opened it. Go back to the application and start again.";
 const INTERNAL: &str = "Something went wrong on our side. Please try again in a moment.";
+
+/// The host the browser addressed (`Host`, or the authority of an HTTP/2 request), lower case,
+/// with its port.
+fn request_host(parts: &Parts) -> Option<String> {
+    let host = match parts.uri.authority() {
+        Some(authority) => authority.as_str().to_owned(),
+        None => parts.headers.get(header::HOST)?.to_str().ok()?.to_owned(),
+    };
+    Some(host.to_ascii_lowercase())
+}
 
 /// The cookies the pages read.
 #[derive(Default)]
@@ -475,7 +586,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; authgate_csrf=tok; authgate_session=s"),
+            HeaderValue::from_static("a=1; authgate_csrf=tok; __Host-authgate-session=s"),
         );
         let cookies = Cookies::read(&headers);
         assert_eq!(cookies.session.as_deref(), Some("s"));

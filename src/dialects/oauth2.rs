@@ -97,6 +97,7 @@ impl Kind {
             ),
             (Kind::Page(Page::Implicit), config.implicit.as_deref()),
             (Kind::Page(Page::Logout), config.logout.as_deref()),
+            (Kind::Page(Page::SignIn), config.signin.as_deref()),
         ]
         .into_iter()
         .filter_map(|(kind, path)| path.map(|p| (kind, p)))
@@ -172,10 +173,15 @@ impl Oauth2 {
         protected.sort();
         protected.dedup();
         let served = Served::new(config, issuer).protecting(protected);
-        let page_paths: Vec<&str> = [&config.authorize_page, &config.implicit, &config.logout]
-            .into_iter()
-            .filter_map(|p| p.as_deref())
-            .collect();
+        let page_paths: Vec<&str> = [
+            &config.authorize_page,
+            &config.implicit,
+            &config.logout,
+            &config.signin,
+        ]
+        .into_iter()
+        .filter_map(|p| p.as_deref())
+        .collect();
         let metadata = Bytes::from(served.document().to_string());
         let pages = LoginPages::new(
             Arc::clone(&engine),
@@ -183,6 +189,11 @@ impl Oauth2 {
             gateway.login.clone(),
             login::cookie_path(&page_paths),
             served.openid(),
+            gateway
+                .routes
+                .iter()
+                .filter_map(|r| r.host.clone())
+                .collect(),
         );
         Oauth2 {
             cors: Cors::new(Arc::clone(&engine)),

@@ -187,6 +187,9 @@ impl Engine {
 
     /// Ends the session (logout); an unknown token is no error.
     pub async fn end_session(&self, token: &str) -> Result<(), GrantError> {
+        if let Some(sessions) = &self.sessions {
+            sessions.forget(token);
+        }
         self.store
             .end_login_session(token)
             .await

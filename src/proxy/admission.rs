@@ -7,12 +7,14 @@
 use std::sync::Arc;
 
 use hyper::HeaderMap;
+use hyper::http::request::Parts;
 
 use super::error::ProxyError;
 use super::intake::Origin;
 use super::ratelimit::{self, RateLimits};
 use super::select::{Routed, Selection};
-use crate::authn::{Authenticator, Principal};
+use super::session::SessionGate;
+use crate::authn::{Authenticator, AuthnError, Principal, Sessions, extract_token};
 use crate::authz::{self, Denied, Identity, Requested};
 use crate::config::{AuthPolicy, Config};
 use crate::store::{AuditEvent, Store, StoreError};
@@ -33,15 +35,30 @@ pub(crate) struct Admission {
     /// do not know cannot be acted as with them.
     own_issuer: String,
     rate_limits: RateLimits,
+    /// Session routes: the cookie, the same-origin rule, the way to the sign-in page.
+    sessions: SessionGate,
+}
+
+/// What the request authenticated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Bearer,
+    Session,
 }
 
 impl Admission {
-    pub fn new(config: &Config, authenticator: Arc<Authenticator>, store: Store) -> Self {
+    pub fn new(
+        config: &Config,
+        authenticator: Arc<Authenticator>,
+        store: Store,
+        sessions: Arc<Sessions>,
+    ) -> Self {
         Admission {
             authenticator,
             store,
             own_issuer: config.auth.issuer.clone(),
             rate_limits: RateLimits::new(&config.routes),
+            sessions: SessionGate::new(config, sessions),
         }
     }
 
@@ -49,7 +66,7 @@ impl Admission {
     pub async fn admit(
         &self,
         routed: &Routed,
-        headers: &HeaderMap,
+        parts: &Parts,
         origin: &Origin<'_>,
         audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
@@ -60,7 +77,7 @@ impl Admission {
         }
         let query_token = routed.query_token.as_deref();
         let identity = self
-            .authorize(&routed.selection, headers, query_token, origin, audit)
+            .authorize(&routed.selection, parts, query_token, origin, audit)
             .await?;
         if !by_client {
             self.limit(route, identity.as_ref().map(|i| i.user_id.as_str()), origin)?;
@@ -88,24 +105,34 @@ impl Admission {
     async fn authorize(
         &self,
         selection: &Selection,
-        headers: &HeaderMap,
+        parts: &Parts,
         query_token: Option<&str>,
         origin: &Origin<'_>,
         audit: Audit,
     ) -> Result<Option<Identity>, ProxyError> {
+        let headers = &parts.headers;
         let route = &*selection.policy;
         if route.auth == AuthPolicy::Public {
             return Ok(None);
         }
-        let principal = self
-            .authenticator
-            .authenticate_with(headers, query_token, origin.memo)
+        let (principal, credential) = self
+            .authenticate(selection, parts, query_token, origin)
             .await?;
+        let session = credential == Credential::Session;
         let requested = Requested::from_headers(headers, &route.user_header, &route.group_header)?;
-        let mut identity = authz::decide(&principal, route, &requested)?;
+        let mut identity = authz::decide_as(&principal, route, &requested, session)?;
         for other in selection.all() {
             if !Arc::ptr_eq(other, &selection.policy) && other.auth != AuthPolicy::Public {
-                authz::decide(&principal, other, &requested)?;
+                let accepted = match credential {
+                    Credential::Bearer => other.auth.reads_bearer(),
+                    Credential::Session => other.auth.reads_session(),
+                };
+                if !accepted {
+                    return Err(ProxyError::BadRequest(
+                        "the request's path selects routes that take different credentials",
+                    ));
+                }
+                authz::decide_as(&principal, other, &requested, session)?;
             }
         }
         // Header-based impersonation is audited per request, and so is acting by an external
@@ -127,6 +154,32 @@ impl Admission {
             Box::pin(self.audit(&admin, &identity, &route.name, origin)).await?;
         }
         Ok(Some(identity))
+    }
+
+    /// The request's credential on the policy route: a bearer token when the route reads them
+    /// and the request carries one (it alone decides: an invalid token is never a fallback to
+    /// the cookie), else the session cookie on a session route.
+    async fn authenticate(
+        &self,
+        selection: &Selection,
+        parts: &Parts,
+        query_token: Option<&str>,
+        origin: &Origin<'_>,
+    ) -> Result<(Arc<Principal>, Credential), ProxyError> {
+        let route = &*selection.policy;
+        let headers = &parts.headers;
+        let bearer =
+            route.auth.reads_bearer() && carries_bearer(&self.authenticator, headers, query_token);
+        if route.auth.reads_session() && !bearer {
+            let authority = selection.authority.as_ref();
+            let principal = self.sessions.authenticate(parts, route, authority).await?;
+            return Ok((principal, Credential::Session));
+        }
+        let principal = self
+            .authenticator
+            .authenticate_with(headers, query_token, origin.memo)
+            .await?;
+        Ok((principal, Credential::Bearer))
     }
 
     /// Impersonation that cannot be audited does not happen.
@@ -187,6 +240,16 @@ impl Admission {
             Err(error) => Err(ProxyError::Internal(error.into())),
         }
     }
+}
+
+/// Whether the request carries a bearer token at all (a malformed one counts: it is refused,
+/// not skipped).
+fn carries_bearer(authn: &Authenticator, headers: &HeaderMap, query_token: Option<&str>) -> bool {
+    query_token.is_some_and(|t| !t.is_empty())
+        || !matches!(
+            extract_token(headers, authn.token_headers()),
+            Err(AuthnError::Missing)
+        )
 }
 
 /// Every selected route's `allowed_groups` on the identity as it will be forwarded, once an

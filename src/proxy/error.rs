@@ -71,6 +71,13 @@ pub enum ProxyError {
     /// The route's rate limit for this user or address: retry after the duration.
     #[error("too many requests; retry after {} s", .0.as_secs())]
     RateLimited(Duration),
+    /// A session route without a usable session: 302 to the sign-in page for a browser
+    /// navigation, else 401.
+    #[error("this route requires signing in")]
+    SignIn(super::session::SignIn),
+    /// 403: a session may not change state from another site (`proxy/session.rs`).
+    #[error("{0}")]
+    CrossSite(&'static str),
 }
 
 impl ProxyError {
@@ -98,6 +105,9 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::SignIn(sign_in) if sign_in.navigate => StatusCode::FOUND,
+            ProxyError::SignIn(_) => StatusCode::UNAUTHORIZED,
+            ProxyError::CrossSite(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -125,6 +135,8 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => "gateway_timeout",
             ProxyError::Internal(_) => "server_error",
             ProxyError::RateLimited(_) => "rate_limited",
+            ProxyError::SignIn(_) => "unauthorized",
+            ProxyError::CrossSite(_) => "cross_site_request",
         }
     }
 
@@ -132,6 +144,8 @@ impl ProxyError {
     pub fn auth_failure(&self) -> Option<AuthFailure> {
         Some(match self {
             ProxyError::Authn(error) => error.failure(),
+            ProxyError::SignIn(_) => AuthFailure::Missing,
+            ProxyError::CrossSite(_) => AuthFailure::Malformed,
             ProxyError::Denied(Denied::Impersonation(_) | Denied::NoSuchUser) => {
                 AuthFailure::ImpersonationRefused
             }
@@ -175,6 +189,26 @@ impl ProxyError {
                     "Bearer realm=\"authgate\", error=\"{}\", error_description=\"{description}\"",
                     self.code()
                 );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ProxyError::SignIn(sign_in) if sign_in.navigate => {
+                headers.insert(header::LOCATION, sign_in.location.clone());
+            }
+            // RFC 9110 §15.5.2: a 401 names a scheme. A cookie is none of HTTP's; the
+            // `Cookie` scheme (draft-broyer-http-cookie-auth) says where to sign in.
+            ProxyError::SignIn(sign_in) => {
+                let challenge = if sign_in.bearer {
+                    "Bearer realm=\"authgate\"".to_owned()
+                } else {
+                    let form = sign_in.location.to_str().unwrap_or("/");
+                    let form = form.split('?').next().unwrap_or("/");
+                    format!(
+                        "Cookie realm=\"authgate\", form-action=\"{form}\", cookie-name=\"{}\"",
+                        crate::authn::SESSION_COOKIE
+                    )
+                };
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }

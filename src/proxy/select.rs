@@ -236,10 +236,13 @@ fn strictest<'a>(
     route: &'a Arc<RouteConfig>,
     others: &'a [Arc<RouteConfig>],
 ) -> &'a Arc<RouteConfig> {
+    // Accepting either credential is looser than accepting one; every selected route still
+    // has to accept the credential the policy route authenticated (`proxy/admission.rs`).
     let rank = |policy: AuthPolicy| match policy {
         AuthPolicy::Public => 0,
-        AuthPolicy::Authenticated => 1,
-        AuthPolicy::Admin => 2,
+        AuthPolicy::SessionOrBearer => 1,
+        AuthPolicy::Authenticated | AuthPolicy::Session => 2,
+        AuthPolicy::Admin => 3,
     };
     let mut policy = route;
     for other in others {

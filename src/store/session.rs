@@ -29,6 +29,9 @@ pub struct LoginSession {
     /// When the session was last seen (Unix seconds), as last written by
     /// [`Store::touch_login_session`] (or its start).
     pub last_seen_at: i64,
+    /// When the session ends at the latest (Unix seconds): sign-in plus `[login]
+    /// session_ttl` as it was then.
+    pub expires_at: i64,
 }
 
 /// The lifetimes [`Store::live_session`] applies on top of a session's stored expiry.
@@ -116,7 +119,7 @@ impl Store {
             .db
             .fetch_optional(
                 q(
-                    "SELECT id, user_id, created_at, last_seen_at FROM login_sessions
+                    "SELECT id, user_id, created_at, last_seen_at, expires_at FROM login_sessions
                    WHERE token_hash = $1 AND expires_at > $2",
                 )
                 .bytes(digest_of(token))
@@ -149,6 +152,7 @@ impl Store {
             user,
             authenticated_at: created_at,
             last_seen_at,
+            expires_at: row.get("expires_at")?,
         })
     }
 

@@ -229,7 +229,7 @@ async function signIn(page, { password = PASSWORD, submit = 'click', redirectUri
 }
 
 function sessionCookie(context) {
-  return context.cookies(`${BASE}/open/`).then((all) => all.find((c) => c.name === 'authgate_session'));
+  return context.cookies(`${BASE}/open/`).then((all) => all.find((c) => c.name === '__Host-authgate-session'));
 }
 
 function onGateway(page) {
@@ -356,7 +356,7 @@ async function codeFlow(browser) {
     assert.equal((await page.textContent('body')).trim(), 'client callback');
     assert.equal(hits().length, 1, `one request to the client: ${hits()}`);
     const session = await sessionCookie(context);
-    assert.ok(session, 'the authgate_session cookie is set');
+    assert.ok(session, 'the __Host-authgate-session cookie is set');
     assert.equal(session.path, '/open');
     assert.equal(session.secure, true);
     assert.equal(session.httpOnly, true);

@@ -590,11 +590,11 @@ pub async fn login() {
         .await;
     let session = signed_in
         .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: authgate_session="))
+        .find_map(|l| l.strip_prefix("set-cookie: __Host-authgate-session="))
         .and_then(|v| v.split(';').next())
         .unwrap_or_default()
         .to_owned();
-    let with_session = format!("cookie: authgate_session={session}; authgate_csrf={csrf}");
+    let with_session = format!("cookie: __Host-authgate-session={session}; authgate_csrf={csrf}");
     r.get(
         "signed in already",
         &format!("{target}?{query}"),

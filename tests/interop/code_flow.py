@@ -6,7 +6,8 @@ gateway's login page (/open/authorize/index); the same HTTP session then plays t
 it opens the page, reads the login form with the standard library's html.parser, posts every
 hidden field plus the login name, the password and `action=login` (the CSRF token travels both
 as the form field and as the `authgate_csrf` cookie the page set: Secure, HttpOnly,
-SameSite=Lax, Path=/open, so the jar sends it to the login pages only), and takes the
+SameSite=Lax, Path=/open, so the jar sends it to the login pages only; the session cookie is
+host-only for the whole site: __Host-authgate-session, Path=/), and takes the
 303's Location without following it (the client's redirect URI does not exist). authlib turns
 that Location into the token request (`fetch_token(..., authorization_response=..., code_verifier=...)`),
 checking the state it generated on the way.
@@ -38,7 +39,7 @@ from oauth2_interop import TIMEOUT, CheckFailed, expect, expect_oauth_error
 
 AUTHORIZE_PAGE = "/open/authorize/index"
 CSRF_COOKIE = "authgate_csrf"
-SESSION_COOKIE = "authgate_session"
+SESSION_COOKIE = "__Host-authgate-session"
 COOKIE_PATH = "/open"
 
 
@@ -111,9 +112,10 @@ def cookie(session, name):
     return next((c for c in session.cookies if c.name == name), None)
 
 
-def expect_attributes(found, same_site=None):
-    """Scoped to the login pages (Path=/open), HTTPS only, out of reach of scripts."""
-    expect(found.path == COOKIE_PATH, f"{found.name}: Path={found.path!r}, expected {COOKIE_PATH!r}")
+def expect_attributes(found, same_site=None, path=COOKIE_PATH):
+    """Scoped to `path` (the CSRF cookie to the login pages, Path=/open; the host-only session
+    cookie to the whole site, Path=/), HTTPS only, out of reach of scripts."""
+    expect(found.path == path, f"{found.name}: Path={found.path!r}, expected {path!r}")
     expect(found.secure, f"{found.name} is not Secure")
     expect(found.has_nonstandard_attr("HttpOnly"), f"{found.name} is not HttpOnly")
     if same_site:
@@ -223,7 +225,7 @@ class CodeFlow:
         expect(params.get("state") == [auth.state], f"state: {params.get('state')} (sent {auth.state!r})")
         session_cookie = cookie(auth.session, SESSION_COOKIE)
         expect(session_cookie, f"the login set no {SESSION_COOKIE} cookie: {answer.headers.get('Set-Cookie')!r}")
-        expect_attributes(session_cookie)
+        expect_attributes(session_cookie, path="/")
         return auth
 
     def exchange(self, auth, url=None, verifier=None):

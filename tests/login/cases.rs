@@ -20,7 +20,7 @@ async fn code_flow_end_to_end_without_and_with_pkce() {
         .await;
     let back = redirect_params(&r, false);
     assert_eq!(back["state"], "st ate");
-    assert!(browser.cookies.contains_key("authgate_session"));
+    assert!(browser.cookies.contains_key("__Host-authgate-session"));
     let tokens = s
         .post(
             "/oauth2/authorize",
@@ -200,7 +200,7 @@ async fn csrf_token_missing_or_wrong_is_refused() {
         assert_eq!(r.status, 403, "{}", r.text());
         assert!(r.header("location").is_none());
         assert!(
-            !browser.cookies.contains_key("authgate_session"),
+            !browser.cookies.contains_key("__Host-authgate-session"),
             "not logged in"
         );
     }
@@ -298,7 +298,7 @@ async fn a_session_spares_the_second_login_until_logout() {
         .post(&s, "/open/logout", &[("csrf_token", &browser.csrf())])
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(!browser.cookies.contains_key("authgate_session"));
+    assert!(!browser.cookies.contains_key("__Host-authgate-session"));
     let after = browser.get(&s, &url).await;
     assert_eq!(after.status, 200, "the form again");
     assert!(after.text().contains("name=\"password\""));
@@ -358,11 +358,11 @@ async fn a_login_session_idles_out_unless_used_and_its_renewal_is_server_side() 
     let url = authorize_url("web", "&scope=read");
     let r = browser.login(&s, &url, "alice", PASSWORD).await;
     assert!(redirect_params(&r, false).contains_key("code"));
-    let cookie = browser.cookies["authgate_session"].clone();
+    let cookie = browser.cookies["__Host-authgate-session"].clone();
     // `[login] session_ttl` is the cookie's lifetime.
     let lives_an_hour = |v: &hyper::header::HeaderValue| {
         let text = v.to_str().unwrap();
-        text.starts_with("authgate_session=") && text.contains("Max-Age=3600")
+        text.starts_with("__Host-authgate-session=") && text.contains("Max-Age=3600")
     };
     assert!(
         r.headers.get_all("set-cookie").iter().any(lives_an_hour),
@@ -377,7 +377,10 @@ async fn a_login_session_idles_out_unless_used_and_its_renewal_is_server_side() 
             redirect_params(&r, false).contains_key("code"),
             "still signed in"
         );
-        assert_eq!(browser.cookies["authgate_session"], cookie, "same cookie");
+        assert_eq!(
+            browser.cookies["__Host-authgate-session"], cookie,
+            "same cookie"
+        );
     }
     // Left alone longer than the idle timeout: the login form again.
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
@@ -391,17 +394,21 @@ async fn signing_in_rotates_the_session() {
     let url = authorize_url("web", "&scope=read&prompt=login");
     let mut browser = Browser::default();
     browser.login(&s, &url, "alice", PASSWORD).await;
-    let first = browser.cookies["authgate_session"].clone();
+    let first = browser.cookies["__Host-authgate-session"].clone();
     // Signing in again (prompt=login) in the same browser: a new session, the old one ended.
     browser.login(&s, &url, "alice", PASSWORD).await;
-    let second = browser.cookies["authgate_session"].clone();
+    let second = browser.cookies["__Host-authgate-session"].clone();
     assert_ne!(first, second);
     let mut replay = Browser::default();
-    replay.cookies.insert("authgate_session".into(), first);
+    replay
+        .cookies
+        .insert("__Host-authgate-session".into(), first);
     let r = replay.get(&s, &authorize_url("web", "&scope=read")).await;
     assert_eq!(r.status, 200, "the old session is gone: the login form");
     let mut current = Browser::default();
-    current.cookies.insert("authgate_session".into(), second);
+    current
+        .cookies
+        .insert("__Host-authgate-session".into(), second);
     let r = current.get(&s, &authorize_url("web", "&scope=read")).await;
     assert!(redirect_params(&r, false).contains_key("code"));
 }

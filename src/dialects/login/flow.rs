@@ -10,12 +10,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::{
-    CSRF_ADVICE, Cookies, LoginPages, SESSION_COOKIE, SetCookies, csrf_ok, error_page, internal,
-    page, random_failed, see_other, set_cookies,
+    CSRF_ADVICE, Cookies, LoginPages, Refused, SetCookies, csrf_ok, error_page, internal, page,
+    random_failed, see_other, set_cookies,
 };
 use crate::dialects::form::Form;
 use crate::grant::{
-    AuthorizationRequest, Disposition, GrantError, Login, RedirectTarget, ResponseType, scope,
+    AuthorizationRequest, Disposition, GrantError, RedirectTarget, ResponseType, scope,
 };
 use crate::http::Body;
 use crate::store::User;
@@ -263,29 +263,14 @@ impl Flow<'_> {
             let description = "the person declined to sign in";
             return back.error("access_denied", description, no_cookies());
         }
-        let username = self.params.get("username").unwrap_or_default();
-        let password = self.params.get("password").unwrap_or_default();
-        if username.is_empty() || password.is_empty() {
-            let message = "Enter your login name and your password.";
-            return self.again(back, username, message, StatusCode::BAD_REQUEST);
-        }
-        let login = Login::AnyName(username.to_owned());
-        match self.pages.engine.login(&login, password, self.source).await {
+        match self.pages.check_password(self.params, self.source).await {
             Ok(user) => self.signed_in(back, &user, granted).await,
-            Err(GrantError::TooManyAttempts { retry_after }) => {
-                let seconds = crate::dialects::retry_seconds(retry_after);
-                let message = format!("Too many failed attempts. Try again in {seconds} seconds.");
-                let status = StatusCode::TOO_MANY_REQUESTS;
-                let response = self.again(back, username, &message, status);
-                crate::dialects::retry_after(response, retry_after)
+            Err(Refused::Again(again)) => {
+                let username = self.params.get("username").unwrap_or_default();
+                let response = self.again(back, username, &again.message, again.status);
+                again.retry(response)
             }
-            // 400, not 401: a 401 must carry an HTTP authentication challenge (RFC 9110
-            // §15.5.2), and a login form is not one.
-            Err(GrantError::InvalidGrant { .. }) => {
-                let message = "The login name or the password is wrong.";
-                self.again(back, username, message, StatusCode::BAD_REQUEST)
-            }
-            Err(error) => internal(&error),
+            Err(Refused::Internal(error)) => internal(&error),
         }
     }
 
@@ -309,24 +294,12 @@ impl Flow<'_> {
         user: &User,
         granted: Vec<String>,
     ) -> Response<Body> {
-        let pages = self.pages;
         // A sign-in rotates the session: whatever session this browser carried before (perhaps
         // planted by someone else: session fixation) ends, and a new id is issued.
-        if let Some(previous) = &self.cookies.session
-            && let Err(error) = pages.engine.end_session(previous).await
-        {
-            return internal(&error);
-        }
-        let session = match pages
-            .engine
-            .start_session(user, pages.login.session_ttl)
-            .await
-        {
-            Ok(session) => session,
+        let cookie = match self.pages.rotate(user, self.cookies).await {
+            Ok(cookie) => cookie,
             Err(error) => return internal(&error),
         };
-        let ttl = pages.login.session_ttl.as_secs();
-        let cookie = pages.cookie(SESSION_COOKIE, &session, ttl, "Lax");
         self.complete(back, user, granted, now(), SetCookies(vec![cookie]))
             .await
     }

@@ -195,6 +195,7 @@ mod tests {
             authorize_page: path("/open/authorize/index"),
             implicit: path("/open/implicit"),
             logout: path("/open/logout"),
+            signin: path("/open/signin"),
             access_ttl: None,
             refresh_ttl: None,
             token_format: crate::config::TokenFormat::Jwt,

@@ -14,7 +14,7 @@
 // The browser is played over HTTP with Node's fetch: GET the authorization URL (the login
 // page), read the form's hidden fields, POST them back with the credentials and
 // `action=login`, take the 303's Location without following it (the redirect URI does not
-// exist). Cookies (`authgate_csrf`, `authgate_session`, Path=/open) are kept by hand.
+// exist). Cookies (`authgate_csrf` with Path=/open, `__Host-authgate-session` with Path=/) are kept by hand.
 //
 // Each check prints PASS or FAIL; the exit status is non-zero when any check fails.
 // Started by tests/interop/run.sh, which registers the clients and passes them in the
@@ -58,7 +58,7 @@ const show = (value) => JSON.stringify(value);
 
 // --- the browser ------------------------------------------------------------------------------
 
-/** Cookies by name with their Path; sent to requests under that path (all ours are /open). */
+/** Cookies by name with their Path; sent to requests under that path. */
 class Browser {
   constructor() {
     this.cookies = new Map();
@@ -302,7 +302,7 @@ const checks = [
     expect(claims.preferred_username === env.user, `preferred_username ${claims.preferred_username}`);
     expect(claims.email === env.email, `email ${claims.email}`);
     expect(jose.decodeProtectedHeader(tokens.id_token).alg === 'RS256', 'the default ID token alg is not RS256');
-    expect(browser.cookie('authgate_session'), 'the login set no authgate_session cookie');
+    expect(browser.cookie('__Host-authgate-session'), 'the login set no __Host-authgate-session cookie');
     Object.assign(s, { tokens, claims, browser });
   }],
 
@@ -401,7 +401,7 @@ const checks = [
   ['RP-initiated logout: buildEndSessionUrl → 303 to the post-logout URI with state; then login_required', async () => {
     const config = needs('rp');
     const browser = needs('browser');
-    const session = browser.cookies.get('authgate_session');
+    const session = browser.cookies.get('__Host-authgate-session');
     expect(session, 'no session to end');
     const state = client.randomState();
     const url = client.buildEndSessionUrl(config, {
@@ -415,10 +415,10 @@ const checks = [
     const back = new URL(answer.headers.get('location'));
     expect(back.origin + back.pathname === env.postLogoutUri, `Location ${back.origin}${back.pathname}`);
     expect(back.searchParams.get('state') === state, `state ${back.searchParams.get('state')}`);
-    expect(!browser.cookie('authgate_session'), 'the session cookie was not cleared');
+    expect(!browser.cookie('__Host-authgate-session'), 'the session cookie was not cleared');
     await expectLoginRequired(config, browser);
     // The old cookie, replayed: the session ended on the server, not only in the browser.
-    browser.cookies.set('authgate_session', session);
+    browser.cookies.set('__Host-authgate-session', session);
     await expectLoginRequired(config, browser);
   }],
 
