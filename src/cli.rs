@@ -84,7 +84,9 @@ pub fn resource_warnings(config: &Config) -> Vec<String> {
         .routes
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.auth != AuthPolicy::Public && r.audiences.is_empty())
+        .filter(|(_, r)| {
+            r.auth != AuthPolicy::Public && r.auth.reads_bearer() && r.audiences.is_empty()
+        })
         .map(|(i, r)| format!("routes[{i}] `{}`", r.name))
         .collect();
     if open_routes.is_empty() {

@@ -120,6 +120,10 @@ url = "{store_url}"
 [[routes]]
 prefix = "/echo"
 upstream = "builtin:echo"
+[[routes]]
+prefix = "/app"
+upstream = "builtin:echo"
+auth = "session"
 "#
     );
     let path = dir.join("gateway.toml");
@@ -564,4 +568,99 @@ async fn two_instances_act_as_one_gateway() {
     // The instances go before the schema does.
     drop((a, b));
     drop(schema);
+}
+
+/// The session cookie value of a sign-in at `instance`'s sign-in page (plain HTTP here: the
+/// test carries the cookies by hand).
+async fn sign_in(instance: &Instance, account: &str) -> String {
+    let base = format!("http://{}", instance.http);
+    let page = send(
+        &plain_client(),
+        Request::get(format!("{base}/open/signin?rd=%2Fapp%2F"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let set_cookie = page.header("set-cookie").unwrap();
+    let csrf = set_cookie
+        .strip_prefix("authgate_csrf=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned();
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf_token", &csrf)
+        .append_pair("rd", "/app/")
+        .append_pair("username", account)
+        .append_pair("password", PASSWORD)
+        .append_pair("action", "login")
+        .finish();
+    let r = send(
+        &plain_client(),
+        Request::post(format!("{base}/open/signin"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", format!("authgate_csrf={csrf}"))
+            .body(Full::new(Bytes::from(form)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let set_cookie = r.header("set-cookie").unwrap();
+    set_cookie
+        .strip_prefix("__Host-authgate-session=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+impl Instance {
+    /// GET /app/ with the session cookie: the status and the user the upstream got.
+    async fn app(&self, session: &str) -> (u16, Value) {
+        let request = Request::get(format!("http://{}/app/", self.http))
+            .header("cookie", format!("__Host-authgate-session={session}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = send(&plain_client(), request).await;
+        let user = if r.status == 200 {
+            r.json()["headers"]["user_id"].clone()
+        } else {
+            Value::Null
+        };
+        (r.status.as_u16(), user)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn a_session_started_at_one_instance_is_one_at_the_other() {
+    let schema = PgSchema::create("authgate_cluster_sessions").await;
+    let a = spawn(&schema.url).await;
+    let b = spawn(&schema.url).await;
+    cli(
+        &a.config(),
+        &["user", "add", "alice", "--id", "100", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    let session = sign_in(&a, "alice").await;
+    assert_eq!(a.app(&session).await, (200, Value::from("100")));
+    assert_eq!(b.app(&session).await, (200, Value::from("100")));
+    // `authgate session list` at B sees it; `revoke-tokens` at A ends it at B too (the
+    // user's not-before travels by NOTIFY, well within the 30 s poll).
+    let listed = cli(&b.config(), &["session", "list", "--user", "alice"], None).await;
+    assert!(listed.contains("alice"), "{listed}");
+    cli(&a.config(), &["user", "revoke-tokens", "alice"], None).await;
+    let propagation = within(
+        "the revocation at A ends the session at B",
+        Duration::from_secs(10),
+        || async { b.app(&session).await.0 == 401 },
+    )
+    .await;
+    eprintln!("session revocation A → B: {propagation:?}");
+    within(
+        "the revocation at A ends the session at A",
+        Duration::from_secs(10),
+        || async { a.app(&session).await.0 == 401 },
+    )
+    .await;
 }

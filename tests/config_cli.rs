@@ -386,6 +386,84 @@ async fn missing_required_route_key_is_named() {
 }
 
 #[tokio::test]
+async fn session_route_settings_are_checked() {
+    let route = |extra: &str, top: &str| {
+        format!(
+            "{HEAD}{top}\n[[routes]]\nprefix = \"/a\"\nupstream = \"builtin:echo\"\n\n\
+             [[routes]]\nprefix = \"/app\"\nupstream = \"builtin:echo\"\n{extra}\n"
+        )
+    };
+    for (extra, top, key, why) in [
+        (
+            "auth = \"session\"\nscopes = [\"read\"]",
+            "",
+            "routes[1].scopes",
+            "reads none",
+        ),
+        (
+            "auth = \"session\"\naudiences = [\"https://api\"]",
+            "",
+            "routes[1].audiences",
+            "session_or_bearer",
+        ),
+        (
+            "auth = \"session\"\nallow_clients = true",
+            "",
+            "routes[1].allow_clients",
+            "bearer tokens",
+        ),
+        (
+            "session_ttl = \"5m\"",
+            "",
+            "routes[1].session_ttl",
+            "only a session route",
+        ),
+        (
+            "auth = \"session\"\nsession_ttl = \"2h\"",
+            "\n[login]\nsession_ttl = \"1h\"\n",
+            "routes[1].session_ttl",
+            "may only shorten login.session_ttl",
+        ),
+        (
+            "auth = \"session\"\nidle_timeout = \"20m\"",
+            "\n[login]\nidle_timeout = \"10m\"\n",
+            "routes[1].idle_timeout",
+            "may only shorten login.idle_timeout",
+        ),
+        (
+            "auth = \"session\"",
+            "\n[dialects.oauth2.paths]\nsignin = \"\"\n",
+            "routes[1].auth",
+            "needs the sign-in page",
+        ),
+        (
+            "auth = \"sessions\"",
+            "",
+            "routes[1].auth",
+            "\"session_or_bearer\"",
+        ),
+    ] {
+        let err = expect_check_error(&route(extra, top), &[key]).await;
+        assert!(err.contains(why), "{extra}: {err:?}");
+    }
+    // A session route with scopes for its bearer tokens, and a shorter lifetime, is fine.
+    let good = route(
+        "auth = \"session_or_bearer\"\nscopes = [\"read\"]\nsession_ttl = \"10m\"\nidle_timeout = \"5m\"",
+        "",
+    );
+    let (_dir, path) = config_dir(&good);
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("session_or_bearer"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test]
 async fn bad_allowed_groups_are_named() {
     let route = |groups: &str, auth: &str| {
         format!(

@@ -195,7 +195,8 @@ impl Sessions {
     /// the background (the request does not wait for it); our memory is updated at once.
     fn renew(&self, entry: &Entry, renewal: Duration, now: i64) {
         let seen = entry.last_seen.load(Ordering::Relaxed);
-        if now - seen < secs(renewal)
+        // Whole seconds, as stored: at most one write per second however short the interval.
+        if now - seen < secs(renewal).max(1)
             || entry
                 .last_seen
                 .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
