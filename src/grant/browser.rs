@@ -133,8 +133,15 @@ impl Engine {
         user: &User,
         ttl: std::time::Duration,
     ) -> Result<String, GrantError> {
+        // Revocations are kept in whole seconds and end what started at or before them: a
+        // sign-in in the very second of a `revoke-tokens` (or a password change) starts in
+        // the next one, or it would be dead on arrival.
+        let now = super::now();
+        let start = user
+            .not_before
+            .map_or(now, |nb| now.max(nb.saturating_add(1)));
         self.store
-            .create_login_session(user.id, ttl, super::now())
+            .create_login_session(user.id, ttl, start)
             .await
             .map_err(|e| GrantError::internal("starting the login session", e))
     }

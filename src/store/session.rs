@@ -1,4 +1,4 @@
-//! Browser sessions (the login page's "already logged in", and the routes' sessions to come):
+//! Browser sessions (the login page's "already logged in" and the session routes', one kind):
 //! a 256-bit random cookie value, stored as its SHA-256 digest, and a public id (128 random
 //! bits, unrelated to the cookie value) by which operators list and revoke sessions.
 //!

@@ -522,8 +522,8 @@ impl Store {
         self.user(id).await
     }
 
-    /// "Log out everywhere": tokens issued before `now` are refused (`not_before`) and every
-    /// refresh token of the user is revoked.
+    /// "Log out everywhere": tokens issued before `now` are refused (`not_before`), every
+    /// refresh token of the user is revoked and every browser session ends.
     pub async fn revoke_user_tokens(&self, id: i64, now: i64) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         revoke_user_tokens(&mut tx, id, now).await?;
@@ -636,6 +636,10 @@ pub(crate) async fn revoke_user_tokens(tx: &mut Tx, id: i64, now: i64) -> Result
             .int(id),
     )
     .await?;
+    // The not-before time already ends them; removing them keeps `session list` and the
+    // table honest.
+    tx.execute(q("DELETE FROM login_sessions WHERE user_id = $1").int(id))
+        .await?;
     Ok(())
 }
 
