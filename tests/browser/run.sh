@@ -104,29 +104,47 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Three distinct free ports: the gateway, its admin listener, and the clients' redirect URIs
-# (served by login.test.mjs). They are registered before anything listens on them.
-read -r port admin_port client_port < <(node -e '
+# Six distinct free ports: the gateway, its admin listener, the clients' redirect URIs (served
+# by login.test.mjs), and for sessions.test.mjs the legacy app behind the session route, a
+# cross-origin page over HTTPS and one over plain HTTP. They are chosen before anything listens
+# on them (the route's upstream and the clients' redirect URIs name them).
+read -r port admin_port client_port legacy_port attacker_port plain_attacker_port < <(node -e '
   const net = require("net");
-  const servers = [0, 1, 2].map(() => net.createServer());
+  const servers = [0, 1, 2, 3, 4, 5].map(() => net.createServer());
   Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(" "));
     servers.forEach((s) => s.close());
   });')
-[[ -n "$client_port" ]] || { echo "browser: no free ports on 127.0.0.1" >&2; exit 1; }
+[[ -n "$plain_attacker_port" ]] || { echo "browser: no free ports on 127.0.0.1" >&2; exit 1; }
 
-# The shipped config, as is; the listeners are moved by the documented environment overrides
-# (exported, so the CLI below reads the same configuration as the server). Relative paths in it
-# (store, key secret, dev certificate) resolve against $tmp, where they are created.
+# The shipped config plus one route (below); the listeners and the refresh interval are set by
+# the documented environment overrides (exported, so the CLI below reads the same configuration
+# as the server). Relative paths in it (store, key secret, dev certificate) resolve against
+# $tmp, where they are created.
 cp "$repo/gateway.toml" "$tmp/gateway.toml"
 export AUTHGATE__SERVER__LISTEN="127.0.0.1:$port"
 export AUTHGATE__ADMIN__LISTEN="127.0.0.1:$admin_port"
 export AUTHGATE__LOG__FORMAT="json"
+# Revocations (`authgate user revoke-tokens`) reach the running gateway within this; shorter
+# than the shipped 2 s so sessions.test.mjs's bounded wait for it stays short.
+export AUTHGATE__AUTH__REFRESH_INTERVAL="250ms"
 config="$tmp/gateway.toml"
 base="https://127.0.0.1:$port"
+legacy_origin="http://127.0.0.1:$legacy_port"
+# The legacy web app (served by sessions.test.mjs) behind a session route: the browser's
+# session cookie, nothing else, lets a request through.
+cat >>"$config" <<EOF
+
+# Added by tests/browser/run.sh: the legacy app of sessions.test.mjs.
+[[routes]]
+name = "legacy"
+prefix = "/legacy"
+upstream = "$legacy_origin"
+auth = "session"
+EOF
 
 # --- 3. a user and the clients ----------------------------------------------------------------
-log "registering a user and clients in $tmp"
+log "registering users and clients in $tmp"
 client_origin="http://127.0.0.1:$client_port"
 ag() { timeout 60 "$bin" "$@" --config "$config"; }
 ag user add alice --id 100 --email alice@example.com --password-stdin >/dev/null \
@@ -140,6 +158,8 @@ ag client add spa --public --grant authorization_code --redirect-uri "$client_or
 ag client add oidc --name 'OIDC App' --grant authorization_code --grant refresh_token \
   --redirect-uri "$client_origin/oidc/cb" --post-logout-redirect-uri "$client_origin/bye" \
   --secret-stdin >/dev/null <<<'oidc-secret-0123456789abcdef'
+# sessions.test.mjs's user (her own, as it revokes her tokens): id 200, group 7.
+ag user add carol --id 200 --group-id 7 --password-stdin >/dev/null <<<'carol staple battery'
 
 # --- 4. serve, wait, check --------------------------------------------------------------------
 log "starting the gateway on $base (admin on 127.0.0.1:$admin_port)"
@@ -177,19 +197,33 @@ fi
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
-log "running login.test.mjs"
 status=0
-# The test's own HTTP calls trust the gateway's dev certificate (NODE_EXTRA_CA_CERTS); the
+# The tests' own HTTP calls trust the gateway's dev certificate (NODE_EXTRA_CA_CERTS); the
 # browser skips verification (ignoreHTTPSErrors). TMPDIR puts Chromium's profile in $tmp, so it
-# goes with it even if the browser is killed. The test bounds itself at 120 s; `timeout` is the
-# backstop (TERM, which Playwright answers by closing the browser, then KILL).
-(cd "$here" && TMPDIR="$tmp" timeout -k 10 150 env \
-  AUTHGATE_BASE="$base" \
-  CLIENT_ORIGIN="$client_origin" \
-  CHROMIUM="$chromium" \
-  ARTIFACTS="$artifacts" \
-  NODE_EXTRA_CA_CERTS="$tmp/certs/dev-cert.pem" \
-  node login.test.mjs </dev/null) || status=$?
+# goes with it even if the browser is killed. Each test bounds itself at 120 s; `timeout` is the
+# backstop (TERM, which Playwright answers by closing the browser, then KILL). Both files run
+# even when the first fails.
+run_test() {
+  log "running $1"
+  local started=$SECONDS
+  (cd "$here" && TMPDIR="$tmp" timeout -k 10 150 env \
+    AUTHGATE_BASE="$base" \
+    CLIENT_ORIGIN="$client_origin" \
+    LEGACY_ORIGIN="$legacy_origin" \
+    ATTACKER_ORIGIN="https://127.0.0.1:$attacker_port" \
+    PLAIN_ATTACKER_ORIGIN="http://127.0.0.1:$plain_attacker_port" \
+    TLS_CERT="$tmp/certs/dev-cert.pem" \
+    TLS_KEY="$tmp/certs/dev-key.pem" \
+    AUTHGATE_BIN="$bin" \
+    AUTHGATE_CONFIG="$config" \
+    CHROMIUM="$chromium" \
+    ARTIFACTS="$artifacts" \
+    NODE_EXTRA_CA_CERTS="$tmp/certs/dev-cert.pem" \
+    node "$1" </dev/null) || status=$?
+  log "$1 took $((SECONDS - started)) s"
+}
+run_test login.test.mjs
+run_test sessions.test.mjs
 
 shopt -s nullglob
 shots=("$artifacts"/*.png)
