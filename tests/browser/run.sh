@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser test of the login page: a real headless Chromium signs in on a running gateway.
+# Browser tests: a real headless Chromium signs in on a running gateway, on the login page and
+# on a session route.
 #
 # Proves, in Debian's Chromium driven by playwright-core (login.test.mjs), that a person can
 # open the authorize URL, type the credentials and land on the client's redirect URI with a code
@@ -7,18 +8,36 @@
 # Cancel, the login session, the implicit flow, a bad redirect URI, PKCE and a phone-sized
 # viewport; and OpenID Connect: the code flow's ID token (claims, signature against the JWKS),
 # silent sign-in (prompt=none), response_mode=form_post (with and without JavaScript) and
-# logout at /open/logout (id_token_hint, and the confirmation page). Screenshots (login.png,
-# login-error.png, login-mobile.png, form-post-noscript.png, logout-confirm.png) go to
+# logout at /open/logout (id_token_hint, and the confirmation page).
+#
+# And (sessions.test.mjs, issue 23) that a legacy web app behind a route with auth = "session"
+# works in a browser and is safe: a navigation without a session goes to /open/signin and,
+# after signing in, back to the page asked for, where the app shows the user_id and group_id
+# the gateway injected; the __Host-authgate-session cookie is host-only, Path=/, Secure,
+# HttpOnly, SameSite=Lax, and never reaches the app (its own cookies do); a reload keeps the
+# session; the app's own form POST works; a POST from a page of another origin is refused with
+# 403 cross_site_request even though Chromium sends the cookie along (same site, other port,
+# so SameSite does not help: the gateway's same-origin rule does), and from a plain-http page
+# (cross-site: no cookie) with 401, the app receiving neither; logout, and
+# `authgate user revoke-tokens` while signed in, send the next navigation to the sign-in page
+# (the session ended on the gateway: the old cookie does not bring it back). Non-browser
+# requests get 401 JSON, never a redirect.
+#
+# Screenshots (login.png, login-error.png, login-mobile.png, form-post-noscript.png,
+# logout-confirm.png, legacy-signin.png, legacy-app.png, legacy-cross-site.png) go to
 # tests/browser/artifacts/.
 #
 # This script sets the stage:
 #   1. installs Chromium with apt-get when it is missing (as root; playwright-core drives the
 #      system Chromium and never downloads a browser) and the pinned npm packages (`npm ci`);
 #   2. builds authgate (`cargo build --locked`) unless AUTHGATE_BIN names a binary;
-#   3. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, listeners
-#      on free ports of 127.0.0.1), registers a user and three clients with the authgate CLI;
+#   3. writes a gateway config into a temp dir (a copy of the shipped gateway.toml plus the
+#      session route /legacy, listeners on free ports of 127.0.0.1, auth.refresh_interval
+#      250ms), registers two users and three clients with the authgate CLI;
 #   4. starts `authgate serve`, waits until it answers, runs login.test.mjs (which serves the
-#      clients' redirect URIs itself), and always stops the gateway and removes the temp dir.
+#      clients' redirect URIs itself) and sessions.test.mjs (which serves the legacy app and
+#      the cross-origin pages itself, and runs `authgate user revoke-tokens`), and always
+#      stops the gateway and removes the temp dir.
 #
 # Run from anywhere:   bash tests/browser/run.sh
 # Environment:         AUTHGATE_BIN        the binary (default: <repo>/target/debug/authgate,
