@@ -357,11 +357,15 @@ async function codeFlow(browser) {
     assert.equal(hits().length, 1, `one request to the client: ${hits()}`);
     const session = await sessionCookie(context);
     assert.ok(session, 'the __Host-authgate-session cookie is set');
-    assert.equal(session.path, '/open');
+    // Site-wide and host-only (__Host-): session routes read it too. The gateway strips it
+    // before forwarding (sessions.test.mjs checks what an upstream receives).
+    assert.equal(session.path, '/');
+    assert.equal(session.domain, new URL(BASE).hostname, 'host-only');
     assert.equal(session.secure, true);
     assert.equal(session.httpOnly, true);
-    const proxied = await context.cookies(`${BASE}/echo`);
-    assert.deepEqual(proxied, [], 'no gateway cookie travels to proxied routes');
+    assert.equal(session.sameSite, 'Lax');
+    const proxied = (await context.cookies(`${BASE}/echo`)).map((c) => c.name);
+    assert.deepEqual(proxied, ['__Host-authgate-session'], 'the CSRF cookie stays on the pages\' path');
   });
 
   await check('the code exchanges for tokens at POST /oauth2/authorize', async () => {

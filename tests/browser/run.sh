@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser test of the login page: a real headless Chromium signs in on a running gateway.
+# Browser tests: a real headless Chromium signs in on a running gateway, on the login page and
+# on a session route.
 #
 # Proves, in Debian's Chromium driven by playwright-core (login.test.mjs), that a person can
 # open the authorize URL, type the credentials and land on the client's redirect URI with a code
@@ -7,18 +8,36 @@
 # Cancel, the login session, the implicit flow, a bad redirect URI, PKCE and a phone-sized
 # viewport; and OpenID Connect: the code flow's ID token (claims, signature against the JWKS),
 # silent sign-in (prompt=none), response_mode=form_post (with and without JavaScript) and
-# logout at /open/logout (id_token_hint, and the confirmation page). Screenshots (login.png,
-# login-error.png, login-mobile.png, form-post-noscript.png, logout-confirm.png) go to
+# logout at /open/logout (id_token_hint, and the confirmation page).
+#
+# And (sessions.test.mjs, issue 23) that a legacy web app behind a route with auth = "session"
+# works in a browser and is safe: a navigation without a session goes to /open/signin and,
+# after signing in, back to the page asked for, where the app shows the user_id and group_id
+# the gateway injected; the __Host-authgate-session cookie is host-only, Path=/, Secure,
+# HttpOnly, SameSite=Lax, and never reaches the app (its own cookies do); a reload keeps the
+# session; the app's own form POST works; a POST from a page of another origin is refused with
+# 403 cross_site_request even though Chromium sends the cookie along (same site, other port,
+# so SameSite does not help: the gateway's same-origin rule does), and from a plain-http page
+# (cross-site: no cookie) with 401, the app receiving neither; logout, and
+# `authgate user revoke-tokens` while signed in, send the next navigation to the sign-in page
+# (the session ended on the gateway: the old cookie does not bring it back). Non-browser
+# requests get 401 JSON, never a redirect.
+#
+# Screenshots (login.png, login-error.png, login-mobile.png, form-post-noscript.png,
+# logout-confirm.png, legacy-signin.png, legacy-app.png, legacy-cross-site.png) go to
 # tests/browser/artifacts/.
 #
 # This script sets the stage:
 #   1. installs Chromium with apt-get when it is missing (as root; playwright-core drives the
 #      system Chromium and never downloads a browser) and the pinned npm packages (`npm ci`);
 #   2. builds authgate (`cargo build --locked`) unless AUTHGATE_BIN names a binary;
-#   3. writes a gateway config into a temp dir (a copy of the shipped gateway.toml, listeners
-#      on free ports of 127.0.0.1), registers a user and three clients with the authgate CLI;
+#   3. writes a gateway config into a temp dir (a copy of the shipped gateway.toml plus the
+#      session route /legacy, listeners on free ports of 127.0.0.1, auth.refresh_interval
+#      250ms), registers two users and three clients with the authgate CLI;
 #   4. starts `authgate serve`, waits until it answers, runs login.test.mjs (which serves the
-#      clients' redirect URIs itself), and always stops the gateway and removes the temp dir.
+#      clients' redirect URIs itself) and sessions.test.mjs (which serves the legacy app and
+#      the cross-origin pages itself, and runs `authgate user revoke-tokens`), and always
+#      stops the gateway and removes the temp dir.
 #
 # Run from anywhere:   bash tests/browser/run.sh
 # Environment:         AUTHGATE_BIN        the binary (default: <repo>/target/debug/authgate,
@@ -104,29 +123,47 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Three distinct free ports: the gateway, its admin listener, and the clients' redirect URIs
-# (served by login.test.mjs). They are registered before anything listens on them.
-read -r port admin_port client_port < <(node -e '
+# Six distinct free ports: the gateway, its admin listener, the clients' redirect URIs (served
+# by login.test.mjs), and for sessions.test.mjs the legacy app behind the session route, a
+# cross-origin page over HTTPS and one over plain HTTP. They are chosen before anything listens
+# on them (the route's upstream and the clients' redirect URIs name them).
+read -r port admin_port client_port legacy_port attacker_port plain_attacker_port < <(node -e '
   const net = require("net");
-  const servers = [0, 1, 2].map(() => net.createServer());
+  const servers = [0, 1, 2, 3, 4, 5].map(() => net.createServer());
   Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
     console.log(servers.map((s) => s.address().port).join(" "));
     servers.forEach((s) => s.close());
   });')
-[[ -n "$client_port" ]] || { echo "browser: no free ports on 127.0.0.1" >&2; exit 1; }
+[[ -n "$plain_attacker_port" ]] || { echo "browser: no free ports on 127.0.0.1" >&2; exit 1; }
 
-# The shipped config, as is; the listeners are moved by the documented environment overrides
-# (exported, so the CLI below reads the same configuration as the server). Relative paths in it
-# (store, key secret, dev certificate) resolve against $tmp, where they are created.
+# The shipped config plus one route (below); the listeners and the refresh interval are set by
+# the documented environment overrides (exported, so the CLI below reads the same configuration
+# as the server). Relative paths in it (store, key secret, dev certificate) resolve against
+# $tmp, where they are created.
 cp "$repo/gateway.toml" "$tmp/gateway.toml"
 export AUTHGATE__SERVER__LISTEN="127.0.0.1:$port"
 export AUTHGATE__ADMIN__LISTEN="127.0.0.1:$admin_port"
 export AUTHGATE__LOG__FORMAT="json"
+# Revocations (`authgate user revoke-tokens`) reach the running gateway within this; shorter
+# than the shipped 2 s so sessions.test.mjs's bounded wait for it stays short.
+export AUTHGATE__AUTH__REFRESH_INTERVAL="250ms"
 config="$tmp/gateway.toml"
 base="https://127.0.0.1:$port"
+legacy_origin="http://127.0.0.1:$legacy_port"
+# The legacy web app (served by sessions.test.mjs) behind a session route: the browser's
+# session cookie, nothing else, lets a request through.
+cat >>"$config" <<EOF
+
+# Added by tests/browser/run.sh: the legacy app of sessions.test.mjs.
+[[routes]]
+name = "legacy"
+prefix = "/legacy"
+upstream = "$legacy_origin"
+auth = "session"
+EOF
 
 # --- 3. a user and the clients ----------------------------------------------------------------
-log "registering a user and clients in $tmp"
+log "registering users and clients in $tmp"
 client_origin="http://127.0.0.1:$client_port"
 ag() { timeout 60 "$bin" "$@" --config "$config"; }
 ag user add alice --id 100 --email alice@example.com --password-stdin >/dev/null \
@@ -140,6 +177,8 @@ ag client add spa --public --grant authorization_code --redirect-uri "$client_or
 ag client add oidc --name 'OIDC App' --grant authorization_code --grant refresh_token \
   --redirect-uri "$client_origin/oidc/cb" --post-logout-redirect-uri "$client_origin/bye" \
   --secret-stdin >/dev/null <<<'oidc-secret-0123456789abcdef'
+# sessions.test.mjs's user (her own, as it revokes her tokens): id 200, group 7.
+ag user add carol --id 200 --group-id 7 --password-stdin >/dev/null <<<'carol staple battery'
 
 # --- 4. serve, wait, check --------------------------------------------------------------------
 log "starting the gateway on $base (admin on 127.0.0.1:$admin_port)"
@@ -177,19 +216,33 @@ fi
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
-log "running login.test.mjs"
 status=0
-# The test's own HTTP calls trust the gateway's dev certificate (NODE_EXTRA_CA_CERTS); the
+# The tests' own HTTP calls trust the gateway's dev certificate (NODE_EXTRA_CA_CERTS); the
 # browser skips verification (ignoreHTTPSErrors). TMPDIR puts Chromium's profile in $tmp, so it
-# goes with it even if the browser is killed. The test bounds itself at 120 s; `timeout` is the
-# backstop (TERM, which Playwright answers by closing the browser, then KILL).
-(cd "$here" && TMPDIR="$tmp" timeout -k 10 150 env \
-  AUTHGATE_BASE="$base" \
-  CLIENT_ORIGIN="$client_origin" \
-  CHROMIUM="$chromium" \
-  ARTIFACTS="$artifacts" \
-  NODE_EXTRA_CA_CERTS="$tmp/certs/dev-cert.pem" \
-  node login.test.mjs </dev/null) || status=$?
+# goes with it even if the browser is killed. Each test bounds itself at 120 s; `timeout` is the
+# backstop (TERM, which Playwright answers by closing the browser, then KILL). Both files run
+# even when the first fails.
+run_test() {
+  log "running $1"
+  local started=$SECONDS
+  (cd "$here" && TMPDIR="$tmp" timeout -k 10 150 env \
+    AUTHGATE_BASE="$base" \
+    CLIENT_ORIGIN="$client_origin" \
+    LEGACY_ORIGIN="$legacy_origin" \
+    ATTACKER_ORIGIN="https://127.0.0.1:$attacker_port" \
+    PLAIN_ATTACKER_ORIGIN="http://127.0.0.1:$plain_attacker_port" \
+    TLS_CERT="$tmp/certs/dev-cert.pem" \
+    TLS_KEY="$tmp/certs/dev-key.pem" \
+    AUTHGATE_BIN="$bin" \
+    AUTHGATE_CONFIG="$config" \
+    CHROMIUM="$chromium" \
+    ARTIFACTS="$artifacts" \
+    NODE_EXTRA_CA_CERTS="$tmp/certs/dev-cert.pem" \
+    node "$1" </dev/null) || status=$?
+  log "$1 took $((SECONDS - started)) s"
+}
+run_test login.test.mjs
+run_test sessions.test.mjs
 
 shopt -s nullglob
 shots=("$artifacts"/*.png)
