@@ -573,6 +573,16 @@ async function sessionFlow(browser) {
     await expectSentToSignIn(page);
   });
 
+  await check('signing in right after the revocation works (even within the same second)', async () => {
+    // Revocations are kept in whole seconds; a sign-in in the revocation's second must not be
+    // dead on arrival (it starts in the next second).
+    await authgate('user', 'revoke-tokens', USER);
+    await signIn(page);
+    assert.deepEqual(await shownIdentity(page), { user: USER_ID, group: GROUP_ID });
+    await page.reload();
+    assert.ok(onApp(page), `still on the app after a reload, at ${page.url()}`);
+  });
+
   await context.close();
 }
 
