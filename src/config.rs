@@ -6,6 +6,7 @@
 mod auth;
 mod describe;
 mod dialects;
+mod forward_auth;
 mod raw;
 mod route;
 mod store;
@@ -26,6 +27,7 @@ pub use dialects::{
     PassportConfig, PassportLogin, TokenFormat, TokensConfig,
 };
 use raw::{RawConfig, RawSize};
+pub use forward_auth::{BrowserResponse, ForwardAuthConfig};
 pub use route::{
     AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, RouteSessionLimits,
     Upstream,
@@ -92,6 +94,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// `[users.sql]`: the legacy users table, if any.
     pub legacy_users: Option<LegacyUsersConfig>,
+    /// `[forward_auth]`: the check endpoint for an edge proxy; `None` when the table is absent.
+    pub forward_auth: Option<ForwardAuthConfig>,
 }
 
 /// `[server]`. Everything here except the body/header limits is bound at start: a reload that
@@ -472,7 +476,10 @@ impl Resolver {
         let login = self.login(&raw.login, &raw.dialects)?;
         let signin = dialects.oauth2.as_ref().and_then(|o| o.signin.as_deref());
         route::check_sessions(self, &routes, &login, signin)?;
+        let forward_auth = self.forward_auth(raw.forward_auth.as_ref())?;
+        route::check_check_only(self, &routes, forward_auth.is_some())?;
         Ok(Config {
+            forward_auth,
             source: source.to_path_buf(),
             tls: TlsConfig {
                 cert: self.path(&raw.tls.cert),
@@ -720,7 +727,7 @@ impl Resolver {
 }
 
 /// A CIDR (`10.0.0.0/8`) or a single address (`10.1.2.3`, taken as /32 or /128).
-fn parse_cidr(text: &str) -> Result<IpNet, String> {
+pub(super) fn parse_cidr(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{text}` is not a CIDR like \"10.0.0.0/8\" or an address"))

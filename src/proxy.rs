@@ -16,6 +16,7 @@ mod echo;
 pub(crate) mod error;
 pub mod explain;
 mod forward;
+mod forward_auth;
 pub mod headers;
 mod identity;
 mod intake;
@@ -75,6 +76,8 @@ pub struct ConnState {
 /// The request path of one config (a reload builds a new one): every stage with what it uses.
 pub struct Proxy {
     intake: Intake,
+    /// `[forward_auth]`'s check endpoint, when configured.
+    forward_auth: Option<forward_auth::ForwardAuth>,
     own: OwnEndpoints,
     router: Router,
     admission: Admission,
@@ -104,6 +107,7 @@ impl Proxy {
         let store = keyring.store().clone();
         Ok(Proxy {
             intake: Intake::new(config),
+            forward_auth: forward_auth::ForwardAuth::new(config),
             own: OwnEndpoints::new(Arc::clone(&keyring)),
             router: Router::new(&config.routes),
             identity: IdentityHeaders::new(config, &authn, Arc::clone(&keyring)),
@@ -164,6 +168,10 @@ impl Proxy {
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, ProxyError> {
         let path = self.intake.screen(&request)?;
+        if let Some(check) = self.forward_auth.as_ref().filter(|f| f.matches(&path)) {
+            exchange.keep_path(&path);
+            return self.check(check, request, origin, &mut exchange.route).await;
+        }
         if let Some(own) = self.own.find(&path) {
             let source = origin.client.ip;
             return self.own.serve(own, request, path, source, exchange).await;
@@ -182,6 +190,10 @@ impl Proxy {
             }
         };
         let route = &prepared.selection.route;
+        if route.upstream == crate::config::Upstream::None {
+            body.linger_unread(&parts.headers).await;
+            return Err(ProxyError::NotForwarded);
+        }
         let body =
             forward::check_declared_length(&parts.headers, route.max_body_bytes, body).await?;
         // A connection that ends with this request gains nothing from an upstream connection

@@ -43,6 +43,15 @@ pub fn describe(config: &Config, served: &[Served]) -> String {
         let _ = writeln!(out, "tls:    {}", config.tls.cert.display());
     }
     write_served(&mut out, served);
+    if let Some(check) = &config.forward_auth {
+        let from: Vec<String> = check.allow_from.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "\nforward-auth: {0} and {0}/<original path> (Envoy), asked from {1}",
+            check.path,
+            from.join(", ")
+        );
+    }
     write_routes(&mut out, config);
     for warning in warnings(config) {
         let _ = writeln!(out, "\nwarning: {warning}");

@@ -34,6 +34,18 @@ pub struct RawConfig {
     pub audit: RawAudit,
     #[serde(default)]
     pub login: RawLogin,
+    pub forward_auth: Option<RawForwardAuth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardAuth {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub allow_from: Option<Vec<String>>,
+    #[serde(default)]
+    pub allowed_return_hosts: Vec<String>,
+    pub browser_response: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -55,6 +55,9 @@ impl AuthPolicy {
 pub enum Upstream {
     /// Answers with a JSON description of the request as an upstream would receive it.
     Echo,
+    /// `"none"`: nothing is forwarded; the route only decides for an edge proxy
+    /// (`[forward_auth]`), and a request that reaches the gateway itself is 404.
+    None,
     /// An `http://` or `https://` upstream; its path (`base_path`) is kept apart from the authority.
     Http {
         /// `http` or `https` (checked at load).
@@ -70,6 +73,7 @@ impl std::fmt::Display for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Upstream::Echo => f.write_str("builtin:echo"),
+            Upstream::None => f.write_str("none"),
             Upstream::Http {
                 scheme,
                 authority,
@@ -292,6 +296,21 @@ pub(super) fn check_sessions(
         }
     }
     Ok(())
+}
+
+/// `upstream = "none"` routes only decide for an edge proxy: they need `[forward_auth]`.
+pub(super) fn check_check_only(
+    r: &Resolver,
+    routes: &[RouteConfig],
+    forward_auth: bool,
+) -> Result<(), ConfigError> {
+    match routes.iter().position(|route| route.upstream == Upstream::None) {
+        Some(i) if !forward_auth => Err(r.err(
+            format!("routes[{i}].upstream"),
+            "\"none\" forwards nothing: such a route only decides for an edge proxy, which needs a [forward_auth] table",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// True when `earlier` takes every request `later` could match (so `later` is dead config).
@@ -618,10 +637,14 @@ fn resolve_prefix(text: &str) -> Result<String, String> {
 }
 
 fn resolve_upstream(text: &str) -> Result<Upstream, String> {
-    if text == "builtin:echo" {
-        return Ok(Upstream::Echo);
+    match text {
+        "builtin:echo" => return Ok(Upstream::Echo),
+        "none" => return Ok(Upstream::None),
+        _ => {}
     }
-    let bad = || format!("`{text}` is not an http:// or https:// URL (or \"builtin:echo\")");
+    let bad = || {
+        format!("`{text}` is not an http:// or https:// URL (or \"builtin:echo\", \"none\")")
+    };
     let uri: Uri = text.parse().map_err(|_| bad())?;
     let scheme = uri.scheme().cloned().ok_or_else(bad)?;
     if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
@@ -643,7 +666,7 @@ fn resolve_upstream(text: &str) -> Result<Upstream, String> {
     })
 }
 
-fn resolve_host(text: &str) -> Result<HostMatch, String> {
+pub(super) fn resolve_host(text: &str) -> Result<HostMatch, String> {
     let host = text.to_ascii_lowercase();
     let valid = |h: &str| {
         !h.is_empty()

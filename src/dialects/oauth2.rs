@@ -193,6 +193,12 @@ impl Oauth2 {
                 .routes
                 .iter()
                 .filter_map(|r| r.host.clone())
+                .chain(
+                    gateway
+                        .forward_auth
+                        .iter()
+                        .flat_map(|f| f.allowed_return_hosts.iter().cloned()),
+                )
                 .collect(),
         );
         Oauth2 {

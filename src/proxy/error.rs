@@ -78,7 +78,19 @@ pub enum ProxyError {
     /// 403: a session may not change state from another site (`proxy/session.rs`).
     #[error("{0}")]
     CrossSite(&'static str),
+    /// 403: not for this caller (forward-auth from an address outside `allow_from`), or
+    /// nothing allows it (forward-auth for a path no route takes).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404: the route only decides for an edge proxy (`upstream = "none"`).
+    #[error("this route is served by an edge proxy; the gateway only decides for it (forward-auth)")]
+    NotForwarded,
 }
+
+/// A forward-auth 401's sign-in URL, for an edge proxy that redirects itself (nginx's
+/// `error_page 401`).
+pub static SIGN_IN_HEADER: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-authgate-sign-in");
 
 impl ProxyError {
     /// The answer's status.
@@ -105,9 +117,10 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ProxyError::SignIn(sign_in) if sign_in.navigate => StatusCode::FOUND,
+            ProxyError::SignIn(sign_in) if sign_in.redirect => StatusCode::FOUND,
             ProxyError::SignIn(_) => StatusCode::UNAUTHORIZED,
-            ProxyError::CrossSite(_) => StatusCode::FORBIDDEN,
+            ProxyError::CrossSite(_) | ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::NotForwarded => StatusCode::NOT_FOUND,
         }
     }
 
@@ -137,6 +150,8 @@ impl ProxyError {
             ProxyError::RateLimited(_) => "rate_limited",
             ProxyError::SignIn(_) => "unauthorized",
             ProxyError::CrossSite(_) => "cross_site_request",
+            ProxyError::Forbidden(_) => "forbidden",
+            ProxyError::NotForwarded => "not_found",
         }
     }
 
@@ -193,12 +208,16 @@ impl ProxyError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            ProxyError::SignIn(sign_in) if sign_in.navigate => {
+            ProxyError::SignIn(sign_in) if sign_in.redirect => {
                 headers.insert(header::LOCATION, sign_in.location.clone());
             }
             // RFC 9110 §15.5.2: a 401 names a scheme. A cookie is none of HTTP's; the
             // `Cookie` scheme (draft-broyer-http-cookie-auth) says where to sign in.
             ProxyError::SignIn(sign_in) => {
+                // A navigation answered 401 instead of 302 (nginx) still says where to sign in.
+                if sign_in.header && sign_in.navigate {
+                    headers.insert(&SIGN_IN_HEADER, sign_in.location.clone());
+                }
                 let challenge = if sign_in.bearer {
                     "Bearer realm=\"authgate\"".to_owned()
                 } else {

@@ -193,7 +193,7 @@ fn upstream_uri(
             authority,
             base_path,
         } => (Some(scheme), Some(authority), base_path.as_str()),
-        Upstream::Echo => (None, None, ""),
+        Upstream::Echo | Upstream::None => (None, None, ""),
     };
     let rest = if rest.is_empty() && base.is_empty() {
         "/"

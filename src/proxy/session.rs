@@ -43,10 +43,16 @@ pub(crate) struct SessionGate {
 pub struct SignIn {
     /// The sign-in page with the way back (`rd`, a path on this host).
     pub location: HeaderValue,
-    /// A browser navigation (`GET`/`HEAD` accepting HTML): 302 to `location`.
+    /// A browser navigation (`GET`/`HEAD` accepting HTML).
     pub navigate: bool,
+    /// Answered with 302 to `location` (a navigation, unless a forward-auth edge proxy cannot
+    /// pass a redirect on), else 401.
+    pub redirect: bool,
     /// The route also takes bearer tokens: the 401's challenge is `Bearer`.
     pub bearer: bool,
+    /// A forward-auth answer: a navigation's sign-in URL also rides in
+    /// `X-Authgate-Sign-In`, for an edge proxy that cannot pass a 302 on (nginx).
+    pub header: bool,
 }
 
 impl SessionGate {
@@ -117,7 +123,9 @@ impl SessionGate {
             location: HeaderValue::from_str(&location)
                 .unwrap_or_else(|_| HeaderValue::from_static("/")),
             navigate: is_navigation(parts),
+            redirect: is_navigation(parts),
             bearer: route.auth == AuthPolicy::SessionOrBearer,
+            header: false,
         })
     }
 }
