@@ -26,8 +26,8 @@ pub use dialects::{
     AppConfig, DialectsConfig, LoginConfig, MobileConfig, Oauth2Config, OpenIdConfig,
     PassportConfig, PassportLogin, TokenFormat, TokensConfig,
 };
-use raw::{RawConfig, RawSize};
 pub use forward_auth::{BrowserResponse, ForwardAuthConfig};
+use raw::{RawConfig, RawSize};
 pub use route::{
     AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, RouteSessionLimits,
     Upstream,

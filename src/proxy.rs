@@ -170,7 +170,9 @@ impl Proxy {
         let path = self.intake.screen(&request)?;
         if let Some(check) = self.forward_auth.as_ref().filter(|f| f.matches(&path)) {
             exchange.keep_path(&path);
-            return self.check(check, request, origin, &mut exchange.route).await;
+            return self
+                .check(check, request, origin, &mut exchange.route)
+                .await;
         }
         if let Some(own) = self.own.find(&path) {
             let source = origin.client.ip;

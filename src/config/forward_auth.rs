@@ -73,9 +73,8 @@ impl Resolver {
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                super::route::resolve_host(text).map_err(|m| {
-                    self.err(format!("forward_auth.allowed_return_hosts[{i}]"), m)
-                })
+                super::route::resolve_host(text)
+                    .map_err(|m| self.err(format!("forward_auth.allowed_return_hosts[{i}]"), m))
             })
             .collect::<Result<_, _>>()?;
         let browser_response = match raw.browser_response.as_deref() {

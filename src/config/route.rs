@@ -642,9 +642,8 @@ fn resolve_upstream(text: &str) -> Result<Upstream, String> {
         "none" => return Ok(Upstream::None),
         _ => {}
     }
-    let bad = || {
-        format!("`{text}` is not an http:// or https:// URL (or \"builtin:echo\", \"none\")")
-    };
+    let bad =
+        || format!("`{text}` is not an http:// or https:// URL (or \"builtin:echo\", \"none\")");
     let uri: Uri = text.parse().map_err(|_| bad())?;
     let scheme = uri.scheme().cloned().ok_or_else(bad)?;
     if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {

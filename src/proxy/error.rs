@@ -83,7 +83,9 @@ pub enum ProxyError {
     #[error("{0}")]
     Forbidden(&'static str),
     /// 404: the route only decides for an edge proxy (`upstream = "none"`).
-    #[error("this route is served by an edge proxy; the gateway only decides for it (forward-auth)")]
+    #[error(
+        "this route is served by an edge proxy; the gateway only decides for it (forward-auth)"
+    )]
     NotForwarded,
 }
 

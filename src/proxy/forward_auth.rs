@@ -162,7 +162,10 @@ impl ForwardAuth {
 }
 
 /// The one value of `name`; two different values are refused, not guessed between.
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h HeaderValue>, ProxyError> {
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h HeaderValue>, ProxyError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.any(|other| Some(other) != first) {
@@ -198,7 +201,12 @@ impl Proxy {
             .version(Version::HTTP_11);
         if let Some(headers) = builder.headers_mut() {
             *headers = check_parts.headers.clone();
-            for name in [&X_FORWARDED_METHOD, &X_FORWARDED_URI, &X_ORIGINAL_METHOD, &X_ORIGINAL_URI] {
+            for name in [
+                &X_FORWARDED_METHOD,
+                &X_FORWARDED_URI,
+                &X_ORIGINAL_METHOD,
+                &X_ORIGINAL_URI,
+            ] {
                 headers.remove(name);
             }
             match &original.host {
