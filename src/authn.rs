@@ -22,7 +22,7 @@ pub use defect::{RequestDefect, TokenDefect};
 pub use failure::AuthFailure;
 pub use memo::TokenMemo;
 pub use opaque::OpaqueTokens;
-pub use session::{SESSION_COOKIE, Sessions};
+pub use session::{SESSION_COOKIE, SHARED_SESSION_COOKIE, SessionCookie, Sessions};
 pub use verifier::{IdTokenHint, Verifier};
 
 use std::sync::Arc;

@@ -464,6 +464,68 @@ async fn session_route_settings_are_checked() {
 }
 
 #[tokio::test]
+async fn forward_auth_settings_are_checked() {
+    let config = |table: &str, upstream: &str| {
+        format!("{HEAD}{table}\n[[routes]]\nprefix = \"/a\"\nupstream = \"{upstream}\"\n")
+    };
+    for (table, upstream, key, why) in [
+        (
+            "",
+            "none",
+            "routes[0].upstream",
+            "needs a [forward_auth] table",
+        ),
+        (
+            "\n[forward_auth]\npath = \"/check/\"\n",
+            "none",
+            "forward_auth.path",
+            "normalised",
+        ),
+        (
+            "\n[forward_auth]\nallow_from = [\"everyone\"]\n",
+            "none",
+            "forward_auth.allow_from[0]",
+            "CIDR",
+        ),
+        (
+            "\n[forward_auth]\nbrowser_response = \"302\"\n",
+            "none",
+            "forward_auth.browser_response",
+            "\"redirect\"",
+        ),
+        (
+            "\n[forward_auth]\ncookie_domain = \"com\"\n",
+            "none",
+            "forward_auth.cookie_domain",
+            "domain name",
+        ),
+        (
+            "\n[forward_auth]\nallowed_return_hosts = [\"https://x\"]\n",
+            "none",
+            "forward_auth.allowed_return_hosts[0]",
+            "host name",
+        ),
+        ("\n[forward_auth]\nallow = []\n", "none", "allow", "unknown"),
+    ] {
+        let err = expect_check_error(&config(table, upstream), &[key]).await;
+        assert!(err.contains(why), "{table}: {err:?}");
+    }
+    let (_dir, path) = config_dir(&config(
+        "\n[forward_auth]\ncookie_domain = \".example.com\"\n",
+        "none",
+    ));
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("forward-auth: /_authgate/check"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test]
 async fn bad_allowed_groups_are_named() {
     let route = |groups: &str, auth: &str| {
         format!(

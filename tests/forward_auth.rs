@@ -323,3 +323,35 @@ async fn a_decide_only_route_forwards_nothing() {
     let r = send(&s.gw.client(false), request).await;
     r.assert_error(404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_domain_shares_one_session_across_subdomains() {
+    let s = edge_setup("[forward_auth]\ncookie_domain = \"apps.example\"").await;
+    let mut browser = Browser::default();
+    let page = browser.get(&s, "/open/signin?rd=%2Fapp%2F").await;
+    assert_eq!(page.status, 200);
+    let r = browser
+        .login(&s, "/open/signin?rd=%2Fapp%2F", "alice", PASSWORD)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let set = r.header("set-cookie").unwrap();
+    let value = &browser.cookies["__Secure-authgate-session"];
+    assert_eq!(
+        set,
+        format!(
+            "__Secure-authgate-session={value}; Path=/; Domain=apps.example; Max-Age=1800; Secure; HttpOnly; SameSite=Lax"
+        )
+    );
+    let shared = format!("__Secure-authgate-session={value}");
+    let r = nginx(&s, "GET", "/app/", &[HTML, ("cookie", &shared)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The host-only name is not this gateway's session cookie now.
+    let host_only = format!("__Host-authgate-session={value}");
+    let r = nginx(&s, "GET", "/app/", &[("cookie", &host_only)]).await;
+    r.assert_error(401, "unauthorized");
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("cookie-name=\"__Secure-authgate-session\"")
+    );
+}

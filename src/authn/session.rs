@@ -28,6 +28,51 @@ use crate::store::{LoginSession, SessionLimits, Store, StoreError, secs};
 /// The session cookie: host-only (`__Host-`: `Secure`, `Path=/`, no `Domain`), so a sibling
 /// subdomain can neither read nor plant it.
 pub const SESSION_COOKIE: &str = "__Host-authgate-session";
+/// The session cookie shared across subdomains (`[forward_auth] cookie_domain`): `__Host-`
+/// forbids a `Domain`, so it is `__Secure-` prefixed (still `Secure`-only).
+pub const SHARED_SESSION_COOKIE: &str = "__Secure-authgate-session";
+
+/// The session cookie's name and, when shared across subdomains, its `Domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    /// [`SESSION_COOKIE`], or [`SHARED_SESSION_COOKIE`] with a domain.
+    pub name: &'static str,
+    /// `Domain=` of the shared cookie.
+    pub domain: Option<String>,
+}
+
+impl SessionCookie {
+    /// The cookie `config` sets and reads.
+    pub fn of(config: &crate::config::Config) -> Self {
+        match config
+            .forward_auth
+            .as_ref()
+            .and_then(|f| f.cookie_domain.clone())
+        {
+            Some(domain) => SessionCookie {
+                name: SHARED_SESSION_COOKIE,
+                domain: Some(domain),
+            },
+            None => SessionCookie {
+                name: SESSION_COOKIE,
+                domain: None,
+            },
+        }
+    }
+
+    /// The `Set-Cookie` value for `value` (empty with `max_age` 0: cleared).
+    pub fn set(&self, value: &str, max_age: u64) -> String {
+        let domain = self
+            .domain
+            .as_ref()
+            .map(|d| format!("; Domain={d}"))
+            .unwrap_or_default();
+        format!(
+            "{}={value}; Path=/{domain}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax",
+            self.name
+        )
+    }
+}
 
 /// How long an unknown cookie value is answered from memory.
 const NEGATIVE_TTL_SECS: i64 = 5;

@@ -32,6 +32,9 @@ pub struct ForwardAuthConfig {
     pub allowed_return_hosts: Vec<HostMatch>,
     /// `browser_response` (default `"auto"`).
     pub browser_response: BrowserResponse,
+    /// `cookie_domain`: one session for this domain and its subdomains (the cookie is then
+    /// `__Secure-authgate-session` with `Domain=`); `None`: host-only `__Host-` cookies.
+    pub cookie_domain: Option<String>,
 }
 
 impl Resolver {
@@ -88,7 +91,24 @@ impl Resolver {
                 ));
             }
         };
+        let cookie_domain = match raw.cookie_domain.as_deref() {
+            None => None,
+            Some(text) => match super::route::resolve_host(text.trim_start_matches('.')) {
+                Ok(HostMatch::Exact(host))
+                    if host.contains('.') && host.parse::<std::net::IpAddr>().is_err() =>
+                {
+                    Some(host)
+                }
+                _ => {
+                    return Err(self.err(
+                        "forward_auth.cookie_domain",
+                        format!("`{text}` is not a domain name like \"example.com\""),
+                    ));
+                }
+            },
+        };
         Ok(Some(ForwardAuthConfig {
+            cookie_domain,
             path: path.to_owned(),
             allow_from,
             allowed_return_hosts,

@@ -46,6 +46,7 @@ pub struct RawForwardAuth {
     #[serde(default)]
     pub allowed_return_hosts: Vec<String>,
     pub browser_response: Option<String>,
+    pub cookie_domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

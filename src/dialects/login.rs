@@ -34,7 +34,7 @@ use crate::http::Body;
 use crate::store::{LoginSession, SessionLimits};
 use flow::Flow;
 
-use crate::authn::SESSION_COOKIE;
+use crate::authn::SessionCookie;
 const CSRF_COOKIE: &str = "authgate_csrf";
 const CSRF_MAX_AGE: u64 = 3600;
 
@@ -61,6 +61,8 @@ pub struct LoginPages {
     openid: bool,
     /// The routes' `host`s: a sign-in's way back may name these (or the page's own host).
     route_hosts: Vec<HostMatch>,
+    /// The session cookie's name and domain.
+    session_cookie: SessionCookie,
 }
 
 /// A checked end-session request.
@@ -88,6 +90,7 @@ impl LoginPages {
         cookie_path: String,
         openid: bool,
         route_hosts: Vec<HostMatch>,
+        session_cookie: SessionCookie,
     ) -> Self {
         LoginPages {
             engine,
@@ -96,6 +99,7 @@ impl LoginPages {
             cookie_path,
             openid,
             route_hosts,
+            session_cookie,
         }
     }
 
@@ -115,7 +119,7 @@ impl LoginPages {
             return response;
         }
         let (parts, body) = request.into_parts();
-        let cookies = Cookies::read(&parts.headers);
+        let cookies = Cookies::read(&parts.headers, self.session_cookie.name);
         let params = match read(&parts, body).await {
             Ok(params) => params,
             Err(response) => return response,
@@ -303,13 +307,11 @@ impl LoginPages {
         )
     }
 
-    /// The session cookie: host-only (`__Host-`), for the whole site, since session routes
-    /// read it (the proxy never forwards it). `Lax`: a link from another site still arrives
-    /// signed in; a cross-site POST does not carry it.
+    /// The session cookie: host-only (`__Host-`) unless shared across subdomains, for the
+    /// whole site, since session routes read it (the proxy never forwards it). `Lax`: a link
+    /// from another site still arrives signed in; a cross-site POST does not carry it.
     fn session_cookie(&self, value: &str, max_age: u64) -> String {
-        format!(
-            "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax"
-        )
+        self.session_cookie.set(value, max_age)
     }
 
     /// A new session for `user` (ending the one this browser carried: session fixation) and
@@ -438,7 +440,8 @@ struct Cookies {
 }
 
 impl Cookies {
-    fn read(headers: &HeaderMap) -> Self {
+    /// `session` is the session cookie's name.
+    fn read(headers: &HeaderMap, session: &str) -> Self {
         let mut cookies = Cookies::default();
         for value in headers.get_all(header::COOKIE) {
             let Ok(text) = value.to_str() else { continue };
@@ -446,10 +449,10 @@ impl Cookies {
                 let Some((name, value)) = pair.trim().split_once('=') else {
                     continue;
                 };
-                match name {
-                    SESSION_COOKIE => cookies.session = Some(value.to_owned()),
-                    CSRF_COOKIE => cookies.csrf = Some(value.to_owned()),
-                    _ => {}
+                if name == session {
+                    cookies.session = Some(value.to_owned());
+                } else if name == CSRF_COOKIE {
+                    cookies.csrf = Some(value.to_owned());
                 }
             }
         }
@@ -588,7 +591,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; authgate_csrf=tok; __Host-authgate-session=s"),
         );
-        let cookies = Cookies::read(&headers);
+        let cookies = Cookies::read(&headers, crate::authn::SESSION_COOKIE);
         assert_eq!(cookies.session.as_deref(), Some("s"));
         let form = Form::parse(b"csrf_token=tok").expect("form");
         assert!(csrf_ok(&form, &cookies));

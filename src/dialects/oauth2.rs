@@ -200,6 +200,7 @@ impl Oauth2 {
                         .flat_map(|f| f.allowed_return_hosts.iter().cloned()),
                 )
                 .collect(),
+            crate::authn::SessionCookie::of(gateway),
         );
         Oauth2 {
             cors: Cors::new(Arc::clone(&engine)),

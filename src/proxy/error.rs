@@ -227,7 +227,7 @@ impl ProxyError {
                     let form = form.split('?').next().unwrap_or("/");
                     format!(
                         "Cookie realm=\"authgate\", form-action=\"{form}\", cookie-name=\"{}\"",
-                        crate::authn::SESSION_COOKIE
+                        sign_in.cookie
                     )
                 };
                 if let Ok(value) = HeaderValue::from_str(&challenge) {

@@ -20,7 +20,9 @@ use hyper::{Method, Uri};
 
 use super::error::ProxyError;
 use crate::authn::session::{Limits, Refusal};
-use crate::authn::{AuthnError, Principal, SESSION_COOKIE, Sessions};
+use crate::authn::{
+    AuthnError, Principal, SESSION_COOKIE, SHARED_SESSION_COOKIE, SessionCookie, Sessions,
+};
 use crate::config::{AuthPolicy, Config, RouteConfig};
 use crate::store::SessionLimits;
 
@@ -35,6 +37,8 @@ pub(crate) struct SessionGate {
     recheck: Duration,
     /// The sign-in page's path; `None` when no route reads sessions (checked at load).
     signin: Option<String>,
+    /// The session cookie's name.
+    cookie: &'static str,
 }
 
 /// A session route's refusal of a request without a usable session: a browser navigation is
@@ -50,6 +54,8 @@ pub struct SignIn {
     pub redirect: bool,
     /// The route also takes bearer tokens: the 401's challenge is `Bearer`.
     pub bearer: bool,
+    /// The session cookie's name (the 401's `Cookie` challenge names it).
+    pub cookie: &'static str,
     /// A forward-auth answer: a navigation's sign-in URL also rides in
     /// `X-Authgate-Sign-In`, for an edge proxy that cannot pass a 302 on (nginx).
     pub header: bool,
@@ -69,6 +75,7 @@ impl SessionGate {
                 .oauth2
                 .as_ref()
                 .and_then(|o| o.signin.clone()),
+            cookie: SessionCookie::of(config).name,
         }
     }
 
@@ -80,7 +87,7 @@ impl SessionGate {
         route: &RouteConfig,
         authority: Option<&HeaderValue>,
     ) -> Result<Arc<Principal>, ProxyError> {
-        let Some(cookie) = session_cookie(&parts.headers) else {
+        let Some(cookie) = session_cookie(&parts.headers, self.cookie) else {
             return Err(self.sign_in(parts, route, false));
         };
         let limits = Limits {
@@ -126,25 +133,31 @@ impl SessionGate {
             redirect: is_navigation(parts),
             bearer: route.auth == AuthPolicy::SessionOrBearer,
             header: false,
+            cookie: self.cookie,
         })
     }
 }
 
-/// The request's session cookie (the first, if a browser sent several).
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The request's session cookie `name` (the first, if a browser sent several).
+pub(crate) fn session_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|text| text.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.trim_matches('"'))
 }
 
 /// The gateway's own cookies: the session (a credential) and the login pages' CSRF cookie,
 /// plus the session's name before it became host-only.
-const GATEWAY_COOKIES: [&str; 3] = [SESSION_COOKIE, "authgate_csrf", "authgate_session"];
+const GATEWAY_COOKIES: [&str; 4] = [
+    SESSION_COOKIE,
+    SHARED_SESSION_COOKIE,
+    "authgate_csrf",
+    "authgate_session",
+];
 
 /// Removes the gateway's cookies from the request's `Cookie` headers (names compared without
 /// case, as some upstream stacks read them), keeping every other cookie as sent: the session

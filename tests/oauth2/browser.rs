@@ -73,6 +73,12 @@ impl Browser {
                     text.contains("Path=/;") && !text.contains("Domain"),
                     "{text}"
                 );
+            } else if text.starts_with("__Secure-") {
+                // Shared across subdomains (`[forward_auth] cookie_domain`).
+                assert!(
+                    text.contains("Path=/;") && text.contains("Domain="),
+                    "{text}"
+                );
             } else {
                 assert!(text.contains("Path=/open;"), "scoped to the pages: {text}");
             }
