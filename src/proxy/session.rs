@@ -348,10 +348,8 @@ mod tests {
     #[test]
     fn the_session_cookie_is_found_among_others() {
         let map = headers(&[("cookie", "a=1; __Host-authgate-session=abc; b=2")]);
-        assert_eq!(session_cookie(&map), Some("abc"));
-        assert_eq!(
-            session_cookie(&headers(&[("cookie", "authgate_session=x")])),
-            None
-        );
+        assert_eq!(session_cookie(&map, SESSION_COOKIE), Some("abc"));
+        let old = headers(&[("cookie", "authgate_session=x")]);
+        assert_eq!(session_cookie(&old, SESSION_COOKIE), None);
     }
 }
