@@ -2,8 +2,15 @@
 # Side-by-side proxy benchmark on 127.0.0.1: direct, nginx (no auth), hyper-floor (a hyper proxy
 # that only forwards, bench/floor.rs), HAProxy (plain and with
 # jwt_verify ES256), authgate (ES256 bearer check + identity headers). One wrk thread; every
-# proxy limited to one worker thread. Then authgate and nginx over TLS (keep-alive, full
-# handshakes, resumed sessions) and authgate's RSS with 10,000 idle keep-alive connections.
+# proxy limited to one worker thread. authgate-session (issue 23): the authgate-same load, but
+# on a session route (`auth = "session"`, prefix /s, same upstream) with the sign-in page's
+# `Cookie: __Host-authgate-session=...` instead of a bearer token (a user added with the CLI,
+# signed in once through /open/signin with curl). The cookie is resolved through the in-memory
+# session cache: the store (SQLite) is read at most once per `auth.refresh_interval` (2 s) per
+# session, the revocation snapshot is checked on every request; no idle timeout, so no renewal
+# writes; GET requests, so the same-origin rule for state-changing methods does not apply.
+# Then authgate and nginx over TLS (keep-alive, full handshakes, resumed sessions) and
+# authgate's RSS with 10,000 idle keep-alive connections.
 # Writes bench/results/latest.md and prints it.
 #
 #   bash bench/run.sh            # RUNS=3 DURATION=10 by default
@@ -79,12 +86,33 @@ haproxy_conf 18083 "  http-request set-var(txn.bearer) http_auth_bearer
   http-request set-header group_id %[var(txn.bearer),jwt_payload_query('\$.gid','int')]" > "$WORK/haproxy-jwt.cfg"
 mkdir -p "$WORK/authgate"
 gateway_conf 18443 18084 18080 18090 20000 > "$WORK/authgate/gateway.toml"
+# The authgate-session row: the same upstream behind a session route (the sign-in page is the
+# oauth2 dialect's /open/signin, on by default), and a builtin:echo session route only for the
+# sanity check (the upstream gets the user, never the cookie). A login session outlives any
+# RUNS x DURATION.
+cat >> "$WORK/authgate/gateway.toml" <<CONF
+[[routes]]
+prefix = "/s"
+upstream = "http://127.0.0.1:18080"
+auth = "session"
+[[routes]]
+prefix = "/s-echo"
+upstream = "builtin:echo"
+auth = "session"
+[login]
+session_ttl = "24h"
+CONF
+"$BIN" check --config "$WORK/authgate/gateway.toml" > /dev/null
+PASSWORD=bench-password-0123456789
+USER_ID=$("$BIN" user add alice --config "$WORK/authgate/gateway.toml" --password-stdin <<< "$PASSWORD" |
+  sed -n 's/^user \([0-9]*\) added.*/\1/p')
+[ -n "$USER_ID" ] || { echo "authgate user add printed no user id" >&2; exit 1; }
 
 # ---- helpers ------------------------------------------------------------------------------
-measure() { # setup name, port, pids ("" for direct), wrk extra args...
+measure() { # setup name, port, pids ("" for direct), wrk extra args...; URL_PATH (/bench)
   local name=$1 port=$2 pids=$3; shift 3
   local scheme=http; case $port in 18443|18444) scheme=https ;; esac
-  local url=$scheme://127.0.0.1:$port/bench
+  local url=$scheme://127.0.0.1:$port${URL_PATH:-/bench}
   TOKENS_FILE=$WORK/tokens.warm wrk -t1 -c64 -d2s "$@" "$url" > /dev/null 2>&1 || true
   local before; before=$(ticks "$pids")
   TOKENS_FILE=$WORK/tokens.c64 wrk -t1 -c64 -d"${DURATION}s" "$@" "$url" > "$WORK/$name.c64" 2>&1
@@ -124,16 +152,35 @@ AG=$(cat "$WORK/authgate.pid.main")
 AUTH_SAME=(-H "Authorization: Bearer $SAME")
 AUTH_DISTINCT=(-s "$ROOT/bench/distinct.lua")
 
+# A signed-in browser for authgate-session: the sign-in page sets the CSRF cookie and renders
+# the form; posting it answers 303 with the session cookie. Both cookies are `Secure` and this
+# is plain HTTP, so they are read from the responses and sent back by hand (as wrk sends it).
+set_cookie() { tr -d '\r' < "$1" | sed -n "s/^set-cookie: $2=\\([^;]*\\);.*/\\1/Ip"; }
+curl -sf -D "$WORK/signin-get.headers" -o /dev/null "http://127.0.0.1:18084/open/signin?rd=/s/bench"
+csrf=$(set_cookie "$WORK/signin-get.headers" authgate_csrf)
+curl -s -D "$WORK/signin-post.headers" -o /dev/null -H "Cookie: authgate_csrf=$csrf" \
+  "http://127.0.0.1:18084/open/signin" --data-urlencode "csrf_token=$csrf" --data-urlencode rd=/s/bench \
+  --data-urlencode username=alice --data-urlencode "password=$PASSWORD" --data-urlencode action=login
+SESSION=$(set_cookie "$WORK/signin-post.headers" __Host-authgate-session)
+[ ${#SESSION} = 43 ] || { echo "no session cookie from /open/signin:" >&2; cat "$WORK/signin-post.headers" >&2; exit 1; }
+AUTH_SESSION=(-H "Cookie: __Host-authgate-session=$SESSION")
+
 # Sanity: every setup answers 200 (a JWT setup refusing the token would look fast).
 for port in 18080 18081 18082 18085; do curl -sf "http://127.0.0.1:$port/bench" > /dev/null; done
 for port in 18083 18084; do curl -sf -H "Authorization: Bearer $SAME" "http://127.0.0.1:$port/bench" > /dev/null; done
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18084/bench)" = 401 ] || { echo "authgate let a request without a token through" >&2; exit 1; }
+curl -sf -H "Cookie: __Host-authgate-session=$SESSION" http://127.0.0.1:18084/s/bench > /dev/null
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18084/s/bench)" = 401 ] || { echo "authgate let a request without a session through" >&2; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $SAME" http://127.0.0.1:18084/s/bench)" = 401 ] || { echo "a session route took a bearer token" >&2; exit 1; }
+answer=$(curl -sf -H "Cookie: a=1; __Host-authgate-session=$SESSION" http://127.0.0.1:18084/s-echo/bench)
+grep -q "\"user_id\":\"$USER_ID\"" <<< "$answer" && ! grep -q authgate-session <<< "$answer" ||
+  { echo "the upstream of a session route did not get the user (or got the cookie): $answer" >&2; exit 1; }
 
 RESULTS=$WORK/rows.txt
 : > "$RESULTS"
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS"
-  for setup in direct nginx-proxy hyper-floor haproxy-plain haproxy-jwt-same authgate-same haproxy-jwt-distinct authgate-distinct; do
+  for setup in direct nginx-proxy hyper-floor haproxy-plain haproxy-jwt-same authgate-same authgate-session haproxy-jwt-distinct authgate-distinct; do
     case $setup in
       direct) row=$(measure direct 18080 "") ;;
       nginx-proxy) row=$(measure nginx-proxy 18081 "$NGX") ;;
@@ -141,6 +188,7 @@ for run in $(seq "$RUNS"); do
       haproxy-plain) row=$(measure haproxy-plain 18082 "$HAP") ;;
       haproxy-jwt-same) row=$(measure haproxy-jwt-same 18083 "$HAJ" "${AUTH_SAME[@]}") ;;
       authgate-same) row=$(measure authgate-same 18084 "$AG" "${AUTH_SAME[@]}") ;;
+      authgate-session) row=$(URL_PATH=/s/bench measure authgate-session 18084 "$AG" "${AUTH_SESSION[@]}") ;;
       haproxy-jwt-distinct) row=$(measure haproxy-jwt-distinct 18083 "$HAJ" "${AUTH_DISTINCT[@]}") ;;
       authgate-distinct)
         # A fresh process: an empty verified-token cache, so earlier runs cannot hit it.
