@@ -146,6 +146,35 @@ async fn the_client_identity_headers_and_path_readings_count() {
         let r = traefik(&s, "GET", "/edge/x", &[auth, (name, "101")]).await;
         assert_eq!(r.status, 403, "{name}: {}", r.text());
     }
+    // Envoy is told which of the client's identity spellings to remove (what it overwrites,
+    // `user_id` here, it need not).
+    let r = ask(
+        &s,
+        "GET",
+        "/_authgate/check/pub/x",
+        &[("User-Id", "7"), ("x-user-id", "8")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-envoy-auth-headers-to-remove"),
+        Some("user-id,x-user-id")
+    );
+    let r = ask(
+        &s,
+        "GET",
+        "/_authgate/check/edge/x",
+        &[auth, ("user.id", "1")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-envoy-auth-headers-to-remove"), Some("user.id"));
+    assert!(
+        traefik(&s, "GET", "/pub/x", &[("x-user-id", "8")])
+            .await
+            .header("x-envoy-auth-headers-to-remove")
+            .is_none()
+    );
     // An admin acting as a user: allowed, marked, audited.
     let boss = bearer(&s, "boss").await;
     let alice_id = ALICE.to_string();

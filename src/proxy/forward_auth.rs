@@ -31,6 +31,8 @@ static X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-met
 static X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 static X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 static X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+/// Envoy `ext_authz`: request headers the authorization service wants removed upstream.
+static ENVOY_REMOVE: HeaderName = HeaderName::from_static("x-envoy-auth-headers-to-remove");
 
 /// The check endpoint of one config.
 pub(crate) struct ForwardAuth {
@@ -248,6 +250,22 @@ impl Proxy {
         if let Some(identity) = &prepared.identity {
             self.identity
                 .inject(&mut answer, &prepared.selection.policy, identity)?;
+        }
+        if original.convention == Convention::Prefix {
+            // Envoy replaces only the headers the answer names (those it overwrites): it removes
+            // these too, so a client's other spellings of an identity header, and any on a
+            // public route, never reach the upstream.
+            let spelled: Vec<&str> = parts
+                .headers
+                .keys()
+                .filter(|name| self.identity.names().matches(name) && !answer.contains_key(*name))
+                .map(HeaderName::as_str)
+                .collect();
+            if let Ok(list) = HeaderValue::from_str(&spelled.join(","))
+                && !spelled.is_empty()
+            {
+                answer.insert(&ENVOY_REMOVE, list);
+            }
         }
         let mut response = crate::http::respond(StatusCode::OK, None, "no-store", Bytes::new());
         response.headers_mut().extend(answer);
