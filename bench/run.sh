@@ -9,6 +9,10 @@
 # session cache: the store (SQLite) is read at most once per `auth.refresh_interval` (2 s) per
 # session, the revocation snapshot is checked on every request; no idle timeout, so no renewal
 # writes; GET requests, so the same-origin rule for state-changing methods does not apply.
+# nginx+authgate-fa (issue 24): nginx in front with `auth_request` to a second authgate process,
+# its forward-auth decision service ([forward_auth], the route `upstream = "none"`), the same
+# token as authgate-same; nginx runs the shipped deploy/nginx/authgate-forward-auth.conf with
+# only what the bench needs changed (fa_nginx_conf below); CPU and RSS are nginx's + authgate's.
 # Then authgate and nginx over TLS (keep-alive, full handshakes, resumed sessions) and
 # authgate's RSS with 10,000 idle keep-alive connections.
 # Writes bench/results/latest.md and prints it.
@@ -103,6 +107,62 @@ auth = "session"
 session_ttl = "24h"
 CONF
 "$BIN" check --config "$WORK/authgate/gateway.toml" > /dev/null
+# The nginx+authgate-fa row's authgate: the same settings (one worker thread, the issuer, the
+# route / with the default bearer policy), but [forward_auth] and routes that only decide
+# (`upstream = "none"`, as deployed behind an edge). Its own process (plain listener 18086),
+# so the other rows' config and this row's CPU and RSS stay apart.
+mkdir -p "$WORK/authgate-fa"
+{ gateway_conf 18445 18086 18080 "" 20000 | sed 's|^upstream = "http://127.0.0.1:18080"|upstream = "none"|'
+  echo "[forward_auth]                 # /_authgate/check; loopback may ask"; } > "$WORK/authgate-fa/gateway.toml"
+grep -q '^upstream = "none"' "$WORK/authgate-fa/gateway.toml" &&
+  ! grep -q '^upstream = "http' "$WORK/authgate-fa/gateway.toml" || { echo "authgate-fa: the routes did not become upstream = none" >&2; exit 1; }
+"$BIN" check --config "$WORK/authgate-fa/gateway.toml" > /dev/null
+# nginx for that row: the shipped deploy/nginx/authgate-forward-auth.conf (auth_request with
+# X-Original-URI/-Method, auth_request_set, the identity set and every client spelling of it
+# cleared, the session cookie mapped out, ...) with only these changes, each of which must hit
+# (as in tests/edge/run.sh, a changed file fails here, not silently): plain HTTP from wrk (no
+# TLS, no HTTP/2) and to authgate's plain listener (no proxy_ssl_*), the bench's ports, and
+# keepalive 128 to authgate and to the upstream (the shipped 16 would open and close
+# connections at 64 concurrent clients; the other nginx rows keep 128). One worker process.
+fa_nginx_conf() { # NAME PORT APP_PORT: writes $WORK/NAME.conf (and NAME.server.conf)
+  local text count
+  text=$(< "$ROOT/deploy/nginx/authgate-forward-auth.conf")
+  fa_edit() { # FROM TO TIMES
+    count=$(grep -cF -- "$1" <<< "$text" || true)
+    [ "$count" = "$3" ] || { echo "fa_nginx_conf: \`$1\` is on $count lines of the shipped config (expected $3)" >&2; exit 1; }
+    text=${text//"$1"/"$2"}
+  }
+  fa_drop() { # REGEX TIMES: remove the lines matching
+    count=$(grep -cE -- "$1" <<< "$text" || true)
+    [ "$count" = "$2" ] || { echo "fa_nginx_conf: /$1/ matches $count lines of the shipped config (expected $2)" >&2; exit 1; }
+    text=$(grep -vE -- "$1" <<< "$text")
+  }
+  fa_edit "listen 443 ssl http2;" "listen 127.0.0.1:$2 backlog=4096;" 1
+  fa_edit "server 127.0.0.1:8443;" "server 127.0.0.1:18086;" 1
+  fa_edit "server 127.0.0.1:8080;" "server 127.0.0.1:$3;" 1
+  fa_edit "keepalive 16;" "keepalive 128;" 2
+  fa_edit "proxy_pass https://authgate;" "proxy_pass http://authgate;" 2
+  fa_drop '^[[:space:]]*ssl_certificate(_key)?[[:space:]]' 2
+  fa_drop '^[[:space:]]*proxy_ssl_' 5
+  printf '%s\n' "$text" > "$WORK/$1.server.conf"
+  cat > "$WORK/$1.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/$1.pid; error_log $WORK/$1.err warn;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 10000000;
+  include $WORK/$1.server.conf; }
+CONF
+  "$NGINX" -t -q -p "$WORK" -c "$WORK/$1.conf" || { echo "nginx refused $WORK/$1.conf" >&2; exit 1; }
+}
+fa_nginx_conf nginx-fa 18087 18080
+# Only for the sanity check: the same config in front of an upstream that echoes what it got.
+fa_nginx_conf nginx-fa-echo 18089 18088
+cat > "$WORK/fa-echo-app.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/fa-echo-app.pid; error_log $WORK/fa-echo-app.err warn;
+events { worker_connections 64; }
+http { access_log off; underscores_in_headers on;
+  server { listen 127.0.0.1:18088;
+    location / { return 200 "user_id=\$http_user_id group_id=\$http_group_id remote_user=\$http_remote_user authorization=\$http_authorization uri=\$request_uri\n"; } } }
+CONF
 PASSWORD=bench-password-0123456789
 USER_ID=$("$BIN" user add alice --config "$WORK/authgate/gateway.toml" --password-stdin <<< "$PASSWORD" |
   sed -n 's/^user \([0-9]*\) added.*/\1/p')
@@ -144,11 +204,15 @@ start haproxy-jwt "$HAPROXY" -f "$WORK/haproxy-jwt.cfg"; wait_port 18083
 start authgate "$BIN" serve --config "$WORK/authgate/gateway.toml"; wait_port 18084
 # A hyper proxy that does nothing but forward (bench/floor.rs): what hyper and tokio cost.
 start hyper-floor "$FLOOR" 127.0.0.1:18085 127.0.0.1:18080; wait_port 18085
+start authgate-fa "$BIN" serve --config "$WORK/authgate-fa/gateway.toml"; wait_port 18086 10 "$WORK/authgate-fa.log"
+start nginx-fa "$NGINX" -p "$WORK" -c "$WORK/nginx-fa.conf"; wait_port 18087 10 "$WORK/nginx-fa.err"
 sleep 0.5
 HF=$(cat "$WORK/hyper-floor.pid.main")
 NGX=$(family "$(cat "$WORK/nginx-proxy.pid.main")")
 HAP=$(cat "$WORK/haproxy-plain.pid.main"); HAJ=$(cat "$WORK/haproxy-jwt.pid.main")
 AG=$(cat "$WORK/authgate.pid.main")
+# nginx+authgate-fa: nginx's master and worker, and authgate (ticks and hwm_kb sum them).
+NGFA="$(family "$(cat "$WORK/nginx-fa.pid.main")") $(cat "$WORK/authgate-fa.pid.main")"
 AUTH_SAME=(-H "Authorization: Bearer $SAME")
 AUTH_DISTINCT=(-s "$ROOT/bench/distinct.lua")
 
@@ -175,12 +239,31 @@ curl -sf -H "Cookie: __Host-authgate-session=$SESSION" http://127.0.0.1:18084/s/
 answer=$(curl -sf -H "Cookie: a=1; __Host-authgate-session=$SESSION" http://127.0.0.1:18084/s-echo/bench)
 grep -q "\"user_id\":\"$USER_ID\"" <<< "$answer" && ! grep -q authgate-session <<< "$answer" ||
   { echo "the upstream of a session route did not get the user (or got the cookie): $answer" >&2; exit 1; }
+# nginx+authgate-fa: the token passes (the upstream's 200), no token or a bad one is nginx's
+# 401; through the echo upstream, the app gets exactly the token's sub and gid as user_id and
+# group_id, not the token nor another auth proxy's identity header the client sent (nginx
+# clears it); a client's X-User-Id naming another user is authgate's 403 (not an admin).
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(curl -sf -H "Authorization: Bearer $SAME" http://127.0.0.1:18087/bench)" = "hello world" ] ||
+  { echo "nginx+authgate-fa did not pass the token to the upstream" >&2; exit 1; }
+[ "$(code http://127.0.0.1:18087/bench)" = 401 ] || { echo "nginx+authgate-fa let a request without a token through" >&2; exit 1; }
+[ "$(code -H "Authorization: Bearer ${SAME}x" http://127.0.0.1:18087/bench)" = 401 ] ||
+  { echo "nginx+authgate-fa let a bad token through" >&2; exit 1; }
+start fa-echo-app "$NGINX" -p "$WORK" -c "$WORK/fa-echo-app.conf"; wait_port 18088; FA_ECHO_APP=$STARTED
+start nginx-fa-echo "$NGINX" -p "$WORK" -c "$WORK/nginx-fa-echo.conf"; wait_port 18089; FA_ECHO=$STARTED
+claims=$(python3 -c 'import base64, json, sys; p = sys.argv[1].split(".")[1]; c = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))); print("user_id=%s group_id=%s" % (c["sub"], c["gid"]))' "$SAME")
+answer=$(curl -s -H "Authorization: Bearer $SAME" -H "Remote-User: mallory" "http://127.0.0.1:18089/bench?x=1")
+[ "$answer" = "$claims remote_user= authorization= uri=/bench?x=1" ] ||
+  { echo "through nginx+authgate-fa the upstream got: $answer (expected $claims, no Remote-User, no token)" >&2; exit 1; }
+[ "$(code -H "Authorization: Bearer $SAME" -H "X-User-Id: 666" http://127.0.0.1:18089/bench)" = 403 ] ||
+  { echo "nginx+authgate-fa let a client's X-User-Id through" >&2; exit 1; }
+stop "$FA_ECHO"; stop "$FA_ECHO_APP"
 
 RESULTS=$WORK/rows.txt
 : > "$RESULTS"
 for run in $(seq "$RUNS"); do
   echo "== run $run/$RUNS"
-  for setup in direct nginx-proxy hyper-floor haproxy-plain haproxy-jwt-same authgate-same authgate-session haproxy-jwt-distinct authgate-distinct; do
+  for setup in direct nginx-proxy hyper-floor haproxy-plain haproxy-jwt-same authgate-same nginx+authgate-fa authgate-session haproxy-jwt-distinct authgate-distinct; do
     case $setup in
       direct) row=$(measure direct 18080 "") ;;
       nginx-proxy) row=$(measure nginx-proxy 18081 "$NGX") ;;
@@ -188,6 +271,7 @@ for run in $(seq "$RUNS"); do
       haproxy-plain) row=$(measure haproxy-plain 18082 "$HAP") ;;
       haproxy-jwt-same) row=$(measure haproxy-jwt-same 18083 "$HAJ" "${AUTH_SAME[@]}") ;;
       authgate-same) row=$(measure authgate-same 18084 "$AG" "${AUTH_SAME[@]}") ;;
+      nginx+authgate-fa) row=$(measure nginx+authgate-fa 18087 "$NGFA" "${AUTH_SAME[@]}") ;;
       authgate-session) row=$(URL_PATH=/s/bench measure authgate-session 18084 "$AG" "${AUTH_SESSION[@]}") ;;
       haproxy-jwt-distinct) row=$(measure haproxy-jwt-distinct 18083 "$HAJ" "${AUTH_DISTINCT[@]}") ;;
       authgate-distinct)
