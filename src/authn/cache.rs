@@ -18,6 +18,17 @@ use super::Principal;
 /// longer than the request.
 pub type TokenDigest = [u8; 32];
 
+/// Keeps `map` under `max` entries: first without what `live` says is over, then empty (a
+/// flood of new keys must not grow memory).
+pub fn bound<V>(map: &dashmap::DashMap<TokenDigest, V>, max: usize, live: impl Fn(&V) -> bool) {
+    if map.len() >= max {
+        map.retain(|_, v| live(v));
+        if map.len() >= max {
+            map.clear();
+        }
+    }
+}
+
 /// The [`TokenDigest`] of `token`.
 pub fn digest(token: &str) -> TokenDigest {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());

@@ -127,12 +127,7 @@ impl OpaqueTokens {
                 Ok(principal)
             }
             Err(StoreError::NotFound { .. }) => {
-                if self.unknown.len() >= NEGATIVE_MAX {
-                    self.unknown.retain(|_, until| *until > now);
-                    if self.unknown.len() >= NEGATIVE_MAX {
-                        self.unknown.clear();
-                    }
-                }
+                super::cache::bound(&self.unknown, NEGATIVE_MAX, |until| *until > now);
                 self.unknown.insert(key, now + NEGATIVE_TTL_SECS);
                 Err(unknown)
             }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use super::cache::{TokenDigest, digest};
+use super::cache::{TokenDigest, bound, digest};
 use super::{Principal, Revocations};
 use crate::store::{LoginSession, SessionLimits, Store, StoreError, secs};
 
@@ -101,12 +101,9 @@ impl Limits {
         }
     }
 
-    /// How stale the stored last-seen time may get before a use writes it again: a quarter
-    /// of the idle timeout, at most a minute (the same rule as `LoginConfig::renewal_interval`).
+    /// How stale the stored last-seen time may get before a use writes it again.
     pub fn renewal(&self) -> Duration {
-        self.idle().map_or(Duration::from_secs(60), |idle| {
-            (idle / 4).min(Duration::from_secs(60))
-        })
+        crate::config::LoginConfig::renewal_for(self.idle())
     }
 }
 
@@ -150,14 +147,6 @@ pub struct Sessions {
     unknown: DashMap<TokenDigest, i64>,
 }
 
-/// Does `value` look like a session cookie we set (43 characters of base64url)?
-fn well_formed(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 impl Sessions {
     /// Sessions of users of `store`, their principals under our issuer `issuer`.
     pub fn new(store: Store, issuer: &str, revocations: Arc<dyn Revocations>) -> Self {
@@ -180,7 +169,8 @@ impl Sessions {
         recheck: Duration,
         now: i64,
     ) -> Result<Resolved, Refusal> {
-        if !well_formed(cookie) {
+        // Our cookie values are the store's 43-character tokens, as opaque tokens are.
+        if !super::opaque::is_opaque(cookie) {
             return Err(Refusal::None);
         }
         let key = digest(cookie);
@@ -271,13 +261,13 @@ impl Sessions {
         match self.store.live_session(cookie, &limits.login, now).await {
             Ok(session) => {
                 let entry = Arc::new(self.entry(&session, now));
-                bound(&self.cache, |e| e.expires_at > now);
+                bound(&self.cache, MAX_ENTRIES, |e| e.expires_at > now);
                 self.cache.insert(key, Arc::clone(&entry));
                 Ok(entry)
             }
             Err(StoreError::NotFound { .. } | StoreError::UserDisabled) => {
                 self.cache.remove(&key);
-                bound(&self.unknown, |until| *until > now);
+                bound(&self.unknown, MAX_ENTRIES, |until| *until > now);
                 self.unknown.insert(key, now + NEGATIVE_TTL_SECS);
                 Err(Refusal::None)
             }
@@ -314,16 +304,6 @@ impl Sessions {
             expires_at,
             last_seen: AtomicI64::new(session.last_seen_at),
             loaded_at: now,
-        }
-    }
-}
-
-/// Keeps `map` under [`MAX_ENTRIES`]: first without what `live` says is over, then empty.
-fn bound<V>(map: &DashMap<TokenDigest, V>, live: impl Fn(&V) -> bool) {
-    if map.len() >= MAX_ENTRIES {
-        map.retain(|_, v| live(v));
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
         }
     }
 }

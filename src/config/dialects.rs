@@ -167,7 +167,13 @@ impl LoginConfig {
     /// How stale the stored last-seen time may get before a use writes it again: a quarter of
     /// the idle timeout, at most a minute (so an idle timeout is honoured to within that).
     pub fn renewal_interval(&self) -> Duration {
-        self.idle_timeout.map_or(Duration::from_secs(60), |idle| {
+        Self::renewal_for(self.idle_timeout)
+    }
+
+    /// The renewal interval under an `idle` timeout (the login page's, or a session route's
+    /// narrower one).
+    pub fn renewal_for(idle: Option<Duration>) -> Duration {
+        idle.map_or(Duration::from_secs(60), |idle| {
             (idle / 4).min(Duration::from_secs(60))
         })
     }
