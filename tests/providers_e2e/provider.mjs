@@ -19,8 +19,8 @@
 //            groups [staff], gid 7                       -> provisioned by authgate
 //   dave     sub dave-sub, dave@corp.example (verified), groups [staff], gid 8
 //                                                       -> linked by e-mail to the local dave
-//   mallory  sub mallory, alice@example.com NOT verified, groups [staff]
-//                                                       -> must not be linked to alice
+//   mallory  sub mallory, alice@example.com NOT verified, preferred_username alice,
+//            groups [staff]                 -> must not be linked to alice (nor provisioned)
 //   eve      sub eve, eve@example.com (verified), groups [] -> refused by required_claim
 //   dora     sub dora-sub, dora@corp.example (verified), groups [staff]
 //                                                       -> links by e-mail to a disabled user
@@ -74,7 +74,9 @@ const ACCOUNTS = {
     sub: 'mallory',
     email: 'alice@example.com',
     email_verified: false,
-    preferred_username: 'mallory',
+    // alice's account name too: not linked (e-mail not verified), and not provisioned either
+    // (the name is taken), so refused.
+    preferred_username: 'alice',
     groups: ['staff'],
   },
   eve: {

@@ -1,0 +1,551 @@
+// Signing in at upstream OpenID Connect providers from authgate's login page (issue 25), in a
+// real browser (Debian's headless Chromium driven by playwright-core) against real providers.
+//
+// Started by run.sh, which runs:
+//   - oidc-provider (provider.mjs) at OIDP_ISSUER (plain http), named `oidp` ("Test OP") in the
+//     first gateway: required_claim groups ∋ staff, provision, link_by_email, group_claim gid;
+//     its accounts: carol (new here: provisioned, gid 7), dave (verified dave@corp.example: the
+//     local dave, id 300, group 5 -> 8), mallory (alice@example.com NOT verified,
+//     preferred_username alice), eve (groups []), dora (verified dora@corp.example: the local
+//     dora, id 400, disabled);
+//   - a second authgate at AUTHGATE2_BASE, named `authgate2` ("Authgate Two"): allowed_domains
+//     example.org, provision, group_claim gid; its user frank (frank@example.org verified,
+//     group 9, password "frank staple battery");
+//   - the first gateway at AUTHGATE_BASE: alice (id 100, group 7, alice@example.com, password
+//     "correct horse battery"), dave, dora (disabled), the confidential client `web` (redirect
+//     URI CLIENT_ORIGIN/cb, scope read), the /echo route (builtin:echo).
+// CLIENT_ORIGIN is served here and records every request, so "the client got a code" and
+// "nothing reached the client" can be asserted.
+//
+// Each check prints PASS or FAIL; the last line is "N passed, N failed"; exit 1 on any failure.
+//
+// Environment: AUTHGATE_BASE, AUTHGATE2_BASE, OIDP_ISSUER, OIDP_PID (killed by the last check),
+// CLIENT_ORIGIN, CLIENT_ID, CLIENT_SECRET, AUTHGATE_BIN and AUTHGATE_CONFIG (the CLI of the
+// first gateway, with the environment it runs with), GATEWAY_LOG, ARTIFACTS, CHROMIUM,
+// NODE_EXTRA_CA_CERTS (both gateways' dev certificates).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const BASE = required('AUTHGATE_BASE');
+const BASE2 = required('AUTHGATE2_BASE');
+const OIDP = required('OIDP_ISSUER');
+const OIDP_PID = Number(required('OIDP_PID'));
+const CLIENT_ORIGIN = required('CLIENT_ORIGIN');
+const CLIENT_ID = required('CLIENT_ID');
+const CLIENT_SECRET = required('CLIENT_SECRET');
+const AUTHGATE_BIN = required('AUTHGATE_BIN');
+const AUTHGATE_CONFIG = required('AUTHGATE_CONFIG');
+const GATEWAY_LOG = process.env.GATEWAY_LOG;
+const ARTIFACTS = required('ARTIFACTS');
+const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const REDIRECT_URI = `${CLIENT_ORIGIN}/cb`;
+const USERNAME_LABEL = 'Phone, e-mail or user name';
+const OIDP_LABEL = 'Test OP';
+const GW2_LABEL = 'Authgate Two';
+
+const OVERALL_TIMEOUT_MS = 180_000;
+const STEP_TIMEOUT_MS = 15_000;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`providers.test.mjs: ${name} is not set (run tests/providers_e2e/run.sh)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+setTimeout(() => {
+  console.log(`FAIL overall timeout: the test took more than ${OVERALL_TIMEOUT_MS / 1000} s`);
+  console.log(`${passes} passed, ${failures + 1} failed`);
+  process.exit(1);
+}, OVERALL_TIMEOUT_MS).unref();
+
+// --- small helpers ------------------------------------------------------------------------------
+
+let failures = 0;
+let passes = 0;
+
+async function check(name, body) {
+  try {
+    await body();
+    passes += 1;
+    console.log(`PASS ${name}`);
+  } catch (error) {
+    failures += 1;
+    console.log(`FAIL ${name}`);
+    console.log(indent(error?.stack ?? String(error)));
+  }
+}
+
+function indent(text) {
+  return text.split('\n').map((line) => `     ${line}`).join('\n');
+}
+
+const run = promisify(execFile);
+/** The first gateway's CLI (same config and environment as the running gateway). */
+async function authgate(...args) {
+  const { stdout } = await run(AUTHGATE_BIN, [...args, '--config', AUTHGATE_CONFIG], { timeout: 30_000 });
+  return stdout;
+}
+
+/** `authgate user show` as an object: { id, account, group_id, email, state, password, ... }. */
+async function showUser(account) {
+  const out = await authgate('user', 'show', account);
+  return Object.fromEntries(out.trim().split('\n').map((line) => {
+    const at = line.indexOf(':');
+    return [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+  }));
+}
+
+function authorizeUrl(state) {
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    state,
+    scope: 'read',
+  });
+  return `${BASE}/open/authorize/index?${query}`;
+}
+
+async function exchange(code) {
+  const response = await fetch(`${BASE}/oauth2/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }),
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `token endpoint: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/** What the upstream behind GET /echo sees of a request made with this access token. */
+async function echo(accessToken) {
+  const response = await fetch(`${BASE}/echo`, {
+    headers: { authorization: `Bearer ${accessToken}` },
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `GET /echo with the access token: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true }).catch(() => {});
+}
+
+/** The gateway log lines (JSON) that mention `text`, since `from` bytes. */
+function logSince(from) {
+  if (!GATEWAY_LOG) return '';
+  try {
+    return readFileSync(GATEWAY_LOG, 'utf8').slice(from);
+  } catch {
+    return '';
+  }
+}
+function logSize() {
+  return logSince(0).length;
+}
+
+// --- the client's side: CLIENT_ORIGIN, served here ----------------------------------------------
+
+const clientHits = [];
+
+function serveClient(request, response) {
+  const url = new URL(request.url, CLIENT_ORIGIN);
+  if (url.pathname === '/favicon.ico') {
+    response.writeHead(404).end();
+    return;
+  }
+  clientHits.push(url);
+  request.resume();
+  response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+  response.end('client callback');
+}
+
+/** A fresh browser (context + page), every response recorded: { page, responses, hits() }. */
+async function fresh(browser) {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true, // both gateways' self-signed dev certificates
+    viewport: { width: 1100, height: 800 },
+    locale: 'en-US',
+  });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  const page = await context.newPage();
+  const responses = [];
+  page.on('response', (r) => responses.push({ url: new URL(r.url()), status: r.status(), headers: r.headers() }));
+  const from = clientHits.length;
+  return { context, page, responses, hits: () => clientHits.slice(from) };
+}
+
+/** The recorded responses of the gateway's provider URLs (start, callback) for `name`. */
+function providerResponses(responses, name, step) {
+  return responses.filter((r) => r.url.origin === BASE && r.url.pathname === `/open/providers/${name}/${step}`);
+}
+
+/** The page comes to rest on the client (success) or on a gateway page (a refusal). */
+function settled(page) {
+  return page.waitForURL((url) => url.origin === CLIENT_ORIGIN || url.origin === BASE, { waitUntil: 'load' });
+}
+
+/** On the gateway's login page (a fresh context), clicks the button of `label`. */
+async function clickProvider(page, state, label) {
+  await page.goto(authorizeUrl(state));
+  const button = page.getByRole('link', { name: `Sign in with ${label}` });
+  await button.click();
+}
+
+/** At oidc-provider's development login form: any login name (and password) signs in. */
+async function signInAtOidp(page, login) {
+  await page.waitForURL((url) => url.origin === OIDP);
+  await page.locator('input[name=login]').fill(login);
+  await page.locator('input[name=password]').fill('any password');
+  await Promise.all([settled(page), page.locator('button[type=submit]').click()]);
+}
+
+/** The whole sign-in at oidc-provider from the gateway's login page; ends on the client or a refusal. */
+async function viaOidp(browser, login, state) {
+  const session = await fresh(browser);
+  await clickProvider(session.page, state, OIDP_LABEL);
+  await signInAtOidp(session.page, login);
+  return session;
+}
+
+/** The client got a code for `state` in this session (and nothing else); the code's tokens. */
+async function codeAtClient(session, state) {
+  const url = new URL(session.page.url());
+  assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI, `expected the client's redirect URI, at ${url}`);
+  assert.equal(url.searchParams.get('state'), state);
+  assert.equal(url.searchParams.get('error'), null, `error at the client: ${url}`);
+  const code = url.searchParams.get('code');
+  assert.ok(code, `no code at the client: ${url}`);
+  assert.equal(session.hits().length, 1, `the client got ${session.hits().map(String)}`);
+  return exchange(code);
+}
+
+function sessionCookie(context) {
+  return context.cookies(`${BASE}/open/`).then((all) => all.find((c) => c.name === '__Host-authgate-session'));
+}
+
+/** A refusal page of the callback: its status, no code at the client, no session cookie. */
+async function refused(session, name, status, words) {
+  const { page } = session;
+  const url = new URL(page.url());
+  assert.equal(url.origin, BASE, `expected a gateway page, at ${url}`);
+  assert.equal(url.pathname, `/open/providers/${name}/callback`, `expected the callback's page, at ${url}`);
+  const answers = providerResponses(session.responses, name, 'callback');
+  assert.equal(answers.at(-1)?.status, status, `the callback answered ${answers.map((r) => r.status)}`);
+  assert.equal(answers.at(-1)?.headers['set-cookie']?.includes('__Host-authgate-session'), undefined,
+    'a refusal sets no session cookie');
+  const text = await page.locator('body').innerText();
+  for (const word of words) assert.ok(text.includes(word), `the page says ${JSON.stringify(text)}, not ${JSON.stringify(word)}`);
+  assert.deepEqual(session.hits().map(String), [], 'nothing reached the client');
+  assert.equal(await sessionCookie(session.context), undefined, 'no session cookie');
+}
+
+/** `authgate user links ACCOUNT --json` parsed, and the plain listing. */
+async function links(account) {
+  const plain = await authgate('user', 'links', account);
+  const json = JSON.parse(await authgate('user', 'links', account, '--json'));
+  const list = Array.isArray(json) ? json : (json.links ?? []);
+  return { plain, list };
+}
+
+// --- the checks ---------------------------------------------------------------------------------
+
+async function loginPage(browser) {
+  const { context, page, responses } = await fresh(browser);
+  const state = 'page-1';
+  await check('the login page shows both provider buttons beside the password form', async () => {
+    await page.goto(authorizeUrl(state));
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByLabel(USERNAME_LABEL).waitFor();
+    await page.getByLabel('Password', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    const buttons = page.locator('a.provider');
+    assert.equal(await buttons.count(), 2);
+    const pageTarget = new URL(authorizeUrl(state));
+    for (const [name, label] of [['oidp', OIDP_LABEL], ['authgate2', GW2_LABEL]]) {
+      const link = page.getByRole('link', { name: `Sign in with ${label}` });
+      assert.equal(await link.getAttribute('class'), 'provider');
+      const href = new URL(await link.getAttribute('href'), BASE);
+      assert.equal(href.origin, BASE);
+      assert.equal(href.pathname, `/open/providers/${name}/start`);
+      const returnTo = new URL(href.searchParams.get('return_to'), BASE);
+      assert.equal(returnTo.pathname, pageTarget.pathname, `return_to ${returnTo}`);
+      assert.deepEqual([...returnTo.searchParams].sort(), [...pageTarget.searchParams].sort());
+    }
+    await shot(page, 'login-providers.png');
+  });
+
+  await check('start: 303 to the provider with code, PKCE S256, state, nonce; the pending cookie', async () => {
+    await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).click();
+    await page.waitForURL((url) => url.origin === OIDP);
+    const start = providerResponses(responses, 'oidp', 'start');
+    assert.equal(start.length, 1);
+    assert.equal(start[0].status, 303);
+    const to = new URL(start[0].headers.location);
+    assert.equal(`${to.origin}${to.pathname}`, `${OIDP}/auth`);
+    const q = to.searchParams;
+    assert.equal(q.get('response_type'), 'code');
+    assert.equal(q.get('client_id'), 'authgate');
+    assert.equal(q.get('redirect_uri'), `${BASE}/open/providers/oidp/callback`);
+    assert.ok(q.get('scope').split(' ').includes('openid'), q.get('scope'));
+    assert.ok(q.get('state')?.length >= 16, 'state');
+    assert.ok(q.get('nonce')?.length >= 16, 'nonce');
+    assert.match(q.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(q.get('code_challenge_method'), 'S256');
+    const cookie = (await context.cookies(BASE)).find((c) => c.name === '__Host-authgate-pending');
+    assert.ok(cookie, 'the __Host-authgate-pending cookie');
+    assert.equal(cookie.path, '/');
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Lax');
+    await shot(page, 'oidp-login.png');
+  });
+  await context.close();
+}
+
+let carolCallback;
+async function provisioned(browser) {
+  const state = 'carol-1';
+  const session = await viaOidp(browser, 'carol', state);
+  carolCallback = providerResponses(session.responses, 'oidp', 'callback')[0]?.url;
+  let tokens;
+  await check('carol (new here) signs in at oidc-provider and lands on the client with a code', async () => {
+    const callback = providerResponses(session.responses, 'oidp', 'callback');
+    assert.equal(callback[0]?.status, 303, `callback: ${callback.map((r) => r.status)}`);
+    assert.equal(callback[0].url.searchParams.get('iss'), OIDP, 'the RFC 9207 iss parameter reached the gateway');
+    tokens = await codeAtClient(session, state);
+    assert.ok(await sessionCookie(session.context), 'a session cookie');
+    await shot(session.page, 'carol-client.png');
+  });
+  await check('carol was provisioned: /echo sees her new user with group 7 (gid)', async () => {
+    const user = await showUser('carol');
+    assert.equal(user.group_id, '7');
+    assert.equal(user.email, 'carol@example.com');
+    assert.equal(user.password, 'none');
+    const body = await echo(tokens.access_token);
+    assert.equal(body.headers.user_id, user.id, JSON.stringify(body.headers));
+    assert.equal(body.headers.group_id, '7');
+  });
+  await check('`authgate user links carol` lists the link (oidp, issuer, carol-sub)', async () => {
+    const { plain, list } = await links('carol');
+    assert.ok(plain.includes('oidp') && plain.includes(OIDP) && plain.includes('carol-sub'), plain);
+    assert.equal(list.length, 1, JSON.stringify(list));
+    assert.equal(list[0].provider, 'oidp');
+    assert.equal(list[0].issuer, OIDP);
+    assert.equal(list[0].subject, 'carol-sub');
+  });
+  await check('a used callback URL cannot be replayed (400, expired or already used)', async () => {
+    assert.ok(carolCallback, 'the callback URL was seen');
+    const response = await session.page.goto(carolCallback.href);
+    assert.equal(response.status(), 400);
+    const text = await session.page.locator('body').innerText();
+    assert.ok(text.includes('This sign-in has expired or was already used'), text);
+    assert.equal(session.hits().length, 1, 'nothing more reached the client');
+    await shot(session.page, 'replay.png');
+  });
+  await check('carol again: the same user (the link), not a second one', async () => {
+    const again = await viaOidp(browser, 'carol', 'carol-2');
+    const second = await codeAtClient(again, 'carol-2');
+    const body = await echo(second.access_token);
+    assert.equal(body.headers.user_id, (await showUser('carol')).id);
+    await again.context.close();
+  });
+  await session.context.close();
+}
+
+async function secondGateway(browser) {
+  const state = 'frank-1';
+  const session = await fresh(browser);
+  const { page } = session;
+  await check('frank signs in at the second authgate (https, ca_file) and gets group 9', async () => {
+    await clickProvider(page, state, GW2_LABEL);
+    await page.waitForURL((url) => url.origin === BASE2);
+    await page.getByLabel(USERNAME_LABEL).fill('frank');
+    await page.getByLabel('Password', { exact: true }).fill('frank staple battery');
+    await shot(page, 'authgate2-login.png');
+    await Promise.all([settled(page), page.getByRole('button', { name: 'Sign in' }).click()]);
+    const callback = providerResponses(session.responses, 'authgate2', 'callback');
+    assert.equal(callback[0]?.status, 303, `callback: ${callback.map((r) => r.status)}`);
+    const tokens = await codeAtClient(session, state);
+    const user = await showUser('frank');
+    assert.equal(user.group_id, '9');
+    const body = await echo(tokens.access_token);
+    assert.equal(body.headers.user_id, user.id, JSON.stringify(body.headers));
+    assert.equal(body.headers.group_id, '9');
+    const { list } = await links('frank');
+    assert.equal(list.length, 1, JSON.stringify(list));
+    assert.equal(list[0].provider, 'authgate2');
+    assert.equal(list[0].issuer, BASE2);
+    assert.equal(list[0].subject, '900', 'authgate2 names frank by his id there');
+  });
+  await session.context.close();
+}
+
+async function linkedByEmail(browser) {
+  await check('dave is linked to the local dave by his verified e-mail (user 300; group re-mapped to 8)', async () => {
+    assert.equal((await links('dave')).list.length, 0, 'no link before');
+    const session = await viaOidp(browser, 'dave', 'dave-1');
+    const tokens = await codeAtClient(session, 'dave-1');
+    const body = await echo(tokens.access_token);
+    assert.equal(body.headers.user_id, '300', JSON.stringify(body.headers));
+    assert.equal(body.headers.group_id, '8');
+    const { list } = await links('dave');
+    assert.equal(list.length, 1, JSON.stringify(list));
+    assert.equal(list[0].provider, 'oidp');
+    assert.equal(list[0].subject, 'dave-sub');
+    const user = await showUser('dave');
+    assert.equal(user.id, '300');
+    assert.equal(user.group_id, '8');
+    await session.context.close();
+  });
+}
+
+async function refusals(browser) {
+  await check('mallory (alice\'s e-mail, NOT verified) is not linked to alice: refused, no code', async () => {
+    const session = await viaOidp(browser, 'mallory', 'mallory-1');
+    await shot(session.page, 'refused-mallory.png');
+    await refused(session, 'oidp', 403, []);
+    assert.equal((await links('alice')).list.length, 0, 'alice has no link');
+    await session.context.close();
+  });
+  await check('eve (groups [], not staff) is refused: 403 not allowed', async () => {
+    const session = await viaOidp(browser, 'eve', 'eve-1');
+    await shot(session.page, 'refused-eve.png');
+    await refused(session, 'oidp', 403, ['is not allowed to sign in here']);
+    await assert.rejects(showUser('eve'), 'eve was not provisioned');
+    await session.context.close();
+  });
+  await check('dora (verified e-mail of a disabled local user) is refused: 403 disabled', async () => {
+    const session = await viaOidp(browser, 'dora', 'dora-1');
+    await shot(session.page, 'refused-dora.png');
+    await refused(session, 'oidp', 403, ['This account is disabled']);
+    await session.context.close();
+  });
+}
+
+async function tokenEndpointDown(browser) {
+  await check('the token endpoint does not answer: 503 not reachable, a link back, no code', async () => {
+    const down = await fetch(`${OIDP}/__test/token-down`, { method: 'POST' });
+    assert.equal(down.status, 204);
+    try {
+      const session = await viaOidp(browser, 'carol', 'carol-down');
+      await shot(session.page, 'token-endpoint-down.png');
+      await refused(session, 'oidp', 503, [`${OIDP_LABEL} is not reachable right now`]);
+      const back = session.page.getByRole('link', { name: 'Sign in with your password' });
+      const href = new URL(await back.getAttribute('href'), BASE);
+      assert.equal(href.origin, BASE);
+      assert.equal(href.pathname, '/open/authorize/index');
+      assert.equal(href.searchParams.get('state'), 'carol-down');
+      await session.context.close();
+    } finally {
+      await fetch(`${OIDP}/__test/token-up`, { method: 'POST' });
+    }
+  });
+}
+
+async function providerDown(browser) {
+  await check('oidc-provider killed: its button gives "not reachable"; the password form still works', async () => {
+    process.kill(OIDP_PID, 'SIGKILL');
+    for (let i = 0; i < 50; i += 1) {
+      try {
+        process.kill(OIDP_PID, 0);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const session = await fresh(browser);
+    const { page } = session;
+    await clickProvider(page, 'alice-1', OIDP_LABEL);
+    await page.waitForLoadState('load');
+    await shot(page, 'provider-down.png');
+    const url = new URL(page.url());
+    assert.equal(`${url.origin}${url.pathname}`, `${BASE}/open/providers/oidp/start`, `at ${url}`);
+    const start = providerResponses(session.responses, 'oidp', 'start');
+    assert.equal(start.at(-1)?.status, 503);
+    const text = await page.locator('body').innerText();
+    assert.ok(text.includes(`${OIDP_LABEL} is not reachable right now`), text);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/open/authorize/index'),
+      page.getByRole('link', { name: 'Sign in with your password' }).click(),
+    ]);
+    await page.getByLabel(USERNAME_LABEL).fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+    await Promise.all([settled(page), page.getByRole('button', { name: 'Sign in' }).click()]);
+    const tokens = await codeAtClient(session, 'alice-1');
+    const body = await echo(tokens.access_token);
+    assert.equal(body.headers.user_id, '100');
+    assert.equal(body.headers.group_id, '7');
+    await session.context.close();
+  });
+}
+
+async function refusalsLogged(from) {
+  await check('each refusal is logged at warn (target authgate::login)', async () => {
+    const lines = logSince(from).split('\n').filter(Boolean).flatMap((line) => {
+      try {
+        return [JSON.parse(line)];
+      } catch {
+        return [];
+      }
+    });
+    const warns = lines.filter((l) => String(l.level).toLowerCase() === 'warn' && l.target === 'authgate::login');
+    assert.ok(warns.length >= 4, `warn lines of authgate::login: ${JSON.stringify(warns)}`);
+  });
+}
+
+async function main() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const client = http.createServer(serveClient);
+  await new Promise((resolve, reject) => {
+    client.once('error', reject);
+    client.listen(Number(new URL(CLIENT_ORIGIN).port), '127.0.0.1', resolve);
+  });
+  try {
+    const browser = await chromium.launch({
+      executablePath: EXECUTABLE,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      timeout: 30_000,
+    });
+    console.log(`browser: ${EXECUTABLE} ${browser.version()}; gateway: ${BASE}; authgate2: ${BASE2}; oidc-provider: ${OIDP}`);
+    try {
+      await loginPage(browser);
+      await provisioned(browser);
+      await secondGateway(browser);
+      await linkedByEmail(browser);
+      const from = logSize();
+      await refusals(browser);
+      await tokenEndpointDown(browser);
+      await refusalsLogged(from);
+      await providerDown(browser);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    client.close();
+  }
+  console.log(`${passes} passed, ${failures} failed`);
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((error) => {
+  console.log(`FAIL ${error?.stack ?? error}`);
+  console.log(`${passes} passed, ${failures + 1} failed`);
+  process.exit(1);
+});
