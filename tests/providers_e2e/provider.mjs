@@ -12,7 +12,7 @@
 //                                     required, authorization_code only)
 //
 // Sign-in: the provider's built-in development interactions (devInteractions): a form that
-// takes any login name (and any password); consent is granted at once (loadExistingGrant
+// takes any login name (and any password), and a "[ Cancel ]" link (error=access_denied); consent is granted at once (loadExistingGrant
 // below), so after the login form the browser goes straight back to the client. The accounts
 // (findAccount) are fixed:
 //   carol    sub carol-sub, carol@example.com (verified), preferred_username carol,
@@ -22,6 +22,8 @@
 //   mallory  sub mallory, alice@example.com NOT verified, preferred_username alice,
 //            groups [staff]                 -> must not be linked to alice (nor provisioned)
 //   eve      sub eve, eve@example.com (verified), groups [] -> refused by required_claim
+//   boss     sub boss-sub, root@corp.example (verified), preferred_username root, groups [staff]
+//                                 -> the local admin root's e-mail: must not be linked
 //   dora     sub dora-sub, dora@corp.example (verified), groups [staff]
 //                                                       -> links by e-mail to a disabled user
 //   any other name: sub = the name, groups [staff], no e-mail.
@@ -85,6 +87,16 @@ const ACCOUNTS = {
     email_verified: true,
     preferred_username: 'eve',
     groups: [],
+  },
+  boss: {
+    sub: 'boss-sub',
+    email: 'root@corp.example',
+    email_verified: true,
+    // the local admin's e-mail and account name: never linked to an admin, and the name is
+    // taken, so refused.
+    preferred_username: 'root',
+    groups: ['staff'],
+    gid: 7,
   },
   dora: {
     sub: 'dora-sub',

@@ -7,13 +7,15 @@
 //     its accounts: carol (new here: provisioned, gid 7), dave (verified dave@corp.example: the
 //     local dave, id 300, group 5 -> 8), mallory (alice@example.com NOT verified,
 //     preferred_username alice), eve (groups []), dora (verified dora@corp.example: the local
-//     dora, id 400, disabled);
+//     dora, id 400, disabled), boss (verified root@corp.example, preferred_username root: the
+//     local admin root, id 500, is never linked);
 //   - a second authgate at AUTHGATE2_BASE, named `authgate2` ("Authgate Two"): allowed_domains
 //     example.org, provision, group_claim gid; its user frank (frank@example.org verified,
 //     group 9, password "frank staple battery");
 //   - the first gateway at AUTHGATE_BASE: alice (id 100, group 7, alice@example.com, password
-//     "correct horse battery"), dave, dora (disabled), the confidential client `web` (redirect
-//     URI CLIENT_ORIGIN/cb, scope read), the /echo route (builtin:echo).
+//     "correct horse battery"), dave, dora (disabled), root (admin), the confidential client
+//     `web` (redirect URI CLIENT_ORIGIN/cb, scope read), the shipped /echo route (builtin:echo,
+//     bearer tokens) and /web route (builtin:echo, auth = "session").
 // CLIENT_ORIGIN is served here and records every request, so "the client got a code" and
 // "nothing reached the client" can be asserted.
 //
@@ -431,10 +433,60 @@ async function refusals(browser) {
     await assert.rejects(showUser('eve'), 'eve was not provisioned');
     await session.context.close();
   });
+  await check('boss (verified e-mail of the local admin root) is never linked to an admin: refused', async () => {
+    const session = await viaOidp(browser, 'boss', 'boss-1');
+    await shot(session.page, 'refused-admin.png');
+    await refused(session, 'oidp', 403, []);
+    assert.equal((await links('root')).list.length, 0, 'root has no link');
+    await session.context.close();
+  });
   await check('dora (verified e-mail of a disabled local user) is refused: 403 disabled', async () => {
     const session = await viaOidp(browser, 'dora', 'dora-1');
     await shot(session.page, 'refused-dora.png');
     await refused(session, 'oidp', 403, ['This account is disabled']);
+    await session.context.close();
+  });
+}
+
+async function cancelled(browser) {
+  await check('Cancel at oidc-provider (error=access_denied): 400 page in words with a link back, no code', async () => {
+    const session = await fresh(browser);
+    const { page } = session;
+    await clickProvider(page, 'cancel-1', OIDP_LABEL);
+    await page.waitForURL((url) => url.origin === OIDP);
+    await Promise.all([settled(page), page.getByRole('link', { name: '[ Cancel ]' }).click()]);
+    await shot(page, 'cancelled.png');
+    await refused(session, 'oidp', 400, [`${OIDP_LABEL} did not sign you in: access_denied`, 'End-User aborted interaction']);
+    const back = new URL(page.url());
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    // The link back leads to the login page of the same request.
+    await Promise.all([
+      page.waitForURL((u) => u.origin === BASE && u.pathname === '/open/authorize/index'),
+      page.locator(`a[href*="/open/authorize/index"]`).first().click(),
+    ]);
+    assert.equal(new URL(page.url()).searchParams.get('state'), 'cancel-1');
+    await page.getByLabel(USERNAME_LABEL).waitFor();
+    await session.context.close();
+  });
+}
+
+async function sessionRoute(browser) {
+  await check('a session route: /web -> /open/signin -> oidc-provider (carol) -> back on /web as carol', async () => {
+    const session = await fresh(browser);
+    const { page } = session;
+    await page.goto(`${BASE}/web/page?x=1`);
+    await page.waitForURL((u) => u.origin === BASE && u.pathname === '/open/signin');
+    const button = page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` });
+    const returnTo = new URL(new URL(await button.getAttribute('href'), BASE).searchParams.get('return_to'), BASE);
+    assert.equal(returnTo.pathname, '/open/signin');
+    await shot(page, 'signin-providers.png');
+    await button.click();
+    await signInAtOidp(page, 'carol');
+    await page.waitForURL((u) => u.origin === BASE && u.pathname === '/web/page');
+    const body = JSON.parse(await page.locator('body').innerText());
+    assert.equal(body.headers.user_id, (await showUser('carol')).id, JSON.stringify(body.headers));
+    assert.equal(body.headers.group_id, '7');
+    await shot(page, 'session-route.png');
     await session.context.close();
   });
 }
@@ -531,8 +583,10 @@ async function main() {
       await linkedByEmail(browser);
       const from = logSize();
       await refusals(browser);
+      await cancelled(browser);
       await tokenEndpointDown(browser);
       await refusalsLogged(from);
+      await sessionRoute(browser);
       await providerDown(browser);
     } finally {
       await browser.close();

@@ -12,10 +12,13 @@
 # that carol (new at oidp) is provisioned and lands on the client with a code whose access token
 # reaches /echo as her new user with group 7; frank at authgate2 gets group 9; dave is linked by
 # his verified e-mail to the existing local dave; mallory (alice's e-mail, not verified) is not
-# linked; eve (not staff) is refused; dora (links to a disabled local user) is refused; a used
-# callback URL cannot be replayed; a token endpoint that does not answer gives the "not
-# reachable" page; with oidc-provider killed, its button gives the "not reachable" page and the
-# password form still works; `authgate user links` lists the links made.
+# linked; boss (the local admin's verified e-mail) is never linked to an admin; eve (not staff)
+# is refused; dora (links to a disabled local user) is refused; Cancel at the provider
+# (access_denied) gives its page in words; a used callback URL cannot be replayed; a token
+# endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
+# route (/web) has the buttons and comes back to the page asked for; with oidc-provider killed,
+# its button gives the "not reachable" page and the password form still works; `authgate user
+# links` lists the links made; refusals are logged at warn.
 #
 # Screenshots go to tests/providers_e2e/artifacts/.
 #
@@ -247,6 +250,8 @@ ag 1 user add dave --id 300 --group-id 5 --email dave@corp.example --password-st
 ag 1 user add dora --id 400 --group-id 5 --email dora@corp.example --password-stdin >/dev/null \
   <<<'dora staple battery'
 ag 1 user disable dora >/dev/null
+ag 1 user add root --id 500 --admin --email root@corp.example --password-stdin >/dev/null \
+  <<<'root staple battery'
 ag 1 client add web --name 'Web Shop' --grant authorization_code \
   --redirect-uri "$client_origin/cb" --scope read --secret-stdin >/dev/null <<<"$web_secret"
 log "checking the first gateway's config (authgate check)"
