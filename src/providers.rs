@@ -153,12 +153,27 @@ impl Provider {
         &self.config
     }
 
+    /// The discovery document fetched now: a sign-in starts only when the provider answers,
+    /// so a person is not sent to a provider that is down (the page says so instead). Sign-ins
+    /// are rare next to requests; one small GET each is cheap.
+    pub async fn fresh_discovery(&self) -> Result<Discovery, ProviderError> {
+        self.discovery_within(Duration::ZERO, Duration::ZERO).await
+    }
+
     /// The discovery document: cached for an hour; refetched after that, the old one serving
     /// up to a day while the provider fails.
     pub async fn discovery(&self) -> Result<Discovery, ProviderError> {
+        self.discovery_within(DISCOVERY_TTL, DISCOVERY_STALE).await
+    }
+
+    async fn discovery_within(
+        &self,
+        fresh: Duration,
+        stale: Duration,
+    ) -> Result<Discovery, ProviderError> {
         let mut cached = self.discovery.lock().await;
         if let Some((doc, at)) = cached.as_ref()
-            && at.elapsed() < DISCOVERY_TTL
+            && at.elapsed() < fresh
         {
             return Ok(doc.clone());
         }
@@ -189,7 +204,7 @@ impl Provider {
                 *cached = Some((doc.clone(), Instant::now()));
                 Ok(doc)
             }
-            (Err(error), Some((doc, at))) if at.elapsed() < DISCOVERY_STALE => {
+            (Err(error), Some((doc, at))) if at.elapsed() < stale => {
                 tracing::warn!(provider = %self.config.name, %error, "discovery refresh failed; using the last good document");
                 Ok(doc.clone())
             }

@@ -124,7 +124,7 @@ impl LoginPages {
                 "A sign-in starts from the login page: go back to the application and start again.",
             );
         };
-        let discovery = match provider.discovery().await {
+        let discovery = match provider.fresh_discovery().await {
             Ok(discovery) => discovery,
             Err(error) => return self.provider_down(provider, &error, return_to),
         };
