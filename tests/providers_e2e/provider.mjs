@@ -36,8 +36,15 @@
 //   POST /__test/token-down   from now on the token endpoint drops the connection (no answer)
 //   POST /__test/token-up     back to normal
 //   GET  /__test/log          the requests seen so far (method and path, one a line)
+//   POST /__test/tamper?what=W  the next answer of one kind is changed (then back to normal):
+//        callback-iss     the authorization response's `iss` names another issuer
+//        callback-no-iss  the authorization response has no `iss`
+//        sig | none | hs256 | aud | nonce | exp | iss | kid
+//                         the token endpoint's ID token: a broken signature, alg none, HS256
+//                         with the client secret, or (re-signed with the real key) another
+//                         aud, another nonce, expired, another iss, an unknown kid
 
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -187,10 +194,87 @@ function escape(text) {
 
 const seen = [];
 let tokenDown = false;
+let tamper = null; // one-shot: the next matching answer is changed, then back to normal
 let callback = null;
+
+const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const unb64 = (text) => JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+function rs256(header, payload) {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+}
+
+/** An ID token changed as `what` says; re-signed with the provider's real key unless the change is the signature. */
+function tamperIdToken(idToken, what) {
+  const [h, p] = idToken.split('.');
+  const header = unb64(h);
+  const payload = unb64(p);
+  const now = Math.floor(Date.now() / 1000);
+  switch (what) {
+    case 'sig': // the real key's signature, but of other claims
+      return `${h}.${p}.${rs256(header, { ...payload, sub: 'someone-else' }).split('.')[2]}`;
+    case 'none': // alg none, no signature
+      return `${b64({ ...header, alg: 'none' })}.${p}.`;
+    case 'hs256': { // alg confusion: HMAC with the client secret
+      const input = `${b64({ ...header, alg: 'HS256' })}.${p}`;
+      return `${input}.${createHmac('sha256', CLIENT_SECRET).update(input).digest('base64url')}`;
+    }
+    case 'aud':
+      return rs256(header, { ...payload, aud: 'someone-else' });
+    case 'nonce':
+      return rs256(header, { ...payload, nonce: `${payload.nonce}-other` });
+    case 'exp':
+      return rs256(header, { ...payload, iat: now - 7200, exp: now - 3600 });
+    case 'iss':
+      return rs256(header, { ...payload, iss: 'http://127.0.0.1:1' });
+    case 'kid': // a key the provider never published
+      return rs256({ ...header, kid: 'unknown-key' }, payload);
+    default:
+      throw new Error(`unknown tamper ${what}`);
+  }
+}
+
 const server = http.createServer((request, response) => {
   const path = request.url.split('?')[0];
   seen.push(`${request.method} ${path}`);
+  if (path === '/__test/tamper' && request.method === 'POST') {
+    tamper = new URL(request.url, 'http://x').searchParams.get('what') || null;
+    response.writeHead(204).end();
+    return;
+  }
+  // callback-iss: the authorization response's `iss` names another issuer; callback-no-iss: none.
+  if (tamper?.startsWith('callback-')) {
+    const setHeader = response.setHeader.bind(response);
+    const what = tamper;
+    response.setHeader = (name, value) => {
+      if (name.toLowerCase() === 'location' && String(value).startsWith(REDIRECT_URI)) {
+        const url = new URL(String(value));
+        if (what === 'callback-iss') url.searchParams.set('iss', 'http://127.0.0.1:1');
+        else url.searchParams.delete('iss');
+        value = url.href;
+        tamper = null;
+      }
+      return setHeader(name, value);
+    };
+  }
+  // The token endpoint's answer with its ID token changed.
+  if (tamper && !tamper.startsWith('callback-') && path === '/token') {
+    const what = tamper;
+    tamper = null;
+    const setHeader = response.setHeader.bind(response);
+    const end = response.end.bind(response);
+    response.setHeader = (name, value) => (name.toLowerCase() === 'content-length' ? response : setHeader(name, value));
+    response.end = (chunk, ...rest) => {
+      try {
+        const body = JSON.parse(Buffer.from(chunk).toString('utf8'));
+        if (body.id_token) body.id_token = tamperIdToken(body.id_token, what);
+        chunk = JSON.stringify(body);
+      } catch (error) {
+        console.error('provider.mjs: could not tamper with the token answer:', error);
+      }
+      return end(chunk, ...rest);
+    };
+  }
   if (path === '/__test/token-down' && request.method === 'POST') {
     tokenDown = true;
     response.writeHead(204).end();

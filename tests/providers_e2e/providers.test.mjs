@@ -18,6 +18,8 @@
 //     bearer tokens) and /web route (builtin:echo, auth = "session").
 // CLIENT_ORIGIN is served here and records every request, so "the client got a code" and
 // "nothing reached the client" can be asserted.
+// provider.mjs's test hooks (POST OIDP_ISSUER/__test/...) drop the token endpoint or change one
+// real answer (the authorization response's iss, the ID token) for the refusal checks.
 //
 // Each check prints PASS or FAIL; the last line is "N passed, N failed"; exit 1 on any failure.
 //
@@ -256,11 +258,11 @@ async function refused(session, name, status, words) {
   assert.equal(await sessionCookie(session.context), undefined, 'no session cookie');
 }
 
-/** `authgate user links ACCOUNT --json` parsed, and the plain listing. */
+/** `authgate user links ACCOUNT --json` (one JSON object a line) parsed, and the plain table. */
 async function links(account) {
   const plain = await authgate('user', 'links', account);
-  const json = JSON.parse(await authgate('user', 'links', account, '--json'));
-  const list = Array.isArray(json) ? json : (json.links ?? []);
+  const json = await authgate('user', 'links', account, '--json');
+  const list = json.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line));
   return { plain, list };
 }
 
@@ -349,6 +351,7 @@ async function provisioned(browser) {
     assert.equal(list[0].provider, 'oidp');
     assert.equal(list[0].issuer, OIDP);
     assert.equal(list[0].subject, 'carol-sub');
+    assert.equal(String(list[0].user_id), (await showUser('carol')).id);
   });
   await check('a used callback URL cannot be replayed (400, expired or already used)', async () => {
     assert.ok(carolCallback, 'the callback URL was seen');
@@ -409,6 +412,7 @@ async function linkedByEmail(browser) {
     assert.equal(list.length, 1, JSON.stringify(list));
     assert.equal(list[0].provider, 'oidp');
     assert.equal(list[0].subject, 'dave-sub');
+    assert.equal(String(list[0].user_id), '300');
     const user = await showUser('dave');
     assert.equal(user.id, '300');
     assert.equal(user.group_id, '8');
@@ -420,7 +424,7 @@ async function refusals(browser) {
   await check('mallory (alice\'s e-mail, NOT verified) is not linked to alice: refused, no code', async () => {
     const session = await viaOidp(browser, 'mallory', 'mallory-1');
     await shot(session.page, 'refused-mallory.png');
-    await refused(session, 'oidp', 403, []);
+    await refused(session, 'oidp', 403, ['No account here is linked']);
     assert.equal((await links('alice')).list.length, 0, 'alice has no link');
     await session.context.close();
   });
@@ -434,7 +438,7 @@ async function refusals(browser) {
   await check('boss (verified e-mail of the local admin root) is never linked to an admin: refused', async () => {
     const session = await viaOidp(browser, 'boss', 'boss-1');
     await shot(session.page, 'refused-admin.png');
-    await refused(session, 'oidp', 403, []);
+    await refused(session, 'oidp', 403, ['No account here is linked']);
     assert.equal((await links('root')).list.length, 0, 'root has no link');
     await session.context.close();
   });
@@ -446,6 +450,83 @@ async function refusals(browser) {
   });
 }
 
+async function tampered(browser) {
+  const tamper = async (what) => {
+    const answer = await fetch(`${OIDP}/__test/tamper?what=${what}`, { method: 'POST' });
+    assert.equal(answer.status, 204);
+  };
+  const cases = [
+    ['callback-iss', 'the authorization response\'s iss (RFC 9207) names another issuer'],
+    ['sig', 'the ID token\'s signature does not verify'],
+    ['none', 'the ID token is alg none'],
+    ['hs256', 'the ID token is HS256 with the client secret (alg confusion)'],
+    ['kid', 'the ID token is signed by a key the provider never published'],
+    ['aud', 'the ID token is for another client (aud)'],
+    ['nonce', 'the ID token\'s nonce is not ours'],
+    ['iss', 'the ID token\'s iss is another issuer'],
+    ['exp', 'the ID token has expired'],
+  ];
+  for (const [what, words] of cases) {
+    await check(`refused when ${words}: 400 "Sign-in with ${OIDP_LABEL} failed", no code, no session`, async () => {
+      await tamper(what);
+      try {
+        const session = await viaOidp(browser, 'carol', `tamper-${what}`);
+        if (what === 'sig') await shot(session.page, 'id-token-bad-signature.png');
+        const seen = providerResponses(session.responses, 'oidp', 'callback');
+        if (what === 'callback-iss') {
+          assert.equal(seen.at(-1)?.url.searchParams.get('iss'), 'http://127.0.0.1:1', 'the iss was changed');
+        }
+        await refused(session, 'oidp', 400, [`Sign-in with ${OIDP_LABEL} failed`]);
+        await session.context.close();
+      } finally {
+        await tamper('');
+      }
+    });
+  }
+  await check('an authorization response without iss (the provider advertises it): what the gateway does', async () => {
+    // RFC 9207 §2.4: a client MUST reject a response without iss from a server whose metadata
+    // says authorization_response_iss_parameter_supported (oidc-provider's does). The spec of
+    // issue 25 lists the callback as ?code&state[&iss], so this records the behaviour and
+    // requires only that nothing else than a code or a refusal page happens.
+    await tamper('callback-no-iss');
+    try {
+      const session = await viaOidp(browser, 'carol', 'no-iss');
+      const seen = providerResponses(session.responses, 'oidp', 'callback');
+      assert.equal(seen[0]?.url.searchParams.get('iss'), null, 'the iss was removed');
+      const url = new URL(session.page.url());
+      if (url.origin === CLIENT_ORIGIN) {
+        await codeAtClient(session, 'no-iss');
+        console.log('note: a callback without iss (iss advertised) was ACCEPTED');
+      } else {
+        await refused(session, 'oidp', 400, []);
+        console.log('note: a callback without iss (iss advertised) was refused');
+      }
+      await session.context.close();
+    } finally {
+      await tamper('');
+    }
+  });
+}
+
+async function boundToBrowser(browser) {
+  await check('a sign-in started in one browser cannot be finished in another (pending cookie): 400', async () => {
+    // The victim's browser starts (and gets the pending cookie); the attacker's browser signs in
+    // at the provider with that very authorization request and arrives with a good code and
+    // state but without the cookie.
+    const victim = await fresh(browser);
+    await clickProvider(victim.page, 'bound-1', OIDP_LABEL);
+    await victim.page.waitForURL((url) => url.origin === OIDP);
+    const authorization = providerResponses(victim.responses, 'oidp', 'start')[0].headers.location;
+    const attacker = await fresh(browser);
+    await attacker.page.goto(authorization);
+    await signInAtOidp(attacker.page, 'carol');
+    await shot(attacker.page, 'other-browser.png');
+    await refused(attacker, 'oidp', 400, ['This sign-in has expired or was already used']);
+    await victim.context.close();
+    await attacker.context.close();
+  });
+}
+
 async function cancelled(browser) {
   await check('Cancel at oidc-provider (error=access_denied): 400 page in words with a link back, no code', async () => {
     const session = await fresh(browser);
@@ -454,7 +535,9 @@ async function cancelled(browser) {
     await page.waitForURL((url) => url.origin === OIDP);
     await Promise.all([settled(page), page.getByRole('link', { name: '[ Cancel ]' }).click()]);
     await shot(page, 'cancelled.png');
-    await refused(session, 'oidp', 400, [`${OIDP_LABEL} did not sign you in: access_denied`, 'End-User aborted interaction']);
+    // The spec's example reads "Corp SSO did not sign you in: access_denied"; the gateway puts
+    // the error in words with its code in brackets: both name the provider, the code and what it said.
+    await refused(session, 'oidp', 400, [`${OIDP_LABEL} did not sign you in`, 'access_denied', 'End-User aborted interaction']);
     const back = new URL(page.url());
     assert.equal(back.searchParams.get('error'), 'access_denied');
     // The link back leads to the login page of the same request.
@@ -510,33 +593,16 @@ async function tokenEndpointDown(browser) {
 }
 
 async function providerDown(browser) {
-  process.kill(OIDP_PID, 'SIGKILL');
-  for (let i = 0; i < 50; i += 1) {
-    try {
-      process.kill(OIDP_PID, 0);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // The gateway may keep the provider's discovery document it fetched earlier: then the button
-  // still leads to the (dead) provider. Not a failure: the document is good, the provider is not.
-  {
-    const session = await fresh(browser);
-    await clickProvider(session.page, 'down-0', OIDP_LABEL).catch(() => {});
-    await session.page.waitForLoadState('load').catch(() => {});
-    const start = providerResponses(session.responses, 'oidp', 'start').at(-1);
-    console.log(`note: oidc-provider killed, discovery possibly cached: start answered ${start?.status}` +
-      `${start?.status === 303 ? ` to ${start.headers.location?.split('?')[0]} (the dead provider)` : ''}`);
-    await session.context.close();
-  }
-  await check('oidc-provider killed, config reloaded (fresh discovery): its button gives "not reachable"; the password form still works', async () => {
-    const from = logSize();
-    await authgate('reload');
-    for (let i = 0; i < 100 && !logSince(from).includes('config reloaded'); i += 1) {
+  await check('oidc-provider killed: its button gives "not reachable" (503); the password form still works', async () => {
+    process.kill(OIDP_PID, 'SIGTERM');
+    for (let i = 0; i < 50; i += 1) {
+      try {
+        process.kill(OIDP_PID, 0);
+      } catch {
+        break;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.ok(logSince(from).includes('config reloaded'), 'the gateway reloaded its config');
     const session = await fresh(browser);
     const { page } = session;
     await clickProvider(page, 'alice-1', OIDP_LABEL);
@@ -552,6 +618,7 @@ async function providerDown(browser) {
       page.waitForURL((u) => u.pathname === '/open/authorize/index'),
       page.getByRole('link', { name: 'Sign in with your password' }).click(),
     ]);
+    assert.equal(new URL(page.url()).searchParams.get('state'), 'alice-1');
     await page.getByLabel(USERNAME_LABEL).fill('alice');
     await page.getByLabel('Password', { exact: true }).fill('correct horse battery');
     await Promise.all([settled(page), page.getByRole('button', { name: 'Sign in' }).click()]);
@@ -573,7 +640,14 @@ async function refusalsLogged(from) {
       }
     });
     const warns = lines.filter((l) => String(l.level).toLowerCase() === 'warn' && l.target === 'authgate::login');
-    assert.ok(warns.length >= 4, `warn lines of authgate::login: ${JSON.stringify(warns)}`);
+    // mallory, eve, boss, dora, Cancel, 9 tampered answers, no iss, the other browser, the
+    // token endpoint: 17 refusals, each with a reason.
+    assert.ok(warns.length >= 17, `${warns.length} warn lines of authgate::login: ${JSON.stringify(warns)}`);
+    const text = warns.map((l) => JSON.stringify(l)).join('\n');
+    for (const reason of [/alice/, /required claim|not allowed/i, /admin/i, /disabled/i, /access_denied/,
+      /\biss\b/, /signature/i, /nonce/i, /audience|\baud\b/i, /expired/i, /cookie/i, /token endpoint/i]) {
+      assert.match(text, reason, 'a reason in the warn lines');
+    }
   });
 }
 
@@ -599,6 +673,8 @@ async function main() {
       const from = logSize();
       await refusals(browser);
       await cancelled(browser);
+      await tampered(browser);
+      await boundToBrowser(browser);
       await tokenEndpointDown(browser);
       await refusalsLogged(from);
       await sessionRoute(browser);

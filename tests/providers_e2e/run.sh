@@ -14,8 +14,11 @@
 # his verified e-mail to the existing local dave; mallory (alice's e-mail, not verified) is not
 # linked; boss (the local admin's verified e-mail) is never linked to an admin; eve (not staff)
 # is refused; dora (links to a disabled local user) is refused; Cancel at the provider
-# (access_denied) gives its page in words; a used callback URL cannot be replayed; a token
-# endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
+# (access_denied) gives its page in words; a wrong RFC 9207 `iss` and ID tokens with a broken
+# signature, alg none, HS256, an unknown kid, another aud, nonce or iss, or expired, are refused
+# ("Sign-in with ... failed"; provider.mjs's test hooks change the real answers); a sign-in
+# started in one browser cannot be finished in another; a used callback URL cannot be replayed;
+# a token endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
 # route (/web) has the buttons and comes back to the page asked for; with oidc-provider killed,
 # its button gives the "not reachable" page and the password form still works; `authgate user
 # links` lists the links made; refusals are logged at warn.
