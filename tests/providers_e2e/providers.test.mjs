@@ -527,6 +527,65 @@ async function boundToBrowser(browser) {
   });
 }
 
+async function startChecks(browser) {
+  const start = (name, returnTo) => fetch(
+    `${BASE}/open/providers/${name}/start?return_to=${encodeURIComponent(returnTo)}`,
+    { redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) },
+  );
+  await check('start refuses a return_to that is not one of the login pages on this host (no open redirect)', async () => {
+    const page = new URL(authorizeUrl('rt-1'));
+    for (const returnTo of [
+      `https://evil.example${page.pathname}${page.search}`,
+      `//evil.example${page.pathname}${page.search}`,
+      '/echo',
+      '/oauth2/token',
+    ]) {
+      const answer = await start('oidp', returnTo);
+      assert.ok(answer.status >= 400 && answer.status < 500, `return_to ${returnTo}: ${answer.status} ${answer.headers.get('location')}`);
+      assert.equal(answer.headers.get('location'), null, `return_to ${returnTo}`);
+      assert.ok(!(answer.headers.get('set-cookie') ?? '').includes('__Host-authgate-pending'), 'no pending cookie');
+    }
+    const good = await start('oidp', `${page.pathname}${page.search}`);
+    assert.equal(good.status, 303, 'the login page itself is a good return_to');
+    assert.ok(good.headers.get('location').startsWith(`${OIDP}/auth?`));
+  });
+  await check('an unknown provider name: 404', async () => {
+    const page = new URL(authorizeUrl('rt-2'));
+    const answer = await start('nope', `${page.pathname}${page.search}`);
+    assert.equal(answer.status, 404);
+  });
+  await check('a state issued for oidp is refused at authgate2\'s callback (400)', async () => {
+    const session = await fresh(browser);
+    await clickProvider(session.page, 'cross-1', OIDP_LABEL);
+    await session.page.waitForURL((url) => url.origin === OIDP);
+    const authorization = new URL(providerResponses(session.responses, 'oidp', 'start')[0].headers.location);
+    const state = authorization.searchParams.get('state');
+    const response = await session.page.goto(`${BASE}/open/providers/authgate2/callback?${new URLSearchParams({ code: 'x', state, iss: BASE2 })}`);
+    assert.equal(response.status(), 400);
+    const text = await session.page.locator('body').innerText();
+    assert.ok(text.includes('This sign-in has expired or was already used'), text);
+    assert.equal(await sessionCookie(session.context), undefined);
+    await session.context.close();
+  });
+  await check('prompt=login on the login page: after the provider, back without it, and the code is issued at once', async () => {
+    const session = await fresh(browser);
+    const { page } = session;
+    await page.goto(`${authorizeUrl('prompt-1')}&prompt=login`);
+    await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).click();
+    await signInAtOidp(page, 'carol');
+    const callback = providerResponses(session.responses, 'oidp', 'callback')[0];
+    assert.equal(callback?.status, 303);
+    const back = new URL(callback.headers.location, BASE);
+    assert.equal(back.pathname, '/open/authorize/index');
+    assert.equal(back.searchParams.get('prompt'), null, `back to ${back}`);
+    assert.equal(back.searchParams.get('state'), 'prompt-1');
+    const tokens = await codeAtClient(session, 'prompt-1');
+    const body = await echo(tokens.access_token);
+    assert.equal(body.headers.user_id, (await showUser('carol')).id);
+    await session.context.close();
+  });
+}
+
 async function cancelled(browser) {
   await check('Cancel at oidc-provider (error=access_denied): 400 page in words with a link back, no code', async () => {
     const session = await fresh(browser);
@@ -672,6 +731,7 @@ async function main() {
       await linkedByEmail(browser);
       const from = logSize();
       await refusals(browser);
+      await startChecks(browser);
       await cancelled(browser);
       await tampered(browser);
       await boundToBrowser(browser);
