@@ -30,7 +30,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -420,6 +420,46 @@ async function linkedByEmail(browser) {
   });
 }
 
+/** `authgate audit --json` records of one action, e.g. provider.link. */
+async function audit(kind) {
+  const out = await authgate('audit', '--kind', kind, '--json');
+  return out.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line));
+}
+
+async function auditAndUnlink(browser) {
+  await check('audit: provider.provision (carol, frank), provider.link (dave), provider.remap (dave 5 -> 8)', async () => {
+    const dump = (records) => records.map((r) => JSON.stringify(r)).join('\n');
+    const provisions = await audit('provider.provision');
+    const carol = provisions.find((r) => r.details?.subject === 'carol-sub');
+    assert.ok(carol, dump(provisions));
+    assert.equal(carol.actor, 'provider:oidp');
+    assert.equal(carol.subject, `user:${(await showUser('carol')).id}`);
+    assert.equal(carol.details.issuer, OIDP);
+    const frank = provisions.find((r) => r.details?.subject === '900');
+    assert.ok(frank, dump(provisions));
+    assert.equal(frank.actor, 'provider:authgate2');
+    assert.equal(frank.subject, `user:${(await showUser('frank')).id}`);
+    const linked = await audit('provider.link');
+    assert.deepEqual(linked.map((r) => [r.subject, r.details?.subject]), [['user:300', 'dave-sub']], dump(linked));
+    const remaps = await audit('provider.remap');
+    const dave = remaps.find((r) => r.subject === 'user:300');
+    assert.ok(dave, dump(remaps));
+    assert.deepEqual(dave.details?.group_id, [5, 8]);
+  });
+  await check('`authgate user unlink dave --provider oidp`: the link is gone (audited); his next sign-in links him again by e-mail', async () => {
+    await authgate('user', 'unlink', 'dave', '--provider', 'oidp');
+    assert.equal((await links('dave')).list.length, 0, 'no link after unlink');
+    const unlinks = await audit('provider.unlink');
+    assert.deepEqual(unlinks.map((r) => r.subject), ['user:300'], JSON.stringify(unlinks));
+    const session = await viaOidp(browser, 'dave', 'dave-2');
+    const tokens = await codeAtClient(session, 'dave-2');
+    assert.equal((await echo(tokens.access_token)).headers.user_id, '300');
+    assert.equal((await links('dave')).list.length, 1, 'linked again');
+    assert.equal((await audit('provider.link')).length, 2);
+    await session.context.close();
+  });
+}
+
 async function refusals(browser) {
   await check('mallory (alice\'s e-mail, NOT verified) is not linked to alice: refused, no code', async () => {
     const session = await viaOidp(browser, 'mallory', 'mallory-1');
@@ -483,24 +523,13 @@ async function tampered(browser) {
       }
     });
   }
-  await check('an authorization response without iss (the provider advertises it): what the gateway does', async () => {
-    // RFC 9207 §2.4: a client MUST reject a response without iss from a server whose metadata
-    // says authorization_response_iss_parameter_supported (oidc-provider's does). The spec of
-    // issue 25 lists the callback as ?code&state[&iss], so this records the behaviour and
-    // requires only that nothing else than a code or a refusal page happens.
+  await check('refused when the authorization response has no iss while the provider advertises it (RFC 9207 §2.4): 400', async () => {
     await tamper('callback-no-iss');
     try {
       const session = await viaOidp(browser, 'carol', 'no-iss');
       const seen = providerResponses(session.responses, 'oidp', 'callback');
       assert.equal(seen[0]?.url.searchParams.get('iss'), null, 'the iss was removed');
-      const url = new URL(session.page.url());
-      if (url.origin === CLIENT_ORIGIN) {
-        await codeAtClient(session, 'no-iss');
-        console.log('note: a callback without iss (iss advertised) was ACCEPTED');
-      } else {
-        await refused(session, 'oidp', 400, []);
-        console.log('note: a callback without iss (iss advertised) was refused');
-      }
+      await refused(session, 'oidp', 400, [`Sign-in with ${OIDP_LABEL} failed`]);
       await session.context.close();
     } finally {
       await tamper('');
@@ -689,6 +718,45 @@ async function providerDown(browser) {
   });
 }
 
+async function passwordFormOff(browser) {
+  // A page loaded while the password form was on, submitted after it is switched off: does the
+  // gateway still take the password? (The spec only says what the pages show; recorded.)
+  const stale = await fresh(browser);
+  await stale.page.goto(authorizeUrl('stale-form'));
+  await stale.page.getByLabel(USERNAME_LABEL).fill('alice');
+  await stale.page.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await check('password_form = false (config edited, reloaded): the login page shows only the buttons', async () => {
+    const from = logSize();
+    const config = readFileSync(AUTHGATE_CONFIG, 'utf8');
+    assert.match(config, /^\[login\]$/m);
+    writeFileSync(AUTHGATE_CONFIG, config.replace(/^\[login\]$/m, '[login]\npassword_form = false'));
+    for (let i = 0; i < 100 && !logSince(from).includes('config reloaded'); i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(logSince(from).includes('config reloaded'), 'the gateway reloaded its config');
+    const session = await fresh(browser);
+    const { page } = session;
+    await page.goto(authorizeUrl('buttons-only'));
+    await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).waitFor();
+    await page.getByRole('link', { name: `Sign in with ${GW2_LABEL}` }).waitFor();
+    assert.equal(await page.getByLabel('Password', { exact: true }).count(), 0, 'no password field');
+    assert.equal(await page.getByLabel(USERNAME_LABEL).count(), 0, 'no login name field');
+    await shot(page, 'buttons-only.png');
+    await session.context.close();
+  });
+  await check('password_form = false: a password form loaded before the switch is not accepted any more (4xx, no code)', async () => {
+    const [answer] = await Promise.all([
+      stale.page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/open/authorize/index'),
+      stale.page.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+    await stale.page.waitForLoadState('load');
+    assert.ok(answer.status() >= 400 && answer.status() < 500, `the POST answered ${answer.status()}`);
+    assert.deepEqual(stale.hits().map(String), [], 'nothing reached the client');
+    assert.equal(await sessionCookie(stale.context), undefined, 'no session cookie');
+  });
+  await stale.context.close();
+}
+
 async function refusalsLogged(from) {
   await check('each refusal is logged at warn (target authgate::login)', async () => {
     const lines = logSince(from).split('\n').filter(Boolean).flatMap((line) => {
@@ -729,6 +797,7 @@ async function main() {
       await provisioned(browser);
       await secondGateway(browser);
       await linkedByEmail(browser);
+      await auditAndUnlink(browser);
       const from = logSize();
       await refusals(browser);
       await startChecks(browser);
@@ -739,6 +808,7 @@ async function main() {
       await refusalsLogged(from);
       await sessionRoute(browser);
       await providerDown(browser);
+      await passwordFormOff(browser);
     } finally {
       await browser.close();
     }

@@ -21,7 +21,11 @@
 # a token endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
 # route (/web) has the buttons and comes back to the page asked for; with oidc-provider killed,
 # its button gives the "not reachable" page and the password form still works; `authgate user
-# links` lists the links made; refusals are logged at warn.
+# links` lists the links made, `authgate user unlink` removes one, `authgate audit` has
+# provider.provision/link/remap/unlink; refusals are logged at warn with their reasons; start
+# refuses a return_to that is not a login page of this host; prompt=login is dropped on the
+# way back; with password_form = false (config edited: hot reload) the page shows only the
+# buttons and a password form loaded before is not accepted.
 #
 # Screenshots go to tests/providers_e2e/artifacts/.
 #
