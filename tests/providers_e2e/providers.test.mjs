@@ -538,7 +538,7 @@ async function tampered(browser) {
 }
 
 async function boundToBrowser(browser) {
-  await check('a sign-in started in one browser cannot be finished in another (pending cookie): 400', async () => {
+  await check('a sign-in started in one browser cannot be finished in another (pending cookie): 400; the first browser still can', async () => {
     // The victim's browser starts (and gets the pending cookie); the attacker's browser signs in
     // at the provider with that very authorization request and arrives with a good code and
     // state but without the cookie.
@@ -551,8 +551,12 @@ async function boundToBrowser(browser) {
     await signInAtOidp(attacker.page, 'carol');
     await shot(attacker.page, 'other-browser.png');
     await refused(attacker, 'oidp', 400, ['This sign-in has expired or was already used']);
-    await victim.context.close();
     await attacker.context.close();
+    // The attacker's attempt did not use up the victim's sign-in: the victim finishes it.
+    await signInAtOidp(victim.page, 'dave');
+    const tokens = await codeAtClient(victim, 'bound-1');
+    assert.equal((await echo(tokens.access_token)).headers.user_id, '300');
+    await victim.context.close();
   });
 }
 
