@@ -333,6 +333,13 @@ async function provisioned(browser) {
     assert.equal(callback[0].url.searchParams.get('iss'), OIDP, 'the RFC 9207 iss parameter reached the gateway');
     tokens = await codeAtClient(session, state);
     assert.ok(await sessionCookie(session.context), 'a session cookie');
+  });
+  await check('carol signs in only through oidc-provider: her token and session end within max_session (10m)', async () => {
+    assert.ok(tokens.expires_in <= 600, `expires_in ${tokens.expires_in}`);
+    const cookie = await sessionCookie(session.context);
+    if (cookie.expires > 0) {
+      assert.ok(cookie.expires <= Date.now() / 1000 + 600 + 5, `the session cookie expires at ${cookie.expires}`);
+    }
     await shot(session.page, 'carol-client.png');
   });
   await check('carol was provisioned: /echo sees her new user with group 7 (gid)', async () => {
@@ -405,6 +412,7 @@ async function linkedByEmail(browser) {
     assert.equal((await links('dave')).list.length, 0, 'no link before');
     const session = await viaOidp(browser, 'dave', 'dave-1');
     const tokens = await codeAtClient(session, 'dave-1');
+    assert.equal(tokens.expires_in, 3600, 'dave has a password: not capped by max_session');
     const body = await echo(tokens.access_token);
     assert.equal(body.headers.user_id, '300', JSON.stringify(body.headers));
     assert.equal(body.headers.group_id, '8');

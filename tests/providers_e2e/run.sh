@@ -237,6 +237,7 @@ required_values = ["staff"]
 provision = true
 link_by_email = true
 group_claim = "gid"
+max_session = "10m"
 
 [[login.providers]]
 name = "authgate2"
