@@ -14,7 +14,7 @@
 //     group 9, password "frank staple battery");
 //   - the first gateway at AUTHGATE_BASE: alice (id 100, group 7, alice@example.com, password
 //     "correct horse battery"), dave, dora (disabled), root (admin), the confidential client
-//     `web` (redirect URI CLIENT_ORIGIN/cb, scope read), the shipped /echo route (builtin:echo,
+//     `web` (code and implicit; redirect URI CLIENT_ORIGIN/cb, scope read), the shipped /echo route (builtin:echo,
 //     bearer tokens) and /web route (builtin:echo, auth = "session").
 // CLIENT_ORIGIN is served here and records every request, so "the client got a code" and
 // "nothing reached the client" can be asserted.
@@ -651,6 +651,31 @@ async function cancelled(browser) {
   });
 }
 
+async function implicitPage(browser) {
+  await check('the implicit page has the buttons too: oidc-provider (carol) -> the access token in the fragment', async () => {
+    const session = await fresh(browser);
+    const { page } = session;
+    const query = new URLSearchParams({
+      response_type: 'token', client_id: CLIENT_ID, redirect_uri: REDIRECT_URI, state: 'implicit-1', scope: 'read',
+    });
+    await page.goto(`${BASE}/open/implicit?${query}`);
+    const button = page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` });
+    const returnTo = new URL(new URL(await button.getAttribute('href'), BASE).searchParams.get('return_to'), BASE);
+    assert.equal(returnTo.pathname, '/open/implicit');
+    await button.click();
+    await signInAtOidp(page, 'carol');
+    const url = new URL(page.url());
+    assert.equal(`${url.origin}${url.pathname}`, REDIRECT_URI, `at ${url}`);
+    const fragment = new URLSearchParams(url.hash.slice(1));
+    assert.equal(fragment.get('state'), 'implicit-1');
+    assert.ok(fragment.get('access_token'), `an access token in ${url}`);
+    assert.ok(Number(fragment.get('expires_in')) <= 600, 'capped by max_session');
+    const body = await echo(fragment.get('access_token'));
+    assert.equal(body.headers.user_id, (await showUser('carol')).id);
+    await session.context.close();
+  });
+}
+
 async function sessionRoute(browser) {
   await check('a session route: /web -> /open/signin -> oidc-provider (carol) -> back on /web as carol', async () => {
     const session = await fresh(browser);
@@ -819,6 +844,7 @@ async function main() {
       await tokenEndpointDown(browser);
       await refusalsLogged(from);
       await sessionRoute(browser);
+      await implicitPage(browser);
       await providerDown(browser);
       await passwordFormOff(browser);
     } finally {

@@ -19,7 +19,7 @@
 # ("Sign-in with ... failed"; provider.mjs's test hooks change the real answers); a sign-in
 # started in one browser cannot be finished in another; a used callback URL cannot be replayed;
 # a token endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
-# route (/web) has the buttons and comes back to the page asked for; with oidc-provider killed,
+# route (/web) and the implicit page have the buttons and come back to the page asked for; with oidc-provider killed,
 # its button gives the "not reachable" page and the password form still works; `authgate user
 # links` lists the links made, `authgate user unlink` removes one, `authgate audit` has
 # provider.provision/link/remap/unlink; refusals are logged at warn with their reasons; start
@@ -260,7 +260,7 @@ ag 1 user add dora --id 400 --group-id 5 --email dora@corp.example --password-st
 ag 1 user disable dora >/dev/null
 ag 1 user add root --id 500 --admin --email root@corp.example --password-stdin >/dev/null \
   <<<'root staple battery'
-ag 1 client add web --name 'Web Shop' --grant authorization_code \
+ag 1 client add web --name 'Web Shop' --grant authorization_code --grant implicit \
   --redirect-uri "$client_origin/cb" --scope read --secret-stdin >/dev/null <<<"$web_secret"
 log "checking the first gateway's config (authgate check)"
 ag 1 check >"$tmp/gw1/check.log" 2>&1 || { cat "$tmp/gw1/check.log" >&2; exit 1; }
