@@ -10,22 +10,23 @@
 #
 # providers.test.mjs proves that the login page shows both buttons beside the password form;
 # that carol (new at oidp) is provisioned and lands on the client with a code whose access token
-# reaches /echo as her new user with group 7; frank at authgate2 gets group 9; dave is linked by
-# his verified e-mail to the existing local dave; mallory (alice's e-mail, not verified) is not
-# linked; boss (the local admin's verified e-mail) is never linked to an admin; eve (not staff)
-# is refused; dora (links to a disabled local user) is refused; Cancel at the provider
-# (access_denied) gives its page in words; a wrong RFC 9207 `iss` and ID tokens with a broken
-# signature, alg none, HS256, an unknown kid, another aud, nonce or iss, or expired, are refused
-# ("Sign-in with ... failed"; provider.mjs's test hooks change the real answers); a sign-in
-# started in one browser cannot be finished in another; a used callback URL cannot be replayed;
-# a token endpoint that does not answer gives the "not reachable" page; the sign-in page of a session
-# route (/web) and the implicit page have the buttons and come back to the page asked for; with oidc-provider killed,
-# its button gives the "not reachable" page and the password form still works; `authgate user
-# links` lists the links made, `authgate user unlink` removes one, `authgate audit` has
-# provider.provision/link/remap/unlink; refusals are logged at warn with their reasons; start
-# refuses a return_to that is not a login page of this host; prompt=login is dropped on the
-# way back; with password_form = false (config edited: hot reload) the page shows only the
-# buttons and a password form loaded before is not accepted.
+# reaches /echo as her new user with group 7 (and, a provider-only user, within max_session);
+# frank at authgate2 gets group 9; dave is linked by his verified e-mail to the existing local
+# dave; mallory (alice's e-mail, not verified) is not linked; boss (the local admin's verified
+# e-mail) is never linked to an admin; eve (not staff) is refused; dora (links to a disabled
+# local user) is refused; Cancel at the provider (access_denied) gives its page in words; a
+# wrong or missing RFC 9207 `iss` and ID tokens with a broken signature, alg none, HS256, an
+# unknown kid, another aud, nonce or iss, or expired, are refused ("Sign-in with ... failed";
+# provider.mjs's test hooks change the real answers); a sign-in started in one browser cannot be
+# finished (nor used up) in another; a used callback URL cannot be replayed; a token endpoint
+# that does not answer gives the "not reachable" page; the sign-in page of a session route
+# (/web) and the implicit page have the buttons and come back to the page asked for; with
+# oidc-provider killed, its button gives the "not reachable" page and the password form still
+# works; `authgate user links` lists the links made, `authgate user unlink` removes one,
+# `authgate audit` has provider.provision/link/remap/unlink; refusals are logged at warn with
+# their reasons; start refuses a return_to that is not a login page of this host; prompt=login
+# is dropped on the way back; with password_form = false (config edited: hot reload) the page
+# shows only the buttons and a password form loaded before is not accepted.
 #
 # Screenshots go to tests/providers_e2e/artifacts/.
 #
