@@ -26,7 +26,7 @@
 //                                 -> the local admin root's e-mail: must not be linked
 //   dora     sub dora-sub, dora@corp.example (verified), groups [staff]
 //                                                       -> links by e-mail to a disabled user
-//   any other name: sub = the name, groups [staff], no e-mail.
+//   any other name: sub = the name, preferred_username = the name, groups [staff], no e-mail.
 // The ID token carries every claim of the granted scopes (conformIdTokenClaims: false); the
 // `profile` scope carries preferred_username, groups and gid as well. UserInfo answers the same.
 // Authorization responses carry `iss` (RFC 9207; discovery says
@@ -36,9 +36,11 @@
 //   POST /__test/token-down   from now on the token endpoint drops the connection (no answer)
 //   POST /__test/token-up     back to normal
 //   GET  /__test/log          the requests seen so far (method and path, one a line)
+//   POST /__test/claims?login=NAME  (a JSON object) claims merged over that account's from now on
 //   POST /__test/tamper?what=W  the next answer of one kind is changed (then back to normal):
 //        callback-iss     the authorization response's `iss` names another issuer
 //        callback-no-iss  the authorization response has no `iss`
+//        slow-discovery   the discovery document answers after 4 s
 //        sig | none | hs256 | aud | nonce | exp | iss | kid
 //                         the token endpoint's ID token: a broken signature, alg none, HS256
 //                         with the client secret, or (re-signed with the real key) another
@@ -115,8 +117,13 @@ const ACCOUNTS = {
   },
 };
 
+// Claims changed at run time (POST /__test/claims?login=NAME with a JSON object): merged over
+// the account's own.
+const overrides = {};
+
 function claimsOf(accountId) {
-  return ACCOUNTS[accountId] ?? { sub: accountId, preferred_username: accountId, groups: ['staff'] };
+  const own = ACCOUNTS[accountId] ?? { sub: accountId, preferred_username: accountId, groups: ['staff'] };
+  return { ...own, ...(overrides[accountId] ?? {}) };
 }
 
 // A fresh RS256 signing key each start (the provider's own development key would do too, but
@@ -237,6 +244,21 @@ function tamperIdToken(idToken, what) {
 const server = http.createServer((request, response) => {
   const path = request.url.split('?')[0];
   seen.push(`${request.method} ${path}`);
+  if (path === '/__test/claims' && request.method === 'POST') {
+    const login = new URL(request.url, 'http://x').searchParams.get('login');
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      overrides[login] = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      response.writeHead(204).end();
+    });
+    return;
+  }
+  if (tamper === 'slow-discovery' && path === '/.well-known/openid-configuration') {
+    tamper = null;
+    setTimeout(() => callback(request, response), 4000);
+    return;
+  }
   if (path === '/__test/tamper' && request.method === 'POST') {
     tamper = new URL(request.url, 'http://x').searchParams.get('what') || null;
     response.writeHead(204).end();

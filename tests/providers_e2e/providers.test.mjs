@@ -3,7 +3,8 @@
 //
 // Started by run.sh, which runs:
 //   - oidc-provider (provider.mjs) at OIDP_ISSUER (plain http), named `oidp` ("Test OP") in the
-//     first gateway: required_claim groups ∋ staff, provision, link_by_email, group_claim gid;
+//     first gateway: required_claim groups ∋ staff, provision, link_by_email, group_claim gid,
+//     admin_claim groups ∋ authgate-admins, max_session 10m, timeout 2s;
 //     its accounts: carol (new here: provisioned, gid 7), dave (verified dave@corp.example: the
 //     local dave, id 300, group 5 -> 8), mallory (alice@example.com NOT verified,
 //     preferred_username alice), eve (groups []), dora (verified dora@corp.example: the local
@@ -54,7 +55,7 @@ const USERNAME_LABEL = 'Phone, e-mail or user name';
 const OIDP_LABEL = 'Test OP';
 const GW2_LABEL = 'Authgate Two';
 
-const OVERALL_TIMEOUT_MS = 180_000;
+const OVERALL_TIMEOUT_MS = 240_000;
 const STEP_TIMEOUT_MS = 15_000;
 
 function required(name) {
@@ -627,6 +628,54 @@ async function startChecks(browser) {
   });
 }
 
+async function adminMapping(browser) {
+  const claims = async (login, values) => {
+    const answer = await fetch(`${OIDP}/__test/claims?login=${login}`, { method: 'POST', body: JSON.stringify(values) });
+    assert.equal(answer.status, 204);
+  };
+  await check('admin_claim: gina (groups staff + authgate-admins) is provisioned as an admin; without it, the next sign-in removes the role', async () => {
+    await claims('gina', { sub: 'gina-sub', groups: ['staff', 'authgate-admins'], gid: 7 });
+    const first = await viaOidp(browser, 'gina', 'gina-1');
+    await codeAtClient(first, 'gina-1');
+    await first.context.close();
+    let user = await showUser('gina');
+    assert.match(user.roles, /\badmin\b/, `roles: ${user.roles}`);
+    await claims('gina', { sub: 'gina-sub', groups: ['staff'], gid: 7 });
+    const second = await viaOidp(browser, 'gina', 'gina-2');
+    await codeAtClient(second, 'gina-2');
+    await second.context.close();
+    user = await showUser('gina');
+    assert.doesNotMatch(user.roles, /\badmin\b/, `roles: ${user.roles}`);
+    const remaps = await audit('provider.remap');
+    assert.ok(remaps.some((r) => r.subject === `user:${user.id}` && JSON.stringify(r.details?.admin) === '[true,false]'),
+      remaps.map((r) => JSON.stringify(r)).join('\n'));
+  });
+}
+
+async function slowDiscovery(browser) {
+  await check('a slow discovery document (4 s, timeout 2s): 503 "not reachable" within the timeout', async () => {
+    const answer = await fetch(`${OIDP}/__test/tamper?what=slow-discovery`, { method: 'POST' });
+    assert.equal(answer.status, 204);
+    const session = await fresh(browser);
+    const { page } = session;
+    await page.goto(authorizeUrl('slow-1'));
+    const from = logSize();
+    await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).click();
+    await page.waitForLoadState('load');
+    assert.equal(providerResponses(session.responses, 'oidp', 'start').at(-1)?.status, 503);
+    const text = await page.locator('body').innerText();
+    assert.ok(text.includes(`${OIDP_LABEL} is not reachable right now`), text);
+    // The gateway's own time for the request (its access log), not the busy machine's.
+    const line = logSince(from).split('\n').filter(Boolean).map((l) => {
+      try { return JSON.parse(l); } catch { return {}; }
+    }).find((l) => l.path === '/open/providers/oidp/start' && l.status === 503);
+    assert.ok(line, 'the access log line of the 503');
+    assert.ok(line.total_ms >= 1900 && line.total_ms < 3800, `the gateway answered after ${line.total_ms} ms`);
+    await session.context.close();
+    await new Promise((r) => setTimeout(r, 2500)); // the slow answer goes out before the next check
+  });
+}
+
 async function cancelled(browser) {
   await check('Cancel at oidc-provider (error=access_denied): 400 page in words with a link back, no code', async () => {
     const session = await fresh(browser);
@@ -838,6 +887,8 @@ async function main() {
       const from = logSize();
       await refusals(browser);
       await startChecks(browser);
+      await adminMapping(browser);
+      await slowDiscovery(browser);
       await cancelled(browser);
       await tampered(browser);
       await boundToBrowser(browser);

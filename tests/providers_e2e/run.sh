@@ -19,7 +19,9 @@
 # unknown kid, another aud, nonce or iss, or expired, are refused ("Sign-in with ... failed";
 # provider.mjs's test hooks change the real answers); a sign-in started in one browser cannot be
 # finished (nor used up) in another; a used callback URL cannot be replayed; a token endpoint
-# that does not answer gives the "not reachable" page; the sign-in page of a session route
+# that does not answer, or a discovery document slower than the provider's timeout, gives the
+# "not reachable" page; admin_claim grants and removes the admin role at each sign-in (claims
+# changed at run time through a test hook); the sign-in page of a session route
 # (/web) and the implicit page have the buttons and come back to the page asked for; with
 # oidc-provider killed, its button gives the "not reachable" page and the password form still
 # works; `authgate user links` lists the links made, `authgate user unlink` removes one,
@@ -238,7 +240,10 @@ required_values = ["staff"]
 provision = true
 link_by_email = true
 group_claim = "gid"
+admin_claim = "groups"
+admin_values = ["authgate-admins"]
 max_session = "10m"
+timeout = "2s"
 
 [[login.providers]]
 name = "authgate2"
@@ -286,7 +291,7 @@ test_started=$SECONDS
 # verification (ignoreHTTPSErrors). TMPDIR puts Chromium's profile in $tmp.
 cat "$tmp/gw1/certs/dev-cert.pem" "$tmp/gw2/certs/dev-cert.pem" >"$tmp/ca.pem"
 # shellcheck disable=SC2046
-(cd "$here" && TMPDIR="$tmp" timeout -k 10 200 env $(gw_env 1) \
+(cd "$here" && TMPDIR="$tmp" timeout -k 10 270 env $(gw_env 1) \
   AUTHGATE_BASE="$base1" \
   AUTHGATE2_BASE="$base2" \
   OIDP_ISSUER="$oidp_issuer" \
