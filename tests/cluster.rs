@@ -7,7 +7,10 @@
 //! measured propagation time is printed, the ≤ 2 s target is a benchmark figure, not an
 //! assertion); `authgate keys rotate`: new tokens from A verify at B, old ones still do; with
 //! its database gone A answers token requests with 503 (never `invalid_grant`) while it keeps
-//! validating JWTs, and it recovers by itself when the database returns.
+//! validating JWTs, and it recovers by itself when the database returns. The store's read
+//! outage (issue 26): slow but readable changes nothing; unreadable for longer than
+//! `auth.max_staleness`, own tokens are refused with 503 while an external issuer's pass, and
+//! the gateway recovers by itself.
 //!
 //! Needs `AUTHGATE_TEST_DATABASE_URL`; without it the test is ignored (`build.rs`).
 #![allow(clippy::unwrap_used)]
@@ -17,6 +20,8 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -33,12 +38,13 @@ const KEY_SECRET: &str = "cluster test key secret, 32+ characters long";
 const SECRET: &str = "web-secret-0123456789abcdef";
 const PASSWORD: &str = "correct horse battery";
 
-/// A TCP relay to the database that can be cut (listener and every open connection) and
-/// restored on the same port.
+/// A TCP relay to the database that can be cut (listener and every open connection),
+/// restored on the same port, and slowed down (every chunk, both ways, waits `delay` ms).
 struct Relay {
     addr: SocketAddr,
     target: String,
     tasks: Option<JoinSet<()>>,
+    delay: Arc<AtomicU64>,
 }
 
 impl Relay {
@@ -49,6 +55,7 @@ impl Relay {
             addr,
             target: target.to_owned(),
             tasks: None,
+            delay: Arc::new(AtomicU64::new(0)),
         };
         relay.serve(listener);
         relay
@@ -56,19 +63,32 @@ impl Relay {
 
     fn serve(&mut self, listener: TcpListener) {
         let target = self.target.clone();
+        let delay = Arc::clone(&self.delay);
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 let target = target.clone();
+                let delay = Arc::clone(&delay);
                 connections.spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    if let Ok(server) = tokio::net::TcpStream::connect(&target).await {
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
+                        tokio::join!(
+                            pump(client_read, server_write, Arc::clone(&delay)),
+                            pump(server_read, client_write, delay),
+                        );
                     }
                 });
             }
         });
         self.tasks = Some(tasks);
+    }
+
+    /// Every relayed chunk from now on waits this long.
+    fn slow_down(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap();
+        self.delay.store(ms, Ordering::Relaxed);
     }
 
     /// Drops the listener and every relayed connection (aborting the accept task drops the
@@ -85,6 +105,30 @@ impl Relay {
     }
 }
 
+/// Copies `from` to `to`, each chunk after the relay's current delay.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let wait = delay.load(Ordering::Relaxed);
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
 struct Instance {
     dir: tempfile::TempDir,
     /// The process (killed when the test drops it).
@@ -98,7 +142,14 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn write_config(dir: &Path, store_url: &str, http: u16, admin: u16) -> PathBuf {
+/// `auth` replaces the `[auth]` table's tuning lines; `extra` is appended (more tables).
+fn write_config(
+    dir: &Path,
+    store_url: &str,
+    (http, admin): (u16, u16),
+    auth: &str,
+    extra: &str,
+) -> PathBuf {
     let toml = format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -114,7 +165,7 @@ level = "warn"
 access_log = false
 [auth]
 issuer = "https://cluster.test"
-refresh_interval = "30s"          # so what spreads faster came by NOTIFY
+{auth}
 [store]
 url = "{store_url}"
 [[routes]]
@@ -124,6 +175,7 @@ upstream = "builtin:echo"
 prefix = "/app"
 upstream = "builtin:echo"
 auth = "session"
+{extra}
 "#
     );
     let path = dir.join("gateway.toml");
@@ -162,10 +214,17 @@ async fn cli(config: &Path, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// So what spreads faster than this came by NOTIFY.
+const SLOW_REFRESH: &str = "refresh_interval = \"30s\"";
+
 async fn spawn(store_url: &str) -> Instance {
+    spawn_with(store_url, SLOW_REFRESH, "").await
+}
+
+async fn spawn_with(store_url: &str, auth: &str, extra: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let (http, admin) = (free_port(), free_port());
-    let config = write_config(dir.path(), store_url, http, admin);
+    let config = write_config(dir.path(), store_url, (http, admin), auth, extra);
     let mut child = authgate(&config).arg("serve").spawn().unwrap();
     let client = plain_client();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -663,4 +722,117 @@ async fn a_session_started_at_one_instance_is_one_at_the_other() {
         || async { a.app(&session).await.0 == 401 },
     )
     .await;
+}
+
+/// The store's read outage (issue 26): while the store is slow but readable, nothing changes;
+/// once it has been unreadable for longer than `auth.max_staleness`, the gateway's own tokens
+/// are refused with 503 (it can no longer know whether they were revoked: fail closed), an
+/// external issuer's keep working (their revocation is not in our store), and it recovers by
+/// itself when the store returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn own_tokens_fail_closed_when_the_store_stays_unreadable() {
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+
+    let schema = PgSchema::create("authgate_outage").await;
+    let mut relay = Relay::start(authority(&schema.base)).await;
+    let relayed = schema
+        .url
+        .replacen(authority(&schema.base), &relay.addr.to_string(), 1);
+    // An external issuer with a static key set.
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).unwrap();
+    let mut jwk = Jwk::from_decoding_key(&decoding, Some(Algorithm::ES256)).unwrap();
+    jwk.common.key_id = Some("ext-1".into());
+    let keys = tempfile::tempdir().unwrap();
+    let jwks = keys.path().join("jwks.json");
+    std::fs::write(
+        &jwks,
+        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
+    )
+    .unwrap();
+    let issuer = format!(
+        "[[issuers]]\nissuer = \"https://idp.test\"\njwks_file = \"{}\"\nalgorithms = [\"ES256\"]\nsubject_prefix = \"ext:\"\n",
+        jwks.display()
+    );
+    let auth = "refresh_interval = \"250ms\"\nmax_staleness = \"4s\"";
+    let a = spawn_with(&relayed, auth, &issuer).await;
+    cli(
+        &a.config(),
+        &["user", "add", "alice", "--id", "100", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
+    cli(
+        &a.config(),
+        &[
+            "client",
+            "add",
+            "web",
+            "--grant",
+            "password",
+            "--secret-stdin",
+        ],
+        Some(&format!("{SECRET}\n")),
+    )
+    .await;
+    let own = a.login().await["access_token"].as_str().unwrap().to_owned();
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims =
+        serde_json::json!({"iss": "https://idp.test", "sub": "42", "exp": now + 600, "iat": now});
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ext-1".into());
+    let encoding = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+    let external = jsonwebtoken::encode(&header, &claims, &encoding).unwrap();
+    assert_eq!(a.echo(&own).await, 200);
+    let (status, headers) = a.echo_with(&external, &[]).await;
+    assert_eq!((status, headers["user_id"].as_str()), (200, Some("ext:42")));
+
+    // Slow but readable (every chunk 40 ms late, both ways: a reload of several queries takes
+    // hundreds of milliseconds): the snapshot keeps being renewed, nothing is refused.
+    relay.slow_down(Duration::from_millis(40));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(a.echo(&own).await, 200, "slow is not stale");
+    relay.slow_down(Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Unreadable: within max_staleness the last snapshot still answers…
+    relay.cut().await;
+    let cut = Instant::now();
+    assert_eq!(a.echo(&own).await, 200, "fresh enough right after the cut");
+    // …then own tokens fail closed with 503, never 401 (the token is not wrong).
+    let flipped = within(
+        "own tokens refused with 503",
+        Duration::from_secs(10),
+        || async { a.echo(&own).await == 503 },
+    )
+    .await;
+    eprintln!("own tokens refused {flipped:?} after the cut (max_staleness 4s)");
+    assert!(
+        cut.elapsed() >= Duration::from_secs(2),
+        "not before max_staleness"
+    );
+    let request = Request::get(format!("http://{}/echo", a.http))
+        .header("authorization", format!("Bearer {own}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = send(&plain_client(), request).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    let (status, _) = a.echo_with(&external, &[]).await;
+    assert_eq!(
+        status, 200,
+        "an external issuer's tokens do not depend on our store"
+    );
+
+    // The store returns: own tokens pass again, by themselves.
+    relay.restore().await;
+    let back = within(
+        "own tokens accepted again",
+        Duration::from_secs(30),
+        || async { a.echo(&own).await == 200 },
+    )
+    .await;
+    eprintln!("own tokens accepted {back:?} after the store returned");
 }
