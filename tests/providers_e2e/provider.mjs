@@ -41,10 +41,10 @@
 //        callback-iss     the authorization response's `iss` names another issuer
 //        callback-no-iss  the authorization response has no `iss`
 //        slow-discovery   the discovery document answers after 4 s
-//        sig | none | hs256 | aud | nonce | exp | iss | kid
+//        sig | none | hs256 | aud | azp | nonce | exp | iss | kid
 //                         the token endpoint's ID token: a broken signature, alg none, HS256
 //                         with the client secret, or (re-signed with the real key) another
-//                         aud, another nonce, expired, another iss, an unknown kid
+//                         aud, another azp, another nonce, expired, another iss, an unknown kid
 
 import { createHmac, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -228,6 +228,8 @@ function tamperIdToken(idToken, what) {
     }
     case 'aud':
       return rs256(header, { ...payload, aud: 'someone-else' });
+    case 'azp': // for us among others, but issued to (azp) another client
+      return rs256(header, { ...payload, aud: [payload.aud, 'someone-else'], azp: 'someone-else' });
     case 'nonce':
       return rs256(header, { ...payload, nonce: `${payload.nonce}-other` });
     case 'exp':

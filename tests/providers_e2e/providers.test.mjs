@@ -511,6 +511,7 @@ async function tampered(browser) {
     ['hs256', 'the ID token is HS256 with the client secret (alg confusion)'],
     ['kid', 'the ID token is signed by a key the provider never published'],
     ['aud', 'the ID token is for another client (aud)'],
+    ['azp', 'the ID token was issued to another client (azp, two audiences)'],
     ['nonce', 'the ID token\'s nonce is not ours'],
     ['iss', 'the ID token\'s iss is another issuer'],
     ['exp', 'the ID token has expired'],
@@ -853,9 +854,9 @@ async function refusalsLogged(from) {
       }
     });
     const warns = lines.filter((l) => String(l.level).toLowerCase() === 'warn' && l.target === 'authgate::login');
-    // mallory, eve, boss, dora, Cancel, 9 tampered answers, no iss, the other browser, the
-    // token endpoint: 17 refusals, each with a reason.
-    assert.ok(warns.length >= 17, `${warns.length} warn lines of authgate::login: ${JSON.stringify(warns)}`);
+    // mallory, eve, boss, dora, Cancel, 10 tampered answers, no iss, the other browser, the
+    // token endpoint: 18 refusals, each with a reason.
+    assert.ok(warns.length >= 18, `${warns.length} warn lines of authgate::login: ${JSON.stringify(warns)}`);
     const text = warns.map((l) => JSON.stringify(l)).join('\n');
     for (const reason of [/alice/, /required claim|not allowed/i, /admin/i, /disabled/i, /access_denied/,
       /\biss\b/, /signature/i, /nonce/i, /audience|\baud\b/i, /expired/i, /cookie/i, /token endpoint/i]) {

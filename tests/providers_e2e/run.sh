@@ -16,7 +16,7 @@
 # e-mail) is never linked to an admin; eve (not staff) is refused; dora (links to a disabled
 # local user) is refused; Cancel at the provider (access_denied) gives its page in words; a
 # wrong or missing RFC 9207 `iss` and ID tokens with a broken signature, alg none, HS256, an
-# unknown kid, another aud, nonce or iss, or expired, are refused ("Sign-in with ... failed";
+# unknown kid, another aud, azp, nonce or iss, or expired, are refused ("Sign-in with ... failed";
 # provider.mjs's test hooks change the real answers); a sign-in started in one browser cannot be
 # finished (nor used up) in another; a used callback URL cannot be replayed; a token endpoint
 # that does not answer, or a discovery document slower than the provider's timeout, gives the
