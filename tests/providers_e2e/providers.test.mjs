@@ -151,7 +151,7 @@ async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true }).catch(() => {});
 }
 
-/** The gateway log lines (JSON) that mention `text`, since `from` bytes. */
+/** The first gateway's log (JSON lines) from character `from` on (see logSize). */
 function logSince(from) {
   if (!GATEWAY_LOG) return '';
   try {
@@ -160,6 +160,7 @@ function logSince(from) {
     return '';
   }
 }
+/** How long the first gateway's log is now: a mark for logSince. */
 function logSize() {
   return logSince(0).length;
 }
