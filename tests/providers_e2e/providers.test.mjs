@@ -254,6 +254,7 @@ async function refused(session, name, status, words) {
   assert.equal(url.pathname, `/open/providers/${name}/callback`, `expected the callback's page, at ${url}`);
   const answers = providerResponses(session.responses, name, 'callback');
   assert.equal(answers.at(-1)?.status, status, `the callback answered ${answers.map((r) => r.status)}`);
+  assert.match(answers.at(-1).headers['content-type'] ?? '', /^text\/html/, 'a refusal is an HTML page');
   const text = await page.locator('body').innerText();
   for (const word of words) assert.ok(text.includes(word), `the page says ${JSON.stringify(text)}, not ${JSON.stringify(word)}`);
   assert.deepEqual(session.hits().map(String), [], 'nothing reached the client');
@@ -295,7 +296,7 @@ async function loginPage(browser) {
     await shot(page, 'login-providers.png');
   });
 
-  await check('start: 303 to the provider with code, PKCE S256, state, nonce; the pending cookie', async () => {
+  await check('start: 303 to the provider with code, PKCE S256, state, nonce; the pending cookie (reused)', async () => {
     await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).click();
     await page.waitForURL((url) => url.origin === OIDP);
     const start = providerResponses(responses, 'oidp', 'start');
@@ -318,7 +319,14 @@ async function loginPage(browser) {
     assert.equal(cookie.secure, true);
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Lax');
+    assert.ok(cookie.expires > 0 && cookie.expires <= Date.now() / 1000 + 600 + 5, `Max-Age 600: expires ${cookie.expires}`);
     await shot(page, 'oidp-login.png');
+    // A second start in the same browser reuses the cookie.
+    await page.goto(authorizeUrl(state));
+    await page.getByRole('link', { name: `Sign in with ${OIDP_LABEL}` }).click();
+    await page.waitForURL((url) => url.origin === OIDP);
+    const again = (await context.cookies(BASE)).find((c) => c.name === '__Host-authgate-pending');
+    assert.equal(again?.value, cookie.value, 'the pending cookie is reused');
   });
   await context.close();
 }
@@ -334,7 +342,12 @@ async function provisioned(browser) {
     assert.equal(callback[0]?.status, 303, `callback: ${callback.map((r) => r.status)}`);
     assert.equal(callback[0].url.searchParams.get('iss'), OIDP, 'the RFC 9207 iss parameter reached the gateway');
     tokens = await codeAtClient(session, state);
-    assert.ok(await sessionCookie(session.context), 'a session cookie');
+    const cookie = await sessionCookie(session.context);
+    assert.ok(cookie, 'a session cookie');
+    assert.equal(cookie.path, '/');
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Lax');
   });
   await check('carol signs in only through oidc-provider: her token and session end within max_session (10m)', async () => {
     assert.ok(tokens.expires_in <= 600, `expires_in ${tokens.expires_in}`);
