@@ -648,6 +648,16 @@ async function adminMapping(browser) {
     const answer = await fetch(`${OIDP}/__test/claims?login=${login}`, { method: 'POST', body: JSON.stringify(values) });
     assert.equal(answer.status, 204);
   };
+  await check('provisioning keeps an unverified e-mail out, and a missing group claim gives default_group (0)', async () => {
+    await claims('hank', { sub: 'hank-sub', email: 'hank@example.com', email_verified: false, groups: ['staff'] });
+    const session = await viaOidp(browser, 'hank', 'hank-1');
+    const tokens = await codeAtClient(session, 'hank-1');
+    await session.context.close();
+    const user = await showUser('hank');
+    assert.equal(user.email, '-', 'no unverified e-mail on the new user');
+    assert.equal(user.group_id, '0');
+    assert.equal((await echo(tokens.access_token)).headers.user_id, user.id);
+  });
   await check('admin_claim: gina (groups staff + authgate-admins) is provisioned as an admin; without it, the next sign-in removes the role', async () => {
     await claims('gina', { sub: 'gina-sub', groups: ['staff', 'authgate-admins'], gid: 7 });
     const first = await viaOidp(browser, 'gina', 'gina-1');
