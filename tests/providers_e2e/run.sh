@@ -10,8 +10,8 @@
 #
 # providers.test.mjs proves that the login page shows both buttons beside the password form;
 # that carol (new at oidp) is provisioned and lands on the client with a code whose access token
-# reaches /echo as her new user with group 7 (and, a provider-only user, within max_session;
-# hank's unverified e-mail is not kept, his missing group gives default_group);
+# reaches /echo as her new user with group 7, valid within max_session (she has no password);
+# hank's unverified e-mail is not kept and his missing group claim gives default_group;
 # frank at authgate2 gets group 9; dave is linked by his verified e-mail to the existing local
 # dave; mallory (alice's e-mail, not verified) is not linked; boss (the local admin's verified
 # e-mail) is never linked to an admin; eve (not staff) is refused; dora (links to a disabled
