@@ -874,11 +874,17 @@ async fn a_disabled_user_is_refused() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn allowed_domains_and_required_claim_turn_others_away() {
+async fn allowed_domains_tenants_and_required_claim_turn_others_away() {
     const NOT_ALLOWED: &str = "is not allowed to sign in here";
     let domains = Provider::start().await;
     let staff = Provider::start().await;
+    let entra = Provider::start().await;
     let tables = [
+        entra.toml(
+            "entra",
+            "Entra ID",
+            "allowed_tenants = [\"tenant-1\"]\nlink_by_email = true",
+        ),
         domains.toml(
             "corp",
             LABEL,
@@ -958,6 +964,78 @@ async fn allowed_domains_and_required_claim_turn_others_away() {
     claims["groups"] = json!("staff");
     staff.sign_in_as(claims);
     let tokens = web_flow(&s, &staff, "staff").await.signed_in(&s).await;
+    assert_eq!(identity(&s, &tokens).await.0, ALICE.to_string());
+
+    // allowed_tenants: the tid claim.
+    for (what, tid) in [("another tenant", Some("tenant-2")), ("no tid", None)] {
+        let mut claims = alice("e-guest");
+        if let Some(tid) = tid {
+            claims["tid"] = json!(tid);
+        }
+        entra.sign_in_as(claims);
+        let mut flow = web_flow(&s, &entra, "entra").await;
+        flow.refused(&s, 403, NOT_ALLOWED, what).await;
+    }
+    let mut claims = alice("e-alice");
+    claims["tid"] = json!("tenant-1");
+    entra.sign_in_as(claims);
+    let tokens = web_flow(&s, &entra, "entra").await.signed_in(&s).await;
+    assert_eq!(identity(&s, &tokens).await.0, ALICE.to_string());
+}
+
+#[tokio::test]
+async fn the_admin_role_follows_admin_claim_at_every_sign_in() {
+    let p = Provider::start().await;
+    let s = corp_gateway(
+        &p,
+        "provision = true\nadmin_claim = \"groups\"\nadmin_values = [\"authgate-admins\"]",
+    )
+    .await;
+    let mut claims = carol("carol-at-corp");
+    claims["groups"] = json!(["staff", "authgate-admins"]);
+    p.sign_in_as(claims);
+    web_flow(&s, &p, "corp").await.signed_in(&s).await;
+    let user = s.store.user_by_login("carol").await.expect("provisioned");
+    assert!(user.is_admin(), "admin by the claim: {user:?}");
+    p.sign_in_as(carol("carol-at-corp"));
+    web_flow(&s, &p, "corp").await.signed_in(&s).await;
+    let user = s.store.user(user.id).await.unwrap();
+    assert!(!user.is_admin(), "the role goes with the claim: {user:?}");
+    assert!(
+        provider_audits(&s)
+            .await
+            .contains(&"provider.remap".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn without_the_password_form_the_pages_show_only_the_buttons() {
+    let p = Provider::start().await;
+    p.sign_in_as(alice("alice-at-corp"));
+    let table = p.toml(
+        "corp",
+        LABEL,
+        &format!("{STAFF_ONLY}\nlink_by_email = true"),
+    );
+    let s = gateway("password_form = false", &[table], &[]).await;
+    let mut browser = Browser::default();
+    for page in [
+        authorize_url("web", "&scope=read"),
+        format!("/open/signin?rd={}", encode("/app/")),
+    ] {
+        let r = browser.get(&s, &page).await;
+        assert_eq!(r.status, 200, "{page}: {}", r.text());
+        let html = r.text();
+        assert!(
+            button(&html, "corp").is_some(),
+            "{page}: the button\n{html}"
+        );
+        assert!(
+            !html.contains("name=\"password\""),
+            "{page}: no password field\n{html}"
+        );
+    }
+    let tokens = web_flow(&s, &p, "corp").await.signed_in(&s).await;
     assert_eq!(identity(&s, &tokens).await.0, ALICE.to_string());
 }
 
