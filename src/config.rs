@@ -7,6 +7,7 @@ mod auth;
 mod describe;
 mod dialects;
 mod forward_auth;
+mod providers;
 mod raw;
 mod route;
 mod store;
@@ -27,6 +28,9 @@ pub use dialects::{
     PassportConfig, PassportLogin, TokenFormat, TokensConfig,
 };
 pub use forward_auth::{BrowserResponse, ForwardAuthConfig};
+pub use providers::{
+    Allowed, ClaimMatch, ClientSecret, DEFAULT_MAX_SESSION, GroupMapping, ProviderConfig,
+};
 use raw::{RawConfig, RawSize};
 pub use route::{
     AuthPolicy, HostMatch, RateKey, RateLimitConfig, RequestRules, RouteConfig, RouteSessionLimits,

@@ -58,6 +58,16 @@ pub fn served(config: &Config) -> Vec<(String, Endpoint)> {
         for (kind, path) in oauth2::Kind::paths(dialect) {
             paths.push((path.to_owned(), Endpoint::Oauth2(kind)));
         }
+        for provider in &config.login.providers {
+            for (step, tail) in [
+                (login::Step::Start, "start"),
+                (login::Step::Callback, "callback"),
+            ] {
+                let path = format!("{}{}/{tail}", login::PROVIDERS_PREFIX, provider.name);
+                let kind = oauth2::Kind::Page(login::Page::Provider(step));
+                paths.push((path, Endpoint::Oauth2(kind)));
+            }
+        }
     }
     if let Some(dialect) = &config.dialects.passport {
         paths.push((dialect.path.clone(), Endpoint::Passport));
@@ -103,6 +113,12 @@ impl Endpoint {
                 }
                 oauth2::Kind::Page(Page::Logout) => {
                     ("oauth2", "GET, POST", "logout, OpenID Connect end session")
+                }
+                oauth2::Kind::Page(Page::Provider(login::Step::Start)) => {
+                    ("oauth2", "GET", "sign-in at an upstream identity provider")
+                }
+                oauth2::Kind::Page(Page::Provider(login::Step::Callback)) => {
+                    ("oauth2", "GET", "upstream identity provider's callback")
                 }
             },
             Endpoint::Passport => ("passport", "POST", "password grant (Laravel Passport)"),

@@ -18,6 +18,7 @@ mod client_auth;
 mod code;
 mod error;
 mod exchange;
+mod federated;
 mod issue;
 mod lifecycle;
 mod openid;
@@ -42,6 +43,7 @@ pub use browser::{RedirectTarget, ResponseType};
 pub use client_auth::ClientCredentials;
 pub use code::{AuthorizationRequest, verify_pkce};
 pub use error::{Disposition, GrantError, InternalError};
+pub use federated::Unwelcome;
 pub use lifecycle::{ActiveToken, TokenKind, TokenQuery};
 pub use openid::{IdTokenHint, UserInfo, UserInfoError};
 pub use throttle::{Throttle, ThrottlePolicy};
@@ -60,6 +62,9 @@ pub struct EngineConfig {
     pub exchange_ttl: Duration,
     /// Authorization-code lifetime (single use within it).
     pub code_ttl: Duration,
+    /// Each upstream provider's `max_session` by name: the cap on a provider-only user's
+    /// tokens (`grant/federated.rs`).
+    pub provider_sessions: Vec<(String, Duration)>,
 }
 
 impl EngineConfig {
@@ -71,6 +76,7 @@ impl EngineConfig {
             refresh_ttl: Duration::from_secs(30 * 86_400),
             exchange_ttl: Duration::from_secs(300),
             code_ttl: crate::store::NewCode::DEFAULT_TTL,
+            provider_sessions: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod net;
 pub mod outbound;
+pub mod providers;
 pub mod proxy;
 pub mod server;
 pub mod shutdown;

@@ -91,6 +91,9 @@ fn grant_engine(
         refresh_ttl: tokens.refresh_ttl,
         exchange_ttl: tokens.exchange_ttl,
         code_ttl: tokens.code_ttl,
+        provider_sessions: (config.login.providers.iter())
+            .map(|p| (p.name.clone(), p.max_session))
+            .collect(),
     };
     Engine::new(
         store.clone(),

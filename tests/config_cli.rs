@@ -936,3 +936,90 @@ async fn a_busy_port_is_reported_once() {
     assert!(last.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert_eq!(last.matches("Address already in use").count(), 1, "{last}");
 }
+
+#[tokio::test]
+async fn identity_provider_settings_are_checked() {
+    let base = "name = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"gw\"\nallowed_domains = [\"example.com\"]\n";
+    let config = |provider: &str| format!("{}\n[[login.providers]]\n{provider}", valid_toml());
+    for (provider, key, why) in [
+        (
+            "name = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"gw\"\nprovision = true\n",
+            "login.providers[0].allowed_domains",
+            "say who may sign in",
+        ),
+        (
+            &base.replace("https://idp.example", "http://idp.example") as &str,
+            "login.providers[0].issuer",
+            "https only",
+        ),
+        (
+            &format!("{base}allow_insecure_loopback = true\n")
+                .replace("https://idp.example", "http://idp.example"),
+            "login.providers[0].issuer",
+            "127.0.0.1 only",
+        ),
+        (
+            &base.replace(
+                "https://idp.example",
+                "https://login.microsoftonline.com/common/v2.0",
+            ),
+            "login.providers[0].issuer",
+            "tenant issuer",
+        ),
+        (
+            &format!("{base}algorithms = [\"HS256\"]\n"),
+            "login.providers[0].algorithms",
+            "HMAC",
+        ),
+        (
+            &base.replace("\"corp\"", "\"Corp SSO\""),
+            "login.providers[0].name",
+            "a-z",
+        ),
+        (
+            &format!("{base}client_secret_env = \"AUTHGATE_TEST_NO_SUCH_SECRET\"\n"),
+            "login.providers[0].client_secret_env",
+            "is not set",
+        ),
+        (
+            &format!("{base}scopes = [\"profile\"]\n"),
+            "login.providers[0].scopes",
+            "openid",
+        ),
+        (
+            &format!("{base}admin_claim = \"groups\"\n"),
+            "login.providers[0].admin_values",
+            "admin",
+        ),
+        (
+            &format!("{base}group_map = {{ eng = 7 }}\n"),
+            "login.providers[0].group_map",
+            "group_claim",
+        ),
+        (
+            &format!("{base}redirect_uri = \"https://x\"\n"),
+            "redirect_uri",
+            "unknown",
+        ),
+    ] {
+        let err = expect_check_error(&config(provider), &[key]).await;
+        assert!(err.contains(why), "{provider}: {err:?}");
+    }
+    let twice = format!("{}\n[[login.providers]]\n{base}", config(base));
+    expect_check_error(&twice, &["login.providers[1].name"]).await;
+    let no_password = format!("{}\n[login]\npassword_form = false\n", valid_toml());
+    expect_check_error(&no_password, &["login.password_form"]).await;
+    // A valid provider: check lists its two pages.
+    let (dir, path) = config_dir(&config(&format!(
+        "{base}client_secret_file = \"secret.txt\"\n"
+    )));
+    std::fs::write(dir.path().join("secret.txt"), "s3cret\n").unwrap();
+    let mut c = authgate();
+    c.arg("check").arg("--config").arg(&path);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("/open/providers/corp/start"), "{stdout}");
+    assert!(stdout.contains("/open/providers/corp/callback"), "{stdout}");
+    assert!(!stdout.contains("s3cret") && !text(&out.stderr).contains("s3cret"));
+}

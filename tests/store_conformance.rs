@@ -175,4 +175,6 @@ conformance!(
     sessions_are_listed_by_user_without_secrets,
     sessions_are_revoked_by_id_and_by_user,
     user_revocation_ends_live_sessions,
+    provider_links_map_one_identity_to_one_user,
+    pending_provider_logins_are_taken_once,
 );

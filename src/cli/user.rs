@@ -1,4 +1,4 @@
-//! `authgate user add|set|set-password|disable|enable|revoke-tokens|list|show`.
+//! `authgate user add|set|set-password|disable|enable|revoke-tokens|list|show|links|unlink`.
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -49,6 +49,23 @@ pub enum UserCommand {
     Show {
         /// Login name (account, phone or e-mail) or numeric id.
         user: String,
+    },
+    /// The identity-provider identities linked to a user (`[[login.providers]]`).
+    Links {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user's links through one provider: that identity no longer signs in as the
+    /// user (sessions and tokens already issued stay until `revoke-tokens` or their end).
+    Unlink {
+        /// Login name (account, phone or e-mail) or numeric id.
+        user: String,
+        /// The provider's `name` in `[[login.providers]]`.
+        #[arg(long)]
+        provider: String,
     },
 }
 
@@ -195,7 +212,68 @@ pub(super) async fn run(cli: &Cli, command: UserCommand) -> anyhow::Result<()> {
             print!("{}", describe(&find(cli, &user).await?));
             Ok(())
         }
+        UserCommand::Links { user, json } => links(cli, &user, json).await,
+        UserCommand::Unlink { user, provider } => {
+            let user = find(cli, &user).await?;
+            let removed = store.unlink_user(user.id, &provider).await?;
+            if removed == 0 {
+                anyhow::bail!(
+                    "user {} ({}) has no link through provider `{provider}`",
+                    user.id,
+                    user.account
+                );
+            }
+            cli.audit(
+                "provider.unlink",
+                subject(&user),
+                json!({"provider": provider, "links": removed}),
+            )
+            .await?;
+            println!(
+                "user {} ({}): {removed} link(s) through `{provider}` removed",
+                user.id, user.account
+            );
+            Ok(())
+        }
     }
+}
+
+async fn links(cli: &Cli, user: &str, as_json: bool) -> anyhow::Result<()> {
+    let user = find(cli, user).await?;
+    let links = cli.store.user_links(user.id).await?;
+    if as_json {
+        for link in &links {
+            let line = json!({
+                "user_id": link.user_id,
+                "provider": link.provider,
+                "issuer": link.issuer,
+                "subject": link.subject,
+                "linked_at": link.created_at,
+                "last_sign_in": link.last_used_at,
+            });
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    if links.is_empty() {
+        println!("user {} ({}) has no provider links", user.id, user.account);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<40} {:<28} {:<20} last sign-in",
+        "provider", "issuer", "subject", "linked"
+    );
+    for link in links {
+        println!(
+            "{:<16} {:<40} {:<28} {:<20} {}",
+            link.provider,
+            link.issuer,
+            link.subject,
+            format_time(link.created_at),
+            format_time(link.last_used_at),
+        );
+    }
+    Ok(())
 }
 
 async fn add(cli: &Cli, args: AddArgs) -> anyhow::Result<()> {

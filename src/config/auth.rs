@@ -305,7 +305,11 @@ impl Resolver {
 
     /// Asymmetric algorithms only: an HMAC secret shared with an IdP would let the IdP (or anyone
     /// holding a public key mistaken for a secret) mint tokens.
-    fn algorithms(&self, key: &str, names: &[String]) -> Result<Vec<Algorithm>, ConfigError> {
+    pub(super) fn algorithms(
+        &self,
+        key: &str,
+        names: &[String],
+    ) -> Result<Vec<Algorithm>, ConfigError> {
         if names.is_empty() {
             return Err(self.err(key, "name at least one algorithm"));
         }

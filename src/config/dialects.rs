@@ -161,6 +161,11 @@ pub struct LoginConfig {
     /// `idle_timeout` (default off): a session unused this long ends. Renewal is kept in the
     /// store (last-seen time), written at most once per [`LoginConfig::renewal_interval`].
     pub idle_timeout: Option<Duration>,
+    /// `password_form` (default true): the login pages show the password form; false: only
+    /// the providers' buttons.
+    pub password_form: bool,
+    /// `[[login.providers]]`: upstream OpenID Connect providers (buttons on the login pages).
+    pub providers: Vec<super::ProviderConfig>,
 }
 
 impl LoginConfig {
@@ -514,9 +519,23 @@ impl Resolver {
                 "must be shorter than login.session_ttl (or a session could never idle out)",
             ));
         }
+        let login_pages = dialects
+            .oauth2
+            .as_ref()
+            .is_none_or(|o| o.enabled != Some(false));
+        let providers = self.providers(&raw.providers, login_pages)?;
+        let password_form = raw.password_form.unwrap_or(true);
+        if !password_form && providers.is_empty() {
+            return Err(self.err(
+                "login.password_form",
+                "false needs at least one [[login.providers]] (or nobody could sign in)",
+            ));
+        }
         Ok(LoginConfig {
             session_ttl,
             idle_timeout,
+            password_form,
+            providers,
         })
     }
 

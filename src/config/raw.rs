@@ -54,6 +54,46 @@ pub struct RawForwardAuth {
 pub struct RawLogin {
     pub session_ttl: Option<String>,
     pub idle_timeout: Option<String>,
+    pub password_form: Option<bool>,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: String,
+    pub label: Option<String>,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub provision: bool,
+    #[serde(default)]
+    pub link_by_email: bool,
+    pub login_claim: Option<String>,
+    pub group_claim: Option<String>,
+    #[serde(default)]
+    pub group_map: std::collections::BTreeMap<String, i64>,
+    pub default_group: Option<i64>,
+    pub admin_claim: Option<String>,
+    #[serde(default)]
+    pub admin_values: Vec<String>,
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
+    pub required_claim: Option<String>,
+    #[serde(default)]
+    pub required_values: Vec<String>,
+    pub max_session: Option<String>,
+    pub timeout: Option<String>,
+    pub algorithms: Option<Vec<String>>,
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub allow_insecure_loopback: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

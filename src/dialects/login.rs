@@ -9,9 +9,12 @@
 //! spares a person who just logged in; the forms carry a CSRF token that must equal the
 //! `SameSite=Lax` CSRF cookie (double submit). Pages are never cached or framed.
 
+mod federated;
 mod flow;
 mod page;
 mod signin;
+
+pub use federated::{PENDING_COOKIE, PREFIX as PROVIDERS_PREFIX, Step};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -49,6 +52,8 @@ pub enum Page {
     Logout,
     /// Session routes' sign-in page (`?rd=` where to go back).
     SignIn,
+    /// An upstream provider's start or callback (the name is in the path).
+    Provider(Step),
 }
 
 /// The pages, with what every request to them shares.
@@ -63,6 +68,10 @@ pub struct LoginPages {
     route_hosts: Vec<HostMatch>,
     /// The session cookie's name and domain.
     session_cookie: SessionCookie,
+    /// Upstream OpenID Connect providers (the buttons).
+    providers: Arc<crate::providers::Providers>,
+    /// The pages a provider sign-in may continue with (authorize, implicit, sign-in).
+    page_paths: Vec<String>,
 }
 
 /// A checked end-session request.
@@ -80,26 +89,37 @@ struct EndSession<'p> {
 #[derive(Default)]
 struct SetCookies(Vec<String>);
 
+/// Where the pages are and whom they serve, besides the engine.
+pub struct PageSettings {
+    /// `[login]`.
+    pub login: LoginConfig,
+    /// The directory the CSRF cookie is scoped to ([`cookie_path`]).
+    pub cookie_path: String,
+    /// OpenID Connect is on.
+    pub openid: bool,
+    /// The routes' `host`s (and forward-auth's return hosts).
+    pub route_hosts: Vec<HostMatch>,
+    /// The session cookie's name and domain.
+    pub session_cookie: SessionCookie,
+    /// Upstream OpenID Connect providers.
+    pub providers: Arc<crate::providers::Providers>,
+    /// The authorize, implicit and sign-in pages' paths (where a provider sign-in continues).
+    pub page_paths: Vec<String>,
+}
+
 impl LoginPages {
-    /// `options` are the `oauth2` dialect's (the implicit token's); `cookie_path` the
-    /// directory the cookies are scoped to ([`cookie_path`]).
-    pub fn new(
-        engine: Arc<Engine>,
-        options: IssueOptions,
-        login: LoginConfig,
-        cookie_path: String,
-        openid: bool,
-        route_hosts: Vec<HostMatch>,
-        session_cookie: SessionCookie,
-    ) -> Self {
+    /// `options` are the `oauth2` dialect's (the implicit token's).
+    pub fn new(engine: Arc<Engine>, options: IssueOptions, settings: PageSettings) -> Self {
         LoginPages {
             engine,
             options,
-            login,
-            cookie_path,
-            openid,
-            route_hosts,
-            session_cookie,
+            login: settings.login,
+            cookie_path: settings.cookie_path,
+            openid: settings.openid,
+            route_hosts: settings.route_hosts,
+            session_cookie: settings.session_cookie,
+            providers: settings.providers,
+            page_paths: settings.page_paths,
         }
     }
 
@@ -126,6 +146,22 @@ impl LoginPages {
         };
         let post = parts.method == Method::POST;
         let response_type = match page {
+            Page::Provider(step) => {
+                if post {
+                    return error_page(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "Method not allowed",
+                        "This page is opened with GET.",
+                    );
+                }
+                let name = path
+                    .strip_prefix(federated::PREFIX)
+                    .and_then(|rest| rest.split('/').next())
+                    .unwrap_or_default();
+                return self
+                    .provider_page(name, step, &params, &cookies, source)
+                    .await;
+            }
             Page::Logout => return self.logout(path, post, &params, &cookies).await,
             Page::SignIn => {
                 let host = request_host(&parts);
@@ -321,10 +357,20 @@ impl LoginPages {
         user: &crate::store::User,
         cookies: &Cookies,
     ) -> Result<String, GrantError> {
+        self.rotate_for(user, cookies, self.login.session_ttl).await
+    }
+
+    /// [`LoginPages::rotate`] for a session of `ttl` (a provider's sign-in: at most its
+    /// `max_session`).
+    async fn rotate_for(
+        &self,
+        user: &crate::store::User,
+        cookies: &Cookies,
+        ttl: std::time::Duration,
+    ) -> Result<String, GrantError> {
         if let Some(previous) = &cookies.session {
             self.engine.end_session(previous).await?;
         }
-        let ttl = self.login.session_ttl;
         let session = self.engine.start_session(user, ttl).await?;
         Ok(self.session_cookie(&session, ttl.as_secs()))
     }
@@ -377,6 +423,9 @@ impl LoginPages {
         params: &Form,
         source: IpAddr,
     ) -> Result<crate::store::User, Refused> {
+        if !self.login.password_form {
+            return Err(Again::refused("Sign in with one of the buttons above."));
+        }
         let username = params.get("username").unwrap_or_default();
         let password = params.get("password").unwrap_or_default();
         if username.is_empty() || password.is_empty() {
@@ -437,6 +486,8 @@ fn request_host(parts: &Parts) -> Option<String> {
 struct Cookies {
     session: Option<String>,
     csrf: Option<String>,
+    /// The pending provider sign-in's browser binding.
+    pending: Option<String>,
 }
 
 impl Cookies {
@@ -453,6 +504,8 @@ impl Cookies {
                     cookies.session = Some(value.to_owned());
                 } else if name == CSRF_COOKIE {
                     cookies.csrf = Some(value.to_owned());
+                } else if name == PENDING_COOKIE {
+                    cookies.pending = Some(value.to_owned());
                 }
             }
         }

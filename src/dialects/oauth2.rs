@@ -148,6 +148,22 @@ const SYNTAX: GrantSyntax = GrantSyntax {
     missing,
 };
 
+/// The upstream providers of `gateway`; a provider whose CA file cannot be used trusts
+/// nothing (every sign-in there answers "not reachable"), which is logged.
+fn providers(gateway: &crate::config::Config) -> Arc<crate::providers::Providers> {
+    let configs = &gateway.login.providers;
+    match crate::providers::Providers::new(configs, &gateway.upstream) {
+        Ok(providers) => Arc::new(providers),
+        Err(error) => {
+            tracing::error!(%error, "an identity provider's CA file cannot be used; its sign-ins will fail");
+            Arc::new(crate::providers::Providers::new_untrusted(
+                configs,
+                &gateway.upstream,
+            ))
+        }
+    }
+}
+
 impl Oauth2 {
     /// The endpoints as `config` describes them, under `gateway`'s issuer.
     pub fn new(
@@ -183,25 +199,31 @@ impl Oauth2 {
         .filter_map(|p| p.as_deref())
         .collect();
         let metadata = Bytes::from(served.document().to_string());
-        let pages = LoginPages::new(
-            Arc::clone(&engine),
-            options.clone(),
-            gateway.login.clone(),
-            login::cookie_path(&page_paths),
-            served.openid(),
-            gateway
-                .routes
-                .iter()
-                .filter_map(|r| r.host.clone())
-                .chain(
-                    gateway
-                        .forward_auth
-                        .iter()
-                        .flat_map(|f| f.allowed_return_hosts.iter().cloned()),
-                )
+        let route_hosts = gateway
+            .routes
+            .iter()
+            .filter_map(|r| r.host.clone())
+            .chain(
+                gateway
+                    .forward_auth
+                    .iter()
+                    .flat_map(|f| f.allowed_return_hosts.iter().cloned()),
+            )
+            .collect();
+        let settings = login::PageSettings {
+            login: gateway.login.clone(),
+            cookie_path: login::cookie_path(&page_paths),
+            openid: served.openid(),
+            route_hosts,
+            session_cookie: crate::authn::SessionCookie::of(gateway),
+            providers: providers(gateway),
+            page_paths: [&config.authorize_page, &config.implicit, &config.signin]
+                .into_iter()
+                .flatten()
+                .cloned()
                 .collect(),
-            crate::authn::SessionCookie::of(gateway),
-        );
+        };
+        let pages = LoginPages::new(Arc::clone(&engine), options.clone(), settings);
         Oauth2 {
             cors: Cors::new(Arc::clone(&engine)),
             engine,

@@ -108,8 +108,10 @@ impl Engine {
         scope: Vec<String>,
         resources: &[String],
         options: &IssueOptions,
+        auth_time: i64,
     ) -> Result<Grant, GrantError> {
         require(&target.client, GrantType::Implicit)?;
+        let cap = self.provider_cap(user, Some(auth_time)).await?;
         // Public by nature: the token is handed to the browser.
         let client = &target.client;
         let mut decision = self.decision(
@@ -119,6 +121,7 @@ impl Engine {
             options,
         );
         decision.resources = self.fresh_resources(client, resources, options)?;
+        decision.cap(cap)?;
         self.sign(decision).await
     }
 }

@@ -179,8 +179,10 @@ impl Engine {
             let narrowed = resource::narrow(client, exchange.resources, &taken.resources)?;
             (taken.resources.clone(), narrowed)
         };
+        let cap = self.provider_cap(&user, taken.auth_time).await?;
         let mut decision = self.decision(client, Subject::User(Box::new(user)), scopes, options);
         decision.resources = resources;
+        decision.cap(cap)?;
         let refresh = self.new_refresh(&decision, user_id).map(|new| NewRefresh {
             auth_time: taken.auth_time,
             resources: authorized,

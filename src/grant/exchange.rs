@@ -81,6 +81,7 @@ impl Engine {
                 ttl,
                 options,
                 resources,
+                not_after: None,
             })
             .await?;
         self.audit_exchange(&admin, &user, &grant).await?;

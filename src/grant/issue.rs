@@ -21,6 +21,31 @@ pub(super) struct Decision<'a> {
     pub options: &'a IssueOptions,
     /// RFC 8707: the resources the token is addressed to (`aud`); empty: the client id.
     pub resources: Vec<String>,
+    /// The latest time (Unix seconds) the token, and a refresh token issued with it, may
+    /// live to ([`Decision::cap`]).
+    pub not_after: Option<i64>,
+}
+
+impl Decision<'_> {
+    /// Shortens the access token (and a refresh token issued with it) to end by `not_after`
+    /// (a provider-only user's `max_session`); past it, nothing is issued.
+    pub(super) fn cap(&mut self, not_after: Option<i64>) -> Result<(), GrantError> {
+        let Some(not_after) = not_after else {
+            return Ok(());
+        };
+        let left = remaining(not_after).ok_or_else(|| {
+            GrantError::grant("the sign-in at the identity provider has expired: sign in again")
+        })?;
+        self.ttl = self.ttl.min(left);
+        self.not_after = Some(not_after);
+        Ok(())
+    }
+}
+
+/// How long until `not_after`; `None` once it has passed.
+pub(super) fn remaining(not_after: i64) -> Option<Duration> {
+    let left = not_after.saturating_sub(now());
+    (left > 0).then(|| Duration::from_secs(left.unsigned_abs()))
 }
 
 impl Engine {
@@ -42,6 +67,7 @@ impl Engine {
             ttl: self.access_ttl(client, options),
             options,
             resources: Vec::new(),
+            not_after: None,
         }
     }
 }
@@ -188,7 +214,12 @@ impl Engine {
             client_id: client.id.clone(),
             scope: decision.scope.join(" "),
             resources: decision.resources.clone(),
-            ttl: self.refresh_ttl(client, decision.options),
+            ttl: decision
+                .not_after
+                .and_then(remaining)
+                .map_or(self.refresh_ttl(client, decision.options), |left| {
+                    left.min(self.refresh_ttl(client, decision.options))
+                }),
             auth_time: None,
         })
     }

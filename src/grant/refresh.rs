@@ -68,8 +68,10 @@ impl Engine {
         // it is opaque, in one transaction: a failure after the rotation would cost the client
         // its refresh token (presenting the old one again is a replay), so nothing may fail
         // after it; and an access token exists only if the rotation happened.
+        let cap = self.provider_cap(&user, current.auth_time).await?;
         let mut decision = self.decision(client, Subject::User(Box::new(user)), scope, options);
         decision.resources = resources;
+        decision.cap(cap)?;
         let (mut grant, opaque) = self.sign_unstored(decision).await?;
         // OpenID Connect Core §12.2: same `sub`, `aud`, `azp`, the original `auth_time`, no
         // `nonce`. Signed before the rotation, like the access token, so nothing can fail
@@ -85,7 +87,10 @@ impl Engine {
             .await?;
         grant.id_token = id_token;
         let access = grant.access_link();
-        let ttl = self.refresh_ttl(client, options);
+        let ttl = match cap.and_then(super::issue::remaining) {
+            Some(left) => left.min(self.refresh_ttl(client, options)),
+            None => self.refresh_ttl(client, options),
+        };
         let rotated = match self
             .store
             .rotate_refresh_storing(

@@ -70,10 +70,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0009_sessions.sql"),
         postgres: include_str!("migrations/postgres/0009_sessions.sql"),
     },
+    Migration {
+        version: 10,
+        description: "upstream OpenID Connect providers: linked identities, pending sign-ins",
+        sqlite: include_str!("migrations/sqlite/0010_provider_links.sql"),
+        postgres: include_str!("migrations/postgres/0010_provider_links.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"

@@ -2419,3 +2419,85 @@ pub async fn clients_with_resources_are_counted(h: &Harness) {
     h.store.remove_client("two").await.unwrap();
     assert_eq!(h.store.clients_with_resources().await.unwrap(), 0);
 }
+
+pub async fn provider_links_map_one_identity_to_one_user(h: &Harness) {
+    let (alice, _) = user_and_client(h).await;
+    let bob = bob(h).await;
+    let iss = "https://idp.example";
+    assert_eq!(h.store.linked_user(iss, "sub-a", T0).await.unwrap(), None);
+    h.store
+        .link_user("corp", iss, "sub-a", alice, T0)
+        .await
+        .unwrap();
+    // One identity, one user: linking it again (to anyone) is a conflict.
+    let again = h.store.link_user("corp", iss, "sub-a", bob, T0 + 1).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    // The same subject at another issuer is another identity.
+    h.store
+        .link_user("other", "https://idp2.example", "sub-a", bob, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.linked_user(iss, "sub-a", T0 + 5).await.unwrap(),
+        Some(alice)
+    );
+    let links = h.store.user_links(alice).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        (links[0].provider.as_str(), links[0].issuer.as_str()),
+        ("corp", iss)
+    );
+    assert_eq!((links[0].created_at, links[0].last_used_at), (T0, T0 + 5));
+    assert_eq!(h.store.unlink_user(alice, "nope").await.unwrap(), 0);
+    assert_eq!(h.store.unlink_user(alice, "corp").await.unwrap(), 1);
+    assert_eq!(
+        h.store.linked_user(iss, "sub-a", T0 + 6).await.unwrap(),
+        None
+    );
+    assert_eq!(h.store.user_links(bob).await.unwrap().len(), 1);
+}
+
+pub async fn pending_provider_logins_are_taken_once(h: &Harness) {
+    use authgate::store::PendingLogin;
+    let login = PendingLogin {
+        provider: "corp".into(),
+        nonce: "n-1".into(),
+        verifier: "v-1".into(),
+        return_to: "/open/signin?rd=%2F".into(),
+    };
+    let ttl = Duration::from_secs(600);
+    let state = h
+        .store
+        .begin_provider_login(&login, "binding-1", ttl, T0)
+        .await
+        .unwrap();
+    assert_eq!(state.len(), 43);
+    let taken = h.store.take_provider_login(&state, T0 + 10).await.unwrap();
+    assert_eq!(taken.login, login);
+    assert_eq!(taken.binding_hash.len(), 32);
+    // Taken: a replayed callback finds nothing.
+    let replay = h.store.take_provider_login(&state, T0 + 11).await;
+    assert!(
+        matches!(replay, Err(StoreError::NotFound { .. })),
+        "{replay:?}"
+    );
+    // Expired: nothing either (and gone).
+    let late = h
+        .store
+        .begin_provider_login(&login, "binding-1", ttl, T0)
+        .await
+        .unwrap();
+    let expired = h.store.take_provider_login(&late, T0 + 600).await;
+    assert!(
+        matches!(expired, Err(StoreError::NotFound { .. })),
+        "{expired:?}"
+    );
+    let unknown = h.store.take_provider_login("nope", T0).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "{unknown:?}"
+    );
+}

@@ -328,7 +328,14 @@ impl Flow<'_> {
                 let options = &self.pages.options;
                 let resources = self.params.all("resource");
                 match engine
-                    .implicit(back.target, user, granted, resources, options)
+                    .implicit(
+                        back.target,
+                        user,
+                        granted,
+                        resources,
+                        options,
+                        authenticated_at,
+                    )
                     .await
                 {
                     Ok(grant) => {
@@ -401,6 +408,7 @@ impl Flow<'_> {
             .display_name
             .as_deref()
             .unwrap_or(&target.client.id);
+        let providers = self.pages.provider_buttons(self.path, &hidden);
         let html = page::login(&page::LoginForm {
             action: self.path,
             client_name,
@@ -408,6 +416,8 @@ impl Flow<'_> {
             csrf,
             username,
             error,
+            providers: &providers,
+            password: self.pages.login.password_form,
         });
         self.pages.html(status, html, set)
     }

@@ -28,7 +28,11 @@ input:focus{outline:2px solid #2563eb;outline-offset:1px;border-color:#2563eb}\
 button{flex:1;padding:11px 16px;font-size:16px;font-weight:600;border-radius:8px;cursor:pointer;border:1px solid transparent}\
 button.primary{background:#2563eb;color:#fff}button.primary:hover{background:#1d4ed8}\
 button.secondary{background:#fff;color:#374151;border-color:#d1d5db}button.secondary:hover{background:#f9fafb}\
-.fine{margin-top:20px;font-size:13px;color:#6b7280}code{word-break:break-all}";
+.fine{margin-top:20px;font-size:13px;color:#6b7280}code{word-break:break-all}\
+.providers{display:flex;flex-direction:column;gap:10px;margin:0 0 8px}\
+a.provider{display:block;padding:11px 16px;text-align:center;font-weight:600;border-radius:8px;border:1px solid #d1d5db;\
+color:#111827;text-decoration:none}a.provider:hover{background:#f9fafb}\
+p.or{margin:16px 0 0;text-align:center;color:#6b7280;font-size:14px}";
 
 /// The Content-Security-Policy of every page: nothing but our style sheet, never framed.
 pub static CSP: LazyLock<String> = LazyLock::new(|| {
@@ -74,6 +78,10 @@ pub struct LoginForm<'a> {
     pub csrf: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Upstream providers' buttons: (link, label).
+    pub providers: &'a [(String, String)],
+    /// Show the password form (else only the buttons, and Cancel).
+    pub password: bool,
 }
 
 pub fn login(form: &LoginForm<'_>) -> String {
@@ -90,6 +98,21 @@ pub fn login(form: &LoginForm<'_>) -> String {
             escape(error)
         );
     }
+    if !form.providers.is_empty() {
+        body.push_str("<nav class=\"providers\" aria-label=\"Sign in with\">");
+        for (href, label) in form.providers {
+            let _ = write!(
+                body,
+                "<a class=\"provider\" href=\"{}\">Sign in with {}</a>",
+                escape(href),
+                escape(label)
+            );
+        }
+        body.push_str("</nav>");
+        if form.password {
+            body.push_str("<p class=\"or\">or with your password</p>");
+        }
+    }
     let _ = write!(
         body,
         "<form method=\"post\" action=\"{}\" autocomplete=\"on\">",
@@ -97,6 +120,15 @@ pub fn login(form: &LoginForm<'_>) -> String {
     );
     let hidden: Vec<(&str, &str)> = form.hidden.iter().map(|(n, v)| (*n, v.as_str())).collect();
     hidden_fields(&mut body, &hidden);
+    if !form.password {
+        let _ = write!(
+            body,
+            "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
+<div class=\"actions\"><button type=\"submit\" name=\"action\" value=\"cancel\" class=\"secondary\" formnovalidate>Cancel</button></div></form>",
+            escape(form.csrf)
+        );
+        return document("Sign in", &body);
+    }
     let described = if form.error.is_some() {
         " aria-describedby=\"error\" aria-invalid=\"true\""
     } else {
@@ -152,6 +184,19 @@ pub fn notice(title: &str, message: &str, form: Option<NoticeForm<'_>>) -> Strin
             "<div class=\"actions\"><button type=\"submit\" class=\"primary\">Sign out</button></div></form>",
         );
     }
+    document(title, &body)
+}
+
+/// An error with a way back: `href` (a login page of ours), labelled `link`.
+pub fn back(title: &str, message: &str, href: &str, link: &str) -> String {
+    let body = format!(
+        "<h1>{}</h1><p class=\"err\" role=\"alert\">{}</p>\
+<div class=\"providers\"><a class=\"provider\" id=\"back\" href=\"{}\">{}</a></div>",
+        escape(title),
+        escape(message),
+        escape(href),
+        escape(link)
+    );
     document(title, &body)
 }
 
@@ -217,7 +262,14 @@ mod tests {
             csrf: "c",
             username: "a\"b",
             error: Some("<i>x</i>"),
+            providers: &[(
+                "/open/providers/x/start?return_to=%2F".into(),
+                "<u>Corp</u>".into(),
+            )],
+            password: true,
         });
+        assert!(!html.contains("<u>Corp"));
+        assert!(html.contains("Sign in with &lt;u&gt;Corp&lt;/u&gt;"));
         assert!(!html.contains("<script>"));
         assert!(!html.contains("<b>Evil"));
         assert!(!html.contains("<i>x"));

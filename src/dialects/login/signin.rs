@@ -98,6 +98,7 @@ impl LoginPages {
             .filter_map(|name| params.get(name).map(|v| (name, v.to_owned())))
             .collect();
         let site = at.host.as_deref().unwrap_or("this site");
+        let providers = self.provider_buttons(at.path, &hidden);
         let html = page::login(&page::LoginForm {
             action: at.path,
             client_name: site,
@@ -105,6 +106,8 @@ impl LoginPages {
             csrf,
             username: params.get("username").unwrap_or_default(),
             error,
+            providers: &providers,
+            password: self.login.password_form,
         });
         self.html(status, html, set)
     }
