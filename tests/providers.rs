@@ -521,6 +521,41 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
     let s = gateway("session_ttl = \"8h\"", &tables, &[]).await;
     let redeemed = || p.token_requests().len() + other.token_requests().len();
 
+    // Start: return_to must be one of the login pages on this host; the provider must exist.
+    let mut browser = Browser::default();
+    for return_to in [
+        "/app/".to_owned(),
+        "https://evil.example/open/signin".to_owned(),
+        "//evil.example/open/signin".to_owned(),
+        format!("https://evil.example{}", authorize_url("web", "")),
+        "/open/signin/../../app/".to_owned(),
+    ] {
+        let url = format!(
+            "/open/providers/corp/start?return_to={}",
+            encode(&return_to)
+        );
+        let r = browser.get(&s, &url).await;
+        assert_eq!(r.status, 400, "return_to {return_to}: {}", r.text());
+        assert!(
+            r.header("location").is_none(),
+            "return_to {return_to}: not sent anywhere"
+        );
+    }
+    let r = browser.get(&s, "/open/providers/corp/start").await;
+    assert_eq!(r.status, 400, "no return_to: {}", r.text());
+    assert!(r.header("location").is_none());
+    let url = format!(
+        "/open/providers/nope/start?return_to={}",
+        encode(&authorize_url("web", ""))
+    );
+    let r = browser.get(&s, &url).await;
+    assert_eq!(r.status, 404, "an unknown provider: {}", r.text());
+    assert!(r.header("location").is_none());
+    assert!(
+        p.with(|s| s.authorize_requests.is_empty()),
+        "nobody was sent to the provider"
+    );
+
     // A state nobody issued.
     let mut flow = web_flow(&s, &p, "corp").await;
     let good = flow.callback.clone();
@@ -666,15 +701,44 @@ async fn a_bad_id_token_or_response_fails_the_sign_in() {
         ("the token endpoint refuses the code", |p, _| {
             p.with(|s| s.token_error = Some("invalid_grant".into()))
         }),
+        ("no code", |_, flow| {
+            let path = flow.callback.split('?').next().unwrap().to_owned();
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in params(&flow.callback) {
+                if name != "code" {
+                    query.append_pair(&name, &value);
+                }
+            }
+            flow.callback = format!("{path}?{}", query.finish());
+        }),
+        ("UserInfo speaks of another subject", |p, _| {
+            // No e-mail in the ID token: the gateway asks UserInfo (Core §5.3.4: its sub
+            // must be the ID token's).
+            p.edit(|c| {
+                let c = c.as_object_mut().unwrap();
+                c.remove("email");
+                c.remove("email_verified");
+            });
+            p.with(|s| {
+                s.userinfo = json!({"sub": "someone-else", "email": "alice@example.com",
+                                    "email_verified": true})
+            });
+        }),
     ];
     for (what, tamper) in cases {
-        p.with(|s| s.reset());
+        p.with(|s| {
+            s.reset();
+            s.userinfo = json!({});
+        });
         let mut flow = web_flow(&s, &p, "corp").await;
         tamper(&p, &mut flow);
         flow.refused(&s, 400, &failed, what).await;
     }
     // An azp equal to the client id is fine (the control for the azp case).
-    p.with(|s| s.reset());
+    p.with(|s| {
+        s.reset();
+        s.userinfo = json!({});
+    });
     p.edit(|c| {
         c["aud"] = json!([CLIENT_ID, "someone-else"]);
         c["azp"] = json!(CLIENT_ID);
@@ -1347,4 +1411,25 @@ async fn the_stub_provider_answers_like_an_openid_provider() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let refused = tokio::net::TcpStream::connect(p.addr).await;
     assert!(refused.is_err(), "the port is closed");
+}
+
+#[tokio::test]
+async fn a_fresh_sign_in_asked_for_by_prompt_login_or_max_age_is_not_asked_again() {
+    let p = Provider::start().await;
+    p.sign_in_as(alice("alice-at-corp"));
+    let s = corp_gateway(&p, "link_by_email = true").await;
+    let page = authorize_url("web", "&scope=read&prompt=login&max_age=0");
+    let mut flow = to_provider(&s, &p, Browser::default(), &page, "corp").await;
+    let r = flow.callback(&s).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let back = local(r.header("location").unwrap());
+    let kept = params(&back);
+    assert!(!kept.contains_key("prompt"), "prompt=login dropped: {back}");
+    assert!(!kept.contains_key("max_age"), "max_age dropped: {back}");
+    assert_eq!(kept["client_id"], "web");
+    assert_eq!(kept["state"], "st ate");
+    // So the page completes at once instead of asking for the password again.
+    let r = flow.browser.get(&s, &back).await;
+    let code = redirect_params(&r, false);
+    assert!(code.contains_key("code"), "{code:?}");
 }
