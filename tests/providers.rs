@@ -734,6 +734,26 @@ async fn a_bad_id_token_or_response_fails_the_sign_in() {
         tamper(&p, &mut flow);
         flow.refused(&s, 400, &failed, what).await;
     }
+    // A code injected into another sign-in (the person's state, an attacker's code): the
+    // verifier is not the code's, the provider refuses it.
+    p.with(|s| {
+        s.reset();
+        s.userinfo = json!({});
+    });
+    let mut victim = web_flow(&s, &p, "corp").await;
+    let attacker = web_flow(&s, &p, "corp").await;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params(&victim.callback) {
+        let value = if name == "code" {
+            params(&attacker.callback)["code"].clone()
+        } else {
+            value
+        };
+        query.append_pair(&name, &value);
+    }
+    victim.callback = format!("/open/providers/corp/callback?{}", query.finish());
+    victim.refused(&s, 400, &failed, "an injected code").await;
+
     // An azp equal to the client id is fine (the control for the azp case).
     p.with(|s| {
         s.reset();
@@ -1356,6 +1376,7 @@ async fn the_stub_provider_answers_like_an_openid_provider() {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "authorization_code");
         form.append_pair("code", &code);
+        form.append_pair("redirect_uri", redirect);
         let mut request = hyper::Request::post(format!("{}/token", p.issuer()))
             .header("content-type", "application/x-www-form-urlencoded");
         if basic {

@@ -85,8 +85,8 @@ pub struct State {
     pub discovery_delay: Duration,
     /// `/token` answers after this long.
     pub token_delay: Duration,
-    /// Issued codes -> the nonce of their authorization request.
-    codes: HashMap<String, Option<String>>,
+    /// Issued codes -> their authorization request (nonce, PKCE challenge, redirect URI).
+    codes: HashMap<String, HashMap<String, String>>,
     issued: usize,
     /// The query of every `/authorize` request.
     pub authorize_requests: Vec<HashMap<String, String>>,
@@ -365,9 +365,7 @@ fn authorize(request: &Request<Incoming>, inner: &Inner) -> Response<Full<Bytes>
     } else {
         state.issued += 1;
         let code = format!("code-{}-{}", state.issued, uuid::Uuid::new_v4().simple());
-        state
-            .codes
-            .insert(code.clone(), query.get("nonce").cloned());
+        state.codes.insert(code.clone(), query.clone());
         back.append_pair("code", &code);
     }
     if let Some(value) = query.get("state") {
@@ -409,9 +407,28 @@ async fn token(request: Request<Incoming>, inner: &Inner) -> Response<Full<Bytes
         return json_response(401, &json!({"error": "invalid_client"}));
     }
     let code = form.get("code").cloned().unwrap_or_default();
-    let Some(nonce) = state.codes.remove(&code) else {
+    // Like a provider that does PKCE (RFC 7636 §4.6): the verifier must match the code's
+    // S256 challenge, the redirect URI the authorization request's.
+    let Some(request) = state.codes.remove(&code) else {
         return json_response(400, &json!({"error": "invalid_grant"}));
     };
+    if let Some(challenge) = request.get("code_challenge") {
+        let verifier = form.get("code_verifier").map(String::as_str).unwrap_or("");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+        if URL_SAFE_NO_PAD.encode(digest) != *challenge {
+            return json_response(
+                400,
+                &json!({"error": "invalid_grant", "error_description": "PKCE verification failed"}),
+            );
+        }
+    }
+    if form.get("redirect_uri") != request.get("redirect_uri") {
+        return json_response(
+            400,
+            &json!({"error": "invalid_grant", "error_description": "redirect_uri mismatch"}),
+        );
+    }
+    let nonce = request.get("nonce").cloned();
     let mut claims = json!({
         "iss": inner.issuer,
         "aud": CLIENT_ID,
