@@ -478,6 +478,19 @@ async fn every_login_page_shows_the_button_and_the_signin_page_returns_to_the_ro
     let html = browser.get(&s, implicit).await.text();
     let href = button(&html, "corp").unwrap_or_else(|| panic!("no button on {implicit}:\n{html}"));
     assert_eq!(target(&params(&href)["return_to"]), target(implicit));
+    // The implicit page completes with the token in the fragment.
+    let mut flow = to_provider(&s, &p, Browser::default(), implicit, "corp").await;
+    let r = flow.callback(&s).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let back = local(r.header("location").unwrap());
+    assert_eq!(target(&back), target(implicit));
+    let r = flow.browser.get(&s, &back).await;
+    let fragment = redirect_params(&r, true);
+    assert_eq!(fragment["state"], "s1");
+    assert_eq!(
+        s.echo(&fragment["access_token"]).await,
+        (200, Some(ALICE.to_string()))
+    );
 
     // The session route: /app -> the sign-in page -> the provider -> the sign-in page -> /app.
     let signin = format!("/open/signin?rd={}", encode("/app/page"));
@@ -913,6 +926,21 @@ async fn provisioning_creates_the_user_in_the_claimed_group_and_remaps_it_at_eac
             .contains(&"provider.remap".to_owned())
     );
 
+    // An unverified e-mail is not kept.
+    let mut claims = carol("dave-at-corp");
+    claims["preferred_username"] = json!("dave");
+    claims["email"] = json!("dave@example.com");
+    claims["email_verified"] = json!(false);
+    p.sign_in_as(claims);
+    web_flow(&s, &p, "corp").await.signed_in(&s).await;
+    let dave = s
+        .store
+        .user_by_login("dave")
+        .await
+        .expect("dave was provisioned");
+    assert_eq!(dave.email, None, "an unverified e-mail is not kept");
+    assert_eq!(dave.group_id, 9);
+
     // A second person whose account name is taken here: refused, Bob untouched.
     let mut claims = carol("bob-at-corp");
     claims["preferred_username"] = json!("bob");
@@ -1332,6 +1360,13 @@ async fn a_slow_provider_is_a_503_page_at_start_and_at_the_callback() {
     p.down();
     let r = flow.callback(&s).await;
     assert_unreachable(&r, "the provider is down at the callback");
+    // A provider that worked a moment ago and is down now: the page says so at start
+    // (no browser is sent to it).
+    let mut browser = Browser::default();
+    let html = browser.get(&s, &page).await.text();
+    let href = button(&html, "corp").expect("the button");
+    let r = browser.get(&s, &href).await;
+    assert_unreachable(&r, "the provider is down at start after it worked");
 }
 
 // ---------------------------------------------------------------------------------------------
