@@ -586,18 +586,13 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
     flow.refused(&s, 400, EXPIRED, "no state").await;
     assert_eq!(redeemed(), 0, "no code redeemed for a bad state");
 
-    // The right state from a browser without the pending cookie.
+    // The right state from another browser: each case with a sign-in of its own (a refused
+    // callback may use its state up). Without the pending cookie...
     let flow = web_flow(&s, &p, "corp").await;
-    let mut stranger = Flow {
-        browser: Browser::default(),
-        return_to: flow.return_to.clone(),
-        authorize: flow.authorize.clone(),
-        callback: flow.callback.clone(),
-    };
-    stranger
-        .refused(&s, 400, EXPIRED, "no pending cookie")
-        .await;
-    // ... or with a pending cookie of its own (it started a sign-in too).
+    let r = Browser::default().get(&s, &flow.callback).await;
+    assert_refused(&r, 400, EXPIRED, "no pending cookie");
+    // ... or with a pending cookie of its own (it started a sign-in too)...
+    let flow = web_flow(&s, &p, "corp").await;
     let mut other_browser = web_flow(&s, &p, "corp").await.browser;
     assert_ne!(
         other_browser.cookies[PENDING],
@@ -605,14 +600,17 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
     );
     let r = other_browser.get(&s, &flow.callback).await;
     assert_refused(&r, 400, EXPIRED, "another browser's pending cookie");
-    // ... or with a made-up pending cookie.
-    let mut forged = Browser::default();
-    forged.cookies.insert(
-        PENDING.into(),
-        "forged-pending-forged-pending-0123456789".into(),
-    );
-    let r = forged.get(&s, &flow.callback).await;
-    assert_refused(&r, 400, EXPIRED, "a forged pending cookie");
+    // ... or with a made-up one (the length of a real one, and not).
+    for value in [
+        "forged-pending-forged-pending-forged-pend12",
+        "forged-pending-cookie",
+    ] {
+        let flow = web_flow(&s, &p, "corp").await;
+        let mut forged = Browser::default();
+        forged.cookies.insert(PENDING.into(), value.into());
+        let r = forged.get(&s, &flow.callback).await;
+        assert_refused(&r, 400, EXPIRED, "a forged pending cookie");
+    }
     assert_eq!(redeemed(), 0, "no code redeemed for a foreign browser");
 
     // A state issued for `corp`, brought to `other`'s callback (with other's own code).
