@@ -43,7 +43,7 @@ pub use backoff::FailureCount;
 pub use client::{Client, ClientPatch, GrantType, NewClient, StoredClient, is_absolute_uri};
 pub use error::{HashingError, KeySecretError, StoreError};
 pub use keys::{KeyAlg, KeyState, SigningKey, shared_secret};
-pub use link::{PendingLogin, ProviderLink, TakenLogin};
+pub use link::{PendingLogin, ProviderLink};
 pub use login_name::{LoginKind, login_key};
 pub use migrate::SCHEMA_VERSION;
 pub use opaque::{NewOpaque, OpaqueToken};

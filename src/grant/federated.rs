@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Engine, GrantError, now};
 use crate::config::ProviderConfig;
 use crate::providers::{Identity, claims};
-use crate::store::{AuditEvent, NewUser, PendingLogin, StoreError, TakenLogin, User, UserPatch};
+use crate::store::{AuditEvent, NewUser, PendingLogin, StoreError, User, UserPatch};
 
 /// Why a verified provider identity does not sign anybody in here.
 #[derive(Debug, thiserror::Error)]
@@ -218,9 +218,14 @@ impl Engine {
             .map_err(|e| GrantError::internal("storing the pending sign-in", e))
     }
 
-    /// Takes the pending sign-in of `state` (once); `None` when unknown, used or expired.
-    pub async fn take_federated(&self, state: &str) -> Result<Option<TakenLogin>, GrantError> {
-        match self.store.take_provider_login(state, now()).await {
+    /// Takes the pending sign-in of `state` started by the browser bound by `binding` (once);
+    /// `None` when unknown, used, expired or another browser's.
+    pub async fn take_federated(
+        &self,
+        state: &str,
+        binding: &str,
+    ) -> Result<Option<PendingLogin>, GrantError> {
+        match self.store.take_provider_login(state, binding, now()).await {
             Ok(taken) => Ok(Some(taken)),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(error) => Err(GrantError::internal("taking the pending sign-in", error)),

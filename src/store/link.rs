@@ -1,7 +1,7 @@
 //! Upstream OpenID Connect providers in the store: identities linked to local users (issuer +
 //! `sub` → one user) and the pending sign-ins sent to a provider (found by the digest of their
 //! `state`, bound to one browser by the digest of its pending cookie, taken once: a replayed
-//! callback finds nothing).
+//! callback finds nothing, and another browser can neither take nor burn it).
 
 use std::time::Duration;
 
@@ -39,16 +39,6 @@ pub struct PendingLogin {
     pub return_to: String,
 }
 
-/// A pending sign-in taken by its callback, with the digest of the browser binding it was
-/// issued to (the caller compares it with the callback's cookie).
-#[derive(Debug)]
-pub struct TakenLogin {
-    /// What was stored.
-    pub login: PendingLogin,
-    /// SHA-256 of the pending cookie's value at the start.
-    pub binding_hash: Vec<u8>,
-}
-
 impl Store {
     /// Stores a pending sign-in bound to the browser's `binding` (its pending cookie), for
     /// `ttl`; returns its `state` (256 random bits). Expired ones are swept on the way.
@@ -80,33 +70,35 @@ impl Store {
         Ok(state)
     }
 
-    /// Takes (deletes) the pending sign-in of `state`: `NotFound` when there is none, it was
-    /// taken already, or it expired.
+    /// Takes (deletes) the pending sign-in of `state` started by the browser whose pending
+    /// cookie is `binding`: `NotFound` when there is none, it was taken already, it expired,
+    /// or another browser asks (which then cannot burn it either).
     pub async fn take_provider_login(
         &self,
         state: &str,
+        binding: &str,
         now: i64,
-    ) -> Result<TakenLogin, StoreError> {
+    ) -> Result<PendingLogin, StoreError> {
         let row = self
             .db
             .write(
-                q("DELETE FROM provider_logins WHERE state_hash = $1
-                   RETURNING binding_hash, provider, nonce, verifier, return_to, expires_at")
-                .bytes(digest_of(state)),
+                q(
+                    "DELETE FROM provider_logins WHERE state_hash = $1 AND binding_hash = $2
+                   RETURNING provider, nonce, verifier, return_to, expires_at",
+                )
+                .bytes(digest_of(state))
+                .bytes(digest_of(binding)),
             )
             .await?
             .ok_or_else(|| StoreError::not_found("pending sign-in"))?;
         if row.get::<i64>("expires_at")? <= now {
             return Err(StoreError::not_found("pending sign-in"));
         }
-        Ok(TakenLogin {
-            login: PendingLogin {
-                provider: row.get("provider")?,
-                nonce: row.get("nonce")?,
-                verifier: row.get("verifier")?,
-                return_to: row.get("return_to")?,
-            },
-            binding_hash: row.get("binding_hash")?,
+        Ok(PendingLogin {
+            provider: row.get("provider")?,
+            nonce: row.get("nonce")?,
+            verifier: row.get("verifier")?,
+            return_to: row.get("return_to")?,
         })
     }
 

@@ -2475,11 +2475,26 @@ pub async fn pending_provider_logins_are_taken_once(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(state.len(), 43);
-    let taken = h.store.take_provider_login(&state, T0 + 10).await.unwrap();
-    assert_eq!(taken.login, login);
-    assert_eq!(taken.binding_hash.len(), 32);
+    // Another browser (binding) can neither take nor burn it.
+    let foreign = h
+        .store
+        .take_provider_login(&state, "binding-2", T0 + 10)
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound { .. })),
+        "{foreign:?}"
+    );
+    let taken = h
+        .store
+        .take_provider_login(&state, "binding-1", T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(taken, login);
     // Taken: a replayed callback finds nothing.
-    let replay = h.store.take_provider_login(&state, T0 + 11).await;
+    let replay = h
+        .store
+        .take_provider_login(&state, "binding-1", T0 + 11)
+        .await;
     assert!(
         matches!(replay, Err(StoreError::NotFound { .. })),
         "{replay:?}"
@@ -2490,12 +2505,15 @@ pub async fn pending_provider_logins_are_taken_once(h: &Harness) {
         .begin_provider_login(&login, "binding-1", ttl, T0)
         .await
         .unwrap();
-    let expired = h.store.take_provider_login(&late, T0 + 600).await;
+    let expired = h
+        .store
+        .take_provider_login(&late, "binding-1", T0 + 600)
+        .await;
     assert!(
         matches!(expired, Err(StoreError::NotFound { .. })),
         "{expired:?}"
     );
-    let unknown = h.store.take_provider_login("nope", T0).await;
+    let unknown = h.store.take_provider_login("nope", "binding-1", T0).await;
     assert!(
         matches!(unknown, Err(StoreError::NotFound { .. })),
         "{unknown:?}"

@@ -19,7 +19,6 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::{Response, StatusCode};
-use subtle::ConstantTimeEq;
 
 use super::{
     Cookies, LoginPages, SetCookies, error_page, internal, page, random_failed, random_token,
@@ -193,24 +192,18 @@ impl LoginPages {
         let Some(state) = params.get("state") else {
             return expired("no state");
         };
-        let taken = match self.engine.take_federated(state).await {
+        let Some(binding) = cookies.pending.as_deref() else {
+            return expired("no pending-sign-in cookie (another browser, or cookies off)");
+        };
+        let taken = match self.engine.take_federated(state, binding).await {
             Ok(Some(taken)) => taken,
-            Ok(None) => return expired("unknown, expired or already used state"),
+            Ok(None) => return expired("unknown, expired or used state, or another browser's"),
             Err(error) => return internal(&error),
         };
-        if taken.login.provider != name {
+        if taken.provider != name {
             return expired("the state was issued for another provider");
         }
-        let bound = cookies.pending.as_deref().is_some_and(|value| {
-            let presented = digest(&SHA256, value.as_bytes());
-            presented.as_ref().ct_eq(&taken.binding_hash).into()
-        });
-        if !bound {
-            return expired(
-                "the pending-sign-in cookie is missing or not the one the state was issued to",
-            );
-        }
-        let return_to = taken.login.return_to.as_str();
+        let return_to = taken.return_to.as_str();
         if let Some(error) = params.get("error") {
             tracing::warn!(target: "authgate::login", provider = name, %source, error, "the provider did not sign the person in");
             return self.provider_said_no(label, error, params.get("error_description"), return_to);
@@ -244,9 +237,9 @@ impl LoginPages {
             .redeem(
                 &discovery,
                 code,
-                &taken.login.verifier,
+                &taken.verifier,
                 &redirect_uri,
-                &taken.login.nonce,
+                &taken.nonce,
             )
             .await
         {
