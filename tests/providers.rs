@@ -600,6 +600,10 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
     );
     let r = other_browser.get(&s, &flow.callback).await;
     assert_refused(&r, 400, EXPIRED, "another browser's pending cookie");
+    assert!(
+        !other_browser.cookies.contains_key(SESSION),
+        "the other browser is not signed in"
+    );
     // ... or with a made-up one (the length of a real one, and not).
     for value in [
         "forged-pending-forged-pending-forged-pend12",
@@ -611,9 +615,23 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
         let r = forged.get(&s, &flow.callback).await;
         assert_refused(&r, 400, EXPIRED, "a forged pending cookie");
     }
+    // Another browser can neither complete nor use up a sign-in: the browser that started it
+    // still completes after all three tries.
+    let mut flow = web_flow(&s, &p, "corp").await;
+    for value in [None, Some("forged-pending-forged-pending-forged-pend12")] {
+        let mut stranger = Browser::default();
+        if let Some(value) = value {
+            stranger.cookies.insert(PENDING.into(), value.into());
+        }
+        let r = stranger.get(&s, &flow.callback).await;
+        assert_refused(&r, 400, EXPIRED, "a stranger with the callback URL");
+    }
     assert_eq!(redeemed(), 0, "no code redeemed for a foreign browser");
+    let tokens = flow.signed_in(&s).await;
+    assert_eq!(identity(&s, &tokens).await.0, ALICE.to_string());
 
     // A state issued for `corp`, brought to `other`'s callback (with other's own code).
+    let before = redeemed();
     let mut flow = web_flow(&s, &p, "corp").await;
     let mut at_other = web_flow(&s, &other, "other").await;
     flow.callback = format!(
@@ -626,7 +644,7 @@ async fn a_callback_needs_its_own_state_cookie_and_provider_and_works_once() {
         .await;
     assert_eq!(
         redeemed(),
-        0,
+        before,
         "no code redeemed for a state of another provider"
     );
     // `other`'s own flow still works (its state was not touched).
