@@ -1538,3 +1538,25 @@ async fn a_fresh_sign_in_asked_for_by_prompt_login_or_max_age_is_not_asked_again
     let code = redirect_params(&r, false);
     assert!(code.contains_key("code"), "{code:?}");
 }
+
+/// A provider's ID token is proof for the login page only: presented as a bearer token on a
+/// proxied route it is refused (its keys never enter the proxy's key set), even right after
+/// the gateway verified one like it at the callback.
+#[tokio::test]
+async fn a_providers_id_token_never_authenticates_a_proxied_request() {
+    let p = Provider::start().await;
+    p.sign_in_as(alice("alice-at-corp"));
+    let s = corp_gateway(&p, "link_by_email = true").await;
+    let mut flow = web_flow(&s, &p, "corp").await;
+    let r = flow.callback(&s).await;
+    assert_eq!(r.status, 303, "the sign-in works: {}", r.text());
+    let now = authgate::store::now();
+    let claims = json!({
+        "iss": p.issuer(), "sub": "alice-at-corp", "aud": CLIENT_ID, "azp": CLIENT_ID,
+        "exp": now + 600, "iat": now, "email": "alice@example.com", "email_verified": true,
+        "user_id": ALICE.to_string(), "gid": 7,
+    });
+    let id_token = stub::sign(Signer::Good, &claims);
+    let (status, body) = s.echo(&id_token).await;
+    assert_eq!(status, 401, "{body:?}");
+}
