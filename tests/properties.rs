@@ -1113,3 +1113,138 @@ proptest! {
         let _ = authgate::config::parse_size(&text);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The other readings of a path (`proxy::readings`) and the query/body rules (`proxy::rules`).
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    /// Any normalised path: its readings never panic, and each is a normal path other than
+    /// the path itself.
+    #[test]
+    fn readings_are_normal_paths(raw in prop_oneof![raw_path(), any::<String>()]) {
+        let Ok(normal) = normalize(&raw) else { return Ok(()) };
+        let Ok(readings) = authgate::proxy::readings::read(&normal) else { return Ok(()) };
+        for path in &readings.paths {
+            prop_assert_ne!(path, &normal);
+            prop_assert_eq!(normalize(path), Ok(Cow::Borrowed(path.as_str())), "{:?}", path);
+        }
+    }
+
+    /// Any query or form body: reading `_method` and `access_token` never panics, and a query
+    /// without a parameter holds none of it.
+    #[test]
+    fn query_parameters_are_read_totally(
+        pairs in prop::collection::vec(
+            (prop_oneof![
+                prop::sample::select(vec!["_method", "access_token", " method", ".method", "_method[]", "%5Fmethod", "access.token", "a"]).prop_map(str::to_owned),
+                "[^&=]{0,8}",
+            ], "[^&]{0,8}"),
+            0..6,
+        ),
+        separator in prop::sample::select(vec!["&", ";", "&&"]),
+    ) {
+        let query: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let query = query.join(separator);
+        let _ = authgate::proxy::rules::form_method(query.as_bytes());
+        for wanted in ["_method", "access_token"] {
+            let _ = authgate::proxy::rules::param(&query, wanted);
+            if let Some(rest) = authgate::proxy::rules::without_param(&query, wanted) {
+                prop_assert_eq!(authgate::proxy::rules::param(&rest, wanted), None, "{:?}", rest);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PROXY protocol header (`server::proxy_protocol`).
+
+/// A valid v1 line or v2 header, and the client address it carries.
+fn proxy_header() -> impl Strategy<Value = (Vec<u8>, std::net::SocketAddr)> {
+    use std::net::{IpAddr, SocketAddr};
+    let v1 = (any::<IpAddr>(), any::<IpAddr>(), any::<u16>(), any::<u16>()).prop_filter_map(
+        "one family",
+        |(src, dst, sport, dport)| {
+            let proto = match (src, dst) {
+                (IpAddr::V4(_), IpAddr::V4(_)) => "TCP4",
+                (IpAddr::V6(_), IpAddr::V6(_)) => "TCP6",
+                _ => return None,
+            };
+            let line = format!("PROXY {proto} {src} {dst} {sport} {dport}\r\n");
+            Some((line.into_bytes(), SocketAddr::new(src, sport)))
+        },
+    );
+    let v2 = (
+        any::<IpAddr>(),
+        any::<u16>(),
+        prop::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(ip, port, tlvs)| {
+            let src = SocketAddr::new(ip, port);
+            let mut header = authgate::server::proxy_protocol::V2_SIGNATURE.to_vec();
+            let mut block = Vec::new();
+            let family = match src.ip() {
+                IpAddr::V4(ip) => {
+                    block.extend_from_slice(&ip.octets());
+                    block.extend_from_slice(&[10, 0, 0, 1]);
+                    0x11
+                }
+                IpAddr::V6(ip) => {
+                    block.extend_from_slice(&ip.octets());
+                    block.extend_from_slice(&[0; 16]);
+                    0x21
+                }
+            };
+            block.extend_from_slice(&src.port().to_be_bytes());
+            block.extend_from_slice(&443u16.to_be_bytes());
+            block.extend_from_slice(&tlvs);
+            header.extend_from_slice(&[0x21, family]);
+            header.extend_from_slice(&u16::try_from(block.len()).unwrap().to_be_bytes());
+            header.extend_from_slice(&block);
+            (header, src)
+        });
+    prop_oneof![v1, v2]
+}
+
+proptest! {
+    #![proptest_config(cases(4000))]
+
+    /// Any bytes: no panic, and a complete header is never longer than the bytes read.
+    #[test]
+    fn proxy_headers_parse_totally(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            (prop::sample::select(vec![&b"PROXY "[..], b"\r\n\r\n\0\r\nQUIT\n"]), prop::collection::vec(any::<u8>(), 0..120))
+                .prop_map(|(prefix, rest)| [prefix, &rest[..]].concat()),
+        ],
+    ) {
+        use authgate::server::proxy_protocol::{Parsed, parse};
+        match parse(&bytes) {
+            Ok(Parsed::Complete { len, .. }) => prop_assert!(len <= bytes.len()),
+            Ok(Parsed::Incomplete { total }) => prop_assert!(total > bytes.len()),
+            Err(_) => {}
+        }
+    }
+
+    /// A valid header gives its client address and exact length whatever follows it; every
+    /// strict prefix of it asks for more bytes, never more than the header has.
+    #[test]
+    fn proxy_headers_are_read_exactly(
+        (header, source) in proxy_header(),
+        after in prop::collection::vec(any::<u8>(), 0..32),
+    ) {
+        use authgate::server::proxy_protocol::{Parsed, Source, parse};
+        let whole = [&header[..], &after[..]].concat();
+        let complete = Parsed::Complete { source: Source::Client(source), len: header.len() };
+        prop_assert_eq!(parse(&whole), Ok(complete));
+        for cut in 0..header.len() {
+            match parse(&header[..cut]) {
+                Ok(Parsed::Incomplete { total }) => {
+                    prop_assert!(total > cut && total <= header.len(), "{} of {}: {}", cut, header.len(), total)
+                }
+                other => prop_assert!(false, "{} of {}: {:?}", cut, header.len(), other),
+            }
+        }
+    }
+}
