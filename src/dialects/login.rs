@@ -664,7 +664,7 @@ mod properties {
             .filter_map(|p| p.trim().split_once('='))
             .filter(|(found, _)| *found == name)
             .map(|(_, value)| value.to_owned())
-            .last()
+            .next_back()
     }
 
     proptest! {
