@@ -1274,3 +1274,79 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `scope` and `resource` parameters (`grant::scope`, `grant::resource`).
+
+/// Scope tokens: the registered kinds, near misses, and any text.
+fn scope_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        prop::sample::select(vec![
+            "openid",
+            "email",
+            "profile",
+            "api:read",
+            "api:write",
+            "OPENID",
+            "openid\u{a0}"
+        ])
+        .prop_map(str::to_owned),
+        text(0, 8),
+    ];
+    (
+        prop::collection::vec(token, 0..5),
+        prop::sample::select(vec![" ", "  ", "\t", "\n", "\u{3000}"]),
+    )
+        .prop_map(|(tokens, separator)| tokens.join(separator))
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    /// Any `scope` value: parsed into sorted, unique, non-empty tokens without whitespace; a
+    /// grant lies within the registration (or the OpenID scopes for an unregistered client),
+    /// and a refresh within what was granted and is still registered.
+    #[test]
+    fn scopes_stay_within_what_was_granted(
+        requested in scope_text(),
+        allowed in scope_text(),
+        granted in scope_text(),
+        ask in any::<bool>(),
+    ) {
+        use authgate::grant::scope;
+        let requested = scope::parse(&requested);
+        prop_assert!(requested.windows(2).all(|w| w[0] < w[1]));
+        prop_assert!(requested.iter().all(|s| !s.is_empty() && !s.contains(char::is_whitespace)));
+        let (allowed, granted) = (scope::parse(&allowed), scope::parse(&granted));
+        let asked = ask.then_some(requested.as_slice());
+        let within = |s: &String, allowed: &[String]| {
+            if allowed.is_empty() { scope::UNREGISTERED.contains(&s.as_str()) } else { allowed.contains(s) }
+        };
+        if let Ok(result) = scope::grant(asked, &allowed) {
+            prop_assert!(result.iter().all(|s| ask.then(|| within(s, &allowed)).unwrap_or(allowed.contains(s))), "{:?}", result);
+        }
+        if let Ok(result) = scope::narrow(asked, &granted, &allowed) {
+            prop_assert!(result.iter().all(|s| granted.contains(s) && within(s, &allowed)), "{:?}", result);
+        }
+    }
+
+    /// Any `resource` values: a resource accepted is an absolute URI without a fragment,
+    /// whitespace or control character.
+    #[test]
+    fn resources_are_absolute_uris(resources in prop::collection::vec(
+        prop_oneof![
+            prop::sample::select(vec!["https://api.example/", "urn:x:y", "https://a#b", "/rel", "https:", "1x:y", "a b:c"]).prop_map(str::to_owned),
+            text(0, 16),
+        ],
+        0..4,
+    )) {
+        if authgate::grant::resource::check_syntax(&resources).is_ok() {
+            for resource in &resources {
+                let (scheme, rest) = resource.split_once(':').unwrap_or_default();
+                prop_assert!(!scheme.is_empty() && !rest.is_empty(), "{:?}", resource);
+                prop_assert!(!resource.contains('#') && !resource.contains(char::is_whitespace), "{:?}", resource);
+                prop_assert!(!resource.contains(char::is_control), "{:?}", resource);
+            }
+        }
+    }
+}
