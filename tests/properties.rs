@@ -488,7 +488,7 @@ fn the_upstream_sees_only_the_injected_identity() {
     .prop_map(|pairs| pairs.join(";"));
     let strategy = (header_map(), prop::option::of(cookie), any::<bool>());
     let forwarded = std::sync::atomic::AtomicUsize::new(0);
-    let mut runner = TestRunner::new(cases(1500));
+    let mut runner = TestRunner::new(cases(2000));
     let result = runner.run(&strategy, |(mut headers, cookie, token_header)| {
         headers.insert("host", HeaderValue::from_static("gw.test"));
         headers.insert("authorization", HeaderValue::from_str(&bearer).unwrap());
@@ -580,7 +580,7 @@ fn the_upstream_sees_only_the_injected_identity() {
     let forwarded = forwarded.into_inner();
     assert!(
         forwarded > 300,
-        "only {forwarded} of 1500 requests were forwarded"
+        "only {forwarded} of 2000 requests were forwarded"
     );
 }
 
@@ -948,7 +948,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(1000))]
+    #![proptest_config(cases(2000))]
 
     /// Tokens signed by the trusted key with any claims: no panic, and an accepted one names
     /// a user (and group, and actor) that is one plain header value.
@@ -1118,7 +1118,7 @@ fn the_shipped_config_loads_unedited() {
 }
 
 proptest! {
-    #![proptest_config(cases(1500))]
+    #![proptest_config(cases(2000))]
 
     /// Any edits of the shipped config (keys deleted, duplicated, inserted, values of any type,
     /// the file cut anywhere): `load` answers Ok or an error, never panics.
