@@ -1351,3 +1351,102 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Framing rules and the client address (`proxy::rules`, `proxy::headers`).
+
+/// Names of framing fields in `-`/`_` spellings, `Host`, and ordinary names.
+fn framing_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "transfer-encoding",
+            "content-length",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authorization",
+            "proxy-authenticate",
+            "http2-settings",
+        ])
+        .prop_flat_map(spelling),
+        prop::sample::select(vec!["host", "x_custom", "accept", "te"]).prop_map(str::to_owned),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    /// A request passes the framing checks exactly when it has one `Host` (or none where the
+    /// version allows), no `_` spelling of a framing field, and only the chunked coding.
+    #[test]
+    fn framing_is_refused_exactly_when_ambiguous(
+        fields in prop::collection::vec((framing_name(), prop_oneof![
+            prop::sample::select(vec!["chunked", "CHUNKED", "gzip, chunked", "chunked, ", "identity", "gw.test"]).prop_map(str::to_owned),
+            "[ -~]{0,8}",
+        ]), 0..5),
+        version in prop::sample::select(vec![hyper::Version::HTTP_10, hyper::Version::HTTP_11, hyper::Version::HTTP_2]),
+        method in prop::sample::select(vec![hyper::Method::GET, hyper::Method::POST, hyper::Method::CONNECT]),
+    ) {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &fields {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                headers.append(name, value);
+            }
+        }
+        let hosts = headers.get_all("host").iter().count();
+        let host_ok = hosts <= 1 && (hosts == 1 || version != hyper::Version::HTTP_11 || method == hyper::Method::CONNECT);
+        let underscore = headers.keys().any(|n| {
+            let n = n.as_str();
+            n.contains('_') && ["transfer-encoding", "content-length", "keep-alive", "proxy-connection",
+                "proxy-authorization", "proxy-authenticate", "http2-settings"].contains(&n.replace('_', "-").as_str())
+        });
+        let codings_ok = headers.get_all("transfer-encoding").iter().all(|v| {
+            v.to_str().is_ok_and(|v| v.split(',').map(str::trim).all(|c| c.is_empty() || c.eq_ignore_ascii_case("chunked")))
+        });
+        let passed = authgate::proxy::rules::check_framing(version, &method, &headers).is_ok();
+        prop_assert_eq!(passed, host_ok && !underscore && codings_ok, "{:?}", headers);
+    }
+
+    /// `X-Forwarded-For` is believed from trusted proxies only: from anyone else the client
+    /// is the socket peer whatever the headers say; behind a trusted proxy it is the peer or
+    /// an address of the chain with only trusted, readable entries to its right.
+    #[test]
+    fn forwarded_for_is_believed_from_trusted_proxies_only(
+        peer in prop::sample::select(vec!["10.0.0.2", "192.168.7.7", "::1", "203.0.113.5", "2001:db8::5"]),
+        chains in prop::collection::vec(
+            prop::collection::vec(prop::sample::select(vec![
+                "10.1.2.3", "192.168.1.1", "203.0.113.9", "198.51.100.7", "::1", "2001:db8::1",
+                "unknown", "", " 10.0.0.1 ", "1.2.3.4:80", "[::1]",
+            ]), 0..4),
+            0..3,
+        ),
+        separator in prop::sample::select(vec![",", ", ", " , "]),
+    ) {
+        use std::net::IpAddr;
+        let trusted: Vec<ipnet::IpNet> = ["10.0.0.0/8", "192.168.0.0/16", "::1/128"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+        let peer: IpAddr = peer.parse().unwrap();
+        let mut headers = HeaderMap::new();
+        for chain in &chains {
+            headers.append("x-forwarded-for", HeaderValue::from_str(&chain.join(separator)).unwrap());
+        }
+        let client = authgate::proxy::headers::client_addr(peer, &headers, &trusted);
+        if !is_trusted(&peer) {
+            prop_assert_eq!(client.ip, peer);
+            prop_assert!(!client.via_trusted_proxy);
+            return Ok(());
+        }
+        prop_assert!(client.via_trusted_proxy);
+        let entries: Vec<&str> = chains.iter().flat_map(|c| c.iter()).flat_map(|e| e.split(',')).map(str::trim).collect();
+        if client.ip != peer {
+            let at = entries.iter().rposition(|e| e.parse::<IpAddr>().ok() == Some(client.ip));
+            let at = at.ok_or_else(|| TestCaseError::fail("an address not in the chain"))?;
+            for right in &entries[at + 1..] {
+                let right: IpAddr = right.parse().map_err(|_| TestCaseError::fail("read past an unreadable entry"))?;
+                prop_assert!(is_trusted(&right));
+            }
+        }
+    }
+}
