@@ -10,7 +10,8 @@
 //! validating JWTs, and it recovers by itself when the database returns. The store's read
 //! outage (issue 26): slow but readable changes nothing; unreadable for longer than
 //! `auth.max_staleness`, own tokens are refused with 503 while an external issuer's pass, and
-//! the gateway recovers by itself.
+//! the gateway recovers by itself. SIGKILL under a mixed load loses nothing a client was told
+//! (opaque access tokens, refresh tokens, RFC 7009 revocations, codes, token-exchange audit).
 //!
 //! Needs `AUTHGATE_TEST_DATABASE_URL`; without it the test is ignored (`build.rs`).
 #![allow(clippy::unwrap_used)]
@@ -835,4 +836,239 @@ async fn own_tokens_fail_closed_when_the_store_stays_unreadable() {
     )
     .await;
     eprintln!("own tokens accepted {back:?} after the store returned");
+}
+
+/// What A reported to a client before it was killed.
+#[derive(Default)]
+struct Reported {
+    /// (opaque access token, its refresh token) of password grants.
+    grants: Vec<(String, String)>,
+    /// Refresh tokens A answered 200 to revoking (RFC 7009).
+    revoked: Vec<String>,
+    /// Authorization codes A sent the browser back with.
+    codes: Vec<String>,
+    /// Token-exchange (admin acting as alice) access tokens.
+    exchanged: Vec<String>,
+}
+
+impl Reported {
+    fn len(&self) -> usize {
+        self.grants.len() + self.revoked.len() + self.codes.len() + self.exchanged.len()
+    }
+}
+
+/// One step of the load at `http`: the `i`th operation, recorded only once its answer came
+/// back whole. `None` when A did not answer (it is dying): the load ends.
+async fn crash_load_step(
+    http: SocketAddr,
+    i: usize,
+    session: &str,
+    admin: &str,
+    reported: &std::sync::Mutex<Reported>,
+) -> Option<()> {
+    use http_body_util::BodyExt as _;
+    let client = plain_client();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("web:{SECRET}"));
+    let post = |path: &str, params: &[(&str, &str)]| {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params {
+            form.append_pair(name, value);
+        }
+        Request::post(format!("http://{http}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {basic}"))
+            .body(Full::new(Bytes::from(form.finish())))
+            .unwrap()
+    };
+    // Every other grant's refresh token is revoked (steps 1, 9, 17, …; the others grant).
+    let last_refresh = (i % 8 == 1)
+        .then(|| reported.lock().unwrap().grants.last().map(|g| g.1.clone()))
+        .flatten();
+    let request = match (i % 4, &last_refresh) {
+        (1, Some(refresh)) => post("/oauth2/revoke", &[("token", refresh)]),
+        (2, _) => Request::get(format!(
+            "http://{http}/open/authorize/index?response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s{i}"
+        ))
+        .header("cookie", format!("__Host-authgate-session={session}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap(),
+        (3, _) => post(
+            "/oauth2/token",
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                ("subject_token", admin),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+                ("requested_subject", "100"),
+            ],
+        ),
+        _ => post(
+            "/oauth2/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        ),
+    };
+    let response = client.request(request).await.ok()?;
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.ok()?.to_bytes();
+    let mut reported = reported.lock().unwrap();
+    match (i % 4, last_refresh) {
+        (1, Some(refresh)) if status == 200 => reported.revoked.push(refresh),
+        (2, _) if status == 303 => {
+            let location = location?;
+            let query = location.split_once('?')?.1;
+            let code = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "code")?
+                .1
+                .into_owned();
+            reported.codes.push(code);
+        }
+        (3, _) if status == 200 => {
+            let json: Value = serde_json::from_slice(&body).ok()?;
+            reported
+                .exchanged
+                .push(json["access_token"].as_str()?.to_owned());
+        }
+        (0 | 1, _) if status == 200 => {
+            let json: Value = serde_json::from_slice(&body).ok()?;
+            let access = json["access_token"].as_str()?.to_owned();
+            let refresh = json["refresh_token"].as_str()?.to_owned();
+            reported.grants.push((access, refresh));
+        }
+        (2 | 3, _) => {}
+        _ => return None,
+    }
+    Some(())
+}
+
+/// SIGKILL mid-load on PostgreSQL (issue 26 part 4): whatever A reported to a client before
+/// it died is whole at B — opaque access tokens and refresh tokens of password grants,
+/// RFC 7009 revocations, authorization codes, and the audit record of every token exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
+async fn sigkill_loses_nothing_a_client_was_told() {
+    let schema = PgSchema::create("authgate_crash").await;
+    let opaque = "[dialects.oauth2]\ntoken_format = \"opaque\"";
+    let mut a = spawn_with(&schema.url, SLOW_REFRESH, opaque).await;
+    let b = spawn_with(&schema.url, SLOW_REFRESH, opaque).await;
+    for (account, id, admin) in [("alice", "100", false), ("boss", "1", true)] {
+        let mut args = vec!["user", "add", account, "--id", id, "--password-stdin"];
+        if admin {
+            args.push("--admin");
+        }
+        cli(&a.config(), &args, Some(&format!("{PASSWORD}\n"))).await;
+    }
+    let grants = [
+        "password",
+        "refresh_token",
+        "authorization_code",
+        "token_exchange",
+    ];
+    let mut args = vec!["client", "add", "web", "--secret-stdin"];
+    for grant in &grants {
+        args.extend(["--grant", grant]);
+    }
+    args.extend(["--redirect-uri", "https://app.example/cb"]);
+    cli(&a.config(), &args, Some(&format!("{SECRET}\n"))).await;
+    let session = sign_in(&a, "alice").await;
+    let admin = a.login_as("boss").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let reported = std::sync::Mutex::new(Reported::default());
+    let http = a.http;
+    let load = async {
+        for i in 0.. {
+            if crash_load_step(http, i, &session, &admin, &reported)
+                .await
+                .is_none()
+            {
+                return;
+            }
+        }
+    };
+    let kill = async {
+        within(
+            "A has answered under load",
+            Duration::from_secs(60),
+            || async { reported.lock().unwrap().len() >= 40 },
+        )
+        .await;
+        a.child.start_kill().unwrap();
+        let _ = a.child.wait().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(90), async { tokio::join!(load, kill) }).await;
+    let reported = reported.into_inner().unwrap();
+    eprintln!(
+        "before SIGKILL A reported {} grants, {} revocations, {} codes, {} exchanges",
+        reported.grants.len(),
+        reported.revoked.len(),
+        reported.codes.len(),
+        reported.exchanged.len()
+    );
+    assert!(!reported.codes.is_empty() && !reported.exchanged.is_empty());
+    assert!(reported.revoked.len() < reported.grants.len());
+
+    for (access, refresh) in &reported.grants {
+        if reported.revoked.contains(refresh) {
+            let r = b
+                .token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+                .await;
+            assert_eq!(
+                r.status,
+                400,
+                "a revoked refresh token redeemed: {}",
+                r.text()
+            );
+            continue;
+        }
+        assert_eq!(b.echo(access).await, 200, "an opaque access token was lost");
+        let r = b
+            .token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+            .await;
+        assert_eq!(r.status, 200, "a refresh token was lost: {}", r.text());
+    }
+    for code in &reported.codes {
+        let r = b
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://app.example/cb"),
+            ])
+            .await;
+        assert_eq!(r.status, 200, "a code was lost: {}", r.text());
+    }
+    for token in &reported.exchanged {
+        let (status, headers) = b.echo_with(token, &[]).await;
+        assert_eq!(status, 200, "an exchanged token was lost");
+        assert_eq!(headers["user_id"], "100");
+    }
+    let audit = cli(
+        &b.config(),
+        &[
+            "audit",
+            "--kind",
+            "token.exchange",
+            "--json",
+            "--limit",
+            "10000",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        audit.lines().count() >= reported.exchanged.len(),
+        "every reported token exchange is audited: {} records for {} exchanges",
+        audit.lines().count(),
+        reported.exchanged.len()
+    );
+    drop((a, b));
+    drop(schema);
 }

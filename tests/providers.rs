@@ -1277,8 +1277,11 @@ async fn max_session_caps_a_provider_only_users_session_and_tokens() {
     );
 }
 
+/// A sign-in through a provider lasts at most `max_session` for everyone (the session is the
+/// provider's proof), but a user with a local password keeps ordinary tokens: losing the
+/// provider account does not take the local one away.
 #[tokio::test]
-async fn max_session_leaves_a_user_with_a_password_alone() {
+async fn max_session_caps_the_session_not_the_tokens_of_a_user_with_a_password() {
     let p = Provider::start().await;
     p.sign_in_as(alice("alice-at-corp"));
     let table = p.toml(
@@ -1286,12 +1289,42 @@ async fn max_session_leaves_a_user_with_a_password_alone() {
         LABEL,
         &format!("{STAFF_ONLY}\nlink_by_email = true\nmax_session = \"1h\""),
     );
-    let s = gateway("session_ttl = \"8h\"", &[table], &[]).await;
+    let s = gateway(
+        "session_ttl = \"8h\"",
+        &[table],
+        &["[tokens]\naccess_ttl = \"2h\"\nrefresh_ttl = \"30d\""],
+    )
+    .await;
     let mut flow = web_flow(&s, &p, "corp").await;
     let r = flow.callback(&s).await;
     assert_eq!(r.status, 303, "{}", r.text());
     let cookie = set_cookie(&r, SESSION).expect("a session cookie");
-    assert_eq!(max_age(cookie), 8 * 3600, "session_ttl: {cookie}");
+    assert_eq!(max_age(cookie), 3600, "the provider's sign-in: {cookie}");
+    let page = flow
+        .browser
+        .get(&s, &local(r.header("location").unwrap()))
+        .await;
+    let code = redirect_params(&page, false);
+    let tokens = s
+        .post(
+            "/oauth2/token",
+            Auth::Basic("web", SECRET),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code["code"]),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    let tokens = tokens.json();
+    assert_eq!(tokens["expires_in"].as_i64(), Some(7200), "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let stored = s.store.refresh_token(refresh).await.unwrap();
+    assert!(
+        stored.expires_at > authgate::store::now() + 29 * 86_400,
+        "an ordinary refresh token"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1504,4 +1537,26 @@ async fn a_fresh_sign_in_asked_for_by_prompt_login_or_max_age_is_not_asked_again
     let r = flow.browser.get(&s, &back).await;
     let code = redirect_params(&r, false);
     assert!(code.contains_key("code"), "{code:?}");
+}
+
+/// A provider's ID token is proof for the login page only: presented as a bearer token on a
+/// proxied route it is refused (its keys never enter the proxy's key set), even right after
+/// the gateway verified one like it at the callback.
+#[tokio::test]
+async fn a_providers_id_token_never_authenticates_a_proxied_request() {
+    let p = Provider::start().await;
+    p.sign_in_as(alice("alice-at-corp"));
+    let s = corp_gateway(&p, "link_by_email = true").await;
+    let mut flow = web_flow(&s, &p, "corp").await;
+    let r = flow.callback(&s).await;
+    assert_eq!(r.status, 303, "the sign-in works: {}", r.text());
+    let now = authgate::store::now();
+    let claims = json!({
+        "iss": p.issuer(), "sub": "alice-at-corp", "aud": CLIENT_ID, "azp": CLIENT_ID,
+        "exp": now + 600, "iat": now, "email": "alice@example.com", "email_verified": true,
+        "user_id": ALICE.to_string(), "gid": 7,
+    });
+    let id_token = stub::sign(Signer::Good, &claims);
+    let (status, body) = s.echo(&id_token).await;
+    assert_eq!(status, 401, "{body:?}");
 }

@@ -311,3 +311,62 @@ fn failure(status: StatusCode, message: &str) -> Response<Body> {
         &json!({ "code": status.as_u16(), "data": null, "message": message }),
     )
 }
+
+/// Property tests (issue 26): the `app` dialect's headers and form, on any bytes.
+#[cfg(test)]
+mod properties {
+    use hyper::header::HeaderValue;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+
+    fn value() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop::option::of(prop_oneof![
+            "[ +0-9-]{0,6}".prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// Any `access-token`, `user_id` and `group_id` headers: no panic, and an id read is
+        /// the header's text, canonical (no sign, leading zero or inner space).
+        #[test]
+        fn acting_ids_are_canonical(user in value(), group in value(), token in value()) {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [("user_id", user), ("group_id", group), ("access-token", token)] {
+                if let Some(Ok(value)) = value.map(|v| HeaderValue::from_bytes(&v)) {
+                    headers.insert(name, value);
+                }
+            }
+            let Ok(acting) = Acting::read(&headers) else { return Ok(()) };
+            for (name, id) in [("user_id", acting.user_id), ("group_id", acting.group_id)] {
+                if let Some(id) = id {
+                    let text = headers[name].to_str().unwrap_or_default().trim();
+                    prop_assert_eq!(id.to_string(), text);
+                }
+            }
+        }
+
+        /// Any form on any of the three endpoints: no panic, and `/token/id`'s user id is the
+        /// integer the form says.
+        #[test]
+        fn password_logins_are_total(
+            pairs in prop::collection::vec((
+                prop::sample::select(vec!["user_id", "login_name", "name", "password", "x"]),
+                "[ +0-9a-z-]{0,6}",
+            ), 0..6),
+            kind in prop::sample::select(vec![Kind::Id, Kind::Login, Kind::User]),
+        ) {
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let Ok(mut form) = Form::parse(body.as_bytes()) else { return Ok(()) };
+            let said = form.get("user_id").map(str::to_owned);
+            if let Ok(GrantRequest::Password { login: Login::UserId(id), password }) = password(kind, &mut form) {
+                prop_assert!(!password.is_empty());
+                prop_assert_eq!(said.and_then(|s| s.trim().parse().ok()), Some(id));
+            }
+        }
+    }
+}

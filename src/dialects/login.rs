@@ -622,6 +622,66 @@ pub fn cookie_path(paths: &[&str]) -> String {
     format!("/{}", common.join("/"))
 }
 
+/// Property tests (issue 26): the login pages' `Cookie` parsing, on any bytes.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+    use crate::authn::SESSION_COOKIE;
+
+    const NAMES: [&str; 4] = [SESSION_COOKIE, CSRF_COOKIE, PENDING_COOKIE, "other"];
+
+    fn cookie_headers() -> impl Strategy<Value = HeaderMap> {
+        let pair = prop_oneof![
+            (
+                prop::sample::select(NAMES.to_vec()),
+                prop::sample::select(vec!["", " ", "\t"]),
+                "[ -:<-~]{0,8}",
+            )
+                .prop_map(|(name, pad, value)| format!("{pad}{name}={value}{pad}").into_bytes()),
+            prop::collection::vec(any::<u8>().prop_filter("no ;", |b| *b != b';'), 0..12),
+        ];
+        prop::collection::vec(prop::collection::vec(pair, 0..5), 0..3).prop_map(|values| {
+            let mut headers = HeaderMap::new();
+            for pairs in values {
+                if let Ok(value) = HeaderValue::from_bytes(&pairs.join(&b";"[..])) {
+                    headers.append(header::COOKIE, value);
+                }
+            }
+            headers
+        })
+    }
+
+    /// The last value of the pairs named `name` in the headers that are text, trimmed.
+    fn last(headers: &HeaderMap, name: &str) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|p| p.trim().split_once('='))
+            .filter(|(found, _)| *found == name)
+            .map(|(_, value)| value.to_owned())
+            .next_back()
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// Any `Cookie` headers: no panic, and each of the three cookies is the last pair of
+        /// its exact name (another name, or another case, is never read as it).
+        #[test]
+        fn cookies_are_read_by_exact_name(headers in cookie_headers()) {
+            let cookies = Cookies::read(&headers, SESSION_COOKIE);
+            prop_assert_eq!(cookies.session, last(&headers, SESSION_COOKIE));
+            prop_assert_eq!(cookies.csrf, last(&headers, CSRF_COOKIE));
+            prop_assert_eq!(cookies.pending, last(&headers, PENDING_COOKIE));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

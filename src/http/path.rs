@@ -97,27 +97,27 @@ fn is_normal(raw: &str) -> bool {
 }
 
 fn decode_segment(raw: &str) -> Result<String, PathError> {
-    let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'%' {
-            out.push(bytes[i] as char);
-            i += 1;
-            continue;
+    let mut rest = raw;
+    // The text between escapes is copied as text: pushed byte by byte as chars, a non-ASCII
+    // character (`é`) became two others (`Ã©`) whenever the path needed normalising, so
+    // `/./café` and `/café` were different paths (found by `tests/properties.rs`).
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let hex = rest.get(at + 1..at + 3).ok_or(PathError::BadEscape)?;
+        // Two hex digits exactly (RFC 3986 §2.1): `from_str_radix` alone also takes `+1`.
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(PathError::BadEscape);
         }
-        let hex = bytes.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
-        let value = std::str::from_utf8(hex)
-            .ok()
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .ok_or(PathError::BadEscape)?;
+        let value = u8::from_str_radix(hex, 16).map_err(|_| PathError::BadEscape)?;
         match value {
             b'/' | 0 => return Err(PathError::EncodedSeparator),
             v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => out.push(v as char),
             v => out.push_str(&format!("%{v:02X}")),
         }
-        i += 3;
+        rest = &rest[at + 3..];
     }
+    out.push_str(rest);
     Ok(out)
 }
 
@@ -165,6 +165,16 @@ mod tests {
         assert_eq!(norm("/a%zz").err(), Some(PathError::BadEscape));
         assert_eq!(norm("/a%4").err(), Some(PathError::BadEscape));
         assert_eq!(norm("*").err(), Some(PathError::NotAbsolute));
+        assert_eq!(norm("/a%+1").err(), Some(PathError::BadEscape));
+        assert_eq!(norm("/a%-f/").err(), Some(PathError::BadEscape));
+    }
+
+    #[test]
+    fn non_ascii_text_is_kept() {
+        assert_eq!(norm("/caf\u{e9}/./x").as_deref(), Ok("/caf\u{e9}/x"));
+        assert_eq!(norm("//\u{4e2d}%41").as_deref(), Ok("/\u{4e2d}A"));
+        assert_eq!(norm("/\u{e9}%").err(), Some(PathError::BadEscape));
+        assert_eq!(norm("/%\u{e9}").err(), Some(PathError::BadEscape));
     }
 
     #[test]

@@ -250,6 +250,8 @@ pub fn connection_lasts(version: hyper::Version, headers: &HeaderMap) -> bool {
     !close && (version == hyper::Version::HTTP_11 || keep_alive)
 }
 
+/// The tokens of `Connection` as hyper reads them (a value that is not text is skipped): they
+/// decide an upgrade and whether the connection lasts, so the gateway and hyper agree.
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)
@@ -257,6 +259,18 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Every token of `Connection`, as bytes: the fields to remove. A value with a byte that is not
+/// text (obs-text) still names fields; read as text it was skipped whole, and the fields it
+/// named were forwarded (found by `tests/properties.rs`).
+fn connection_names(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
 }
 
@@ -273,7 +287,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         // that is absent, so removing `Connection` is all there is to do.
         (Some(name), None)
             if *name == header::CONNECTION
-                && connection_tokens(headers).all(|t| t.eq_ignore_ascii_case("keep-alive")) =>
+                && connection_names(headers).all(|t| t.eq_ignore_ascii_case(b"keep-alive")) =>
         {
             headers.remove(header::CONNECTION);
             return;
@@ -291,11 +305,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
         })
-    }) && !connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("te"));
+    }) && !connection_names(headers).any(|t| t.eq_ignore_ascii_case(b"te"));
     // The fields `Connection` names besides the hop-by-hop ones, parsed once (usually none:
     // `Connection: keep-alive` is the common value, and an empty Vec does not allocate).
-    let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+    let named: Vec<HeaderName> = connection_names(headers)
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
         .filter(|name| !is_hop_by_hop(name))
         .collect();
     // One pass over the names.

@@ -352,3 +352,105 @@ mod tests {
         assert_eq!(session_cookie(&old, SESSION_COOKIE), None);
     }
 }
+
+/// Property tests (issue 26): the `Cookie` parsing of every request, on any bytes.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+
+    /// One `Cookie` pair: one of the gateway's in any case and padding, or anything at all.
+    fn pair() -> impl Strategy<Value = Vec<u8>> {
+        let ours = (
+            prop::sample::select(GATEWAY_COOKIES.to_vec()),
+            any::<u64>(),
+            prop::sample::select(vec!["", " ", "\t", "  "]),
+            prop::collection::vec(any::<u8>(), 0..6),
+        )
+            .prop_map(|(name, case, pad, value)| {
+                let mut pair: Vec<u8> = pad.as_bytes().to_vec();
+                pair.extend(name.bytes().enumerate().map(|(i, b)| {
+                    if case >> (i % 64) & 1 == 1 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b.to_ascii_lowercase()
+                    }
+                }));
+                pair.extend_from_slice(pad.as_bytes());
+                if case >> 63 == 0 {
+                    pair.push(b'=');
+                    pair.extend(value.into_iter().filter(|b| *b != b';'));
+                }
+                pair
+            });
+        prop_oneof![
+            ours,
+            prop::collection::vec(any::<u8>().prop_filter("no ;", |b| *b != b';'), 0..12),
+            Just(Vec::new()),
+        ]
+    }
+
+    fn cookie_headers() -> impl Strategy<Value = HeaderMap> {
+        prop::collection::vec(prop::collection::vec(pair(), 0..5), 0..4).prop_map(|values| {
+            let mut headers = HeaderMap::new();
+            for pairs in values {
+                if let Ok(value) = HeaderValue::from_bytes(&pairs.join(&b";"[..])) {
+                    headers.append(header::COOKIE, value);
+                }
+            }
+            headers
+        })
+    }
+
+    fn is_ours(pair: &[u8]) -> bool {
+        let name = pair.split(|b| *b == b'=').next().unwrap_or_default();
+        let name = name.trim_ascii();
+        GATEWAY_COOKIES
+            .iter()
+            .any(|ours| name.eq_ignore_ascii_case(ours.as_bytes()))
+    }
+
+    /// Every pair of every `Cookie` header, trimmed, empty ones left out.
+    fn pairs(headers: &HeaderMap) -> Vec<Vec<u8>> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+            .map(|p| p.trim_ascii().to_vec())
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// None of the gateway's cookies is left, in any case; every other pair is kept, in
+        /// order; and the session is not found any more, under either name.
+        #[test]
+        fn gateway_cookies_never_pass(mut headers in cookie_headers()) {
+            let expected: Vec<Vec<u8>> = pairs(&headers).into_iter().filter(|p| !is_ours(p)).collect();
+            strip_gateway_cookies(&mut headers);
+            prop_assert_eq!(pairs(&headers), expected);
+            for name in [SESSION_COOKIE, SHARED_SESSION_COOKIE] {
+                prop_assert_eq!(session_cookie(&headers, name), None);
+            }
+        }
+
+        /// The session cookie is found exactly when a pair has its name, and its value is that
+        /// pair's, quotes removed.
+        #[test]
+        fn the_session_cookie_is_the_first_named_pair(headers in cookie_headers()) {
+            let first = headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(name, _)| *name == SESSION_COOKIE);
+            let found = session_cookie(&headers, SESSION_COOKIE);
+            prop_assert_eq!(found, first.map(|(_, v)| v.trim_matches('"')));
+        }
+    }
+}

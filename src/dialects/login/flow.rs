@@ -509,3 +509,41 @@ impl<'a> Back<'a> {
         see_other(&format!("{uri}{separator}{}", encoded.finish()), set)
     }
 }
+
+/// Property tests (issue 26): OpenID Connect's `prompt`, `max_age` and `nonce`, any of them.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// Any parameters: no panic; an accepted request has a `max_age` of zero or more, and
+        /// `prompt=none` alone if at all.
+        #[test]
+        fn prompts_are_read_totally(
+            pairs in prop::collection::vec((
+                prop::sample::select(vec!["prompt", "max_age", "nonce", "x"]),
+                prop_oneof![
+                    prop::sample::select(vec!["none", "login", "none login", "consent", "-1", "0", "+5", "9223372036854775808"])
+                        .prop_map(str::to_owned),
+                    "[ a-z0-9+-]{0,12}",
+                    "n{500,520}",
+                ],
+            ), 0..5),
+        ) {
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let Ok(form) = Form::parse(body.as_bytes()) else { return Ok(()) };
+            if let Ok(prompt) = Prompt::parse(&form) {
+                prop_assert!(prompt.max_age.is_none_or(|m| m >= 0));
+                if prompt.none {
+                    prop_assert_eq!(form.get("prompt").map(str::trim), Some("none"));
+                }
+                prop_assert!(form.get("nonce").is_none_or(|n| n.len() <= MAX_NONCE));
+            }
+        }
+    }
+}

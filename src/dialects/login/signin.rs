@@ -179,3 +179,85 @@ mod tests {
         assert_eq!(return_target("https://gw.example:8443/", host, &[]), None);
     }
 }
+
+/// Property tests (issue 26): `rd`, the way back after sign-in, is client text.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::return_target;
+    use crate::config::HostMatch;
+
+    /// `rd` values built from the pieces of open redirects, and anything at all.
+    fn rd() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "/",
+            "//",
+            "\\",
+            "https:",
+            "http:",
+            "https://",
+            "gw.example",
+            "GW.EXAMPLE",
+            ":443",
+            ":8443",
+            "@",
+            "evil.example",
+            "admin.example",
+            "x.apps.example",
+            ".apps.example",
+            "apps.example",
+            "%2F",
+            "%5C",
+            "?",
+            "#",
+            " ",
+            "\t",
+            "\r\n",
+            ".",
+            "..",
+            ";",
+            "\u{ff0f}",
+            "javascript:",
+            "[::1]",
+            "%40",
+        ]);
+        prop_oneof![
+            prop::collection::vec(piece, 0..7).prop_map(|p| p.concat()),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// A way back is `rd` itself, with nothing a browser could read as another host: a path
+        /// (`/`, not `//`), or `https` on the page's host or a host a route serves, without
+        /// user info; never a control character, space or backslash.
+        #[test]
+        fn ways_back_stay_on_hosts_we_serve(rd in rd()) {
+            let routes = [
+                HostMatch::Exact("admin.example".into()),
+                HostMatch::Suffix(".apps.example".into()),
+            ];
+            let Some(target) = return_target(&rd, Some("gw.example"), &routes) else {
+                return Ok(());
+            };
+            prop_assert_eq!(target, rd.as_str());
+            prop_assert!(!target.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'\\'));
+            if target.starts_with('/') {
+                prop_assert!(!target.starts_with("//"), "{:?}", target);
+                return Ok(());
+            }
+            let uri: hyper::Uri = target.parse().map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            prop_assert_eq!(uri.scheme_str(), Some("https"));
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+            prop_assert!(!authority.contains('@'), "{:?}", target);
+            let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+            let served = host == "gw.example" || host == "admin.example" || (host.ends_with(".apps.example") && host.len() > ".apps.example".len());
+            prop_assert!(served, "{:?}", target);
+            prop_assert!(target.to_ascii_lowercase().starts_with(&format!("https://{host}")), "{:?}", target);
+        }
+    }
+}

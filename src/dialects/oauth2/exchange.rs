@@ -48,3 +48,40 @@ pub(super) fn exchange_request(form: &mut Form) -> Result<GrantRequest, GrantErr
         group_id,
     })
 }
+
+/// Property tests (issue 26): the token exchange's parameters, any of them.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(Config { cases: 4000, failure_persistence: None, ..Config::default() })]
+
+        /// Any parameters: no panic, and an exchange is for the user `requested_subject` names,
+        /// with the admin's non-empty token.
+        #[test]
+        fn exchange_requests_are_total(
+            pairs in prop::collection::vec((
+                prop::sample::select(vec![
+                    "subject_token", "subject_token_type", "requested_token_type",
+                    "requested_subject", "group_id", "actor_token",
+                ]),
+                prop_oneof![
+                    prop::sample::select(vec![ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE]).prop_map(str::to_owned),
+                    "[ +0-9a-z-]{0,6}",
+                ],
+            ), 0..8),
+        ) {
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let Ok(mut form) = Form::parse(body.as_bytes()) else { return Ok(()) };
+            let said = form.get("requested_subject").and_then(|s| s.parse::<i64>().ok());
+            if let Ok(GrantRequest::TokenExchange { subject_token, user_id, .. }) = exchange_request(&mut form) {
+                prop_assert!(!subject_token.is_empty());
+                prop_assert_eq!(user_id, said);
+            }
+        }
+    }
+}

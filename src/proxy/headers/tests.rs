@@ -132,6 +132,21 @@ fn connection_alone_goes_and_what_it_names_too() {
 }
 
 #[test]
+fn a_connection_value_that_is_not_text_still_names_fields() {
+    for value in [&b"x-a, \xe9t\xe9"[..], b"keep-alive, x-a, \xff"] {
+        let mut headers = map(&[("x-a", "1")]);
+        headers.append(
+            "connection",
+            HeaderValue::from_bytes(value).expect("obs-text"),
+        );
+        headers.append("b", HeaderValue::from_static("2"));
+        remove_hop_by_hop(&mut headers, false);
+        assert!(!headers.contains_key("x-a"), "{value:?}");
+        assert!(headers.contains_key("b"));
+    }
+}
+
+#[test]
 fn te_trailers_survives() {
     let mut headers = map(&[("te", "trailers")]);
     remove_hop_by_hop(&mut headers, false);
