@@ -76,6 +76,10 @@ impl Engine {
                     }
                     None => return Err(Unwelcome::NotLinked),
                 };
+                // A disabled user is not linked either (nothing to audit, nothing changed).
+                if user.disabled {
+                    return Err(Unwelcome::Disabled);
+                }
                 self.store
                     .link_user(
                         &provider.name,

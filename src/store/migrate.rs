@@ -78,8 +78,21 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// A no-op migration that only the `soak-noop-migration` build carries: `bench/soak.sh`
+/// replaces one instance of a running cluster with that build (a rolling upgrade that
+/// migrates the shared database while the other instance, one version behind, serves).
+#[cfg(feature = "soak-noop-migration")]
+const UPGRADE: &[Migration] = &[Migration {
+    version: 11,
+    description: "no-op (bench/soak.sh: a rolling upgrade)",
+    sqlite: "SELECT 1;",
+    postgres: "SELECT 1;",
+}];
+#[cfg(not(feature = "soak-noop-migration"))]
+const UPGRADE: &[Migration] = &[];
+
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = (MIGRATIONS.len() + UPGRADE.len()) as i64;
 
 /// An arbitrary constant: instances starting at once take turns migrating.
 const POSTGRES_LOCK_KEY: i64 = 0x6175_7468_6761_7465; // "authgate"
@@ -114,7 +127,11 @@ pub(crate) async fn run(pool: &Pool) -> Result<i64, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+    for m in MIGRATIONS
+        .iter()
+        .chain(UPGRADE)
+        .filter(|m| m.version > found)
+    {
         let script = if tx.is_postgres() {
             m.postgres
         } else {
@@ -138,14 +155,15 @@ pub(crate) async fn run(pool: &Pool) -> Result<i64, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MIGRATIONS, SCHEMA_VERSION};
+    use super::{MIGRATIONS, SCHEMA_VERSION, UPGRADE};
 
     #[test]
     fn versions_are_consecutive_and_end_at_schema_version() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
+        for (i, m) in MIGRATIONS.iter().chain(UPGRADE).enumerate() {
             assert_eq!(m.version, i as i64 + 1);
             assert!(!m.sqlite.trim().is_empty() && !m.postgres.trim().is_empty());
         }
-        assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+        let last = MIGRATIONS.iter().chain(UPGRADE).last().map(|m| m.version);
+        assert_eq!(last, Some(SCHEMA_VERSION));
     }
 }
