@@ -509,6 +509,7 @@ async function refusals(browser) {
     const session = await viaOidp(browser, 'dora', 'dora-1');
     await shot(session.page, 'refused-dora.png');
     await refused(session, 'oidp', 403, ['This account is disabled']);
+    assert.equal((await links('dora')).list.length, 0, 'a disabled user is not linked either');
     await session.context.close();
   });
 }
