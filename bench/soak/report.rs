@@ -88,6 +88,7 @@ pub fn svg(windows: &[Window], chaos: &[(Duration, String)]) -> String {
     );
     for (at, what) in chaos {
         let cx = x(at.as_secs_f64());
+        let what = short(what);
         let _ = write!(
             out,
             "<line x1=\"{cx:.1}\" y1=\"{top}\" x2=\"{cx:.1}\" y2=\"{}\" stroke=\"#ddd\"/>\
@@ -141,6 +142,21 @@ pub fn svg(windows: &[Window], chaos: &[(Duration, String)]) -> String {
         height - 6.0,
     );
     out
+}
+
+/// A chaos event's label on the plot: its first words, at most 18 characters.
+fn short(what: &str) -> String {
+    let mut label = String::new();
+    for word in what.split_whitespace() {
+        if label.len() + word.len() + 1 > 18 {
+            break;
+        }
+        if !label.is_empty() {
+            label.push(' ');
+        }
+        label.push_str(word);
+    }
+    label
 }
 
 /// The per-window table (Markdown).
