@@ -6,8 +6,6 @@
 
 use std::net::IpAddr;
 
-use serde_json::json;
-
 use super::{Engine, GrantError, now};
 use crate::config::ProviderConfig;
 use crate::providers::{Identity, claims};
@@ -90,12 +88,13 @@ impl Engine {
                     )
                     .await
                     .map_err(store_failed("linking the identity"))?;
-                let event = audit(&format!("provider.{method}"), user.id).details(json!({
-                    "issuer": provider.issuer,
-                    "subject": identity.subject,
-                    "group_id": user.group_id,
-                    "admin": user.is_admin(),
-                }));
+                let event =
+                    audit(&format!("provider.{method}"), user.id).details(serde_json::json!({
+                        "issuer": provider.issuer,
+                        "subject": identity.subject,
+                        "group_id": user.group_id,
+                        "admin": user.is_admin(),
+                    }));
                 self.write_audit(&event).await?;
                 user
             }
@@ -126,7 +125,7 @@ impl Engine {
             .update_user(user.id, patch, at)
             .await
             .map_err(store_failed("re-mapping the user"))?;
-        let event = audit("provider.remap", user.id).details(json!({
+        let event = audit("provider.remap", user.id).details(serde_json::json!({
             "group_id": [user.group_id, updated.group_id],
             "admin": [user.is_admin(), updated.is_admin()],
         }));
