@@ -219,6 +219,12 @@ impl Flow {
     /// completes at once (303 to the client with a code), and `web` exchanges the code.
     /// The token response.
     async fn signed_in(&mut self, s: &Setup) -> Value {
+        let r = self.callback_ok(s).await;
+        self.tokens_after(s, &r).await
+    }
+
+    /// The callback succeeds: a session cookie and 303 back to `return_to`. Its answer.
+    async fn callback_ok(&mut self, s: &Setup) -> Resp {
         let r = self.callback(s).await;
         assert_eq!(r.status, 303, "the callback: {}", r.text());
         assert!(
@@ -232,6 +238,13 @@ impl Flow {
             target(&self.return_to),
             "back to the login page: {back}"
         );
+        r
+    }
+
+    /// After [`Flow::callback_ok`] answered `r`: the login page completes at once (303 to the
+    /// client with a code), and `web` exchanges the code. The token response.
+    async fn tokens_after(&mut self, s: &Setup, r: &Resp) -> Value {
+        let back = r.header("location").unwrap();
         let page = self.browser.get(s, &local(back)).await;
         let code = redirect_params(&page, false);
         assert_eq!(code["state"], "st ate");
@@ -1226,33 +1239,14 @@ async fn max_session_caps_a_provider_only_users_session_and_tokens() {
     )
     .await;
     let mut flow = web_flow(&s, &p, "corp").await;
-    let r = flow.callback(&s).await;
-    assert_eq!(r.status, 303, "{}", r.text());
+    let r = flow.callback_ok(&s).await;
     let cookie = set_cookie(&r, SESSION).expect("a session cookie");
     let age = max_age(cookie);
     assert!(
         (1..=3600).contains(&age),
         "the session is capped at 1h: {cookie}"
     );
-
-    let page = flow
-        .browser
-        .get(&s, &local(r.header("location").unwrap()))
-        .await;
-    let code = redirect_params(&page, false);
-    let tokens = s
-        .post(
-            "/oauth2/token",
-            Auth::Basic("web", SECRET),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code["code"]),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await;
-    assert_eq!(tokens.status, 200, "{}", tokens.text());
-    let tokens = tokens.json();
+    let tokens = flow.tokens_after(&s, &r).await;
     let expires_in = tokens["expires_in"].as_i64().unwrap();
     assert!(expires_in <= 3600, "access token capped: {tokens}");
     let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
@@ -1296,28 +1290,10 @@ async fn max_session_caps_the_session_not_the_tokens_of_a_user_with_a_password()
     )
     .await;
     let mut flow = web_flow(&s, &p, "corp").await;
-    let r = flow.callback(&s).await;
-    assert_eq!(r.status, 303, "{}", r.text());
+    let r = flow.callback_ok(&s).await;
     let cookie = set_cookie(&r, SESSION).expect("a session cookie");
     assert_eq!(max_age(cookie), 3600, "the provider's sign-in: {cookie}");
-    let page = flow
-        .browser
-        .get(&s, &local(r.header("location").unwrap()))
-        .await;
-    let code = redirect_params(&page, false);
-    let tokens = s
-        .post(
-            "/oauth2/token",
-            Auth::Basic("web", SECRET),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code["code"]),
-                ("redirect_uri", REDIRECT),
-            ],
-        )
-        .await;
-    assert_eq!(tokens.status, 200, "{}", tokens.text());
-    let tokens = tokens.json();
+    let tokens = flow.tokens_after(&s, &r).await;
     assert_eq!(tokens["expires_in"].as_i64(), Some(7200), "{tokens}");
     let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
     let stored = s.store.refresh_token(refresh).await.unwrap();
