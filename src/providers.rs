@@ -392,7 +392,8 @@ impl Provider {
         token: &str,
         nonce: &str,
     ) -> Result<Claims, ProviderError> {
-        let kid = id_token::key_id(token, &self.config)?;
+        let header = id_token::header(token, &self.config)?;
+        let kid = header.kid.clone();
         let source = self.jwks(discovery).await?;
         let known = match &kid {
             Some(kid) => self.keys.get(&self.config.issuer, kid).is_some(),
@@ -410,7 +411,13 @@ impl Provider {
                 }
             }
         }
-        Ok(id_token::verify(token, &self.keys, &self.config, nonce)?)
+        Ok(id_token::verify(
+            token,
+            header,
+            &self.keys,
+            &self.config,
+            nonce,
+        )?)
     }
 
     /// The JWKS source for the document's `jwks_uri`, (re)loaded when new or older than its

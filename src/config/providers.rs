@@ -280,7 +280,12 @@ impl Resolver {
             (None, None) => return Ok(None),
         };
         if secret.is_empty() {
-            return Err(self.err(key("client_secret_env"), "the client secret is empty"));
+            let source = if raw.client_secret_env.is_some() {
+                "client_secret_env"
+            } else {
+                "client_secret_file"
+            };
+            return Err(self.err(key(source), "the client secret is empty"));
         }
         Ok(Some(ClientSecret(secret)))
     }

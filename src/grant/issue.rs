@@ -43,7 +43,7 @@ impl Decision<'_> {
 }
 
 /// How long until `not_after`; `None` once it has passed.
-pub(super) fn remaining(not_after: i64) -> Option<Duration> {
+fn remaining(not_after: i64) -> Option<Duration> {
     let left = not_after.saturating_sub(now());
     (left > 0).then(|| Duration::from_secs(left.unsigned_abs()))
 }
@@ -214,14 +214,23 @@ impl Engine {
             client_id: client.id.clone(),
             scope: decision.scope.join(" "),
             resources: decision.resources.clone(),
-            ttl: decision
-                .not_after
-                .and_then(remaining)
-                .map_or(self.refresh_ttl(client, decision.options), |left| {
-                    left.min(self.refresh_ttl(client, decision.options))
-                }),
+            ttl: self.refresh_ttl_within(client, decision.options, decision.not_after),
             auth_time: None,
         })
+    }
+
+    /// The refresh-token lifetime for `client`, ended by `not_after` when there is one (a
+    /// provider-only user's cap: [`Decision::cap`]).
+    pub(super) fn refresh_ttl_within(
+        &self,
+        client: &Client,
+        options: &IssueOptions,
+        not_after: Option<i64>,
+    ) -> Duration {
+        let ttl = self.refresh_ttl(client, options);
+        not_after
+            .and_then(remaining)
+            .map_or(ttl, |left| left.min(ttl))
     }
 
     /// A user's grant: access token, plus a new refresh family if the client may refresh.

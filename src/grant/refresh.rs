@@ -87,10 +87,7 @@ impl Engine {
             .await?;
         grant.id_token = id_token;
         let access = grant.access_link();
-        let ttl = match cap.and_then(super::issue::remaining) {
-            Some(left) => left.min(self.refresh_ttl(client, options)),
-            None => self.refresh_ttl(client, options),
-        };
+        let ttl = self.refresh_ttl_within(client, options, cap);
         let rotated = match self
             .store
             .rotate_refresh_storing(

@@ -3,7 +3,7 @@
 //! provider's JWKS bound to that algorithm, `iss`, `aud` (our client id), `azp`, `exp`, `iat`
 //! and the `nonce` of this sign-in.
 
-use jsonwebtoken::Validation;
+use jsonwebtoken::{Header, Validation};
 use serde_json::{Map, Value};
 
 use crate::authn::keyset::KeySet;
@@ -38,9 +38,10 @@ pub enum IdTokenError {
     Nonce,
 }
 
-/// The token's `kid` (if any), after the allow-list check: the caller makes sure the key is
-/// loaded before [`verify`].
-pub fn key_id(token: &str, config: &ProviderConfig) -> Result<Option<String>, IdTokenError> {
+/// The token's header, checked before anything reads its payload: `alg` from the allow-list
+/// (`none` and HMAC never parse into one), no `crit`. The caller loads the key its `kid` names,
+/// then [`verify`]s with it.
+pub fn header(token: &str, config: &ProviderConfig) -> Result<Header, IdTokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
     if !config.algorithms.contains(&header.alg) {
         return Err(IdTokenError::Algorithm);
@@ -48,20 +49,17 @@ pub fn key_id(token: &str, config: &ProviderConfig) -> Result<Option<String>, Id
     if header.crit.as_ref().is_some_and(|c| !c.is_empty()) {
         return Err(IdTokenError::Critical);
     }
-    Ok(header.kid)
+    Ok(header)
 }
 
-/// Verifies `token` against the provider's keys; its claims.
+/// Verifies `token` (whose [`header`] was checked) against the provider's keys; its claims.
 pub fn verify(
     token: &str,
+    header: Header,
     keys: &KeySet,
     config: &ProviderConfig,
     nonce: &str,
 ) -> Result<Map<String, Value>, IdTokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| IdTokenError::Malformed)?;
-    if !config.algorithms.contains(&header.alg) {
-        return Err(IdTokenError::Algorithm);
-    }
     // No kid: acceptable when the provider publishes exactly one key (some do).
     let kid = match header.kid {
         Some(kid) => kid,
