@@ -5,6 +5,7 @@
 
 pub mod names;
 pub mod path;
+pub mod wire;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;

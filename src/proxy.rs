@@ -158,6 +158,28 @@ impl Proxy {
         response
     }
 
+    /// The answer to a request whose bytes `http::wire` refused (given to hyper as a stand-in
+    /// request, `server/screen.rs`): the refusal, logged like any answer, and the connection
+    /// closed after it.
+    pub fn refuse<B>(
+        &self,
+        request: &Request<B>,
+        conn: ConnInfo,
+        refusal: crate::http::wire::Refusal,
+    ) -> Response<Body> {
+        let exchange = self.report.start(request);
+        let origin = self.intake.origin(conn, request.headers());
+        let mut response = self
+            .report
+            .answer(Err(ProxyError::Wire(refusal)), &origin, &exchange);
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        self.report.record(&exchange, &response, &origin);
+        response
+    }
+
     /// The pipeline: intake, the gateway's own endpoints, then route, admission, body limit,
     /// identity and forwarding.
     async fn process(

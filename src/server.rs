@@ -9,6 +9,7 @@ mod conn;
 pub mod limits;
 pub mod proxy_protocol;
 pub mod reload;
+mod screen;
 pub mod tls;
 
 use std::future::Future;
@@ -154,6 +155,8 @@ struct Shared {
     handshake_timeout: Duration,
     /// For the first request head; hyper's own covers the later ones.
     header_read_timeout: Duration,
+    /// The longest HTTP/1 request head the wire check holds (hyper's buffer).
+    head_limit: usize,
     idle_timeout: Duration,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
@@ -350,6 +353,7 @@ impl Gateway {
             proxy_protocol: server.proxy_protocol,
             handshake_timeout: server.tls_handshake_timeout,
             header_read_timeout: server.header_read_timeout,
+            head_limit: conn::head_buffer(server),
             idle_timeout: server.idle_timeout,
             metrics: Arc::clone(&self.base.metrics),
             shutdown: stop_rx.clone(),

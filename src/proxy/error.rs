@@ -87,6 +87,10 @@ pub enum ProxyError {
         "this route is served by an edge proxy; the gateway only decides for it (forward-auth)"
     )]
     NotForwarded,
+    /// The request's bytes break HTTP/1.1's grammar or framing (`http::wire`): 400, or 414,
+    /// 431, 501, 505 as the refusal says; the connection closes after it.
+    #[error("{}", .0.reason)]
+    Wire(crate::http::wire::Refusal),
 }
 
 /// A forward-auth 401's sign-in URL, for an edge proxy that redirects itself (nginx's
@@ -123,6 +127,9 @@ impl ProxyError {
             ProxyError::SignIn(_) => StatusCode::UNAUTHORIZED,
             ProxyError::CrossSite(_) | ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProxyError::NotForwarded => StatusCode::NOT_FOUND,
+            ProxyError::Wire(refusal) => {
+                StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -154,6 +161,13 @@ impl ProxyError {
             ProxyError::CrossSite(_) => "cross_site_request",
             ProxyError::Forbidden(_) => "forbidden",
             ProxyError::NotForwarded => "not_found",
+            ProxyError::Wire(refusal) => match refusal.status {
+                414 => "uri_too_long",
+                431 => "request_header_fields_too_large",
+                501 => "not_implemented",
+                505 => "http_version_not_supported",
+                _ => "invalid_request",
+            },
         }
     }
 

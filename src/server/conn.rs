@@ -20,12 +20,19 @@ use crate::config::ServerConfig;
 use crate::metrics::ConnPhase;
 use crate::proxy::{ConnInfo, ConnState, affinity};
 
+use super::screen::{Screened, Tally};
+
+/// hyper's read buffer for a request head, and the longest head the wire check holds: heads
+/// between `max_header_bytes` and this get the gateway's JSON 431 from the proxy; beyond it
+/// the wire check answers 431 (or 414, or 400 for an endless method) itself.
+pub fn head_buffer(config: &ServerConfig) -> usize {
+    (config.max_header_bytes * 2).max(16 << 10)
+}
+
 /// The HTTP server settings shared by every connection.
 pub fn http_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Headers between the configured limit and this buffer get the gateway's JSON 431; beyond
-    // it hyper answers 431 itself before any of our code runs.
-    let header_buffer = (config.max_header_bytes * 2).max(16 << 10);
+    let header_buffer = head_buffer(config);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -209,24 +216,39 @@ where
         token: TokenMemo::default(),
     });
     let release_after = live.proxy.load().affinity_idle_timeout();
+    // HTTP/1 bytes are checked before hyper parses them (`screen.rs`); the tally tells the
+    // service which request is a refusal and the check how a switch was answered.
+    let tally = Arc::new(Tally::default());
     let service = {
         let activity = Arc::clone(&activity);
         let state = Arc::clone(&state);
+        let tally = Arc::clone(&tally);
         service_fn(move |request| {
             // The proxy of the current config: a reload takes effect on the next request,
             // also on connections that were open before it.
             let proxy = live.proxy.load_full();
             let in_flight = activity.start();
             let state = Arc::clone(&state);
+            let tally = Arc::clone(&tally);
             async move {
-                // Boxed: hyper keeps room for this future in every connection, idle or not,
-                // and moves it on every request; the box lives only while a request does.
-                let response = Box::pin(proxy.handle(request, info, Some(&state))).await;
+                let (n, refused) = tally.next();
+                let response = match refused {
+                    Some(refusal) => proxy.refuse(&request, info, refusal),
+                    // Boxed: hyper keeps room for this future in every connection, idle or
+                    // not, and moves it on every request; the box lives only while a request
+                    // does.
+                    None => Box::pin(proxy.handle(request, info, Some(&state))).await,
+                };
+                tally.answered(
+                    n,
+                    response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS,
+                );
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
         })
     };
+    let io = Screened::new(io, shared.head_limit, tally);
     // On the heap, built in place: pinned on the stack it would take its room twice in this
     // future (once before the pin, once after), and this future is the connection's task.
     let mut connection = Box::pin(

@@ -1,0 +1,229 @@
+//! The HTTP/1 connection's bytes through [`crate::http::wire::Wire`] before hyper reads them
+//! ([`Screened`]), and the tally it keeps with the service ([`Tally`]): which request a refusal
+//! is answered as, and how a request that may switch protocols was answered.
+//!
+//! A refusal between requests becomes one more request given to hyper — `GET / HTTP/1.1`,
+//! `Connection: close` — that the service answers (its number in the [`Tally`]) with the
+//! refusal (so the responses before it still go out in order, and hyper closes the
+//! connection after it). A refusal inside a body cannot be answered: the request was given
+//! already, so the read fails and hyper drops the connection.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::http::wire::{Refusal, Wire};
+
+/// What the refused request is given to hyper as.
+const REFUSED: &[u8] = b"GET / HTTP/1.1\r\nHost: refused.invalid\r\nConnection: close\r\n\r\n";
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Shared by a connection's [`Screened`] and its service.
+#[derive(Default)]
+pub struct Tally {
+    /// Requests the service has been called for.
+    served: AtomicU64,
+    /// The number of the refused request (0: none) and its refusal.
+    refused: Mutex<Option<(u64, Refusal)>>,
+    /// The highest request number answered, and whether with 101.
+    answered: Mutex<(u64, bool)>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Tally {
+    /// The service's next request: its number, and the refusal to answer it with, if it is the
+    /// refused one.
+    pub fn next(&self) -> (u64, Option<Refusal>) {
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let refused = lock(&self.refused)
+            .filter(|(at, _)| *at == n)
+            .map(|(_, r)| r);
+        (n, refused)
+    }
+
+    /// Request `n` was answered (`switched`: 101); wakes a read held for it.
+    pub fn answered(&self, n: u64, switched: bool) {
+        {
+            let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+            if n > answered.0 {
+                *answered = (n, switched);
+            }
+        }
+        if let Some(waker) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            waker.wake();
+        }
+    }
+}
+
+fn lock<T: Copy>(m: &Mutex<T>) -> T {
+    *m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection's IO with its reads checked by [`Wire`]; writes go straight through.
+pub struct Screened<I> {
+    inner: I,
+    wire: Wire,
+    tally: std::sync::Arc<Tally>,
+    /// Checked bytes not yet read by hyper, from `given_at`.
+    given: Vec<u8>,
+    given_at: usize,
+    /// Read from the client, not yet taken by the wire (it holds).
+    held: Vec<u8>,
+    /// Where reads from the client land (allocated at the first read).
+    scratch: Vec<u8>,
+    eof: bool,
+    /// The refused request was given.
+    refused: bool,
+}
+
+impl<I> Screened<I> {
+    pub fn new(inner: I, head_limit: usize, tally: std::sync::Arc<Tally>) -> Self {
+        Screened {
+            inner,
+            wire: Wire::new(head_limit),
+            tally,
+            given: Vec::new(),
+            given_at: 0,
+            held: Vec::new(),
+            scratch: Vec::new(),
+            eof: false,
+            refused: false,
+        }
+    }
+
+    /// Feed `input`; keep what the wire did not take. A refusal between requests queues the
+    /// refused request; inside a body it is the read's error.
+    fn feed(&mut self, input: &[u8]) -> io::Result<()> {
+        if self.given_at == self.given.len() {
+            self.given.clear();
+            self.given_at = 0;
+        }
+        match self.wire.feed(input, &mut self.given) {
+            Ok(taken) => {
+                self.held.extend_from_slice(&input[taken..]);
+                Ok(())
+            }
+            Err(refusal) => {
+                tracing::debug!(
+                    status = refusal.status,
+                    reason = refusal.reason,
+                    "request bytes refused"
+                );
+                self.eof = true;
+                if refusal.in_body {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, refusal.reason));
+                }
+                let at = self.wire.requests() + 1;
+                *self.tally.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, refusal));
+                self.given.extend_from_slice(REFUSED);
+                self.refused = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Screened<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.given_at < this.given.len() {
+                let n = buf.remaining().min(this.given.len() - this.given_at);
+                buf.put_slice(&this.given[this.given_at..this.given_at + n]);
+                this.given_at += n;
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                // After the refused request (`Connection: close`) hyper reads no more; an end
+                // of stream now could end the connection before its answer is written.
+                if this.refused {
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.wire.is_passthrough() && this.held.is_empty() {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            if let Some(n) = this.wire.awaiting() {
+                let (answered, switched) = lock(&this.tally.answered);
+                if answered < n {
+                    *this.tally.waker.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(cx.waker().clone());
+                    // Answered between the look and the waker being stored: look again.
+                    if lock(&this.tally.answered).0 < n {
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
+                this.wire.answered(n, switched);
+                let held = std::mem::take(&mut this.held);
+                this.feed(&held)?;
+                continue;
+            }
+            if !this.held.is_empty() {
+                let held = std::mem::take(&mut this.held);
+                this.feed(&held)?;
+                continue;
+            }
+            let mut scratch = std::mem::take(&mut this.scratch);
+            scratch.resize(READ_CHUNK, 0);
+            let mut read = ReadBuf::new(&mut scratch);
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut read);
+            let n = read.filled().len();
+            let fed = match polled {
+                Poll::Pending => {
+                    this.scratch = scratch;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Ready(Ok(())) if n == 0 => {
+                    this.eof = true;
+                    Ok(())
+                }
+                Poll::Ready(Ok(())) => this.feed(&scratch[..n]),
+            };
+            this.scratch = scratch;
+            if let Err(e) = fed {
+                return Poll::Ready(Err(e));
+            }
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Screened<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
