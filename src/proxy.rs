@@ -169,13 +169,13 @@ impl Proxy {
     ) -> Response<Body> {
         let exchange = self.report.start(request);
         let origin = self.intake.origin(conn, request.headers());
-        let mut response = self
-            .report
-            .answer(Err(ProxyError::Wire(refusal)), &origin, &exchange);
-        response.headers_mut().insert(
-            hyper::header::CONNECTION,
-            hyper::header::HeaderValue::from_static("close"),
-        );
+        // 400 and 501 as the proxy words its own framing refusals (`rules.rs`).
+        let error = match refusal.status {
+            400 => ProxyError::BadRequest(refusal.reason),
+            501 => ProxyError::NotImplemented(refusal.reason),
+            _ => ProxyError::Wire(refusal),
+        };
+        let response = self.report.answer(Err(error), &origin, &exchange);
         self.report.record(&exchange, &response, &origin);
         response
     }
@@ -190,6 +190,9 @@ impl Proxy {
         exchange: &mut Exchange,
     ) -> Result<Response<Body>, ProxyError> {
         let path = self.intake.screen(&request)?;
+        if path == "*" {
+            return Ok(rules::server_options());
+        }
         if let Some(check) = self.forward_auth.as_ref().filter(|f| f.matches(&path)) {
             exchange.keep_path(&path);
             return self

@@ -91,11 +91,12 @@ fn mismatches(cases: &[Case], col: &Column, devs: &BTreeMap<String, Deviation>) 
         let want = devs.get(&c.id).map_or("pass", |d| d.verdict.as_str());
         if v.name() != want {
             out.push(format!(
-                "{} ({} {}, expected {}): {} where {} was expected; saw {}",
+                "{} ({} {}, expected {}; docs/content/docs/{}.md): {} where {} was expected; saw {}",
                 c.id,
                 c.level,
                 c.rfc,
                 c.expected,
+                c.doc,
                 v.name(),
                 want,
                 report::seen(obs)

@@ -20,7 +20,7 @@ pub struct Refusal {
     pub status: u16,
     /// For the client; names no byte it sent.
     pub reason: &'static str,
-    /// Inside a body: the request was already given to hyper, so no answer can follow it.
+    /// Inside a chunked body: the request was given to hyper already; its body is broken off.
     pub in_body: bool,
 }
 

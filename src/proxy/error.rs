@@ -87,8 +87,9 @@ pub enum ProxyError {
         "this route is served by an edge proxy; the gateway only decides for it (forward-auth)"
     )]
     NotForwarded,
-    /// The request's bytes break HTTP/1.1's grammar or framing (`http::wire`): 400, or 414,
-    /// 431, 501, 505 as the refusal says; the connection closes after it.
+    /// The request's bytes break HTTP/1.1's limits (`http::wire`): 414, 431, 417 or 505 as the
+    /// refusal says (its 400 and 501 are `BadRequest` and `NotImplemented`); the connection
+    /// closes after it.
     #[error("{}", .0.reason)]
     Wire(crate::http::wire::Refusal),
 }
@@ -163,6 +164,7 @@ impl ProxyError {
             ProxyError::NotForwarded => "not_found",
             ProxyError::Wire(refusal) => match refusal.status {
                 414 => "uri_too_long",
+                417 => "expectation_failed",
                 431 => "request_header_fields_too_large",
                 501 => "not_implemented",
                 505 => "http_version_not_supported",
@@ -262,6 +264,7 @@ impl ProxyError {
             }
             // The request body was not read to the end (or cannot be framed): the connection
             // cannot be reused.
+            // (A `Wire` refusal closes too: hyper adds it, the stand-in request asked for it.)
             ProxyError::BodyTooLarge { .. } | ProxyError::NotImplemented(_) => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }

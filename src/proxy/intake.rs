@@ -75,6 +75,10 @@ impl Intake {
             });
         }
         rules::check_framing(request.version(), request.method(), request.headers())?;
+        if request.method() == hyper::Method::OPTIONS && request.uri() == "*" {
+            // RFC 9112 §3.2.4: the server as a whole; answered by `rules::server_options`.
+            return Ok("*".to_owned());
+        }
         Ok(path::normalize(request.uri().path())?.into_owned())
     }
 }

@@ -22,6 +22,23 @@ pub const DEFAULT_ALLOWED: [Method; 7] = [
     Method::OPTIONS,
 ];
 
+/// `OPTIONS *` (RFC 9110 §9.3.7): what the gateway as a whole serves, answered by the gateway
+/// (no route has the path `*`): 200, `Allow` with the methods a route serves unless it lists
+/// its own, no body.
+pub fn server_options() -> hyper::Response<crate::http::Body> {
+    let mut response =
+        crate::http::respond(hyper::StatusCode::OK, None, "no-store", bytes::Bytes::new());
+    let allow = DEFAULT_ALLOWED
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
 /// The header-section checks every request passes before anything else reads it.
 pub fn check_framing(
     version: Version,

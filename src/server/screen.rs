@@ -5,8 +5,9 @@
 //! A refusal between requests becomes one more request given to hyper — `GET / HTTP/1.1`,
 //! `Connection: close` — that the service answers (its number in the [`Tally`]) with the
 //! refusal (so the responses before it still go out in order, and hyper closes the
-//! connection after it). A refusal inside a body cannot be answered: the request was given
-//! already, so the read fails and hyper drops the connection.
+//! connection after it). A refusal inside a chunked body cannot be a request of its own (the
+//! request was given already): the body is ended with bytes hyper's decoder refuses, so the
+//! proxy answers it 400 as it answers any broken body.
 
 use std::io;
 use std::pin::Pin;
@@ -20,6 +21,8 @@ use crate::http::wire::{Refusal, Wire};
 
 /// What the refused request is given to hyper as.
 const REFUSED: &[u8] = b"GET / HTTP/1.1\r\nHost: refused.invalid\r\nConnection: close\r\n\r\n";
+/// What ends a refused chunked body inside hyper's decoder.
+const POISON: &[u8] = b"\0\r\n\r\n";
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Shared by a connection's [`Screened`] and its service.
@@ -76,7 +79,7 @@ pub struct Screened<I> {
     /// Where reads from the client land (allocated at the first read).
     scratch: Vec<u8>,
     eof: bool,
-    /// The refused request was given.
+    /// The refused request, or the end of a refused body, was given.
     refused: bool,
 }
 
@@ -96,7 +99,7 @@ impl<I> Screened<I> {
     }
 
     /// Feed `input`; keep what the wire did not take. A refusal between requests queues the
-    /// refused request; inside a body it is the read's error.
+    /// refused request; inside a body, the bytes that break it.
     fn feed(&mut self, input: &[u8]) -> io::Result<()> {
         if self.given_at == self.given.len() {
             self.given.clear();
@@ -114,13 +117,17 @@ impl<I> Screened<I> {
                     "request bytes refused"
                 );
                 self.eof = true;
+                self.refused = true;
                 if refusal.in_body {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, refusal.reason));
+                    // hyper's chunked decoder fails on this wherever it stands (size line, the
+                    // CRLF after data, trailers): the body ends in an error the proxy answers
+                    // with 400, and hyper closes the connection after that answer.
+                    self.given.extend_from_slice(POISON);
+                    return Ok(());
                 }
                 let at = self.wire.requests() + 1;
                 *self.tally.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, refusal));
                 self.given.extend_from_slice(REFUSED);
-                self.refused = true;
                 Ok(())
             }
         }

@@ -165,7 +165,7 @@ pub fn expand(template: &str, host: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(template.len());
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
-        out.extend_from_slice(rest[..i].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..i]);
         let tail = &rest[i..];
         if let Some(after) = tail.strip_prefix("{{") {
             out.push(b'{');
@@ -177,10 +177,10 @@ pub fn expand(template: &str, host: &str) -> Result<Vec<u8>, String> {
             rest = after;
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             // A lone `}` is a literal (only `{` opens a template).
             out.push(b'}');
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         let end = tail

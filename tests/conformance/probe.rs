@@ -37,7 +37,6 @@ pub struct Observation {
     /// HTTP status lines in the bytes read.
     pub responses: usize,
     pub conn: Conn,
-    pub raw: Vec<u8>,
 }
 
 /// Run `case` against `addr` on one new connection.
@@ -170,7 +169,6 @@ fn observe(raw: Vec<u8>, conn: Conn) -> Observation {
         body,
         responses,
         conn,
-        raw,
     }
 }
 

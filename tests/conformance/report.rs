@@ -126,6 +126,13 @@ pub fn markdown(cases: &[Case], cols: &[Column], devs: &BTreeMap<String, Deviati
         }
         let _ = writeln!(s, "| {} | {} | {} |", c.id, c.level, cells.join(" | "));
     }
+    if !devs.is_empty() {
+        let _ = writeln!(s, "\nauthgate's listed verdicts (`deviations.toml`):\n");
+        for d in devs.values() {
+            let reason = d.reason.split_whitespace().collect::<Vec<_>>().join(" ");
+            let _ = writeln!(s, "- **{}** ({}): {reason}", d.id, d.verdict);
+        }
+    }
     if let Some(ag) = cols.iter().find(|c| c.name == "authgate") {
         let _ = writeln!(s, "\nauthgate's cases that do not pass:\n");
         let _ = writeln!(s, "| case | level | clause | expected | saw | verdict |");

@@ -1,6 +1,6 @@
 //! The upstream behind every target: what the suite's reference applications do (GET → `OK`,
 //! POST → the request body echoed back, so a case can check the body arrived whole), plus
-//! `OPTIONS` → 200 with `Allow` and any other method → 405 with `Allow`, as a well-behaved
+//! `OPTIONS` → 204 with `Allow` and any other method → 405 with `Allow`, as a well-behaved
 //! application answers. HTTP/1.1 only, on 127.0.0.1.
 
 use std::convert::Infallible;
@@ -62,7 +62,10 @@ async fn answer(req: Request<Incoming>) -> Response<Full<Bytes>> {
         Method::GET | Method::HEAD => reply(StatusCode::OK, Bytes::from_static(b"OK")),
         Method::POST => reply(StatusCode::OK, body),
         Method::OPTIONS => {
-            let mut r = reply(StatusCode::OK, Bytes::new());
+            let mut r = Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
             r.headers_mut().insert("allow", ALLOW.parse().unwrap());
             r
         }

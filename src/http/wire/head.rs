@@ -27,6 +27,9 @@ pub struct Head {
     pub minor_at: Option<usize>,
 }
 
+/// The proxy's own wording (`proxy/rules.rs`), for HTTP/2 requests.
+const ONE_HOST: &str = "the request must carry exactly one Host header";
+
 const fn bad(reason: &'static str) -> Refusal {
     Refusal::new(400, reason)
 }
@@ -89,6 +92,7 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
     let (mut hosts, mut lengths, mut codings) = (0usize, Vec::new(), Vec::new());
     let mut host_value: &[u8] = b"";
     let mut upgrade = false;
+    let mut content_types = 0usize;
     for line in lines {
         if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
             return Err(bad(
@@ -111,6 +115,20 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
         if !value.iter().all(|&b| is_field_byte(b)) {
             return Err(bad("a control character in a header value"));
         }
+        let framing_field = name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding");
+        // Parsers differ in which whitespace they trim around a framing value (a tab, two
+        // spaces, a trailing space): only `Name: value` or `Name:value` frames a body here.
+        if framing_field
+            && (value.starts_with(b"\t")
+                || value.starts_with(b"  ")
+                || value.ends_with(b" ")
+                || value.ends_with(b"\t"))
+        {
+            return Err(bad(
+                "whitespace around a Content-Length or Transfer-Encoding value",
+            ));
+        }
         let value = trim_ows(value);
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
@@ -121,14 +139,28 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
             codings.push(value);
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             upgrade = true;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            content_types += 1;
+        } else if name.eq_ignore_ascii_case(b"expect")
+            && !value.eq_ignore_ascii_case(b"100-continue")
+        {
+            // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+            return Err(Refusal::new(
+                417,
+                "the only expectation supported is 100-continue",
+            ));
         }
+    }
+    if content_types > 1 {
+        // One body, read as JSON by one parser and as a form by another.
+        return Err(bad("more than one Content-Type header"));
     }
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0, and a valid one.
     if hosts > 1 {
-        return Err(bad("more than one Host header"));
+        return Err(bad(ONE_HOST));
     }
     if hosts == 0 && !http10 {
-        return Err(bad("an HTTP/1.1 request without a Host header"));
+        return Err(bad(ONE_HOST));
     }
     if hosts == 1 && !valid_host(host_value) {
         return Err(bad(
@@ -185,7 +217,9 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Refusal> {
         return Err(bad("a fragment in the request target"));
     }
     if target.contains(&b'\\') {
-        return Err(bad("a backslash in the request target"));
+        return Err(bad(
+            "the path contains `\\` or `%5C`, which some upstreams read as `/`",
+        ));
     }
     if method == b"CONNECT" {
         return if target.starts_with(b"/") || target == b"*" {
