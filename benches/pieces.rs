@@ -1,6 +1,6 @@
 //! The per-request pieces besides token validation (`benches/verify.rs`): the header rewrite on
 //! the way to the upstream and back, the legacy-stack checks of a request (framing, path
-//! readings), and token minting (what `/oauth2/token` signs).
+//! readings), token minting (what `/oauth2/token` signs) and the wire check of HTTP/1 bytes.
 //!
 //! `cargo bench --bench pieces`
 
@@ -162,6 +162,28 @@ fn bench_mint(c: &mut Criterion) {
     }
 }
 
+/// The wire check (`http::wire`) on what the bench client sends: a GET head with a bearer
+/// token (about 600 bytes), and a small chunked POST.
+fn bench_wire(c: &mut Criterion) {
+    let mut get = String::from("GET /api/orders?page=2 HTTP/1.1\r\nHost: api.example.com\r\n");
+    for (name, value) in request_headers().iter() {
+        get.push_str(&format!("{}: {}\r\n", name, value.to_str().expect("ascii")));
+    }
+    get.push_str("\r\n");
+    let post = "POST /api/orders HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n10;a=b\r\n0123456789abcdef\r\n0\r\n\r\n";
+    let mut out = Vec::with_capacity(4096);
+    for (name, bytes) in [("wire/GET head", get.as_bytes()), ("wire/chunked POST", post.as_bytes())] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let mut wire = authgate::http::wire::Wire::new(32 * 1024);
+                out.clear();
+                wire.feed(black_box(bytes), &mut out).expect("valid");
+                black_box(out.len())
+            })
+        });
+    }
+}
+
 /// What `/metrics` adds to every request: a counter and one or two histograms, by route.
 fn bench_metrics(c: &mut Criterion) {
     let metrics = authgate::metrics::Metrics::new();
@@ -173,5 +195,5 @@ fn bench_metrics(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_headers, bench_mint, bench_metrics);
+criterion_group!(benches, bench_headers, bench_mint, bench_metrics, bench_wire);
 criterion_main!(benches);
