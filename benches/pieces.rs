@@ -172,7 +172,10 @@ fn bench_wire(c: &mut Criterion) {
     get.push_str("\r\n");
     let post = "POST /api/orders HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n10;a=b\r\n0123456789abcdef\r\n0\r\n\r\n";
     let mut out = Vec::with_capacity(4096);
-    for (name, bytes) in [("wire/GET head", get.as_bytes()), ("wire/chunked POST", post.as_bytes())] {
+    for (name, bytes) in [
+        ("wire/GET head", get.as_bytes()),
+        ("wire/chunked POST", post.as_bytes()),
+    ] {
         c.bench_function(name, |b| {
             b.iter(|| {
                 let mut wire = authgate::http::wire::Wire::new(32 * 1024);
@@ -195,5 +198,11 @@ fn bench_metrics(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_headers, bench_mint, bench_metrics, bench_wire);
+criterion_group!(
+    benches,
+    bench_headers,
+    bench_mint,
+    bench_metrics,
+    bench_wire
+);
 criterion_main!(benches);

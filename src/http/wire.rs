@@ -231,6 +231,9 @@ impl Wire {
         let mut taken = 0;
         while taken < rest.len() {
             let chunk = &rest[taken..];
+            if self.pending.is_empty() {
+                self.pending.reserve(512);
+            }
             let Some(lf) = chunk.iter().position(|&b| b == b'\n') else {
                 self.pending.extend_from_slice(chunk);
                 taken = rest.len();
@@ -301,8 +304,14 @@ impl Wire {
             Err(r) => return Err(self.refuse(r.status, r.reason)),
         };
         let start = out.len();
-        out.extend_from_slice(&self.pending);
-        self.pending.clear();
+        // Handed over, not copied, when it is all there is: the connection keeps no buffer
+        // between requests.
+        let pending = std::mem::take(&mut self.pending);
+        if out.is_empty() {
+            *out = pending;
+        } else {
+            out.extend_from_slice(&pending);
+        }
         if head.preface {
             self.state = State::Passthrough;
             return Ok(());
@@ -324,6 +333,7 @@ impl Wire {
     }
 
     fn end_message(&mut self) {
+        self.pending = Vec::new();
         self.state = if self.switches {
             State::Await(self.requests)
         } else {

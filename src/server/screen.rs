@@ -23,7 +23,7 @@ use crate::http::wire::{Refusal, Wire};
 const REFUSED: &[u8] = b"GET / HTTP/1.1\r\nHost: refused.invalid\r\nConnection: close\r\n\r\n";
 /// What ends a refused chunked body inside hyper's decoder.
 const POISON: &[u8] = b"\0\r\n\r\n";
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 8 * 1024;
 
 /// Shared by a connection's [`Screened`] and its service.
 #[derive(Default)]
@@ -76,8 +76,6 @@ pub struct Screened<I> {
     given_at: usize,
     /// Read from the client, not yet taken by the wire (it holds).
     held: Vec<u8>,
-    /// Where reads from the client land (allocated at the first read).
-    scratch: Vec<u8>,
     eof: bool,
     /// The refused request, or the end of a refused body, was given.
     refused: bool,
@@ -92,7 +90,6 @@ impl<I> Screened<I> {
             given: Vec::new(),
             given_at: 0,
             held: Vec::new(),
-            scratch: Vec::new(),
             eof: false,
             refused: false,
         }
@@ -146,6 +143,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Screened<I> {
                 let n = buf.remaining().min(this.given.len() - this.given_at);
                 buf.put_slice(&this.given[this.given_at..this.given_at + n]);
                 this.given_at += n;
+                if this.given_at == this.given.len() {
+                    // Freed, not kept: an idle connection holds no buffer of its own.
+                    this.given = Vec::new();
+                    this.given_at = 0;
+                }
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -180,26 +182,20 @@ impl<I: AsyncRead + Unpin> AsyncRead for Screened<I> {
                 this.feed(&held)?;
                 continue;
             }
-            let mut scratch = std::mem::take(&mut this.scratch);
-            scratch.resize(READ_CHUNK, 0);
-            let mut read = ReadBuf::new(&mut scratch);
-            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut read);
-            let n = read.filled().len();
-            let fed = match polled {
-                Poll::Pending => {
-                    this.scratch = scratch;
-                    return Poll::Pending;
+            // On the stack: a buffer kept per connection would cost every idle connection.
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    let n = read.filled().len();
+                    if n == 0 {
+                        this.eof = true;
+                    } else {
+                        this.feed(&chunk[..n])?;
+                    }
                 }
-                Poll::Ready(Err(e)) => Err(e),
-                Poll::Ready(Ok(())) if n == 0 => {
-                    this.eof = true;
-                    Ok(())
-                }
-                Poll::Ready(Ok(())) => this.feed(&scratch[..n]),
-            };
-            this.scratch = scratch;
-            if let Err(e) = fed {
-                return Poll::Ready(Err(e));
             }
         }
     }
