@@ -1,8 +1,9 @@
 //! Property tests (issue 26) of the parsers that see client bytes, through the public API:
 //! path normalisation, header-name spellings, hop-by-hop and identity header hygiene (directly
 //! and end to end through `Proxy::explain`), bearer extraction, form/JSON/Basic parsing, the
-//! grant syntax every dialect shares, JWT parsing before and after the signature, and the
-//! config loader. Private parsers have a `mod properties` beside them (`proxy/session.rs`,
+//! grant syntax every dialect shares, JWT parsing before and after the signature, the config
+//! loader, and the wire check of HTTP/1 bytes (`http::wire`: valid requests pass whole, and
+//! no verdict depends on how the bytes are cut into reads). Private parsers have a `mod properties` beside them (`proxy/session.rs`,
 //! `dialects/login.rs`, `dialects/login/signin.rs`).
 //!
 //! Every property says what must hold for *any* input, not for a few chosen ones; failures
@@ -1448,5 +1449,113 @@ proptest! {
                 prop_assert!(is_trusted(&right));
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wire check (issue 27): whatever a client sends, in whatever pieces it arrives
+// ---------------------------------------------------------------------------------------------
+
+/// A valid request: a GET, a POST with a Content-Length body, or a chunked POST (random
+/// sizes, extensions and a trailer), with their bytes as the client sends them.
+fn valid_request() -> impl Strategy<Value = Vec<u8>> {
+    let body = proptest::collection::vec(any::<u8>(), 0..40);
+    let chunks = proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 0..4);
+    prop_oneof![
+        "[a-z0-9/._~-]{0,30}".prop_map(|p| format!(
+            "GET /{p} HTTP/1.1\r\nHost: h.example:8080\r\nAccept: */*\r\n\r\n"
+        )
+        .into_bytes()),
+        body.prop_map(|b| {
+            let mut r = format!(
+                "POST /f HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n",
+                b.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(&b);
+            r
+        }),
+        (chunks, any::<bool>(), any::<bool>()).prop_map(|(chunks, ext, trailer)| {
+            let mut r =
+                b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for c in &chunks {
+                r.extend_from_slice(
+                    format!("{:X}{}\r\n", c.len(), if ext { ";n=\"v\"" } else { "" }).as_bytes(),
+                );
+                r.extend_from_slice(c);
+                r.extend_from_slice(b"\r\n");
+            }
+            r.extend_from_slice(if trailer {
+                b"0\r\nX-T: 1\r\n\r\n"
+            } else {
+                b"0\r\n\r\n"
+            });
+            r
+        }),
+    ]
+}
+
+/// `bytes` fed in the pieces `cuts` makes: what is given, and the refusal if one came.
+fn feed_in_pieces(
+    bytes: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, Option<authgate::http::wire::Refusal>, u64) {
+    let mut wire = authgate::http::wire::Wire::new(8 * 1024);
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+    points.sort_unstable();
+    points.push(bytes.len());
+    for end in points {
+        if end < at {
+            continue;
+        }
+        match wire.feed(&bytes[at..end], &mut out) {
+            Ok(taken) => assert_eq!(
+                taken,
+                end - at,
+                "no switching request here, so all is taken"
+            ),
+            Err(refusal) => return (out, Some(refusal), wire.requests()),
+        }
+        at = end;
+    }
+    (out, None, wire.requests())
+}
+
+proptest! {
+    #![proptest_config(cases(400))]
+
+    /// Valid pipelined requests pass through unchanged, however they are cut into reads.
+    #[test]
+    fn valid_requests_pass_whole(requests in proptest::collection::vec(valid_request(), 1..4), cuts in proptest::collection::vec(any::<usize>(), 0..6)) {
+        let bytes: Vec<u8> = requests.concat();
+        let (out, refusal, n) = feed_in_pieces(&bytes, &cuts);
+        prop_assert_eq!(refusal, None);
+        prop_assert_eq!(out, bytes);
+        prop_assert_eq!(n, requests.len() as u64);
+    }
+
+    /// Any bytes, a valid request with one byte changed, or one cut short: no panic, and the
+    /// verdict and what is given do not depend on how the bytes arrive.
+    #[test]
+    fn the_verdict_does_not_depend_on_the_reads(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..200),
+            (valid_request(), any::<proptest::sample::Index>(), any::<u8>()).prop_map(|(mut r, i, b)| {
+                let i = i.index(r.len());
+                r[i] = b;
+                r
+            }),
+            (valid_request(), any::<proptest::sample::Index>()).prop_map(|(r, i)| r[..i.index(r.len())].to_vec()),
+        ],
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let whole = feed_in_pieces(&bytes, &[]);
+        let pieces = feed_in_pieces(&bytes, &cuts);
+        prop_assert_eq!(&whole, &pieces);
+        // What is given is a prefix of what was sent, but for served-as-1.1 versions and the
+        // empty lines dropped before a request line.
+        prop_assert!(whole.0.len() <= bytes.len());
     }
 }

@@ -87,6 +87,9 @@ pub enum ProxyError {
         "this route is served by an edge proxy; the gateway only decides for it (forward-auth)"
     )]
     NotForwarded,
+    /// 426 with `Sec-WebSocket-Version: 13`: a WebSocket handshake of another version.
+    #[error("only WebSocket version 13 is supported")]
+    WebSocketVersion,
     /// The request's bytes break HTTP/1.1's limits (`http::wire`): 414, 431, 417 or 505 as the
     /// refusal says (its 400 and 501 are `BadRequest` and `NotImplemented`); the connection
     /// closes after it.
@@ -131,6 +134,7 @@ impl ProxyError {
             ProxyError::Wire(refusal) => {
                 StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            ProxyError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
         }
     }
 
@@ -162,6 +166,7 @@ impl ProxyError {
             ProxyError::CrossSite(_) => "cross_site_request",
             ProxyError::Forbidden(_) => "forbidden",
             ProxyError::NotForwarded => "not_found",
+            ProxyError::WebSocketVersion => "upgrade_required",
             ProxyError::Wire(refusal) => match refusal.status {
                 414 => "uri_too_long",
                 417 => "expectation_failed",
@@ -264,6 +269,9 @@ impl ProxyError {
             }
             // The request body was not read to the end (or cannot be framed): the connection
             // cannot be reused.
+            ProxyError::WebSocketVersion => {
+                headers.insert("sec-websocket-version", HeaderValue::from_static("13"));
+            }
             // (A `Wire` refusal closes too: hyper adds it, the stand-in request asked for it.)
             ProxyError::BodyTooLarge { .. } | ProxyError::NotImplemented(_) => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -120,6 +120,10 @@ pub(crate) fn upgrade(route: &RouteConfig, parts: &Parts) -> Result<bool, ProxyE
                     "a WebSocket upgrade needs GET, Sec-WebSocket-Key and Sec-WebSocket-Version",
                 ));
             }
+            // RFC 6455 §4.2.2: 426 naming the version that is spoken, not a plain request.
+            UpgradeRequest::WebSocketVersion if route.rules.websocket => {
+                return Err(ProxyError::WebSocketVersion);
+            }
             _ => false,
         },
     )

@@ -193,6 +193,8 @@ pub enum UpgradeRequest {
     WebSocket,
     /// `Upgrade: websocket` without them, or not a GET.
     BadWebSocket,
+    /// A WebSocket handshake of a version other than 13 (RFC 6455 §4.4: the only one).
+    WebSocketVersion,
     /// `h2c` or anything else: removed, the request goes on as a plain one.
     Other,
 }
@@ -218,10 +220,16 @@ pub fn upgrade_request(method: &hyper::Method, headers: &HeaderMap) -> UpgradeRe
     let key_ok = headers
         .get("sec-websocket-key")
         .is_some_and(|v| !v.is_empty());
-    if method == hyper::Method::GET && version_ok && key_ok {
+    if method != hyper::Method::GET || !version_ok || !key_ok {
+        return UpgradeRequest::BadWebSocket;
+    }
+    let version_13 = headers
+        .get("sec-websocket-version")
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"13");
+    if version_13 {
         UpgradeRequest::WebSocket
     } else {
-        UpgradeRequest::BadWebSocket
+        UpgradeRequest::WebSocketVersion
     }
 }
 

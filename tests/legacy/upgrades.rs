@@ -63,6 +63,38 @@ async fn websocket_upgrade_needs_key_and_version() {
         assert_not_forwarded(what, &stub, 0);
     }
 
+    // RFC 6455 §4.2.2: another version is 426, naming the one spoken.
+    let v8 = upgrade_request(
+        &env.gw,
+        "/ws/chat",
+        "websocket",
+        &[KEY, "Sec-WebSocket-Version: 8"],
+    )
+    .await;
+    assert_raw_refusal("version 8", &v8, 426);
+    assert_eq!(v8.header("sec-websocket-version"), Some("13"), "{v8:?}");
+    assert_not_forwarded("version 8", &stub, 0);
+
+    // Frames sent right behind the handshake, before its 101: the wire check holds them until
+    // the upgrade is answered, then they are the tunnel's (not read as a next request).
+    let mut early = tls_connect(env.gw.https_addr, &env.gw.cert, &[b"http/1.1"]).await;
+    let both = format!(
+        "GET /ws/early HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{KEY}\r\n{VERSION}\r\n\r\nnot an HTTP request\r\n\r\n"
+    );
+    early.write_all(both.as_bytes()).await.unwrap();
+    let resp = within("101 response", read_response(&mut early)).await;
+    assert_eq!(resp.status, 101, "{resp:?}");
+    let mut back = resp.body;
+    while back.len() < 23 {
+        let mut chunk = [0u8; 64];
+        let n = within("early echo", early.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "tunnel closed after {back:?}");
+        back.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(back, b"not an HTTP request\r\n\r\n");
+    drop(early);
+    stub.wait_for(1).await;
+
     // A complete handshake is still tunnelled.
     let mut s = tls_connect(env.gw.https_addr, &env.gw.cert, &[b"http/1.1"]).await;
     let req = format!(
@@ -71,7 +103,8 @@ async fn websocket_upgrade_needs_key_and_version() {
     s.write_all(req.as_bytes()).await.unwrap();
     let resp = within("101 response", read_response(&mut s)).await;
     assert_eq!(resp.status, 101, "{resp:?}");
-    let rec = stub.only();
+    stub.wait_for(2).await;
+    let rec = stub.records().pop().unwrap();
     assert!(
         rec.header("upgrade")
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket")),

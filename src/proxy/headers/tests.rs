@@ -306,6 +306,16 @@ fn upgrades() {
         upgrade_request(&hyper::Method::POST, &ws),
         UpgradeRequest::BadWebSocket
     );
+    let v8 = map(&[
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "8"),
+    ]);
+    assert_eq!(
+        upgrade_request(&hyper::Method::GET, &v8),
+        UpgradeRequest::WebSocketVersion
+    );
     let no_key = map(&[("connection", "upgrade"), ("upgrade", "WebSocket")]);
     assert_eq!(
         upgrade_request(&hyper::Method::GET, &no_key),
