@@ -232,7 +232,7 @@ impl Wire {
         while taken < rest.len() {
             let chunk = &rest[taken..];
             if self.pending.is_empty() {
-                self.pending.reserve(512);
+                self.pending.reserve(1024);
             }
             let Some(lf) = chunk.iter().position(|&b| b == b'\n') else {
                 self.pending.extend_from_slice(chunk);
@@ -446,18 +446,8 @@ fn check_trailer(section: &[u8]) -> Result<(), Refusal> {
     let body = &section[..section.len() - 2];
     for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let ok = !line.contains(&b'\r')
-            && !line.first().is_some_and(|&b| b == b' ' || b == b'\t')
-            && line.iter().position(|&b| b == b':').is_some_and(|c| {
-                c > 0
-                    && line[..c].iter().all(|&b| head::is_tchar(b))
-                    && line[c + 1..].iter().all(|&b| {
-                        b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
-                    })
-            });
-        if !ok {
-            return Err(Refusal::new(400, "a trailer field line is malformed"));
-        }
+        head::split_field(line)
+            .map_err(|_| Refusal::new(400, "a trailer field line is malformed"))?;
     }
     Ok(())
 }

@@ -36,7 +36,66 @@ const fn bad(reason: &'static str) -> Refusal {
 
 /// RFC 9110 §5.6.2 `tchar`.
 pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
+}
+
+/// [`is_tchar`] as a table: header names are most of a head's bytes.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    table
+};
+
+/// A field line (RFC 9112 §5) in one pass: `name ":" value` with a token name and a value of
+/// field bytes; the value is returned untrimmed. Used for the head and the trailer section.
+pub fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), Refusal> {
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return Err(bad(
+            "a header line starts with whitespace (obsolete line folding)",
+        ));
+    }
+    let name_len = line.iter().take_while(|&&b| is_tchar(b)).count();
+    match line.get(name_len) {
+        Some(b':') if name_len > 0 => {}
+        Some(b'\r') => return Err(bad("a bare CR in a header line")),
+        None => return Err(bad("a header line without a colon")),
+        Some(_) => {
+            return Err(bad(
+                "a header name that is not a token (whitespace before the colon?)",
+            ));
+        }
+    }
+    let value = &line[name_len + 1..];
+    if let Some(&b) = value.iter().find(|&&b| !is_field_byte(b)) {
+        return Err(bad(if b == b'\r' {
+            "a bare CR in a header line"
+        } else {
+            "a control character in a header value"
+        }));
+    }
+    Ok((&line[..name_len], value))
 }
 
 fn is_token(s: &[u8]) -> bool {
@@ -46,7 +105,7 @@ fn is_token(s: &[u8]) -> bool {
 /// A field value's bytes: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or another
 /// control (RFC 9110 §5.5).
 fn is_field_byte(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80
+    (b >= 0x20 && b != 0x7f) || b == b'\t'
 }
 
 fn trim_ows(mut v: &[u8]) -> &[u8] {
@@ -94,27 +153,7 @@ pub fn check(head: &[u8]) -> Result<Head, Refusal> {
     let mut upgrade = false;
     let mut content_types = 0usize;
     for line in lines {
-        if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
-            return Err(bad(
-                "a header line starts with whitespace (obsolete line folding)",
-            ));
-        }
-        if line.contains(&b'\r') {
-            return Err(bad("a bare CR in a header line"));
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(bad("a header line without a colon"))?;
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        if !is_token(name) {
-            return Err(bad(
-                "a header name that is not a token (whitespace before the colon?)",
-            ));
-        }
-        if !value.iter().all(|&b| is_field_byte(b)) {
-            return Err(bad("a control character in a header value"));
-        }
+        let (name, value) = split_field(line)?;
         let framing_field = name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"transfer-encoding");
         // Parsers differ in which whitespace they trim around a framing value (a tab, two
