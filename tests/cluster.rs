@@ -352,37 +352,45 @@ fn authority(url: &str) -> &str {
     rest.split(['/', '?']).next().unwrap()
 }
 
+/// A relay in front of the schema's PostgreSQL, and the schema's URL through it (the relay can
+/// slow the store down or cut it off).
+async fn through_relay(schema: &PgSchema) -> (Relay, String) {
+    let relay = Relay::start(authority(&schema.base)).await;
+    let url = schema
+        .url
+        .replacen(authority(&schema.base), &relay.addr.to_string(), 1);
+    (relay, url)
+}
+
+/// `authgate user add` at `instance`: `account` with `id` and [`PASSWORD`], `--admin` if asked.
+async fn add_user(instance: &Instance, account: &str, id: &str, admin: bool) {
+    let mut args = vec!["user", "add", account, "--id", id, "--password-stdin"];
+    if admin {
+        args.push("--admin");
+    }
+    cli(&instance.config(), &args, Some(&format!("{PASSWORD}\n"))).await;
+}
+
+/// `authgate client add web` at `instance` with [`SECRET`], these grants and `extra` arguments.
+async fn add_web_client(instance: &Instance, grants: &[&str], extra: &[&str]) {
+    let mut args = vec!["client", "add", "web", "--secret-stdin"];
+    for grant in grants {
+        args.extend(["--grant", grant]);
+    }
+    args.extend(extra);
+    cli(&instance.config(), &args, Some(&format!("{SECRET}\n"))).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_pg, ignore = "needs PostgreSQL: set AUTHGATE_TEST_DATABASE_URL")]
 async fn two_instances_act_as_one_gateway() {
     let schema = PgSchema::create("authgate_cluster").await;
-    let direct = schema.url.clone();
-    let mut relay = Relay::start(authority(&schema.base)).await;
-    let relayed = direct.replacen(authority(&schema.base), &relay.addr.to_string(), 1);
+    let (mut relay, relayed) = through_relay(&schema).await;
 
     let a = spawn(&relayed).await;
-    let b = spawn(&direct).await;
-    cli(
-        &a.config(),
-        &["user", "add", "alice", "--id", "100", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
-    cli(
-        &a.config(),
-        &[
-            "client",
-            "add",
-            "web",
-            "--grant",
-            "password",
-            "--grant",
-            "refresh_token",
-            "--secret-stdin",
-        ],
-        Some(&format!("{SECRET}\n")),
-    )
-    .await;
+    let b = spawn(&schema.url).await;
+    add_user(&a, "alice", "100", false).await;
+    add_web_client(&a, &["password", "refresh_token"], &[]).await;
 
     // A token issued at A is accepted at B.
     let first = a.login().await;
@@ -696,12 +704,7 @@ async fn a_session_started_at_one_instance_is_one_at_the_other() {
     let schema = PgSchema::create("authgate_cluster_sessions").await;
     let a = spawn(&schema.url).await;
     let b = spawn(&schema.url).await;
-    cli(
-        &a.config(),
-        &["user", "add", "alice", "--id", "100", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
+    add_user(&a, "alice", "100", false).await;
     let session = sign_in(&a, "alice").await;
     assert_eq!(a.app(&session).await, (200, Value::from("100")));
     assert_eq!(b.app(&session).await, (200, Value::from("100")));
@@ -737,10 +740,7 @@ async fn own_tokens_fail_closed_when_the_store_stays_unreadable() {
     use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
     let schema = PgSchema::create("authgate_outage").await;
-    let mut relay = Relay::start(authority(&schema.base)).await;
-    let relayed = schema
-        .url
-        .replacen(authority(&schema.base), &relay.addr.to_string(), 1);
+    let (mut relay, relayed) = through_relay(&schema).await;
     // An external issuer with a static key set.
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let decoding = DecodingKey::from_ec_pem(pair.public_key_pem().as_bytes()).unwrap();
@@ -759,25 +759,8 @@ async fn own_tokens_fail_closed_when_the_store_stays_unreadable() {
     );
     let auth = "refresh_interval = \"250ms\"\nmax_staleness = \"4s\"";
     let a = spawn_with(&relayed, auth, &issuer).await;
-    cli(
-        &a.config(),
-        &["user", "add", "alice", "--id", "100", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    )
-    .await;
-    cli(
-        &a.config(),
-        &[
-            "client",
-            "add",
-            "web",
-            "--grant",
-            "password",
-            "--secret-stdin",
-        ],
-        Some(&format!("{SECRET}\n")),
-    )
-    .await;
+    add_user(&a, "alice", "100", false).await;
+    add_web_client(&a, &["password"], &[]).await;
     let own = a.login().await["access_token"].as_str().unwrap().to_owned();
     let now = jsonwebtoken::get_current_timestamp();
     let claims =
@@ -957,25 +940,15 @@ async fn sigkill_loses_nothing_a_client_was_told() {
     let opaque = "[dialects.oauth2]\ntoken_format = \"opaque\"";
     let mut a = spawn_with(&schema.url, SLOW_REFRESH, opaque).await;
     let b = spawn_with(&schema.url, SLOW_REFRESH, opaque).await;
-    for (account, id, admin) in [("alice", "100", false), ("boss", "1", true)] {
-        let mut args = vec!["user", "add", account, "--id", id, "--password-stdin"];
-        if admin {
-            args.push("--admin");
-        }
-        cli(&a.config(), &args, Some(&format!("{PASSWORD}\n"))).await;
-    }
+    add_user(&a, "alice", "100", false).await;
+    add_user(&a, "boss", "1", true).await;
     let grants = [
         "password",
         "refresh_token",
         "authorization_code",
         "token_exchange",
     ];
-    let mut args = vec!["client", "add", "web", "--secret-stdin"];
-    for grant in &grants {
-        args.extend(["--grant", grant]);
-    }
-    args.extend(["--redirect-uri", "https://app.example/cb"]);
-    cli(&a.config(), &args, Some(&format!("{SECRET}\n"))).await;
+    add_web_client(&a, &grants, &["--redirect-uri", "https://app.example/cb"]).await;
     let session = sign_in(&a, "alice").await;
     let admin = a.login_as("boss").await["access_token"]
         .as_str()

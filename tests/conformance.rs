@@ -90,7 +90,7 @@ fn mismatches(cases: &[Case], col: &Column, devs: &BTreeMap<String, Deviation>) 
         let (v, obs) = &col.results[i];
         let want = devs.get(&c.id).map_or("pass", |d| d.verdict.as_str());
         if v.name() != want {
-            out.push(format!(
+            let mut line = format!(
                 "{} ({} {}, expected {}; docs/content/docs/{}.md): {} where {} was expected; saw {}",
                 c.id,
                 c.level,
@@ -100,7 +100,11 @@ fn mismatches(cases: &[Case], col: &Column, devs: &BTreeMap<String, Deviation>) 
                 v.name(),
                 want,
                 report::seen(obs)
-            ));
+            );
+            if let Some(note) = &c.note {
+                line.push_str(&format!("\n    (transcription note: {note})"));
+            }
+            out.push(line);
         }
     }
     out

@@ -11,7 +11,7 @@
 
 mod head;
 
-pub use head::{Framing, valid_host};
+use head::Framing;
 
 /// Why the bytes were refused: the status to answer with and a sentence for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

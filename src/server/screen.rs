@@ -12,7 +12,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -25,15 +25,19 @@ const REFUSED: &[u8] = b"GET / HTTP/1.1\r\nHost: refused.invalid\r\nConnection: 
 const POISON: &[u8] = b"\0\r\n\r\n";
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Shared by a connection's [`Screened`] and its service.
+/// Shared by a connection's [`Screened`] and its service. Atomics on the way of every request;
+/// the locks are taken only for a refusal or while a read is held.
 #[derive(Default)]
 pub struct Tally {
     /// Requests the service has been called for.
     served: AtomicU64,
-    /// The number of the refused request (0: none) and its refusal.
-    refused: Mutex<Option<(u64, Refusal)>>,
-    /// The highest request number answered, and whether with 101.
-    answered: Mutex<(u64, bool)>,
+    /// The number the refused request is served as (0: none), and its refusal.
+    refused_at: AtomicU64,
+    refusal: Mutex<Option<Refusal>>,
+    /// The highest request number answered, shifted left once, with bit 0 set for a 101.
+    answered: AtomicU64,
+    /// A read is held for an answer: `waker` is its.
+    waiting: AtomicBool,
     waker: Mutex<Option<Waker>>,
 }
 
@@ -42,28 +46,33 @@ impl Tally {
     /// refused one.
     pub fn next(&self) -> (u64, Option<Refusal>) {
         let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
-        let refused = lock(&self.refused)
-            .filter(|(at, _)| *at == n)
-            .map(|(_, r)| r);
+        let refused = (self.refused_at.load(Ordering::Acquire) == n)
+            .then(|| *self.refusal.lock().unwrap_or_else(|e| e.into_inner()))
+            .flatten();
         (n, refused)
     }
 
     /// Request `n` was answered (`switched`: 101); wakes a read held for it.
     pub fn answered(&self, n: u64, switched: bool) {
+        self.answered
+            .fetch_max(n << 1 | u64::from(switched), Ordering::SeqCst);
+        if self.waiting.swap(false, Ordering::SeqCst)
+            && let Some(waker) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take()
         {
-            let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
-            if n > answered.0 {
-                *answered = (n, switched);
-            }
-        }
-        if let Some(waker) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
             waker.wake();
         }
     }
-}
 
-fn lock<T: Copy>(m: &Mutex<T>) -> T {
-    *m.lock().unwrap_or_else(|e| e.into_inner())
+    /// The highest request number answered, and whether with 101.
+    fn last_answer(&self) -> (u64, bool) {
+        let a = self.answered.load(Ordering::SeqCst);
+        (a >> 1, a & 1 == 1)
+    }
+
+    fn refuse(&self, at: u64, refusal: Refusal) {
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
+        self.refused_at.store(at, Ordering::Release);
+    }
 }
 
 /// A connection's IO with its reads checked by [`Wire`]; writes go straight through.
@@ -98,10 +107,6 @@ impl<I> Screened<I> {
     /// Feed `input`; keep what the wire did not take. A refusal between requests queues the
     /// refused request; inside a body, the bytes that break it.
     fn feed(&mut self, input: &[u8]) -> io::Result<()> {
-        if self.given_at == self.given.len() {
-            self.given.clear();
-            self.given_at = 0;
-        }
         match self.wire.feed(input, &mut self.given) {
             Ok(taken) => {
                 self.held.extend_from_slice(&input[taken..]);
@@ -122,8 +127,7 @@ impl<I> Screened<I> {
                     self.given.extend_from_slice(POISON);
                     return Ok(());
                 }
-                let at = self.wire.requests() + 1;
-                *self.tally.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, refusal));
+                self.tally.refuse(self.wire.requests() + 1, refusal);
                 self.given.extend_from_slice(REFUSED);
                 Ok(())
             }
@@ -162,12 +166,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for Screened<I> {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             if let Some(n) = this.wire.awaiting() {
-                let (answered, switched) = lock(&this.tally.answered);
+                let (answered, switched) = this.tally.last_answer();
                 if answered < n {
                     *this.tally.waker.lock().unwrap_or_else(|e| e.into_inner()) =
                         Some(cx.waker().clone());
+                    this.tally.waiting.store(true, Ordering::SeqCst);
                     // Answered between the look and the waker being stored: look again.
-                    if lock(&this.tally.answered).0 < n {
+                    if this.tally.last_answer().0 < n {
                         return Poll::Pending;
                     }
                     continue;

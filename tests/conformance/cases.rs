@@ -71,6 +71,8 @@ pub struct Case {
     pub expected: String,
     pub rules: Vec<Rule>,
     pub steps: Vec<Vec<Part>>,
+    /// How the transcription read the page and the suite's code, where they differ.
+    pub note: Option<String>,
 }
 
 /// A piece of a step: its template, and the pause after sending it.
@@ -144,7 +146,6 @@ pub fn load() -> Vec<Case> {
                     panic!("{where_}: a rule names step {n} of {}", steps.len());
                 }
             }
-            let _ = raw.note;
             out.push(Case {
                 id: raw.id,
                 category: (*cat).to_string(),
@@ -154,6 +155,7 @@ pub fn load() -> Vec<Case> {
                 expected: raw.expected,
                 rules,
                 steps,
+                note: raw.note,
             });
         }
     }

@@ -297,8 +297,8 @@ fn check_target(method: &[u8], target: &[u8]) -> Result<(), Refusal> {
 /// `Host`: a DNS name or IPv4 address (letters, digits, `-._~`) or a bracketed IPv6 address,
 /// then an optional `:port`. Stricter than RFC 3986's reg-name: a comma, `@`, `/` or `%` in a
 /// host name is how one parser's host becomes another's list, user or path.
-pub fn valid_host(v: &[u8]) -> bool {
-    let (host, port) = if v.first() == Some(&b'[') {
+fn valid_host(v: &[u8]) -> bool {
+    let port = if v.first() == Some(&b'[') {
         let Some(end) = v.iter().position(|&b| b == b']') else {
             return false;
         };
@@ -310,20 +310,19 @@ pub fn valid_host(v: &[u8]) -> bool {
         {
             return false;
         }
-        (&v[..=end], &v[end + 1..])
+        &v[end + 1..]
     } else {
         let end = v.iter().position(|&b| b == b':').unwrap_or(v.len());
-        let host = &v[..end];
-        if host.is_empty()
-            || !host
+        let name = &v[..end];
+        if name.is_empty()
+            || !name
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         {
             return false;
         }
-        (host, &v[end..])
+        &v[end..]
     };
-    let _ = host;
     match port {
         [] => true,
         [b':', digits @ ..] => {
