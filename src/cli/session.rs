@@ -19,7 +19,8 @@ pub enum SessionCommand {
     /// End one session (by the id `session list` shows) or every session of a user.
     #[command(group(ArgGroup::new("which").required(true).args(["id", "user"])))]
     Revoke {
-        /// The session's id.
+        /// The session's id; generated ones are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: Option<String>,
         /// End every session of this user: login name (account, phone or e-mail) or numeric id.
         #[arg(long)]
@@ -90,5 +91,41 @@ pub(super) async fn run(cli: &Cli, command: SessionCommand) -> anyhow::Result<()
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Session {
+        #[command(subcommand)]
+        command: SessionCommand,
+    }
+
+    #[test]
+    fn a_session_id_may_start_with_a_hyphen() {
+        // One generated id in 64 starts with `-` (base64url).
+        let parsed = Session::try_parse_from(["session", "revoke", "-EXVf_JGLI6C1BtfUxkZ3w"]);
+        match parsed.map(|s| s.command) {
+            Ok(SessionCommand::Revoke { id, user: None }) => {
+                assert_eq!(id.as_deref(), Some("-EXVf_JGLI6C1BtfUxkZ3w"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // `--user` is still an option, not an id.
+        let parsed = Session::try_parse_from(["session", "revoke", "--user", "alice"]);
+        assert!(
+            matches!(
+                parsed.map(|s| s.command),
+                Ok(SessionCommand::Revoke {
+                    id: None,
+                    user: Some(_)
+                })
+            ),
+            "--user"
+        );
     }
 }
